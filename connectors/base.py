@@ -75,7 +75,7 @@ class Cursor:
         if object_type not in OBJECT_TYPES:
             raise ValueError(f"cursor has unknown object_type {object_type!r}")
         return cls(
-            object_type=object_type,  # type: ignore[arg-type]
+            object_type=object_type,
             modified_at=datetime.fromisoformat(modified) if modified else None,
             last_id=data.get("last_id"),
         )
@@ -201,18 +201,14 @@ class Connector(Protocol):
     crm: CrmName
 
     def check(self) -> ApiUsage:
-        """Make one cheap authenticated call; raise AuthError/TransientError with a clear message."""
+        """Make one cheap authenticated call; raise AuthError/TransientError saying why."""
         ...
 
-    def read_all(
-        self, object_type: ObjectType, properties: Sequence[str]
-    ) -> Iterator[RecordBatch]:
+    def read_all(self, object_type: ObjectType, properties: Sequence[str]) -> Iterator[RecordBatch]:
         """Stream every record of ``object_type`` with the given properties."""
         ...
 
-    def read_changed(
-        self, cursor: Cursor, properties: Sequence[str]
-    ) -> Iterator[RecordBatch]:
+    def read_changed(self, cursor: Cursor, properties: Sequence[str]) -> Iterator[RecordBatch]:
         """Stream records modified after ``cursor``; each batch carries the next cursor."""
         ...
 

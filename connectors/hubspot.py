@@ -1,0 +1,612 @@
+"""HubSpot connector on the official ``hubspot-api-client``.
+
+Reads stream as generators of 100-record pages (memory stays flat whatever the size of
+the portal); incremental reads go through the search API ordered by (modified time, id)
+so they stay exact past the search API's 10,000-result cap and when thousands of records
+share one timestamp; writes go out as batch updates of 100, and a batch HubSpot rejects
+as a whole for one bad row is bisected so the good rows land and the bad one is named.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from hubspot import HubSpot
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
+from hubspot.crm.objects import (
+    BatchInputSimplePublicObjectBatchInput,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
+)
+from hubspot.crm.properties import (
+    OptionInput,
+    PropertyCreate,
+    PropertyGroupCreate,
+    PropertyUpdate,
+)
+from pydantic import SecretStr
+
+from connectors.base import (
+    ApiUsage,
+    AuthError,
+    BudgetExhaustedError,
+    Cursor,
+    FieldSpec,
+    FieldWrite,
+    ObjectType,
+    RateLimitedError,
+    Record,
+    RecordBatch,
+    RejectedError,
+    SchemaChange,
+    TransientError,
+    WriteResult,
+    WriteStatus,
+)
+from connectors.http_session import use_session
+from connectors.hubspot_auth import OAuthRefreshToken, StaticToken, TokenProvider
+from connectors.hubspot_http import DailyBudget, HubSpotTransport
+from connectors.hubspot_streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
+from connectors.ratelimit import Limiter, RollingWindowLimiter
+from connectors.retrying import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+PROPERTY_GROUP = "segsync"
+PROPERTY_PREFIX = "segsync_"
+SEARCH_RESULT_CAP = 10_000
+ASSOCIATION_BATCH = 1_000
+
+# segsync field type -> HubSpot (type, fieldType)
+_HUBSPOT_TYPES: dict[str, tuple[str, str]] = {
+    "string": ("string", "text"),
+    "number": ("number", "number"),
+    "enumeration": ("enumeration", "select"),
+    "datetime": ("datetime", "date"),
+    "date": ("date", "date"),
+    "bool": ("bool", "booleancheckbox"),
+}
+
+
+@dataclass(frozen=True)
+class HubSpotConfig:
+    """Everything the connector needs; built from settings by the workers."""
+
+    base_url: str = "https://api.hubapi.com"
+    token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    requests_per_10s: int = 100
+    search_requests_per_second: int = 4
+    daily_budget_share: float = 0.5
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    # Search results trail writes by a short, unspecified time; an incremental read
+    # never claims completeness closer to "now" than this.
+    search_lag_seconds: float = 15.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def token_provider(self, session: requests.Session | None = None) -> TokenProvider:
+        """The credentials this config describes, or a clear AuthError if none are complete."""
+        if self.refresh_token is not None and self.refresh_token.get_secret_value():
+            return OAuthRefreshToken(
+                base_url=self.base_url,
+                client_id=self.client_id or "",
+                client_secret=self.client_secret or SecretStr(""),
+                refresh_token=self.refresh_token,
+                timeout=(self.connect_timeout, self.read_timeout),
+                session=session,
+            )
+        if self.token is None or not self.token.get_secret_value():
+            raise AuthError(
+                "no HubSpot credentials: set SEGSYNC_HUBSPOT_TOKEN (private app token or service "
+                "key), or SEGSYNC_HUBSPOT_CLIENT_ID, SEGSYNC_HUBSPOT_CLIENT_SECRET and "
+                "SEGSYNC_HUBSPOT_REFRESH_TOKEN for OAuth"
+            )
+        return StaticToken(self.token)
+
+
+class HubSpotConnector:
+    """Reads and writes HubSpot CRM records; implements :class:`connectors.base.Connector`."""
+
+    crm = "hubspot"
+
+    def __init__(
+        self,
+        config: HubSpotConfig,
+        *,
+        limiter: Limiter | None = None,
+        search_limiter: Limiter | None = None,
+        clock: Any = time.time,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._transport = HubSpotTransport(
+            tokens=config.token_provider(session),
+            limiter=limiter or RollingWindowLimiter(config.requests_per_10s, 10.0),
+            search_limiter=search_limiter
+            or RollingWindowLimiter(config.search_requests_per_second, 1.0),
+            budget=DailyBudget(config.daily_budget_share),
+            retry=config.retry,
+            timeout=(config.connect_timeout, config.read_timeout),
+            configured_limit=config.requests_per_10s,
+            base_url=config.base_url,
+        )
+        # The SDK builds a new HTTP pool on every `client.crm...` attribute access; take
+        # each API object once so connections are kept alive and reused.
+        client = HubSpot(access_token="-", host=config.base_url.rstrip("/"))
+        self.session = session or requests.Session()
+
+        def register(api: Any) -> Any:
+            return self._transport.register(use_session(api, self.session))
+
+        self._basic = register(client.crm.objects.basic_api)
+        self._batch = register(client.crm.objects.batch_api)
+        self._search = register(client.crm.objects.search_api)
+        self._properties = register(client.crm.properties.core_api)
+        self._groups = register(client.crm.properties.groups_api)
+        self._associations = register(client.crm.associations.v4.batch_api)
+
+    # -- contract -------------------------------------------------------------------
+
+    def check(self) -> ApiUsage:
+        """One cheap authenticated call (one contact, no properties)."""
+        self._transport.call(
+            "GET /crm/v3/objects/contacts",
+            self._basic.get_page_with_http_info,
+            "contacts",
+            limit=1,
+            retry=RetryPolicy(max_attempts=2, max_elapsed=20.0),
+        )
+        return self.usage()
+
+    def usage(self) -> ApiUsage:
+        return self._transport.usage()
+
+    def field_name(self, name: str) -> str:
+        """HubSpot's internal name for a segsync field."""
+        return f"{PROPERTY_PREFIX}{name}"
+
+    def snapshot_cursor(self, object_type: ObjectType) -> Cursor:
+        """A cursor to store after a full read that starts now: later changes are read next."""
+        return Cursor(object_type=object_type, modified_at=self._search_horizon(), last_id=None)
+
+    def read_all(self, object_type: ObjectType, properties: Sequence[str]) -> Iterator[RecordBatch]:
+        """Page through the list endpoint (100 per page, inline associations)."""
+        stream = stream_for(object_type)
+        props = _with_required(properties, stream)
+        after: str | None = None
+        while True:
+            page = self._transport.call(
+                f"GET /crm/v3/objects/{stream.api_name}",
+                self._basic.get_page_with_http_info,
+                stream.api_name,
+                limit=stream.page_size,
+                after=after,
+                properties=props,
+                associations=list(stream.associations) or None,
+                archived=False,
+            )
+            records = tuple(self._record(stream, item) for item in page.results or ())
+            yield RecordBatch(object_type, records)
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if not after:
+                return
+
+    def read_changed(self, cursor: Cursor, properties: Sequence[str]) -> Iterator[RecordBatch]:
+        """Records modified after ``cursor``, in (modified time, id) order.
+
+        Every query is anchored by filters and starts at offset 0, so the 10,000-result
+        cap never applies. A page of the time-ordered query is only trusted below its
+        last timestamp; the records at that timestamp are then read in id order.
+        """
+        stream = stream_for(cursor.object_type)
+        props = _with_required(properties, stream)
+        horizon_ms = _to_ms(self._search_horizon())
+        ts_ms = _to_ms(cursor.modified_at) if cursor.modified_at else None
+        # (ts, None) means everything at ts was handed on; (ts, id) stops part-way.
+        tie_from: str | None = cursor.last_id
+        tie_open = ts_ms is not None and cursor.last_id is not None
+        while True:
+            if tie_open and ts_ms is not None:
+                for batch in self._read_tie(stream, props, ts_ms, tie_from, cursor):
+                    cursor = batch.cursor or cursor
+                    yield batch
+                tie_open = False
+            filters = [_filter(stream.replication_key, "LTE", horizon_ms)]
+            if ts_ms is not None:
+                filters.append(_filter(stream.replication_key, "GT", ts_ms))
+            page = self._search_page(stream, filters, stream.replication_key, props)
+            if not page.results:
+                return
+            records = sorted((self._record(stream, item) for item in page.results), key=_order_key)
+            complete = not (page.paging and page.paging.next)
+            last_ms = _to_ms(records[-1].updated_at)
+            head = records if complete else [r for r in records if _to_ms(r.updated_at) < last_ms]
+            if head:
+                head = self._attach_associations(stream, head)
+                cursor = cursor.advanced_to(head[-1].updated_at, head[-1].id)
+                yield RecordBatch(stream.object_type, tuple(head), cursor)
+            if complete:
+                return
+            # The page may have cut through the records sharing its last timestamp.
+            ts_ms, tie_from, tie_open = last_ms, None, True
+
+    def write(self, writes: Sequence[FieldWrite]) -> list[WriteResult]:
+        """Batch-update records, 100 per call; one result per distinct record."""
+        results: list[WriteResult] = []
+        halted: str | None = None
+        for object_type, inputs in _group_writes(writes).items():
+            stream = stream_for(object_type)
+            for start in range(0, len(inputs), stream.batch_size):
+                chunk = inputs[start : start + stream.batch_size]
+                if halted is not None:
+                    results.extend(_results(chunk, WriteStatus.RETRYABLE, halted, "NOT_SENT"))
+                    continue
+                try:
+                    results.extend(self._write_chunk(stream, chunk))
+                except (TransientError, RateLimitedError) as exc:
+                    # HubSpot is unavailable or the budget is spent: keep every record
+                    # for a retry instead of burning the remaining budget.
+                    halted = str(exc)
+                    code = "BUDGET" if isinstance(exc, BudgetExhaustedError) else "TRANSIENT"
+                    results.extend(_results(chunk, WriteStatus.RETRYABLE, halted, code))
+        return results
+
+    def apply_schema(
+        self, object_type: ObjectType, specs: Sequence[FieldSpec]
+    ) -> list[SchemaChange]:
+        """Create the `segsync` group and properties; add new enumeration options only."""
+        stream = stream_for(object_type)
+        api = stream.api_name
+        changes: list[SchemaChange] = []
+        try:
+            self._transport.call(
+                f"GET /crm/v3/properties/{api}/groups/{{groupName}}",
+                self._groups.get_by_name_with_http_info,
+                api,
+                PROPERTY_GROUP,
+            )
+        except RejectedError as exc:
+            if exc.status != 404:
+                raise
+            self._transport.call(
+                f"POST /crm/v3/properties/{api}/groups",
+                self._groups.create_with_http_info,
+                api,
+                PropertyGroupCreate(name=PROPERTY_GROUP, label="segsync", display_order=-1),
+            )
+            changes.append(SchemaChange(object_type, PROPERTY_GROUP, "group_created"))
+        existing = {
+            prop.name: prop
+            for prop in self._transport.call(
+                f"GET /crm/v3/properties/{api}",
+                self._properties.get_all_with_http_info,
+                api,
+            ).results
+        }
+        for spec in specs:
+            changes.append(
+                self._apply_field(stream, spec, existing.get(self.field_name(spec.name)))
+            )
+        return changes
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _read_tie(
+        self,
+        stream: HubSpotStream,
+        props: list[str],
+        ts_ms: int,
+        after_id: str | None,
+        cursor: Cursor,
+    ) -> Iterator[RecordBatch]:
+        """All records modified exactly at ``ts_ms`` with id > ``after_id``, by id."""
+        while True:
+            filters = [_filter(stream.replication_key, "EQ", ts_ms)]
+            if after_id:
+                filters.append(_filter(stream.primary_key, "GT", after_id))
+            page = self._search_page(stream, filters, stream.primary_key, props)
+            records = sorted(
+                (self._record(stream, item) for item in page.results or ()), key=_id_key
+            )
+            if not records:
+                return
+            records = self._attach_associations(stream, records)
+            after_id = records[-1].id
+            cursor = cursor.advanced_to(_from_ms(ts_ms), after_id)
+            yield RecordBatch(stream.object_type, tuple(records), cursor)
+            if not (page.paging and page.paging.next):
+                return
+
+    def _search_page(
+        self, stream: HubSpotStream, filters: list[Filter], sort_by: str, props: list[str]
+    ) -> Any:
+        request = PublicObjectSearchRequest(
+            filter_groups=[FilterGroup(filters=filters)],
+            # HubSpot honours sort objects; the SDK types them as strings (a known
+            # generator quirk), so the dict is passed through as-is.
+            sorts=[{"propertyName": sort_by, "direction": "ASCENDING"}],
+            properties=props,
+            limit=stream.search_page_size,
+            after="0",
+        )
+        return self._transport.call(
+            f"POST /crm/v3/objects/{stream.api_name}/search",
+            self._search.do_search_with_http_info,
+            stream.api_name,
+            request,
+            search=True,
+        )
+
+    def _attach_associations(self, stream: HubSpotStream, records: list[Record]) -> list[Record]:
+        """Search results carry no associations; fetch them with the v4 batch API."""
+        if not stream.associations or not records:
+            return records
+        linked: dict[str, dict[ObjectType, tuple[str, ...]]] = {r.id: {} for r in records}
+        for to_api in stream.associations:
+            to_type = CANONICAL_BY_API_NAME[to_api]
+            ids = [r.id for r in records]
+            for start in range(0, len(ids), ASSOCIATION_BATCH):
+                chunk = ids[start : start + ASSOCIATION_BATCH]
+                answer = self._transport.call(
+                    f"POST /crm/v4/associations/{stream.api_name}/{to_api}/batch/read",
+                    self._associations.get_page_with_http_info,
+                    stream.api_name,
+                    to_api,
+                    BatchInputPublicFetchAssociationsBatchRequest(
+                        inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk]
+                    ),
+                )
+                # Ids without associations come back as 207 errors, which is not a failure.
+                for item in answer.results or ():
+                    from_id = str(item._from.id)
+                    if from_id in linked:
+                        linked[from_id][to_type] = tuple(str(t.to_object_id) for t in item.to or ())
+        return [
+            Record(r.crm, r.object_type, r.id, r.properties, r.updated_at, linked[r.id])
+            for r in records
+        ]
+
+    def _record(self, stream: HubSpotStream, item: Any) -> Record:
+        properties: dict[str, str | None] = dict(item.properties or {})
+        modified = properties.get(stream.replication_key)
+        updated_at = _parse_datetime(modified) if modified else _aware(item.updated_at)
+        associations: dict[ObjectType, tuple[str, ...]] = {}
+        for api_name, collection in (getattr(item, "associations", None) or {}).items():
+            canonical = CANONICAL_BY_API_NAME.get(api_name)
+            if canonical is not None and collection is not None:
+                ids = dict.fromkeys(str(a.id) for a in collection.results or ())
+                associations[canonical] = tuple(ids)
+        return Record(
+            "hubspot", stream.object_type, str(item.id), properties, updated_at, associations
+        )
+
+    def _search_horizon(self) -> datetime:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return now - timedelta(seconds=self.config.search_lag_seconds)
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _write_chunk(self, stream: HubSpotStream, chunk: list[FieldWrite]) -> list[WriteResult]:
+        body = BatchInputSimplePublicObjectBatchInput(
+            inputs=[
+                SimplePublicObjectBatchInput(id=w.record_id, properties=dict(w.fields))
+                for w in chunk
+            ]
+        )
+        try:
+            answer = self._transport.call(
+                f"POST /crm/v3/objects/{stream.api_name}/batch/update",
+                self._batch.update_with_http_info,
+                stream.api_name,
+                body,
+            )
+        except RejectedError as exc:
+            if exc.status == 400 and len(chunk) > 1:
+                # HubSpot refuses a whole batch for one invalid row without saying which:
+                # halve until the culprit stands alone.
+                middle = len(chunk) // 2
+                return self._write_chunk(stream, chunk[:middle]) + self._write_chunk(
+                    stream, chunk[middle:]
+                )
+            reason, code = _rejection(exc)
+            return _results(chunk, WriteStatus.REJECTED, reason, code)
+        return _map_batch_answer(stream, chunk, answer)
+
+    def _apply_field(
+        self, stream: HubSpotStream, spec: FieldSpec, current: Any | None
+    ) -> SchemaChange:
+        api = stream.api_name
+        name = self.field_name(spec.name)
+        hs_type, field_type = _HUBSPOT_TYPES[spec.type]
+        options = _options_for(spec)
+        if current is None:
+            self._transport.call(
+                f"POST /crm/v3/properties/{api}",
+                self._properties.create_with_http_info,
+                api,
+                PropertyCreate(
+                    name=name,
+                    label=spec.label,
+                    type=hs_type,
+                    field_type=field_type,
+                    group_name=PROPERTY_GROUP,
+                    description=spec.description,
+                    options=options or None,
+                ),
+            )
+            return SchemaChange(stream.object_type, name, "created")
+        if current.type != hs_type:
+            raise RejectedError(
+                f"HubSpot property {api}.{name} already exists with type {current.type!r}; "
+                f"segsync needs {hs_type!r}. Delete or rename it in HubSpot, then run "
+                "`segsync schema apply` again.",
+                category="SCHEMA_CONFLICT",
+            )
+        known = {o.value for o in current.options or ()}
+        new = [o for o in options if o.value not in known]
+        if not new:
+            return SchemaChange(stream.object_type, name, "unchanged")
+        # Existing options are sent back untouched: removing one still in use would
+        # orphan the values already written to records.
+        kept = [
+            OptionInput(
+                label=o.label,
+                value=o.value,
+                hidden=bool(o.hidden),
+                display_order=o.display_order,
+                description=o.description,
+            )
+            for o in current.options or ()
+        ]
+        start = max((o.display_order or 0 for o in kept), default=0) + 1
+        for offset, option in enumerate(new):
+            option.display_order = start + offset
+        self._transport.call(
+            f"PATCH /crm/v3/properties/{api}/{{propertyName}}",
+            self._properties.update_with_http_info,
+            api,
+            name,
+            PropertyUpdate(options=kept + new),
+        )
+        added = ", ".join(o.value for o in new)
+        return SchemaChange(stream.object_type, name, "options_added", added)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _with_required(properties: Sequence[str], stream: HubSpotStream) -> list[str]:
+    return list(dict.fromkeys([*properties, stream.replication_key, stream.primary_key]))
+
+
+def _filter(prop: str, operator: str, value: int | str) -> Filter:
+    return Filter(property_name=prop, operator=operator, value=str(value))
+
+
+def _to_ms(moment: datetime) -> int:
+    moment = _aware(moment)
+    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parse_datetime(value: str) -> datetime:
+    if value.isdigit():
+        return _from_ms(int(value))
+    return _aware(datetime.fromisoformat(value))
+
+
+def _id_key(record: Record) -> tuple[int, str]:
+    return (int(record.id), "") if record.id.isdigit() else (0, record.id)
+
+
+def _order_key(record: Record) -> tuple[int, int, str]:
+    return (_to_ms(record.updated_at), *_id_key(record))
+
+
+def _group_writes(writes: Sequence[FieldWrite]) -> dict[ObjectType, list[FieldWrite]]:
+    """One input per record (HubSpot refuses duplicate ids in a batch); later fields win."""
+    merged: dict[tuple[ObjectType, str], dict[str, str]] = {}
+    for w in writes:
+        merged.setdefault((w.object_type, w.record_id), {}).update(w.fields)
+    grouped: dict[ObjectType, list[FieldWrite]] = {}
+    for (object_type, record_id), fields in merged.items():
+        grouped.setdefault(object_type, []).append(FieldWrite(object_type, record_id, fields))
+    return grouped
+
+
+def _results(
+    chunk: Sequence[FieldWrite], status: WriteStatus, reason: str | None, code: str | None
+) -> list[WriteResult]:
+    return [WriteResult(w.object_type, w.record_id, status, reason, code) for w in chunk]
+
+
+def _map_batch_answer(
+    stream: HubSpotStream, chunk: list[FieldWrite], answer: Any
+) -> list[WriteResult]:
+    """200 or 207: match by id (HubSpot does not promise result order)."""
+    by_id = {w.record_id: w for w in chunk}
+    failed: dict[str, WriteResult] = {}
+    for error in getattr(answer, "errors", None) or ():
+        context = error.context or {}
+        for record_id in context.get("ids", ()):
+            if record_id in by_id:
+                failed[record_id] = WriteResult(
+                    stream.object_type,
+                    record_id,
+                    WriteStatus.REJECTED,
+                    f"HubSpot: {error.message}",
+                    error.category,
+                )
+    succeeded = {str(item.id) for item in answer.results or ()}
+    results = []
+    for w in chunk:
+        if w.record_id in failed:
+            results.append(failed[w.record_id])
+        elif w.record_id in succeeded:
+            results.append(WriteResult(w.object_type, w.record_id, WriteStatus.OK))
+        else:
+            results.append(
+                WriteResult(
+                    w.object_type,
+                    w.record_id,
+                    WriteStatus.REJECTED,
+                    "HubSpot left this record out of its batch answer (merged or deleted?)",
+                    "MISSING_FROM_RESPONSE",
+                )
+            )
+    return results
+
+
+def _rejection(exc: RejectedError) -> tuple[str, str]:
+    """A readable reason and a code, unpacking HubSpot's 'Property values were not valid'."""
+    text = str(exc)
+    marker = "Property values were not valid: "
+    code = exc.category or "REJECTED"
+    if marker in text:
+        try:
+            details = json.loads(text.split(marker, 1)[1])
+        except ValueError:
+            details = None
+        if isinstance(details, list) and details and isinstance(details[0], dict):
+            first = details[0]
+            code = str(first.get("error") or code)
+            parts = [f"{d.get('name')}: {d.get('message')}" for d in details if isinstance(d, dict)]
+            return "HubSpot rejected " + "; ".join(parts), code
+    return text, code
+
+
+def _options_for(spec: FieldSpec) -> list[OptionInput]:
+    if spec.type == "bool":
+        return [
+            OptionInput(label="Yes", value="true", hidden=False, display_order=0),
+            OptionInput(label="No", value="false", hidden=False, display_order=1),
+        ]
+    return [
+        OptionInput(
+            label=value.replace("_", " ").capitalize(), value=value, hidden=False, display_order=i
+        )
+        for i, value in enumerate(spec.options)
+    ]
