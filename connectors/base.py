@@ -212,6 +212,10 @@ class Connector(Protocol):
         """Stream records modified after ``cursor``; each batch carries the next cursor."""
         ...
 
+    def snapshot_cursor(self, object_type: ObjectType) -> Cursor:
+        """The cursor to store after a full read that starts now (later changes read next)."""
+        ...
+
     def write(self, writes: Sequence[FieldWrite]) -> list[WriteResult]:
         """Apply field writes in CRM-sized batches; one result per input record."""
         ...
