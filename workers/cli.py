@@ -1,0 +1,161 @@
+"""The ``segsync`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+from pydantic import SecretStr, ValidationError
+
+from connectors.base import ConnectorError
+from workers.settings import Settings
+
+log = logging.getLogger("segsync")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a readable list of what is wrong (exit 2)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "SEGSYNC_" + "_".join(str(p) for p in error["loc"]).upper()
+            lines.append(f"  {name}: {error['msg']}")
+        raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """segsync: segmentation sync for HubSpot and Salesforce."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--crm", type=click.Choice(["hubspot"]), default="hubspot", show_default=True)
+def check(crm: str) -> None:
+    """Validate the configuration and make one cheap authenticated call."""
+    from connectors.hubspot import HubSpotConnector
+    from workers.state import StateStore
+
+    settings = load_settings()
+    problems = 0
+    try:
+        with StateStore(settings.database_url) as store:
+            store.migrate()
+            click.echo(f"state store: OK ({store!r})")
+    except Exception as exc:
+        problems += 1
+        click.echo(f"state store: FAILED: {type(exc).__name__}: {exc}", err=True)
+    try:
+        usage = HubSpotConnector(settings.hubspot()).check()
+    except ConnectorError as exc:
+        problems += 1
+        click.echo(f"{crm}: FAILED: {exc}", err=True)
+    else:
+        click.echo(
+            f"{crm}: OK at {settings.hubspot_base_url} (10-second limit {usage.interval_max}, "
+            f"{usage.interval_remaining} left; daily limit {usage.daily_max}, "
+            f"{usage.daily_remaining} left)"
+        )
+    if problems:
+        sys.exit(1)
+
+
+@main.group()
+def sandbox() -> None:
+    """The local sandbox CRM (HubSpot dialect)."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--dialect", type=click.Choice(["hubspot"]), default="hubspot", show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--contacts", type=int, default=2000, show_default=True)
+@click.option("--companies", type=int, default=300, show_default=True)
+@click.option("--deals", type=int, default=800, show_default=True)
+@click.option("--mode", type=click.Choice(["b2b", "b2c"]), default="b2b", show_default=True)
+@click.option("--rate-limit", type=int, default=100, show_default=True, help="Requests per 10 s.")
+@click.option(
+    "--faults",
+    default="0",
+    show_default=True,
+    help='Share of requests to fault ("0.1"), or "429=0.04,5xx=0.03,drop=0.03,reject=0.01".',
+)
+@click.option("--token", default="sandbox-token", show_default=True, help="Bearer token accepted.")
+def sandbox_serve(**options: Any) -> None:
+    """Serve the sandbox CRM until interrupted."""
+    from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
+
+    try:
+        faults = FaultConfig.parse(options.pop("faults"))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
+    token = options.pop("token")
+    config = SandboxConfig(faults=faults, tokens=(token,), **options)
+    server = SandboxServer(config)
+    click.echo(f"seeding {config.contacts} contacts, {config.companies} companies, {config.deals} deals…")
+    server.start()
+    click.echo(f"sandbox ({config.dialect}) listening on {server.url}; token {token!r}; Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@main.command()
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--contacts", type=int, default=2000, show_default=True)
+@click.option("--companies", type=int, default=300, show_default=True)
+@click.option("--deals", type=int, default=800, show_default=True)
+@click.option("--mode", type=click.Choice(["b2b", "b2c"]), default="b2b", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_json: bool) -> None:
+    """The whole flow on the embedded default: sandbox CRM, SQLite state, in-process."""
+    from workers.demo import run_demo
+
+    settings = load_settings()
+    result = run_demo(
+        settings, seed=seed, contacts=contacts, companies=companies, deals=deals, mode=mode
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        return
+    click.echo(f"sandbox CRM at {result['sandbox_url']} (seed {seed}, {mode})")
+    click.echo(f"state store {result['database']}, run #{result['run_id']}")
+    click.echo(f"{'object type':<12} {'seeded':>8} {'pulled':>8}")
+    for object_type, row in result["objects"].items():
+        click.echo(f"{object_type:<12} {row['seeded']:>8} {row['pulled']:>8}")
+    click.echo(f"API calls: {result['api_calls']}  time: {result['seconds']:.1f} s")
+    if not result["complete"]:
+        raise click.ClickException("some seeded records were not pulled")
+
+
+@main.command()
+@click.option("--limit", type=int, default=20, show_default=True)
+def runs(limit: int) -> None:
+    """Recent runs from the state store."""
+    from workers.state import StateStore
+
+    settings = load_settings()
+    with StateStore(settings.database_url) as store:
+        store.migrate()
+        for run in store.list_runs(limit=limit):
+            counts = json.dumps(run.counts, sort_keys=True)
+            click.echo(f"#{run.id} {run.crm} {run.kind} {run.status} {run.started_at:%Y-%m-%d %H:%M:%S} {counts}")
+
+
+def _secret(value: str | None) -> SecretStr | None:
+    return SecretStr(value) if value else None
+
+
+if __name__ == "__main__":
+    main()
