@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 import click
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from connectors.base import ConnectorError
 from workers.settings import Settings
@@ -100,9 +100,13 @@ def sandbox_serve(**options: Any) -> None:
     token = options.pop("token")
     config = SandboxConfig(faults=faults, tokens=(token,), **options)
     server = SandboxServer(config)
-    click.echo(f"seeding {config.contacts} contacts, {config.companies} companies, {config.deals} deals…")
+    click.echo(
+        f"seeding {config.contacts} contacts, {config.companies} companies, {config.deals} deals…"
+    )
     server.start()
-    click.echo(f"sandbox ({config.dialect}) listening on {server.url}; token {token!r}; Ctrl-C stops")
+    click.echo(
+        f"sandbox ({config.dialect}) listening on {server.url}; token {token!r}; Ctrl-C stops"
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -150,11 +154,8 @@ def runs(limit: int) -> None:
         store.migrate()
         for run in store.list_runs(limit=limit):
             counts = json.dumps(run.counts, sort_keys=True)
-            click.echo(f"#{run.id} {run.crm} {run.kind} {run.status} {run.started_at:%Y-%m-%d %H:%M:%S} {counts}")
-
-
-def _secret(value: str | None) -> SecretStr | None:
-    return SecretStr(value) if value else None
+            started = f"{run.started_at:%Y-%m-%d %H:%M:%S}"
+            click.echo(f"#{run.id} {run.crm} {run.kind} {run.status} {started} {counts}")
 
 
 if __name__ == "__main__":
