@@ -1,0 +1,947 @@
+"""The state store: sync cursors, run history, written values, dead letters, event inbox.
+
+One relational database — a SQLite file by default, PostgreSQL in production — that
+holds only record ids, cursors and the values segsync itself wrote. Nothing personal
+copied from the CRM lands here, so a privacy deletion in the CRM plus
+:meth:`StateStore.forget_records` leaves nothing behind.
+
+The schema is owned by the Alembic migrations in ``workers/migrations``; the ORM models
+below mirror them (a test checks that the two agree) and are used to build statements.
+Every timestamp goes in and comes out timezone-aware UTC, on both backends.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Self, TypeAlias, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from connectors.base import OBJECT_TYPES, Cursor, FieldWrite, ObjectType, WriteResult
+
+DEFAULT_URL = "sqlite:///.segsync/state.db"
+"""Where state lives when nothing else is configured (relative to the working directory)."""
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+JsonValue: TypeAlias = dict[str, Any] | list[Any] | str | int | float | bool | None
+
+# SQLite before 3.32 caps a statement at 999 bound parameters; newer ones at 32766 and
+# PostgreSQL at 65535. Chunks this size keep IN lists well inside every limit while
+# needing only ~20 round trips for 100k ids.
+_IN_CHUNK = 5000 if sqlite3.sqlite_version_info >= (3, 32) else 900
+# Rows per executemany batch for bulk upserts: bounds memory of one batch, not correctness.
+_WRITE_CHUNK = 5000
+# Several processes (beat, workers, webhook receiver) share one SQLite file; a writer
+# waits this long for the lock instead of failing with "database is locked".
+_SQLITE_BUSY_TIMEOUT_S = 30.0
+# Key for pg_advisory_xact_lock so concurrently starting processes migrate one at a time.
+_MIGRATION_LOCK_KEY = 0x5E65_9C0C
+# Execution option marking a connection whose transaction will write (see _sqlite_begin).
+_WRITE_OPTION = "segsync_write"
+
+_T = TypeVar("_T")
+
+
+class RunStatus(enum.StrEnum):
+    """Lifecycle of a run row."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class EventStatus(enum.StrEnum):
+    """Lifecycle of an inbox event."""
+
+    PENDING = "pending"  # stored, not yet handed to a worker
+    ENQUEUED = "enqueued"  # handed to a worker; not finished yet
+    DONE = "done"
+    FAILED = "failed"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- types
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that only accepts aware datetimes and returns UTC.
+
+    PostgreSQL keeps the instant in ``timestamptz``; SQLite has no time zones, so
+    values are normalised to UTC before storing and tagged UTC when read back.
+    Naive datetimes are refused: guessing their zone would silently shift cursors.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; use an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL (compact, comparable); plain JSON text elsewhere.
+JsonType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# SQLite only auto-increments an "INTEGER PRIMARY KEY"; BIGINT would not alias rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Base(DeclarativeBase):
+    """Declarative base; its metadata is the target of the Alembic migrations."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class SyncCursorRow(Base):
+    """Incremental read position per ``(crm, object_type)``."""
+
+    __tablename__ = "sync_cursors"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_id: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RunRow(Base):
+    """One pull/sync/demo run and what it did."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_started_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    crm: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    counts: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class WrittenValueRow(Base):
+    """The last value segsync wrote to one field of one record."""
+
+    __tablename__ = "written_values"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    field: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    previous_value: Mapped[str | None] = mapped_column(Text)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DeadLetterRow(Base):
+    """A write the CRM rejected, kept visible until someone resolves or retries it."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        # At most one open letter per record: repeated failures bump `attempts` instead.
+        Index(
+            "uq_dead_letters_open_record",
+            "crm",
+            "object_type",
+            "record_id",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    crm: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(64))
+    fields: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    reason: Mapped[str] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InboxEventRow(Base):
+    """A CRM change event, stored before it is acknowledged."""
+
+    __tablename__ = "event_inbox"
+    __table_args__ = (
+        UniqueConstraint("crm", "event_key", name="uq_event_inbox_crm_event_key"),
+        Index("ix_event_inbox_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    crm: Mapped[str] = mapped_column(String(32))
+    event_key: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[Any] = mapped_column(JsonType)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One row of run history."""
+
+    id: int
+    crm: str
+    kind: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, Any]
+    error: str | None
+
+    @property
+    def duration(self) -> timedelta | None:
+        """Wall time of a finished run."""
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    @classmethod
+    def _from_row(cls, row: RunRow) -> Run:
+        return cls(
+            id=row.id,
+            crm=row.crm,
+            kind=row.kind,
+            status=RunStatus(row.status),
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            counts=dict(row.counts or {}),
+            error=row.error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenValue:
+    """What segsync last wrote to one field, and since when the value has held."""
+
+    value: str | None
+    previous_value: str | None  # the value before the latest change; None if never changed
+    written_at: datetime  # the latest write, changed or not
+    entered_at: datetime  # when ``value`` was first written (e.g. "entered segment at")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterEntry:
+    """A rejected write to dead-letter (input of :meth:`StateStore.add_dead_letters`)."""
+
+    object_type: str
+    record_id: str
+    fields: Mapping[str, Any]
+    reason: str
+    code: str | None = None
+
+    @classmethod
+    def from_write(cls, write: FieldWrite, result: WriteResult) -> DeadLetterEntry:
+        """The entry for a write the CRM answered with a failed ``result``."""
+        return cls(
+            object_type=write.object_type,
+            record_id=write.record_id,
+            fields=dict(write.fields),
+            reason=result.reason or str(result.status),
+            code=result.code,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead-letter row."""
+
+    id: int
+    crm: str
+    object_type: str
+    record_id: str
+    fields: dict[str, Any]
+    reason: str
+    code: str | None
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+    resolved_at: datetime | None
+
+    @property
+    def resolved(self) -> bool:
+        """True once someone resolved (retried successfully or dismissed) the letter."""
+        return self.resolved_at is not None
+
+    @classmethod
+    def _from_row(cls, row: DeadLetterRow) -> DeadLetter:
+        return cls(
+            id=row.id,
+            crm=row.crm,
+            object_type=row.object_type,
+            record_id=row.record_id,
+            fields=dict(row.fields or {}),
+            reason=row.reason,
+            code=row.code,
+            attempts=row.attempts,
+            first_failed_at=row.first_failed_at,
+            last_failed_at=row.last_failed_at,
+            resolved_at=row.resolved_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    """One stored change event."""
+
+    id: int
+    crm: str
+    event_key: str
+    payload: JsonValue
+    status: EventStatus
+    attempts: int
+    received_at: datetime
+    processed_at: datetime | None
+
+    @classmethod
+    def _from_row(cls, row: InboxEventRow) -> InboxEvent:
+        return cls(
+            id=row.id,
+            crm=row.crm,
+            event_key=row.event_key,
+            payload=row.payload,
+            status=EventStatus(row.status),
+            attempts=row.attempts,
+            received_at=row.received_at,
+            processed_at=row.processed_at,
+        )
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url``; a bare ``postgresql://`` / ``postgres://`` gets the psycopg 3 driver.
+
+    Only psycopg 3 is a dependency, and SQLAlchemy would otherwise pick psycopg2.
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Take transaction control away from the sqlite3 module (its legacy mode never
+    # BEGINs before SELECT or DDL); _sqlite_begin emits BEGIN itself. This is the
+    # recipe from SQLAlchemy's SQLite dialect documentation.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        # WAL lets readers proceed while one process writes; it is persistent in the
+        # file, so re-issuing it is cheap. In-memory databases answer "memory".
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # With WAL, NORMAL is still crash-safe for the database (only the last commits
+        # may roll back on power loss) and avoids an fsync per transaction.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A deferred transaction that reads and then writes cannot wait for the lock (SQLite
+    # reports SQLITE_BUSY at once if another writer got in first); writers therefore
+    # take the write lock up front, where busy_timeout applies.
+    if conn.get_execution_options().get(_WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _create_engine(url: URL) -> Engine:
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return create_engine(
+            url,
+            # Long-lived workers outlive server restarts and idle timeouts.
+            pool_pre_ping=True,
+            # No server-side prepared statements: psycopg prepares a query after 5 runs
+            # and PostgreSQL then switches to a generic plan, which turns each chunked
+            # IN-list lookup from ~50 ms into seconds (measured: 100k ids, 2 s -> 105 s).
+            # It also keeps the store usable behind PgBouncer in transaction mode.
+            connect_args={"prepare_threshold": None},
+        )
+    if backend != "sqlite":
+        raise ValueError(f"unsupported state database {backend!r}; use sqlite or postgresql")
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or "mode=memory" in database
+    connect_args: dict[str, Any] = {"timeout": _SQLITE_BUSY_TIMEOUT_S}
+    kwargs: dict[str, Any] = {}
+    if in_memory:
+        # One shared connection, or every checkout would see its own empty database.
+        kwargs["poolclass"] = StaticPool
+        connect_args["check_same_thread"] = False
+    elif not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _unique(values: Iterable[_T]) -> list[_T]:
+    # Order-preserving de-duplication: repeated ids would only waste IN-list slots.
+    return list(dict.fromkeys(values))
+
+
+def _check_object_type(object_type: str) -> ObjectType:
+    if object_type not in OBJECT_TYPES:
+        raise ValueError(f"unknown object_type {object_type!r}; expected one of {OBJECT_TYPES}")
+    return object_type
+
+
+# --------------------------------------------------------------------------- store
+
+
+class StateStore:
+    """segsync's relational state, on SQLite or PostgreSQL.
+
+    Every method runs in its own short transaction and commits before returning, so
+    callers can rely on "returned means stored" (the inbox depends on that). Call
+    :meth:`migrate` once at start-up before using the other methods.
+    """
+
+    def __init__(self, url: str | URL = DEFAULT_URL, *, clock: Callable[[], datetime] = utcnow):
+        """Open (lazily) the database at ``url``; creates a SQLite file's parent folder.
+
+        ``clock`` supplies "now" for every timestamp the store sets; tests pass a fake.
+        """
+        self.url = normalize_url(url)
+        self._clock = clock
+        self.engine: Engine = _create_engine(self.url)
+        self.dialect: str = self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"StateStore({self.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the state store clock must return aware datetimes")
+        return now.astimezone(UTC)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A connection inside a write transaction, committed on success."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A session for reads; one transaction so multi-chunk reads are consistent."""
+        with Session(self.engine) as session, session.begin():
+            yield session
+
+    def _insert(self, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
+        # ON CONFLICT is spelled the same on both, but SQLAlchemy builds it per dialect.
+        if self.dialect == "postgresql":
+            return postgresql.insert(model)
+        return sqlite.insert(model)
+
+    # ------------------------------------------------------------------ schema
+
+    def _alembic_config(self, connection: Connection) -> Config:
+        # The ini sits next to env.py inside the package and names its own folder as the
+        # script location, so this works from a wheel and from any working directory.
+        config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+        # env.py uses this connection instead of building an engine from a URL string:
+        # the store's URL (with its password) never passes through configparser.
+        config.attributes["connection"] = connection
+        return config
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest revision (Alembic ``upgrade head``).
+
+        A fresh database gets every table; an up-to-date one is left untouched.
+        """
+        with self._write() as conn:
+            if self.dialect == "postgresql":
+                # Several processes may start at once; only one may run the DDL.
+                conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+            command.upgrade(self._alembic_config(conn), "head")
+
+    def current_revision(self) -> str | None:
+        """The Alembic revision the database is at (None before the first migrate)."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    @staticmethod
+    def head_revision() -> str | None:
+        """The newest revision shipped with this version of segsync."""
+        return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+    # ------------------------------------------------------------------ cursors
+
+    def get_cursor(self, crm: str, object_type: ObjectType) -> Cursor:
+        """The stored cursor for ``(crm, object_type)``, or an initial one if none is stored."""
+        object_type = _check_object_type(object_type)
+        with self._read() as session:
+            row = session.get(SyncCursorRow, (crm, object_type))
+            if row is None:
+                return Cursor(object_type=object_type)
+            return Cursor(object_type=object_type, modified_at=row.modified_at, last_id=row.last_id)
+
+    def save_cursor(self, crm: str, cursor: Cursor) -> None:
+        """Store ``cursor`` as the position for ``(crm, cursor.object_type)`` (upsert).
+
+        Raises ValueError for a naive ``modified_at``: its zone would be a guess.
+        """
+        _check_object_type(cursor.object_type)
+        if cursor.modified_at is not None and cursor.modified_at.utcoffset() is None:
+            raise ValueError("cursor.modified_at is a naive datetime; use an aware one")
+        stmt = self._insert(SyncCursorRow).values(
+            crm=crm,
+            object_type=cursor.object_type,
+            modified_at=cursor.modified_at,
+            last_id=cursor.last_id,
+            updated_at=self._now(),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[SyncCursorRow.crm, SyncCursorRow.object_type],
+            set_={
+                "modified_at": stmt.excluded.modified_at,
+                "last_id": stmt.excluded.last_id,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+        with self._write() as conn:
+            conn.execute(stmt)
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, crm: str, kind: str) -> int:
+        """Record that a run of ``kind`` ("pull", "sync", "demo", ...) started; returns its id."""
+        stmt = insert(RunRow).values(
+            crm=crm, kind=kind, status=RunStatus.RUNNING.value, started_at=self._now(), counts={}
+        )
+        with self._write() as conn:
+            key = conn.execute(stmt).inserted_primary_key
+        assert key is not None  # an INSERT always reports its primary key
+        return int(key[0])
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus | str,
+        counts: Mapping[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """Close run ``run_id`` with a final ``status``, its ``counts`` and an optional error.
+
+        Raises ValueError for a non-final status and LookupError for an unknown run.
+        """
+        final = RunStatus(status)
+        if final is RunStatus.RUNNING:
+            raise ValueError("finish_run needs a final status, not 'running'")
+        stmt = (
+            update(RunRow)
+            .where(RunRow.id == run_id)
+            .values(status=final.value, finished_at=self._now(), counts=dict(counts), error=error)
+        )
+        with self._write() as conn:
+            if conn.execute(stmt).rowcount == 0:
+                raise LookupError(f"no run with id {run_id}")
+
+    def get_run(self, run_id: int) -> Run | None:
+        """Run ``run_id``, or None."""
+        with self._read() as session:
+            row = session.get(RunRow, run_id)
+            return None if row is None else Run._from_row(row)
+
+    def list_runs(
+        self, limit: int = 20, *, crm: str | None = None, kind: str | None = None
+    ) -> list[Run]:
+        """The newest ``limit`` runs, newest first, optionally for one crm and/or kind."""
+        stmt = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit)
+        if crm is not None:
+            stmt = stmt.where(RunRow.crm == crm)
+        if kind is not None:
+            stmt = stmt.where(RunRow.kind == kind)
+        with self._read() as session:
+            return [Run._from_row(row) for row in session.scalars(stmt)]
+
+    # ------------------------------------------------------------------ written values
+
+    def last_written(
+        self, crm: str, object_type: str, record_ids: Iterable[str]
+    ) -> dict[str, dict[str, str | None]]:
+        """``{record_id: {field: value}}`` last written for those ids that have any.
+
+        Ids are looked up in chunks, so 100k ids cost ~20 indexed queries.
+        """
+        w = WrittenValueRow
+        result: dict[str, dict[str, str | None]] = {}
+        with self._read() as session:
+            for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
+                stmt = select(w.record_id, w.field, w.value).where(
+                    w.crm == crm, w.object_type == object_type, w.record_id.in_(chunk)
+                )
+                for record_id, field, value in session.execute(stmt):
+                    result.setdefault(record_id, {})[field] = value
+        return result
+
+    def written_details(
+        self, crm: str, object_type: str, record_ids: Iterable[str]
+    ) -> dict[str, dict[str, WrittenValue]]:
+        """Like :meth:`last_written` but with previous value and timestamps per field."""
+        w = WrittenValueRow
+        result: dict[str, dict[str, WrittenValue]] = {}
+        with self._read() as session:
+            for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
+                stmt = select(w).where(
+                    w.crm == crm, w.object_type == object_type, w.record_id.in_(chunk)
+                )
+                for row in session.scalars(stmt):
+                    result.setdefault(row.record_id, {})[row.field] = WrittenValue(
+                        value=row.value,
+                        previous_value=row.previous_value,
+                        written_at=row.written_at,
+                        entered_at=row.entered_at,
+                    )
+        return result
+
+    def record_written(
+        self, crm: str, object_type: str, rows: Iterable[tuple[str, str, str | None]]
+    ) -> int:
+        """Remember that ``(record_id, field, value)`` rows were written to the CRM.
+
+        A bulk upsert: ``written_at`` always moves; ``previous_value`` and
+        ``entered_at`` move only when the value differs from the stored one. When a
+        ``(record_id, field)`` repeats within ``rows`` the last value wins. Returns the
+        number of distinct fields recorded.
+        """
+        latest: dict[tuple[str, str], str | None] = {}
+        for record_id, field, value in rows:
+            # PostgreSQL refuses to upsert one row twice in a statement; keep the last.
+            latest[(record_id, field)] = value
+        if not latest:
+            return 0
+        now = self._now()
+        w = WrittenValueRow
+        ins = self._insert(WrittenValueRow)
+        # NULL-safe: clearing a field (None) and setting it again are both changes.
+        unchanged = w.value.is_not_distinct_from(ins.excluded.value)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[w.crm, w.object_type, w.record_id, w.field],
+            # SET expressions see the row as it was before this statement, so the old
+            # value moves to previous_value while the new one replaces it.
+            set_={
+                "previous_value": case((unchanged, w.previous_value), else_=w.value),
+                "entered_at": case((unchanged, w.entered_at), else_=ins.excluded.entered_at),
+                "value": ins.excluded.value,
+                "written_at": ins.excluded.written_at,
+            },
+        )
+        params = [
+            {
+                "crm": crm,
+                "object_type": object_type,
+                "record_id": record_id,
+                "field": field,
+                "value": value,
+                "previous_value": None,
+                "written_at": now,
+                "entered_at": now,
+            }
+            for (record_id, field), value in latest.items()
+        ]
+        with self._write() as conn:
+            for chunk in _chunks(params, _WRITE_CHUNK):
+                conn.execute(stmt, list(chunk))
+        return len(params)
+
+    def forget_records(self, crm: str, object_type: str, record_ids: Iterable[str]) -> int:
+        """Privacy deletion: drop everything stored about these records; returns rows deleted.
+
+        Removes their written values and dead letters. Cursors and run counts hold no
+        per-record data; inbox payloads are expected to carry ids only.
+        """
+        deleted = 0
+        with self._write() as conn:
+            for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
+                for model in (WrittenValueRow, DeadLetterRow):
+                    stmt = delete(model).where(
+                        model.crm == crm,
+                        model.object_type == object_type,
+                        model.record_id.in_(chunk),
+                    )
+                    deleted += conn.execute(stmt).rowcount
+        return deleted
+
+    # ------------------------------------------------------------------ dead letters
+
+    def add_dead_letters(self, crm: str, entries: Iterable[DeadLetterEntry]) -> int:
+        """Record rejected writes; returns the number of distinct records touched.
+
+        A record that already has an unresolved letter gets ``attempts`` increased and
+        its fields/reason/code replaced by the newest failure, instead of a second row.
+        """
+        merged: dict[tuple[str, str], tuple[DeadLetterEntry, int]] = {}
+        for entry in entries:
+            key = (entry.object_type, entry.record_id)
+            seen = merged.get(key)
+            # Several failures of one record in one call: the newest wins, all count.
+            merged[key] = (entry, 1 if seen is None else seen[1] + 1)
+        if not merged:
+            return 0
+        now = self._now()
+        d = DeadLetterRow
+        ins = self._insert(DeadLetterRow)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[d.crm, d.object_type, d.record_id],
+            # Matches the partial unique index: only an open letter absorbs the retry.
+            index_where=d.resolved_at.is_(None),
+            set_={
+                "attempts": d.attempts + ins.excluded.attempts,
+                "fields": ins.excluded.fields,
+                "reason": ins.excluded.reason,
+                "code": ins.excluded.code,
+                "last_failed_at": ins.excluded.last_failed_at,
+            },
+        )
+        params = [
+            {
+                "crm": crm,
+                "object_type": entry.object_type,
+                "record_id": entry.record_id,
+                "fields": dict(entry.fields),
+                "reason": entry.reason,
+                "code": entry.code,
+                "attempts": attempts,
+                "first_failed_at": now,
+                "last_failed_at": now,
+                "resolved_at": None,
+            }
+            for entry, attempts in merged.values()
+        ]
+        with self._write() as conn:
+            for chunk in _chunks(params, _WRITE_CHUNK):
+                conn.execute(stmt, list(chunk))
+        return len(params)
+
+    def list_dead_letters(
+        self,
+        crm: str | None = None,
+        include_resolved: bool = False,
+        *,
+        object_type: str | None = None,
+        limit: int | None = None,
+    ) -> list[DeadLetter]:
+        """Dead letters, oldest first; unresolved only unless ``include_resolved``."""
+        d = DeadLetterRow
+        stmt = select(d).order_by(d.id)
+        if crm is not None:
+            stmt = stmt.where(d.crm == crm)
+        if object_type is not None:
+            stmt = stmt.where(d.object_type == object_type)
+        if not include_resolved:
+            stmt = stmt.where(d.resolved_at.is_(None))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as session:
+            return [DeadLetter._from_row(row) for row in session.scalars(stmt)]
+
+    def resolve_dead_letters(self, ids: Iterable[int]) -> int:
+        """Mark letters resolved; returns how many were open. Resolved ones stay as history."""
+        now = self._now()
+        resolved = 0
+        with self._write() as conn:
+            for chunk in _chunks(_unique(ids), _IN_CHUNK):
+                stmt = (
+                    update(DeadLetterRow)
+                    .where(DeadLetterRow.id.in_(chunk), DeadLetterRow.resolved_at.is_(None))
+                    .values(resolved_at=now)
+                )
+                resolved += conn.execute(stmt).rowcount
+        return resolved
+
+    # ------------------------------------------------------------------ inbox
+
+    def add_event(self, crm: str, event_key: str, payload: JsonValue) -> bool:
+        """Store a change event; False when ``(crm, event_key)`` was stored before.
+
+        Committed before returning, so the caller may acknowledge the event afterwards.
+        """
+        if len(event_key) > 255:
+            raise ValueError("event_key longer than 255 characters; hash it first")
+        stmt = (
+            self._insert(InboxEventRow)
+            .values(
+                crm=crm,
+                event_key=event_key,
+                received_at=self._now(),
+                payload=payload,
+                status=EventStatus.PENDING.value,
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=[InboxEventRow.crm, InboxEventRow.event_key])
+            # rowcount is unreliable here (-1 on psycopg with RETURNING); a skipped
+            # duplicate simply returns no row.
+            .returning(InboxEventRow.id)
+        )
+        with self._write() as conn:
+            return conn.execute(stmt).scalar_one_or_none() is not None
+
+    def pending_events(self, limit: int = 100, *, crm: str | None = None) -> list[InboxEvent]:
+        """The oldest ``limit`` pending events (read only; see :meth:`claim_events`)."""
+        e = InboxEventRow
+        stmt = select(e).where(e.status == EventStatus.PENDING.value).order_by(e.id).limit(limit)
+        if crm is not None:
+            stmt = stmt.where(e.crm == crm)
+        with self._read() as session:
+            return [InboxEvent._from_row(row) for row in session.scalars(stmt)]
+
+    def claim_events(self, limit: int = 100) -> list[InboxEvent]:
+        """Atomically move up to ``limit`` of the oldest pending events to ``enqueued``.
+
+        Safe with several concurrent claimers: each event is handed out once.
+        """
+        e = InboxEventRow
+        oldest = (
+            select(e.id)
+            .where(e.status == EventStatus.PENDING.value)
+            .order_by(e.id)
+            .limit(limit)
+            # PostgreSQL: skip rows another claimer holds; SQLite renders nothing (its
+            # write lock already serialises claimers).
+            .with_for_update(skip_locked=True)
+            .cte("claimable")
+            # Evaluated exactly once: as a plain IN-subquery PostgreSQL may re-run the
+            # LIMIT per candidate row and hand out more than ``limit`` events.
+            .prefix_with("MATERIALIZED")
+        )
+        stmt = (
+            update(e)
+            # Re-checking status matters on PostgreSQL: after waiting on a row lock the
+            # outer WHERE is re-evaluated against the committed row.
+            .where(e.id.in_(select(oldest.c.id)), e.status == EventStatus.PENDING.value)
+            .values(status=EventStatus.ENQUEUED.value, attempts=e.attempts + 1)
+            .returning(e)
+        )
+        with self._write() as conn, Session(conn) as session:
+            rows = session.scalars(stmt, execution_options={"synchronize_session": False}).all()
+            events = [InboxEvent._from_row(row) for row in rows]
+        return sorted(events, key=lambda event: event.id)
+
+    def mark_events(self, ids: Iterable[int], status: EventStatus | str) -> int:
+        """Set the status of events; returns how many rows changed.
+
+        ``enqueued`` counts an attempt; ``done``/``failed`` stamp ``processed_at``;
+        ``pending`` puts an event back in line (e.g. after its worker died).
+        """
+        new = EventStatus(status)
+        values: dict[str, Any] = {"status": new.value}
+        if new is EventStatus.ENQUEUED:
+            values["attempts"] = InboxEventRow.attempts + 1
+        values["processed_at"] = (
+            self._now() if new in (EventStatus.DONE, EventStatus.FAILED) else None
+        )
+        changed = 0
+        with self._write() as conn:
+            for chunk in _chunks(_unique(ids), _IN_CHUNK):
+                stmt = update(InboxEventRow).where(InboxEventRow.id.in_(chunk)).values(**values)
+                changed += conn.execute(stmt).rowcount
+        return changed
+
+    def inbox_depth(self, crm: str | None = None) -> int:
+        """Events not finished yet (pending or enqueued)."""
+        e = InboxEventRow
+        stmt = (
+            select(func.count())
+            .select_from(e)
+            .where(e.status.in_([EventStatus.PENDING.value, EventStatus.ENQUEUED.value]))
+        )
+        if crm is not None:
+            stmt = stmt.where(e.crm == crm)
+        with self._read() as session:
+            return int(session.scalar(stmt) or 0)
