@@ -8,6 +8,11 @@ copied from the CRM lands here, so a privacy deletion in the CRM plus
 The schema is owned by the Alembic migrations in ``workers/migrations``; the ORM models
 below mirror them (a test checks that the two agree) and are used to build statements.
 Every timestamp goes in and comes out timezone-aware UTC, on both backends.
+SQLite needs to be 3.35 or newer (RETURNING, materialized CTEs).
+
+On PostgreSQL the store uses the connection's ``search_path``; to keep it in its own
+schema, put ``?options=-csearch_path%3Dsegsync`` on the URL (Alembic's version table
+follows it there too).
 """
 
 from __future__ import annotations
@@ -62,10 +67,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 JsonValue: TypeAlias = dict[str, Any] | list[Any] | str | int | float | bool | None
 
-# SQLite before 3.32 caps a statement at 999 bound parameters; newer ones at 32766 and
-# PostgreSQL at 65535. Chunks this size keep IN lists well inside every limit while
-# needing only ~20 round trips for 100k ids.
-_IN_CHUNK = 5000 if sqlite3.sqlite_version_info >= (3, 32) else 900
+# RETURNING, "AS MATERIALIZED" CTEs and upserts onto partial indexes all need 3.35.
+_SQLITE_MIN_VERSION = (3, 35)
+# SQLite (>= 3.32) caps a statement at 32766 bound parameters, PostgreSQL at 65535.
+# Chunks this size stay well inside both while needing only ~20 round trips for 100k ids.
+_IN_CHUNK = 5000
 # Rows per executemany batch for bulk upserts: bounds memory of one batch, not correctness.
 _WRITE_CHUNK = 5000
 # Several processes (beat, workers, webhook receiver) share one SQLite file; a writer
@@ -117,6 +123,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Aware datetime in, UTC out (naive UTC for SQLite, which drops the offset)."""
         if value is None:
             return None
         if value.tzinfo is None or value.utcoffset() is None:
@@ -125,6 +132,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Whatever the driver returns, as an aware UTC datetime."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -434,6 +442,11 @@ def _create_engine(url: URL) -> Engine:
         )
     if backend != "sqlite":
         raise ValueError(f"unsupported state database {backend!r}; use sqlite or postgresql")
+    if sqlite3.sqlite_version_info < _SQLITE_MIN_VERSION:
+        raise RuntimeError(
+            f"the state store needs SQLite >= 3.35, this Python links {sqlite3.sqlite_version}; "
+            "use a newer Python build or PostgreSQL"
+        )
     database = url.database or ""
     in_memory = database in ("", ":memory:") or "mode=memory" in database
     connect_args: dict[str, Any] = {"timeout": _SQLITE_BUSY_TIMEOUT_S}
@@ -488,6 +501,7 @@ class StateStore:
         self.dialect: str = self.engine.dialect.name
 
     def __repr__(self) -> str:
+        # Safe for logs and error messages: the password is masked.
         return f"StateStore({self.url.render_as_string(hide_password=True)!r})"
 
     def __enter__(self) -> Self:
