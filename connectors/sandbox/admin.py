@@ -1,0 +1,201 @@
+"""``/_sandbox/...``: stats, simulated activity, read-back, fault control.
+
+Admin requests are never faulted, rate limited or counted in the request stats.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+import orjson
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from .config import FaultConfig
+from .dialect import Dialect
+from .mutate import mutate, pick_rows
+from .search import FilterError, parse_instant
+from .state import SandboxState
+
+MAX_MUTATE = 1_000_000
+
+
+class AdminError(Exception):
+    """An admin request that cannot be served (status + message)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(orjson.dumps(body), status=status, content_type="application/json")
+
+
+class Admin:
+    """The admin endpoints of one server."""
+
+    def __init__(self, state: SandboxState, dialect: Dialect) -> None:
+        self.state = state
+        self.dialect = dialect
+        self._mutations = 0
+        self._lock = threading.Lock()
+        self.url_map = Map(
+            [
+                Rule("/_sandbox/health", methods=["GET"], endpoint="health"),
+                Rule("/_sandbox/stats", methods=["GET"], endpoint="stats"),
+                Rule("/_sandbox/reset-stats", methods=["POST"], endpoint="reset_stats"),
+                Rule("/_sandbox/faults", methods=["GET", "POST"], endpoint="faults"),
+                Rule("/_sandbox/mutate", methods=["POST"], endpoint="mutate"),
+                Rule(
+                    "/_sandbox/records/<object_type>/<record_id>",
+                    methods=["GET"],
+                    endpoint="record",
+                ),
+                Rule("/_sandbox/oauth/expire", methods=["POST"], endpoint="expire_tokens"),
+            ],
+            strict_slashes=False,
+        )
+
+    def handle(self, request: Request) -> Response:
+        """Dispatch an admin request."""
+        try:
+            endpoint, args = self.url_map.bind_to_environ(request.environ).match()
+            handler = getattr(self, f"_{endpoint}")
+            response: Response = handler(request, **args)
+            return response
+        except AdminError as exc:
+            return _json(exc.status, {"error": str(exc)})
+        except HTTPException as exc:
+            return _json(exc.code or 500, {"error": exc.description})
+
+    def _health(self, request: Request) -> Response:
+        with self.state.store.lock:
+            counts = {
+                self.dialect.api_name(t): sum(1 for a in table.archived if not a)
+                for t, table in self.state.store.tables.items()
+            }
+        return _json(200, {"status": "ok", "dialect": self.dialect.name, "records": counts})
+
+    def _stats(self, request: Request) -> Response:
+        body = self.state.stats.snapshot()
+        body["max_requests_in_window"] = self.state.limiter.max_in_window()
+        body["daily_used"] = self.state.limiter.daily_used()
+        body["fault_config"] = self.state.faults.config.to_dict()
+        return _json(200, body)
+
+    def _reset_stats(self, request: Request) -> Response:
+        self.state.stats.reset()
+        self.state.limiter.reset_stats()
+        return _json(200, {"status": "ok"})
+
+    def _faults(self, request: Request) -> Response:
+        if request.method == "POST":
+            raw = request.get_data(as_text=True).strip()
+            spec: Any = raw
+            if raw.startswith(("{", '"')):
+                try:
+                    spec = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    raise AdminError(400, f"invalid JSON: {exc}") from None
+                if isinstance(spec, dict) and "spec" in spec:
+                    spec = spec["spec"]
+            try:
+                self.state.faults.set_config(FaultConfig.parse(spec))
+            except ValueError as exc:
+                raise AdminError(400, str(exc)) from None
+        return _json(
+            200,
+            {
+                "faults": self.state.faults.config.to_dict(),
+                "spec": self.state.faults.config.to_spec(),
+            },
+        )
+
+    def _object_type(self, name: Any) -> str:
+        object_type = self.dialect.object_type(str(name)) if name else None
+        if object_type is None or object_type not in self.state.store.tables:
+            raise AdminError(400, f"unknown object_type {name!r}")
+        return object_type
+
+    def _mutate(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(request.get_data() or b"{}")
+        except orjson.JSONDecodeError as exc:
+            raise AdminError(400, f"invalid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise AdminError(400, "body must be a JSON object")
+        object_type = self._object_type(body.get("object_type", "contacts"))
+        timestamp = body.get("timestamp")
+        try:
+            modified = (
+                parse_instant(str(timestamp)) if timestamp is not None else self.state.now_ms()
+            )
+        except FilterError as exc:
+            raise AdminError(400, f"timestamp: {exc}") from None
+        with self._lock:
+            self._mutations += 1
+            rng = random.Random(f"{self.state.config.seed}:mutate:{self._mutations}")
+        with self.state.store.lock:
+            table = self.state.store.table(object_type)
+            if body.get("ids") is not None:
+                if not isinstance(body["ids"], list):
+                    raise AdminError(400, "ids must be an array")
+                rows = []
+                for record_id in dict.fromkeys(str(i) for i in body["ids"]):
+                    row = table.row(record_id)
+                    if row is None:
+                        raise AdminError(
+                            404, f"no live {self.dialect.api_name(object_type)} record {record_id}"
+                        )
+                    rows.append(row)
+            else:
+                count = body.get("count", 1)
+                if not isinstance(count, int) or count < 0 or count > MAX_MUTATE:
+                    raise AdminError(400, f"count must be an integer between 0 and {MAX_MUTATE}")
+                rows = pick_rows(table, count, rng)
+            ids = mutate(
+                table,
+                self.dialect.hooks,
+                rows,
+                rng,
+                modified_ms=modified,
+                index_delay=self.state.config.search_index_delay,
+            )
+        return _json(
+            200,
+            {
+                "ids": [str(i) for i in ids],
+                "object_type": self.dialect.api_name(object_type),
+                "count": len(ids),
+                "timestamp": modified,
+            },
+        )
+
+    def _record(self, request: Request, object_type: str, record_id: str) -> Response:
+        canon = self._object_type(object_type)
+        with self.state.store.lock:
+            table = self.state.store.table(canon)
+            try:
+                row = table.row_of.get(int(record_id))
+            except ValueError:
+                row = None
+            if row is None:
+                raise AdminError(404, f"no {self.dialect.api_name(canon)} record {record_id}")
+            view = self.dialect.record_view(canon, row)
+            body = {
+                "id": str(table.ids[row]),
+                "object_type": self.dialect.api_name(canon),
+                "archived": table.archived[row],
+                **view,
+                "changes": dict(table.changes.get(row, {})),
+                "created_ms": table.created[row],
+                "updated_ms": table.updated[row],
+            }
+        return _json(200, body)
+
+    def _expire_tokens(self, request: Request) -> Response:
+        return _json(200, {"expired": self.state.tokens.expire_all()})

@@ -1,0 +1,159 @@
+"""Configuration of the sandbox CRM: data size, limits, credentials and injected faults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Literal
+
+Dialect = Literal["hubspot"]
+SeedMode = Literal["b2b", "b2c"]
+LifecycleBackward = Literal["reject", "ignore"]
+
+# Spec keys as users write them -> FaultConfig attribute names.
+_FAULT_KEYS = {
+    "429": "rate_429",
+    "5xx": "error_5xx",
+    "drop": "drop",
+    "slow": "slow",
+    "reject": "reject",
+    "slow_seconds": "slow_seconds",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    """Share of API requests that get each injected fault.
+
+    ``rate_429``, ``error_5xx``, ``drop`` and ``slow`` are drawn per request (their sum
+    is at most 1). ``reject`` is different: it is the share of *records* whose writes
+    are refused, chosen deterministically from the seed and the record id.
+    """
+
+    rate_429: float = 0.0
+    error_5xx: float = 0.0
+    drop: float = 0.0
+    slow: float = 0.0
+    reject: float = 0.0
+    slow_seconds: float = 3.0
+
+    def __post_init__(self) -> None:
+        for name in ("rate_429", "error_5xx", "drop", "slow", "reject"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"fault share {name}={value} must be between 0 and 1")
+        if self.per_request_total > 1.0 + 1e-9:
+            raise ValueError("fault shares 429+5xx+drop+slow add up to more than 1")
+        if self.slow_seconds < 0:
+            raise ValueError("slow_seconds must not be negative")
+
+    @property
+    def per_request_total(self) -> float:
+        """Share of requests that get some per-request fault."""
+        return self.rate_429 + self.error_5xx + self.drop + self.slow
+
+    @classmethod
+    def parse(cls, spec: str | float | Mapping[str, Any] | None) -> FaultConfig:
+        """Build from ``"0.1"`` (spread evenly over 429, 5xx and drop) or a spec string.
+
+        A spec string looks like ``"429=0.04,5xx=0.03,drop=0.03,slow=0.01,reject=0.01,
+        slow_seconds=3"``; a mapping with the same keys (or attribute names) is accepted too.
+        """
+        if spec is None:
+            return cls()
+        if isinstance(spec, int | float):
+            return cls._even(float(spec))
+        if isinstance(spec, Mapping):
+            return cls._from_pairs(spec.items())
+        text = spec.strip()
+        if not text:
+            return cls()
+        if "=" not in text:
+            try:
+                return cls._even(float(text))
+            except ValueError:
+                raise ValueError(
+                    f"fault spec {spec!r} is neither a fraction nor k=v pairs"
+                ) from None
+        pairs = []
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"fault spec part {part!r} is not key=value")
+            pairs.append((key.strip(), value.strip()))
+        return cls._from_pairs(pairs)
+
+    @classmethod
+    def _even(cls, fraction: float) -> FaultConfig:
+        share = fraction / 3.0
+        return cls(rate_429=share, error_5xx=share, drop=share)
+
+    @classmethod
+    def _from_pairs(cls, pairs: Any) -> FaultConfig:
+        attrs = {f.name for f in fields(cls)}
+        values: dict[str, float] = {}
+        for key, raw in pairs:
+            name = _FAULT_KEYS.get(str(key), str(key))
+            if name not in attrs:
+                known = ", ".join(_FAULT_KEYS)
+                raise ValueError(f"unknown fault kind {key!r}; known: {known}")
+            try:
+                values[name] = float(raw)
+            except (TypeError, ValueError):
+                raise ValueError(f"fault {key!r} needs a number, got {raw!r}") from None
+        return cls(**values)
+
+    def to_spec(self) -> str:
+        """The spec string that parses back to this config."""
+        return ",".join(f"{key}={getattr(self, attr):g}" for key, attr in _FAULT_KEYS.items())
+
+    def to_dict(self) -> dict[str, float]:
+        """JSON-friendly form keyed like the spec string."""
+        return {key: getattr(self, attr) for key, attr in _FAULT_KEYS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """Everything a sandbox server needs; defaults mirror a HubSpot Free/Starter account."""
+
+    dialect: Dialect = "hubspot"
+    seed: int = 42
+    contacts: int = 1000
+    companies: int = 200
+    deals: int = 300
+    mode: SeedMode = "b2b"
+    rate_limit: int = 100  # requests per rolling 10 s, per token
+    daily_limit: int = 250_000
+    search_rate_per_second: int = 5
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    host: str = "127.0.0.1"
+    port: int = 0
+    tokens: tuple[str, ...] = ("sandbox-token",)
+    oauth_client_id: str = "sandbox-client"
+    oauth_client_secret: str = "sandbox-secret"
+    oauth_refresh_token: str = "sandbox-refresh"
+    access_token_ttl: int = 1800
+    search_index_delay: float = 0.0
+    lifecycle_backward: LifecycleBackward = "reject"
+    anchor: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.dialect != "hubspot":
+            raise ValueError(f"unknown sandbox dialect {self.dialect!r}")
+        if self.mode not in ("b2b", "b2c"):
+            raise ValueError(f"mode must be 'b2b' or 'b2c', not {self.mode!r}")
+        if self.lifecycle_backward not in ("reject", "ignore"):
+            raise ValueError("lifecycle_backward must be 'reject' or 'ignore'")
+        for name in ("contacts", "companies", "deals"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        for name in ("rate_limit", "daily_limit", "search_rate_per_second", "access_token_ttl"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.search_index_delay < 0:
+            raise ValueError("search_index_delay must not be negative")
+        if not isinstance(self.tokens, tuple):
+            object.__setattr__(self, "tokens", tuple(self.tokens))

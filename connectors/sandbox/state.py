@@ -1,0 +1,56 @@
+"""The dialect-neutral state one sandbox server shares between its request threads."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .auth import TokenRegistry
+from .config import SandboxConfig
+from .faults import FaultInjector
+from .ratelimit import RateLimiter
+from .search import SearchEngine
+from .seed import anchor_ms
+from .stats import Stats
+from .store import Store
+
+
+@dataclass(slots=True)
+class SandboxState:
+    """Records, quotas, credentials, faults and counters of one server."""
+
+    config: SandboxConfig
+    store: Store
+    stats: Stats
+    limiter: RateLimiter
+    faults: FaultInjector
+    tokens: TokenRegistry
+    search: SearchEngine
+    anchor_ms: int
+
+    @classmethod
+    def create(cls, config: SandboxConfig) -> SandboxState:
+        """Fresh state for a config (tables are added by the dialect when it loads the seed)."""
+        return cls(
+            config=config,
+            store=Store(),
+            stats=Stats(),
+            limiter=RateLimiter(
+                config.rate_limit, config.daily_limit, config.search_rate_per_second
+            ),
+            faults=FaultInjector(config.faults, config.seed),
+            tokens=TokenRegistry(
+                config.tokens,
+                config.oauth_client_id,
+                config.oauth_client_secret,
+                config.oauth_refresh_token,
+                config.access_token_ttl,
+            ),
+            search=SearchEngine(),
+            anchor_ms=anchor_ms(config.anchor),
+        )
+
+    @staticmethod
+    def now_ms() -> int:
+        """Wall-clock now in epoch ms (modification times of API writes)."""
+        return int(time.time() * 1000)
