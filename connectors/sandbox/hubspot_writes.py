@@ -166,17 +166,25 @@ class Writer:
                 if value is None:
                     continue
                 key = (name, str(value).lower())
+                if key in claimed:
+                    raise ApiError(
+                        409,
+                        f"Duplicate values for the unique property {name} found in "
+                        f"batch input: [{value}]",
+                        "CONFLICT",
+                        context={name: [str(value)]},
+                    )
                 owner = table.lookup_unique(name, str(value))
-                if (owner is not None and owner != row) or key in claimed:
-                    existing = table.ids[owner] if owner is not None else None
+                if owner is not None and owner != row:
+                    existing = table.ids[owner]
                     if object_type == "contact" and name == "email":
                         raise ApiError(
                             409, f"Contact already exists. Existing ID: {existing}", "CONFLICT"
                         )
+                    noun = ERROR_NOUN[object_type].lower()
                     raise ApiError(
                         409,
-                        f"A {ERROR_NOUN[object_type].lower()} with {name}={value} already "
-                        f"exists. Existing ID: {existing}",
+                        f"A {noun} with {name}={value} already exists. Existing ID: {existing}",
                         "CONFLICT",
                     )
                 claimed.add(key)

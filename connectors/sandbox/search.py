@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from typing import Any
 
 from .store import CREATED, Kind, Snapshot, Table
@@ -140,19 +140,10 @@ class Condition:
         if op == "NOT_HAS_PROPERTY":
             return lambda v: v is None or v == ""
         if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
-            pattern = x
-            if "*" in pattern:
-
-                def has(v: Any) -> bool:
-                    return any(fnmatchcase(t, pattern) for t in tokens(str(v)))
-            else:
-
-                def has(v: Any) -> bool:
-                    return pattern in tokens(str(v))
-
+            has = _token_matcher(x)
             if op == "CONTAINS_TOKEN":
-                return lambda v: v is not None and has(v)
-            return lambda v: v is not None and not has(v)
+                return lambda v: v is not None and has(str(v).lower())
+            return lambda v: v is not None and not has(str(v).lower())
         if kind in _NUMERIC:
             return _numeric(op, x, self.high, self.values)
         if kind == "enum":
@@ -176,6 +167,25 @@ class Condition:
                 return [r for r in rows if col[r] == x]
         match = self.matcher()
         return [r for r in rows if match(col[r])]
+
+
+def _token_matcher(pattern: str) -> Callable[[str], bool]:
+    """Token match with ``*`` wildcards (``*@hubspot.com``) over a lower-cased value.
+
+    A cheap substring test on the pattern's literal parts rejects most values before
+    any tokenising happens (this runs over every record of a table).
+    """
+    literals = [part for part in pattern.split("*") if part]
+    if "*" not in pattern:
+        return lambda low: pattern in low and pattern in tokens(low)
+    rx = re.compile(translate(pattern))
+
+    def has(low: str) -> bool:
+        if not all(part in low for part in literals):
+            return False
+        return rx.match(low) is not None or any(rx.match(t) for t in tokens(low))
+
+    return has
 
 
 def _numeric(op: str, x: Any, high: Any, values: tuple[Any, ...]) -> Callable[[Any], bool]:
@@ -340,7 +350,10 @@ class SearchEngine:
             return col[r]
 
         getter: Callable[[int], Any] = value if pending else col.__getitem__
-        missing = [r for r in rows if getter(r) is None]
+        if pending:
+            missing = [r for r in rows if getter(r) is None]
+        else:
+            missing = [r for r in rows if col[r] is None]  # no call per row on the hot path
         present = [r for r in rows if getter(r) is not None] if missing else rows
         if kind in _NUMERIC:
             present = sorted(present, key=getter, reverse=descending)
@@ -371,19 +384,18 @@ def _matches_snapshot(table: Table, row: int, snap: Snapshot, query: Query) -> b
 
 def _text_filter(table: Table, rows: list[int], text: str, props: Sequence[str]) -> list[int]:
     """Rows where every word of ``text`` starts some token of one of ``props``."""
-    words = [w for w in text.lower().split() if w]
+    words = [w.rstrip("*") for w in text.lower().split() if w.rstrip("*")]
     if not words:
         return rows
     cols = [table.cols[p] for p in props if p in table.cols]
+    # Substring pre-filter per column (no per-row string building), then exact token checks.
+    first = words[0]
+    candidates: set[int] = set()
+    for col in cols:
+        candidates.update(r for r in rows if (v := col[r]) is not None and first in v.lower())
     out = []
-    for r in rows:
-        values = [c[r] for c in cols if c[r] is not None]
-        if not values:
-            continue
-        blob = " ".join(str(v) for v in values).lower()
-        if not all(w.rstrip("*") in blob for w in words):
-            continue
-        toks = tokens(blob)
-        if all(any(t.startswith(w.rstrip("*")) for t in toks) for w in words):
+    for r in sorted(candidates):
+        toks = tokens(" ".join(str(c[r]) for c in cols if c[r] is not None))
+        if all(any(t.startswith(w) for t in toks) for w in words):
             out.append(r)
     return out
