@@ -284,12 +284,16 @@ class HubSpotConnector:
         except RejectedError as exc:
             if exc.status != 404:
                 raise
-            self._transport.call(
-                f"POST /crm/v3/properties/{api}/groups",
-                self._groups.create_with_http_info,
-                api,
-                PropertyGroupCreate(name=PROPERTY_GROUP, label="segsync", display_order=-1),
-            )
+            try:
+                self._transport.call(
+                    f"POST /crm/v3/properties/{api}/groups",
+                    self._groups.create_with_http_info,
+                    api,
+                    PropertyGroupCreate(name=PROPERTY_GROUP, label="segsync", display_order=-1),
+                )
+            except RejectedError as create_exc:
+                if create_exc.status != 409:  # 409: a lost answer to our own create
+                    raise
             changes.append(SchemaChange(object_type, PROPERTY_GROUP, "group_created"))
         existing = {
             prop.name: prop
@@ -436,21 +440,33 @@ class HubSpotConnector:
         hs_type, field_type = _HUBSPOT_TYPES[spec.type]
         options = _options_for(spec)
         if current is None:
-            self._transport.call(
-                f"POST /crm/v3/properties/{api}",
-                self._properties.create_with_http_info,
-                api,
-                PropertyCreate(
-                    name=name,
-                    label=spec.label,
-                    type=hs_type,
-                    field_type=field_type,
-                    group_name=PROPERTY_GROUP,
-                    description=spec.description,
-                    options=options or None,
-                ),
-            )
-            return SchemaChange(stream.object_type, name, "created")
+            try:
+                self._transport.call(
+                    f"POST /crm/v3/properties/{api}",
+                    self._properties.create_with_http_info,
+                    api,
+                    PropertyCreate(
+                        name=name,
+                        label=spec.label,
+                        type=hs_type,
+                        field_type=field_type,
+                        group_name=PROPERTY_GROUP,
+                        description=spec.description,
+                        options=options or None,
+                    ),
+                )
+                return SchemaChange(stream.object_type, name, "created")
+            except RejectedError as exc:
+                if exc.status != 409:
+                    raise
+                # Our earlier attempt landed but its answer was lost (or another worker
+                # won the race): carry on from what HubSpot now holds.
+                current = self._transport.call(
+                    f"GET /crm/v3/properties/{api}/{{propertyName}}",
+                    self._properties.get_by_name_with_http_info,
+                    api,
+                    name,
+                )
         if current.type != hs_type:
             raise RejectedError(
                 f"HubSpot property {api}.{name} already exists with type {current.type!r}; "

@@ -80,7 +80,7 @@ def test_full_read_returns_every_seeded_record_once(sandbox: SandboxServer) -> N
         assert len(ids) == len(set(ids)) == seeded, object_type
         assert max(len(b) for b in batches) == 100
     contacts = [r for b in connector.read_all("contact", ["email"]) for r in b.records]
-    assert all(r.properties.get("email") for r in contacts[:50])
+    assert sum(1 for r in contacts if r.properties.get("email")) > 0.9 * len(contacts)
     assert sum(1 for r in contacts if r.associations.get("company")) > len(contacts) / 2
 
 

@@ -45,6 +45,7 @@ def run_demo(
     )
     server = SandboxServer(sandbox_config)
     server.start()
+    sandbox_url = server.url
     try:
         connector = HubSpotConnector(
             HubSpotConfig(
@@ -70,7 +71,7 @@ def run_demo(
         if t in properties
     }
     return {
-        "sandbox_url": server.url,
+        "sandbox_url": sandbox_url,
         "database": database,
         "run_id": run.id,
         "objects": objects,
