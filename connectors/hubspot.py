@@ -42,6 +42,7 @@ from connectors.base import (
     ApiUsage,
     AuthError,
     BudgetExhaustedError,
+    CrmName,
     Cursor,
     FieldSpec,
     FieldWrite,
@@ -122,7 +123,7 @@ class HubSpotConfig:
 class HubSpotConnector:
     """Reads and writes HubSpot CRM records; implements :class:`connectors.base.Connector`."""
 
-    crm = "hubspot"
+    crm: CrmName = "hubspot"
 
     def __init__(
         self,

@@ -128,7 +128,12 @@ def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_jso
 
     settings = load_settings()
     result = run_demo(
-        settings, seed=seed, contacts=contacts, companies=companies, deals=deals, mode=mode
+        settings,
+        seed=seed,
+        contacts=contacts,
+        companies=companies,
+        deals=deals,
+        mode="b2c" if mode == "b2c" else "b2b",
     )
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))

@@ -7,7 +7,7 @@ default) and every step runs in this process — no HubSpot account, Redis or Ce
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
@@ -29,7 +29,7 @@ def run_demo(
     contacts: int,
     companies: int,
     deals: int,
-    mode: str,
+    mode: Literal["b2b", "b2c"],
 ) -> dict[str, Any]:
     """Seed a sandbox, pull every object type through the real connector, report counts."""
     started = time.monotonic()
