@@ -932,3 +932,85 @@ def test_seeded_values_are_valid_for_their_properties(
         if object_type == "deals":
             assert record["properties"]["dealstage"] in stages
     assert seen > 0
+
+
+def test_search_by_association_pseudo_property(client: HubSpot) -> None:
+    page = client.crm.contacts.basic_api.get_page(limit=20, associations=["companies"])
+    contact = next(r for r in page.results if r.associations)
+    company = contact.associations["companies"].results[0].id
+    found = _search(
+        client,
+        [{"property_name": "associations.company", "operator": "EQ", "value": company}],
+        limit=200,
+    )
+    assert contact.id in {r.id for r in found.results}
+    company_props = client.crm.companies.basic_api.get_by_id(
+        company, properties=["num_associated_contacts"]
+    )
+    assert found.total >= 1 and company_props.properties["num_associated_contacts"] is not None
+
+
+GARBAGE: list[Any] = [
+    [],
+    "text",
+    7,
+    None,
+    {"inputs": "x"},
+    {"inputs": [1, 2]},
+    {"inputs": [{"id": {"a": 1}, "properties": []}]},
+    {"inputs": [{"id": "2", "properties": {"email": ["x"], "city": {"a": 1}}}]},
+    {"properties": "x"},
+    {"properties": {"lifecyclestage": 5, "income": True}},
+    {"limit": "x", "after": [], "sorts": "x"},
+    {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "IN", "values": "abc"}]}]},
+    {
+        "filterGroups": [
+            {"filters": [{"propertyName": "createdate", "operator": "GT", "value": "soon"}]}
+        ]
+    },
+    {"filterGroups": "x"},
+    {
+        "name": "p",
+        "label": "p",
+        "type": "string",
+        "fieldType": "text",
+        "groupName": "x",
+        "displayOrder": "first",
+        "options": "x",
+    },
+    {
+        "name": "q",
+        "label": "q",
+        "type": "enumeration",
+        "fieldType": "select",
+        "groupName": "contactinformation",
+        "options": [{"label": "", "value": ""}, 3],
+    },
+]
+POSTS = [
+    "objects/contacts",
+    "objects/contacts/search",
+    "objects/contacts/batch/read",
+    "objects/contacts/batch/create",
+    "objects/contacts/batch/update",
+    "objects/contacts/batch/upsert",
+    "objects/contacts/batch/archive",
+    "properties/contacts",
+    "properties/contacts/batch/create",
+    "properties/contacts/batch/read",
+    "properties/contacts/groups",
+]
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_malformed_requests_get_4xx_never_5xx(srv: SandboxServer, path: str) -> None:
+    for body in GARBAGE:
+        res = requests.post(f"{srv.url}/crm/v3/{path}", json=body, headers=AUTH, timeout=10)
+        assert res.status_code < 500, (body, res.text)
+    for body in GARBAGE:
+        for url in (
+            f"{srv.url}/crm/v3/objects/contacts/1051",
+            f"{srv.url}/crm/v3/properties/contacts/city",
+        ):
+            res = requests.patch(url, json=body, headers=AUTH, timeout=10)
+            assert res.status_code < 500, (url, body, res.text)

@@ -208,6 +208,12 @@ def parse_options(raw: Any) -> list[Option]:
     return options
 
 
+def _display_order(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise SchemaError(f"displayOrder must be an integer, got {raw!r}")
+    return raw
+
+
 def check_type(type_: Any, field_type: Any) -> tuple[str, str]:
     """Validate a type/fieldType pair."""
     if type_ not in FIELD_TYPES:
@@ -250,7 +256,7 @@ def property_from_create(body: Any, schema: ObjectSchema, now_ms: int) -> Proper
         group_name=group,
         description=str(body.get("description") or ""),
         options=options,
-        display_order=int(body.get("displayOrder", -1)),
+        display_order=_display_order(body.get("displayOrder", -1)),
         has_unique_value=unique,
         hidden=bool(body.get("hidden", False)),
         hubspot_defined=False,
@@ -273,9 +279,12 @@ def property_from_update(
     if "hasUniqueValue" in body and body["hasUniqueValue"] != prop.has_unique_value:
         raise SchemaError("hasUniqueValue cannot be changed after creation")
     changes: dict[str, Any] = {}
+    locked = [k for k in ("type", "fieldType", "options", "groupName") if k in body]
+    if prop.read_only_definition and locked:
+        raise SchemaError(
+            f"the definition of '{prop.name}' is read-only; cannot change {', '.join(locked)}"
+        )
     if "type" in body or "fieldType" in body:
-        if prop.read_only_definition:
-            raise SchemaError(f"the definition of '{prop.name}' is read-only")
         type_, field_type = check_type(
             body.get("type", prop.type), body.get("fieldType", prop.field_type)
         )
@@ -297,7 +306,7 @@ def property_from_update(
         if key in body:
             changes[attr] = str(body[key] or "")
     if "displayOrder" in body:
-        changes["display_order"] = int(body["displayOrder"])
+        changes["display_order"] = _display_order(body["displayOrder"])
     for key, attr in (("hidden", "hidden"), ("formField", "form_field")):
         if key in body:
             changes[attr] = bool(body[key])

@@ -7,7 +7,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .hubspot_defaults import DEFAULT_PROPERTIES, QUERY_PROPERTIES
+from .hubspot_defaults import ASSOCIATION_TYPES, DEFAULT_PROPERTIES, PATH_OBJECTS, QUERY_PROPERTIES
 from .hubspot_errors import ApiError, json_response
 from .hubspot_records import HubSpotData, read_json
 from .search import Condition, FilterError, Query, Sort
@@ -102,16 +102,7 @@ class SearchApi:
                 for f in filters:
                     if not isinstance(f, dict):
                         raise ApiError(400, "each filter must be an object")
-                    conds.append(
-                        Condition.build(
-                            table,
-                            str(f.get("propertyName")),
-                            str(f.get("operator")),
-                            f.get("value"),
-                            f.get("highValue"),
-                            f.get("values"),
-                        )
-                    )
+                    conds.append(self._condition(f, table, object_type))
                 if conds:
                     groups.append(tuple(conds))
             sort = self._sort(body.get("sorts"), table)
@@ -124,6 +115,25 @@ class SearchApi:
             if len(text) > MAX_QUERY_CHARS:
                 raise ApiError(400, f"query is longer than {MAX_QUERY_CHARS} characters")
         return Query(tuple(groups), sort, text or None, QUERY_PROPERTIES[object_type])
+
+    def _condition(self, f: dict[str, Any], table: Any, object_type: str) -> Condition:
+        prop, op = str(f.get("propertyName")), str(f.get("operator"))
+        if not prop.startswith("associations."):
+            return Condition.build(
+                table, prop, op, f.get("value"), f.get("highValue"), f.get("values")
+            )
+        # The pseudo-property ``associations.{objectType}`` with EQ: records linked to one record.
+        other = PATH_OBJECTS.get(prop.partition(".")[2].lower())
+        if other is None or op != "EQ" or (other, object_type) not in ASSOCIATION_TYPES:
+            raise FilterError(f"unsupported association filter {prop} {op}")
+        other_table = self.data.table(other)
+        row = other_table.row(str(f.get("value")))
+        linked = (
+            [] if row is None else self.data.live_links(other, other_table.ids[row], object_type)
+        )
+        if not linked:
+            return Condition.build(table, "hs_object_id", "EQ", "-1")
+        return Condition.build(table, "hs_object_id", "IN", values=[str(i) for i in linked])
 
     @staticmethod
     def _sort(raw: Any, table: Any) -> Sort | None:

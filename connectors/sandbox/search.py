@@ -119,7 +119,7 @@ class Condition:
         if op in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
             return cls(prop, op, kind)
         if op in ("IN", "NOT_IN"):
-            if not values:
+            if not isinstance(values, list | tuple) or not values:
                 raise FilterError(f"operator {op} needs 'values'")
             return cls(prop, op, kind, values=tuple(coerce(kind, v) for v in values))
         if op == "BETWEEN":

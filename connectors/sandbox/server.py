@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -27,12 +27,14 @@ from .auth import AuthFailure
 from .config import SandboxConfig
 from .dialect import CallInfo, Dialect
 from .hubspot_api import HubSpotDialect
-from .seed import generate
+from .seed import SeedData, generate
 from .state import SandboxState
 
 log = logging.getLogger("segsync.sandbox")
 DROP = "segsync.sandbox.drop"  # environ flag: close the connection instead of answering
 IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may sit idle
+# Dialect name -> factory; every dialect serves the same seed, store, quotas and faults.
+DIALECTS: dict[str, Callable[[SandboxState, SeedData], Dialect]] = {"hubspot": HubSpotDialect}
 
 
 class SandboxApp:
@@ -223,7 +225,7 @@ class SandboxServer:
             self.config.mode,
             self.config.anchor,
         )
-        self.dialect: Dialect = HubSpotDialect(self.state, seed)
+        self.dialect: Dialect = DIALECTS[self.config.dialect](self.state, seed)
         del seed  # the store holds everything now; let the column lists go
         self.admin = Admin(self.state, self.dialect)
         self.app = SandboxApp(self.state, self.dialect, self.admin)
