@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import requests
@@ -231,11 +232,11 @@ class HubSpotConnector:
             filters = [_filter(stream.replication_key, "LTE", horizon_ms)]
             if ts_ms is not None:
                 filters.append(_filter(stream.replication_key, "GT", ts_ms))
-            page = self._search_page(stream, filters, stream.replication_key, props)
-            if not page.results:
+            records, more = self._search_page(stream, filters, stream.replication_key, props)
+            if not records:
                 return
-            records = sorted((self._record(stream, item) for item in page.results), key=_order_key)
-            complete = not (page.paging and page.paging.next)
+            records.sort(key=_order_key)
+            complete = not more
             last_ms = _to_ms(records[-1].updated_at)
             head = records if complete else [r for r in records if _to_ms(r.updated_at) < last_ms]
             if head:
@@ -325,22 +326,21 @@ class HubSpotConnector:
             filters = [_filter(stream.replication_key, "EQ", ts_ms)]
             if after_id:
                 filters.append(_filter(stream.primary_key, "GT", after_id))
-            page = self._search_page(stream, filters, stream.primary_key, props)
-            records = sorted(
-                (self._record(stream, item) for item in page.results or ()), key=_id_key
-            )
+            records, more = self._search_page(stream, filters, stream.primary_key, props)
+            records.sort(key=_id_key)
             if not records:
                 return
             records = self._attach_associations(stream, records)
             after_id = records[-1].id
             cursor = cursor.advanced_to(_from_ms(ts_ms), after_id)
             yield RecordBatch(stream.object_type, tuple(records), cursor)
-            if not (page.paging and page.paging.next):
+            if not more:
                 return
 
     def _search_page(
         self, stream: HubSpotStream, filters: list[Filter], sort_by: str, props: list[str]
-    ) -> Any:
+    ) -> tuple[list[Record], bool]:
+        """One anchored search page (offset 0) and whether more results match."""
         request = PublicObjectSearchRequest(
             filter_groups=[FilterGroup(filters=filters)],
             # HubSpot honours sort objects; the SDK types them as strings (a known
@@ -350,13 +350,23 @@ class HubSpotConnector:
             limit=stream.search_page_size,
             after="0",
         )
-        return self._transport.call(
+        page = self._transport.call(
             f"POST /crm/v3/objects/{stream.api_name}/search",
             self._search.do_search_with_http_info,
             stream.api_name,
             request,
             search=True,
         )
+        records = [self._record(stream, item) for item in page.results or ()]
+        key = _id_key if sort_by == stream.primary_key else _order_key
+        if any(key(a)[:1] > key(b)[:1] for a, b in pairwise(records)):
+            # The read is only exact if the page holds the lowest keys; never guess.
+            raise RejectedError(
+                f"HubSpot ignored the search sort on {sort_by}: results came back out of "
+                "order, so an incremental read cannot be exact",
+                category="SORT_IGNORED",
+            )
+        return records, bool(page.paging and page.paging.next)
 
     def _attach_associations(self, stream: HubSpotStream, records: list[Record]) -> list[Record]:
         """Search results carry no associations; fetch them with the v4 batch API."""

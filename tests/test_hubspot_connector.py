@@ -105,8 +105,9 @@ def test_read_all_follows_after_cursor_and_keeps_associations() -> None:
 class FakeSearch:
     """HubSpot search semantics needed by the connector: AND filters, one sort, 10k cap."""
 
-    def __init__(self, records: list[dict[str, Any]]) -> None:
+    def __init__(self, records: list[dict[str, Any]], *, honour_sort: bool = True) -> None:
         self.records = records
+        self.honour_sort = honour_sort
         self.bodies: list[dict[str, Any]] = []
 
     @staticmethod
@@ -140,9 +141,12 @@ class FakeSearch:
                 for f in group["filters"]
             )
         ]
-        sort = body["sorts"][0]["propertyName"]
-        # Ties in the sort are returned in an order the client must not rely on.
-        hits.sort(key=lambda r: (self._value(r, sort), -int(r["id"])))
+        sort = body["sorts"][0]["propertyName"] if self.honour_sort else "hs_object_id"
+        if not self.honour_sort:
+            hits.sort(key=lambda r: -int(r["id"]))  # e.g. newest first: not what was asked
+        else:
+            # Ties in the sort are returned in an order the client must not rely on.
+            hits.sort(key=lambda r: (self._value(r, sort), -int(r["id"])))
         page = hits[offset : offset + limit]
         answer: dict[str, Any] = {"total": len(hits), "results": page}
         if offset + limit < len(hits):
@@ -153,7 +157,7 @@ class FakeSearch:
 def run_incremental(
     fake: FakeSearch, cursor: Cursor, stop_after: int | None = None
 ) -> tuple[list[str], Cursor]:
-    with responses.RequestsMock() as mock:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_callback(responses.POST, f"{BASE}/crm/v3/objects/contacts/search", callback=fake)
         mock.add_callback(
             responses.POST,
@@ -197,6 +201,12 @@ def test_incremental_read_resumes_from_a_mid_tie_cursor_without_gaps_or_repeats(
     assert sorted(first + rest, key=int) == [r["id"] for r in records]
     assert len(first) + len(rest) == 1_500
     assert final.modified_at == shared + timedelta(seconds=500)
+
+
+def test_incremental_read_refuses_to_guess_when_the_sort_is_ignored() -> None:
+    records = [hs_object(i, T0 + timedelta(seconds=i)) for i in range(1, 501)]
+    with pytest.raises(RejectedError, match="ignored the search sort"):
+        run_incremental(FakeSearch(records, honour_sort=False), Cursor("contact"))
 
 
 def test_incremental_read_from_a_cursor_returns_only_newer_records() -> None:
