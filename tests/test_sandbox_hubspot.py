@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -845,11 +846,19 @@ def test_stats_use_path_templates_with_normalised_object_types(srv: SandboxServe
 
 
 def test_connections_are_kept_alive(srv: SandboxServer) -> None:
-    session = requests.Session()
-    first = session.get(f"{srv.url}/crm/v3/objects/contacts?limit=1", headers=AUTH, timeout=10)
-    second = session.get(f"{srv.url}/crm/v3/objects/contacts?limit=1", headers=AUTH, timeout=10)
-    assert first.headers.get("Connection", "") != "close"
-    assert second.status_code == 200
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    sockets = []
+    try:
+        for _ in range(3):
+            body = b'{"inputs": [{"id": "1051"}]}'
+            conn.request("POST", "/crm/v3/objects/contacts/batch/read", body=body, headers=AUTH)
+            res = conn.getresponse()
+            assert res.status == 200 and res.getheader("Connection") != "close"
+            res.read()
+            sockets.append(conn.sock)
+        assert sockets[0] is not None and sockets.count(sockets[0]) == 3  # one socket throughout
+    finally:
+        conn.close()
 
 
 def test_search_index_delay_hides_fresh_changes() -> None:

@@ -131,6 +131,7 @@ class _Server(ThreadedWSGIServer):
         self.connections_lock = threading.Lock()
 
     def close_connections(self) -> None:
+        """Shut every open client connection (idle keep-alive ones included)."""
         with self.connections_lock:
             conns = list(self.connections)
         for conn in conns:
@@ -163,6 +164,11 @@ class _Handler(WSGIRequestHandler):
         """Requests are counted in /_sandbox/stats instead of logged."""
 
     def run_wsgi(self) -> None:
+        """Run the app for one request and answer it, keeping the connection open.
+
+        The body is read through a length-limited stream and drained afterwards, so the
+        next request on the connection starts at the right byte.
+        """
         if self.headers.get("Expect", "").lower().strip() == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         environ = self.make_environ()
@@ -231,21 +237,18 @@ class SandboxServer:
         self.app = SandboxApp(self.state, self.dialect, self.admin)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._serving = threading.Event()
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:54321`` (after start)."""
-        if self._server is None:
-            raise RuntimeError("sandbox server is not started")
-        host, port = self._server.server_address[:2]
+        """Base URL, e.g. ``http://127.0.0.1:54321``; binds the port if not yet bound."""
+        host, port = self._bind().server_address[:2]
         return f"http://{host!s}:{port}"
 
     @property
     def port(self) -> int:
-        """The bound port (after start)."""
-        if self._server is None:
-            raise RuntimeError("sandbox server is not started")
-        return int(self._server.server_address[1])
+        """The bound port (binds it if not yet bound)."""
+        return int(self._bind().server_address[1])
 
     def _bind(self) -> _Server:
         if self._server is None:
@@ -256,31 +259,37 @@ class SandboxServer:
         """Listen and serve in a background thread; returns once the port accepts connections."""
         server = self._bind()
         self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="segsync-sandbox",
-            daemon=True,
+            target=self._serve, args=(server,), name="segsync-sandbox", daemon=True
         )
         self._thread.start()
+        self._serving.wait(timeout=5)
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the foreground until Ctrl-C."""
-        server = self._bind()
+        """Serve in the foreground until Ctrl-C (or ``stop()`` from another thread)."""
         log.info("sandbox %s listening on %s", self.dialect.name, self.url)
         try:
-            server.serve_forever(poll_interval=0.2)
+            self._serve(self._bind())
         except KeyboardInterrupt:
             pass
         finally:
             self._close()
 
+    def _serve(self, server: _Server) -> None:
+        self._serving.set()
+        try:
+            server.serve_forever(poll_interval=0.1)
+        finally:
+            self._serving.clear()
+
     def stop(self) -> None:
         """Stop serving and close the port and every open connection."""
-        if self._server is None:
+        server = self._server
+        if server is None:
             return
+        if self._serving.is_set():
+            server.shutdown()  # returns once the serve loop has exited
         if self._thread is not None:
-            self._server.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
         self._close()
