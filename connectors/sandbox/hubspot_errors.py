@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ import orjson
 from werkzeug.wrappers import Response
 
 from .hubspot_defaults import PORTAL_ID
-from .hubspot_values import Issue
+from .hubspot_values import Issue, iso
 
 INVALID_AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
@@ -59,6 +60,19 @@ def json_response(status: int, body: Any) -> Response:
     return Response(
         orjson.dumps(body), status=status, content_type="application/json;charset=utf-8"
     )
+
+
+def batch_response(
+    started_ms: int, results: list[Any], errors: list[Any] | None = None, *, ok_status: int = 200
+) -> Response:
+    """HubSpot's batch envelope: 200/201 when complete, else 207 with ``numErrors``/``errors``."""
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results}
+    if errors:
+        body["numErrors"] = len(errors)
+        body["errors"] = errors
+    body["startedAt"] = iso(started_ms)
+    body["completedAt"] = iso(int(time.time() * 1000))
+    return json_response(207 if errors else ok_status, body)
 
 
 def no_content() -> Response:

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Request, Response
 from .auth import OAuthFailure
 from .dialect import CallInfo
 from .hubspot_defaults import ASSOCIATION_TYPES, ERROR_NOUN, PIPELINES, PORTAL_ID, SCHEMA_CREATED_MS
-from .hubspot_errors import ApiError, json_response, no_content
+from .hubspot_errors import ApiError, batch_response, json_response, no_content
 from .hubspot_records import HubSpotData, read_json
 from .hubspot_values import iso
 
@@ -101,7 +101,7 @@ class AssociationsApi:
                     results.append({"from": {"id": record_id}, "to": targets})
                 else:
                     errors.append(self._no_links(from_type, to_type, record_id))
-        return self._respond(call, results, errors)
+        return batch_response(call.started_ms, results, errors)
 
     def batch_read_v3(
         self, request: Request, from_obj: str, to_obj: str, call: CallInfo
@@ -129,16 +129,7 @@ class AssociationsApi:
                     )
                 else:
                     errors.append(self._no_links(from_type, to_type, record_id))
-        return self._respond(call, results, errors)
-
-    def _respond(self, call: CallInfo, results: list[Any], errors: list[Any]) -> Response:
-        body: dict[str, Any] = {"status": "COMPLETE", "results": results}
-        if errors:
-            body["numErrors"] = len(errors)
-            body["errors"] = errors
-        body["startedAt"] = iso(call.started_ms)
-        body["completedAt"] = iso(self.state.now_ms())
-        return json_response(207 if errors else 200, body)
+        return batch_response(call.started_ms, results, errors)
 
     def list_v4(self, request: Request, from_obj: str, record_id: str, to_obj: str) -> Response:
         """GET /crm/v4/objects/{from}/{id}/associations/{to}, paged by ``after`` (limit ≤ 500)."""
@@ -269,67 +260,41 @@ class OAuthApi:
             },
         )
 
+    @staticmethod
+    def _missing(message: str, call: CallInfo) -> Response:
+        return json_response(
+            404, {"status": "error", "message": message, "correlationId": call.correlation_id}
+        )
+
+    def _info(self, token: str, **extra: Any) -> Response:
+        return json_response(
+            200,
+            {
+                "token": token,
+                "user": "sandbox-admin@example.com",
+                "hub_domain": "sandbox.segsync.test",
+                "scopes": SCOPES,
+                "hub_id": PORTAL_ID,
+                "user_id": 1,
+                **extra,
+            },
+        )
+
     def access_token_info(self, token: str, call: CallInfo) -> Response:
         """GET /oauth/v1/access-tokens/{token}."""
         left = self.tokens.expires_in(token)
         if left is None or left <= 0:
-            return json_response(
-                404,
-                {
-                    "status": "error",
-                    "message": "Token not found or expired",
-                    "correlationId": call.correlation_id,
-                },
-            )
-        return json_response(
-            200,
-            {
-                "token": token,
-                "user": "sandbox-admin@example.com",
-                "hub_domain": "sandbox.segsync.test",
-                "scopes": SCOPES,
-                "hub_id": PORTAL_ID,
-                "app_id": 1,
-                "expires_in": left,
-                "user_id": 1,
-                "token_type": "access",
-            },
-        )
+            return self._missing("Token not found or expired", call)
+        return self._info(token, app_id=1, expires_in=left, token_type="access")
 
     def refresh_token_info(self, token: str, call: CallInfo) -> Response:
         """GET /oauth/v1/refresh-tokens/{token}."""
         if not self.tokens.knows_refresh_token(token):
-            return json_response(
-                404,
-                {
-                    "status": "error",
-                    "message": "Refresh token not found",
-                    "correlationId": call.correlation_id,
-                },
-            )
-        return json_response(
-            200,
-            {
-                "token": token,
-                "user": "sandbox-admin@example.com",
-                "hub_domain": "sandbox.segsync.test",
-                "scopes": SCOPES,
-                "hub_id": PORTAL_ID,
-                "client_id": self.tokens.client_id,
-                "user_id": 1,
-                "token_type": "refresh",
-            },
-        )
+            return self._missing("Refresh token not found", call)
+        return self._info(token, client_id=self.tokens.client_id, token_type="refresh")
 
     def revoke(self, token: str, call: CallInfo) -> Response:
         """DELETE /oauth/v1/refresh-tokens/{token}: the app is uninstalled; refreshes now fail."""
         if not self.tokens.revoke_refresh_token(token):
-            return json_response(
-                404,
-                {
-                    "status": "error",
-                    "message": "Refresh token not found",
-                    "correlationId": call.correlation_id,
-                },
-            )
+            return self._missing("Refresh token not found", call)
         return no_content()

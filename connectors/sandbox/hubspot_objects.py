@@ -12,7 +12,14 @@ from werkzeug.wrappers import Request, Response
 
 from .dialect import CallInfo
 from .hubspot_defaults import DEFAULT_PROPERTIES, ERROR_NOUN, OBJECT_NAMES
-from .hubspot_errors import ApiError, invalid_properties, json_response, no_content, not_found_error
+from .hubspot_errors import (
+    ApiError,
+    batch_response,
+    invalid_properties,
+    json_response,
+    no_content,
+    not_found_error,
+)
 from .hubspot_records import HubSpotData, bool_param, list_param, read_json
 from .hubspot_values import Issue, iso
 from .hubspot_writes import Writer
@@ -121,10 +128,7 @@ class ObjectsApi:
     def batch_read(self, request: Request, obj: str, call: CallInfo) -> Response:
         """POST .../batch/read: unknown ids come back as a 207 OBJECT_NOT_FOUND error."""
         object_type = self.data.object_type(obj)
-        body = read_json(request)
-        inputs = self._inputs(body)
-        keys = [self._input_id(item) for item in inputs]
-        self._no_duplicates(keys)
+        body, _, keys = self._keyed_inputs(request)
         requested = body.get("properties")
         names = self.data.property_names(
             object_type,
@@ -225,10 +229,7 @@ class ObjectsApi:
     def batch_update(self, request: Request, obj: str, call: CallInfo) -> Response:
         """POST .../batch/update: all-or-nothing validation, 207 for unknown ids."""
         object_type = self.data.object_type(obj)
-        body = read_json(request)
-        inputs = self._inputs(body)
-        keys = [self._input_id(item) for item in inputs]
-        self._no_duplicates(keys)
+        _, inputs, keys = self._keyed_inputs(request)
         with self.state.store.lock:
             table = self.data.table(object_type)
             plan: list[tuple[int, dict[str, Any]]] = []
@@ -302,17 +303,12 @@ class ObjectsApi:
                     record["objectWriteTraceId"] = trace
                 results.append(record)
             self.state.stats.written(len(results))
-        if errors:
-            return json_response(207, self._envelope(call, results, errors))
-        return json_response(201, self._envelope(call, results))
+        return batch_response(call.started_ms, results, errors, ok_status=201)
 
     def batch_upsert(self, request: Request, obj: str, call: CallInfo) -> Response:
         """POST .../batch/upsert: update by a unique property, create when missing (``new``)."""
         object_type = self.data.object_type(obj)
-        body = read_json(request)
-        inputs = self._inputs(body)
-        keys = [self._input_id(item) for item in inputs]
-        self._no_duplicates(keys)
+        _, inputs, keys = self._keyed_inputs(request)
         with self.state.store.lock:
             table = self.data.table(object_type)
             updates: list[tuple[int, dict[str, Any]]] = []
@@ -368,9 +364,7 @@ class ObjectsApi:
     def batch_archive(self, request: Request, obj: str, call: CallInfo) -> Response:
         """POST .../batch/archive: 204."""
         object_type = self.data.object_type(obj)
-        inputs = self._inputs(read_json(request))
-        keys = [self._input_id(item) for item in inputs]
-        self._no_duplicates(keys)
+        *_, keys = self._keyed_inputs(request)
         with self.state.store.lock:
             table = self.data.table(object_type)
             rows = [r for r in (table.row(k) for k in keys) if r is not None]
@@ -382,6 +376,16 @@ class ObjectsApi:
         return no_content()
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _keyed_inputs(
+        self, request: Request
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+        """Body, inputs and their ids for id-addressed batches (duplicate ids are a 400)."""
+        body = read_json(request)
+        inputs = self._inputs(body)
+        keys = [self._input_id(item) for item in inputs]
+        self._no_duplicates(keys)
+        return body, inputs, keys
 
     @staticmethod
     def _inputs(body: Any) -> list[dict[str, Any]]:
@@ -430,24 +434,8 @@ class ObjectsApi:
             "links": {},
         }
 
-    def _envelope(
-        self,
-        call: CallInfo,
-        results: list[dict[str, Any]],
-        errors: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"status": "COMPLETE", "results": results}
-        if errors:
-            body["numErrors"] = len(errors)
-            body["errors"] = errors
-        body["startedAt"] = iso(call.started_ms)
-        body["completedAt"] = iso(self.state.now_ms())
-        return body
-
     def _batch_response(
         self, call: CallInfo, results: list[dict[str, Any]], object_type: str, missing: list[str]
     ) -> Response:
-        if missing:
-            errors = [not_found_error(ERROR_NOUN[object_type], missing)]
-            return json_response(207, self._envelope(call, results, errors))
-        return json_response(200, self._envelope(call, results))
+        errors = [not_found_error(ERROR_NOUN[object_type], missing)] if missing else None
+        return batch_response(call.started_ms, results, errors)

@@ -7,7 +7,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from .dialect import CallInfo
-from .hubspot_errors import ApiError, json_response, no_content
+from .hubspot_errors import ApiError, batch_response, json_response, no_content
 from .hubspot_records import HubSpotData, bool_param, read_json
 from .hubspot_schema import (
     ObjectSchema,
@@ -125,7 +125,7 @@ class PropertiesApi:
                 )
                 if prop is not None and prop.archived == archived:
                     results.append(prop.to_json(iso))
-        return json_response(200, self._envelope(call, results))
+        return batch_response(call.started_ms, results)
 
     def batch_create(self, request: Request, obj: str, call: CallInfo) -> Response:
         """Create several properties; existing names come back as 207 errors."""
@@ -160,9 +160,7 @@ class PropertiesApi:
                     continue
                 self._install(object_type, schema, prop)
                 results.append(prop.to_json(iso))
-        if errors:
-            return json_response(207, self._envelope(call, results, errors))
-        return json_response(201, self._envelope(call, results))
+        return batch_response(call.started_ms, results, errors, ok_status=201)
 
     def batch_archive(self, request: Request, obj: str) -> Response:
         """Archive several custom properties."""
@@ -177,17 +175,6 @@ class PropertiesApi:
                 if prop is not None and not prop.hubspot_defined:
                     prop.archived = True
         return no_content()
-
-    def _envelope(
-        self, call: CallInfo, results: list[Any], errors: list[Any] | None = None
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"status": "COMPLETE", "results": results}
-        if errors:
-            body["numErrors"] = len(errors)
-            body["errors"] = errors
-        body["startedAt"] = iso(call.started_ms)
-        body["completedAt"] = iso(self.state.now_ms())
-        return body
 
     # -- groups ---------------------------------------------------------------------------------
 
