@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -85,28 +86,30 @@ class AssociationsApi:
 
         Records without links are reported as 207 errors (NO_ASSOCIATIONS_FOUND).
         """
-        from_type, to_type = self._pair(from_obj, to_obj)
-        ids = self._inputs(request, MAX_V4_READ)
-        results, errors = [], []
-        with self.state.store.lock:
-            table = self.data.table(from_type)
-            for record_id in dict.fromkeys(ids):
-                row = table.row(record_id)
-                targets = (
-                    self.data.v4_targets(from_type, table.ids[row], to_type)
-                    if row is not None
-                    else []
-                )
-                if targets:
-                    results.append({"from": {"id": record_id}, "to": targets})
-                else:
-                    errors.append(self._no_links(from_type, to_type, record_id))
-        return batch_response(call.started_ms, results, errors)
+        return self._batch_read(request, from_obj, to_obj, call, self.data.v4_targets)
 
     def batch_read_v3(
         self, request: Request, from_obj: str, to_obj: str, call: CallInfo
     ) -> Response:
         """POST /crm/v3/associations/{from}/{to}/batch/read (the older shape)."""
+
+        def targets(from_type: str, from_id: int, to_type: str) -> list[dict[str, Any]]:
+            kind = f"{from_type}_to_{to_type}"
+            return [
+                {"id": str(i), "type": kind}
+                for i in self.data.live_links(from_type, from_id, to_type)
+            ]
+
+        return self._batch_read(request, from_obj, to_obj, call, targets)
+
+    def _batch_read(
+        self,
+        request: Request,
+        from_obj: str,
+        to_obj: str,
+        call: CallInfo,
+        render: Callable[[str, int, str], list[dict[str, Any]]],
+    ) -> Response:
         from_type, to_type = self._pair(from_obj, to_obj)
         ids = self._inputs(request, MAX_V4_READ)
         results, errors = [], []
@@ -114,19 +117,9 @@ class AssociationsApi:
             table = self.data.table(from_type)
             for record_id in dict.fromkeys(ids):
                 row = table.row(record_id)
-                links = (
-                    self.data.live_links(from_type, table.ids[row], to_type)
-                    if row is not None
-                    else []
-                )
-                if links:
-                    unlabeled = f"{from_type}_to_{to_type}"
-                    results.append(
-                        {
-                            "from": {"id": record_id},
-                            "to": [{"id": str(i), "type": unlabeled} for i in links],
-                        }
-                    )
+                to = render(from_type, table.ids[row], to_type) if row is not None else []
+                if to:
+                    results.append({"from": {"id": record_id}, "to": to})
                 else:
                     errors.append(self._no_links(from_type, to_type, record_id))
         return batch_response(call.started_ms, results, errors)

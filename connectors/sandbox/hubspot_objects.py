@@ -41,6 +41,13 @@ def _limit(request: Request, default: int, maximum: int) -> int:
     return limit
 
 
+def _object_body(request: Request) -> dict[str, Any]:
+    body = read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid input: expected an object with 'properties'")
+    return body
+
+
 def _not_found() -> ApiError:
     return ApiError(404, "resource not found", "OBJECT_NOT_FOUND")
 
@@ -172,9 +179,7 @@ class ObjectsApi:
     def create(self, request: Request, obj: str, call: CallInfo) -> Response:
         """POST /crm/v3/objects/{obj}: 201 with the new record."""
         object_type = self.data.object_type(obj)
-        body = read_json(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "Invalid input: expected an object with 'properties'")
+        body = _object_body(request)
         props = body.get("properties", {})
         with self.state.store.lock:
             values, issues = self.writer.validate(object_type, None, props)
@@ -194,9 +199,7 @@ class ObjectsApi:
     def update(self, request: Request, obj: str, record_id: str, call: CallInfo) -> Response:
         """PATCH /crm/v3/objects/{obj}/{id}."""
         object_type = self.data.object_type(obj)
-        body = read_json(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "Invalid input: expected an object with 'properties'")
+        body = _object_body(request)
         props = body.get("properties", {})
         with self.state.store.lock:
             row = self._row_for(object_type, record_id, request.args.get("idProperty"))

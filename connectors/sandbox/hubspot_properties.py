@@ -12,6 +12,7 @@ from .hubspot_records import HubSpotData, bool_param, read_json
 from .hubspot_schema import (
     ObjectSchema,
     PropertyDef,
+    PropertyGroup,
     SchemaError,
     group_from_create,
     property_from_create,
@@ -30,6 +31,15 @@ class PropertiesApi:
     def _schema(self, obj: str) -> tuple[str, ObjectSchema]:
         object_type = self.data.object_type(obj)
         return object_type, self.data.schemas[object_type]
+
+    @staticmethod
+    def _group(schema: ObjectSchema, name: str) -> PropertyGroup:
+        group = schema.groups.get(name)
+        if group is None or group.archived:
+            raise ApiError(
+                404, f"Unable to find property group with name {name}", "OBJECT_NOT_FOUND"
+            )
+        return group
 
     def _prop(self, schema: ObjectSchema, name: str) -> PropertyDef:
         prop = schema.live(name)
@@ -189,11 +199,7 @@ class PropertiesApi:
         """One property group."""
         _, schema = self._schema(obj)
         with self.state.store.lock:
-            group = schema.groups.get(name)
-            if group is None or group.archived:
-                raise ApiError(
-                    404, f"Unable to find property group with name {name}", "OBJECT_NOT_FOUND"
-                )
+            group = self._group(schema, name)
             return json_response(200, group.to_json())
 
     def create_group(self, request: Request, obj: str) -> Response:
@@ -223,11 +229,7 @@ class PropertiesApi:
         if not isinstance(body, dict):
             raise ApiError(400, "request body must be a JSON object")
         with self.state.store.lock:
-            group = schema.groups.get(name)
-            if group is None or group.archived:
-                raise ApiError(
-                    404, f"Unable to find property group with name {name}", "OBJECT_NOT_FOUND"
-                )
+            group = self._group(schema, name)
             if "label" in body:
                 group.label = str(body["label"])
             if "displayOrder" in body:
@@ -240,11 +242,7 @@ class PropertiesApi:
         """Archive an empty property group."""
         _, schema = self._schema(obj)
         with self.state.store.lock:
-            group = schema.groups.get(name)
-            if group is None or group.archived:
-                raise ApiError(
-                    404, f"Unable to find property group with name {name}", "OBJECT_NOT_FOUND"
-                )
+            group = self._group(schema, name)
             if any(p.group_name == name and not p.archived for p in schema.properties.values()):
                 raise ApiError(400, f"Property group {name} still contains properties")
             group.archived = True

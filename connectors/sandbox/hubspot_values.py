@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .hubspot_schema import PropertyDef
+from .search import FilterError, parse_instant
 from .store import Kind
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,16 +61,10 @@ def normalize_number(text: str) -> str:
 
 def parse_datetime_ms(text: str) -> int | None:
     """Epoch ms from epoch-ms digits, ISO-8601 or ``YYYY-MM-DD``; None if unparseable."""
-    text = text.strip()
-    if re.fullmatch(r"-?\d{1,16}", text):
-        return int(text)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return parse_instant(text)
+    except FilterError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return round(parsed.timestamp() * 1000)
 
 
 def normalize(prop: PropertyDef, raw: Any, current: Any) -> Any:
