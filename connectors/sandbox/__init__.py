@@ -5,10 +5,11 @@
     ...  # point hubspot-api-client at srv.url
     srv.stop()
 
-Layout: ``config`` (settings), ``seed``/``seed_pools`` (deterministic neutral data),
-``store`` (column store), ``search`` (filter/sort engine), ``ratelimit``, ``faults``,
-``auth``, ``stats``, ``mutate``, ``admin`` (``/_sandbox/*``), ``server`` (HTTP) — all
-dialect-neutral — and ``hubspot_*`` for everything HubSpot-specific.
+Layout. Dialect-neutral: ``config`` (settings), ``seed`` + ``seed_*`` (deterministic
+canonical data), ``store`` (column store), ``search`` (filter/sort engine),
+``ratelimit``, ``faults``, ``auth``, ``stats``, ``mutate`` (simulated activity),
+``state`` (what a server shares), ``dialect`` (the protocol a CRM dialect implements),
+``admin`` (``/_sandbox/*``) and ``server`` (HTTP). HubSpot-specific: ``hubspot_*``.
 """
 
 from .config import FaultConfig, SandboxConfig

@@ -10,7 +10,6 @@ from .config import SandboxConfig
 from .faults import FaultInjector
 from .ratelimit import RateLimiter
 from .search import SearchEngine
-from .seed import anchor_ms
 from .stats import Stats
 from .store import Store
 
@@ -26,7 +25,6 @@ class SandboxState:
     faults: FaultInjector
     tokens: TokenRegistry
     search: SearchEngine
-    anchor_ms: int
 
     @classmethod
     def create(cls, config: SandboxConfig) -> SandboxState:
@@ -47,7 +45,6 @@ class SandboxState:
                 config.access_token_ttl,
             ),
             search=SearchEngine(),
-            anchor_ms=anchor_ms(config.anchor),
         )
 
     @staticmethod
