@@ -7,7 +7,6 @@ access token shortly before it expires and reports a revoked refresh token as an
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from connectors.base import AuthError, TransientError
 from connectors.http_session import use_session
+from connectors.hubspot_errors import HubSpotError
 
 
 class TokenProvider(Protocol):
@@ -125,17 +125,8 @@ class OAuthRefreshToken:
 
 
 def _refresh_error(status: int, body: object) -> Exception:
-    detail = ""
-    if isinstance(body, bytes | str):
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            parsed = {}
-        if isinstance(parsed, dict):
-            detail = str(parsed.get("status") or parsed.get("category") or "")
-            message = parsed.get("message")
-            if message:
-                detail = f"{detail}: {message}" if detail else str(message)
+    error = HubSpotError.parse(status, body)
+    detail = f"{error.category}: {error.message}" if error.category else error.message
     if status == 0 or status >= 500 or status == 429:
         return TransientError(f"HubSpot's OAuth endpoint failed ({status}); will retry")
     return AuthError(

@@ -8,12 +8,10 @@ attempt is paced by the limiter and counted against the budget.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -29,6 +27,7 @@ from connectors.base import (
     TransientError,
 )
 from connectors.hubspot_auth import TokenProvider
+from connectors.hubspot_errors import HubSpotError
 from connectors.ratelimit import Limiter
 from connectors.retrying import RetryPolicy, call_with_retries
 
@@ -36,35 +35,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _TRANSIENT_STATUSES = frozenset({0, 423, 477, 500, 502, 503, 504, 521, 523, 524})
-
-
-@dataclass(frozen=True, slots=True)
-class HubSpotError:
-    """The useful parts of a HubSpot error body (all optional in HubSpot's schema)."""
-
-    status: int
-    message: str
-    category: str = ""
-    policy: str = ""
-
-    @classmethod
-    def parse(cls, status: int, body: object) -> HubSpotError:
-        data: dict[str, Any] = {}
-        if isinstance(body, bytes):
-            body = body.decode("utf-8", "replace")
-        if isinstance(body, str) and body:
-            try:
-                loaded = json.loads(body)
-            except ValueError:
-                loaded = None
-            if isinstance(loaded, dict):
-                data = loaded
-        return cls(
-            status=status,
-            message=str(data.get("message") or f"HTTP {status}"),
-            category=str(data.get("category") or data.get("errorType") or ""),
-            policy=str(data.get("policyName") or ""),
-        )
 
 
 class DailyBudget:
