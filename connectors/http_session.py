@@ -56,6 +56,9 @@ class RequestsPoolManager:
         if encode_multipart:
             raise ValueError("multipart uploads are not used by segsync")
         params = data = None
+        if fields:
+            # Query and form values go out as OpenAPI's form style: booleans lower-case.
+            fields = [(k, _form_value(v)) for k, v in _pairs(fields)]
         if method in ("GET", "HEAD"):
             params = fields
         elif fields:
@@ -78,6 +81,16 @@ def use_session(api: Any, session: requests.Session) -> Any:
     """Route an SDK API object's HTTP traffic through ``session``; return the API object."""
     api.api_client.rest_client.pool_manager = RequestsPoolManager(session)
     return api
+
+
+def _pairs(fields: Any) -> list[tuple[str, Any]]:
+    return list(fields.items()) if isinstance(fields, Mapping) else list(fields)
+
+
+def _form_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 def _timeout(timeout: urllib3.Timeout | None) -> tuple[float | None, float | None] | None:

@@ -164,7 +164,7 @@ def test_associations_inline_and_v4(client: HubSpot) -> None:
     assert str(res.results[0].to[0].to_object_id) == company_id
     assert {t.type_id for t in res.results[0].to[0].association_types} == {1, 279}
     if unlinked:
-        assert res.errors[0].sub_category == "crm.associations.NO_ASSOCIATIONS_FOUND"
+        assert res.errors[0].category == "OBJECT_NOT_FOUND"
 
 
 # -- search -------------------------------------------------------------------------------------

@@ -126,6 +126,7 @@ def rate_limit_body(policy: str, correlation_id: str) -> dict[str, Any]:
         "status": "error",
         "message": message,
         "errorType": "RATE_LIMIT",
+        "category": "RATE_LIMITS",
         "correlationId": correlation_id,
         "policyName": policy,
         "requestId": correlation_id,

@@ -68,7 +68,6 @@ class AssociationsApi:
         return {
             "status": "error",
             "category": "OBJECT_NOT_FOUND",
-            "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
             "message": f"No {to_type} is associated with {from_type} {record_id}.",
             "context": {
                 "fromObjectId": [record_id],
@@ -237,6 +236,7 @@ class OAuthApi:
                 "refresh_token": issued.refresh_token,
                 "access_token": issued.access_token,
                 "expires_in": issued.expires_in,
+                "token_use": "access_token",
             },
         )
 
@@ -248,6 +248,7 @@ class OAuthApi:
                 "status": status,
                 "message": message,
                 "correlationId": call.correlation_id,
+                "category": "VALIDATION_ERROR",
                 "error": "invalid_grant",
                 "error_description": message,
             },
@@ -256,7 +257,13 @@ class OAuthApi:
     @staticmethod
     def _missing(message: str, call: CallInfo) -> Response:
         return json_response(
-            404, {"status": "error", "message": message, "correlationId": call.correlation_id}
+            404,
+            {
+                "status": "error",
+                "message": message,
+                "correlationId": call.correlation_id,
+                "category": "OBJECT_NOT_FOUND",
+            },
         )
 
     def _info(self, token: str, **extra: Any) -> Response:

@@ -168,6 +168,7 @@ class HubSpotData:
             types = []
             if primary is not None and self.is_primary(from_type, from_id, to_type, other):
                 types.append({"category": "HUBSPOT_DEFINED", "typeId": primary, "label": "Primary"})
-            types.append({"category": "HUBSPOT_DEFINED", "typeId": unlabeled, "label": None})
-            out.append({"toObjectId": other, "associationTypes": types})
+            # The spec types `label` as a non-nullable string: unlabeled types omit it.
+            types.append({"category": "HUBSPOT_DEFINED", "typeId": unlabeled})
+            out.append({"toObjectId": str(other), "associationTypes": types})
         return out
