@@ -26,10 +26,12 @@ from hubspot.crm.associations.v4 import (
 )
 from hubspot.crm.objects import (
     BatchInputSimplePublicObjectBatchInput,
+    BatchInputSimplePublicObjectBatchInputUpsert,
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
     SimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInputUpsert,
 )
 from hubspot.crm.properties import (
     OptionInput,
@@ -248,8 +250,14 @@ class HubSpotConnector:
             # The page may have cut through the records sharing its last timestamp.
             ts_ms, tie_from, tie_open = last_ms, None, True
 
-    def write(self, writes: Sequence[FieldWrite]) -> list[WriteResult]:
-        """Batch-update records, 100 per call; one result per distinct record."""
+    def write(
+        self, writes: Sequence[FieldWrite], *, id_property: str | None = None
+    ) -> list[WriteResult]:
+        """Batch-update records, 100 per call; one result per distinct record.
+
+        With ``id_property`` (a property HubSpot holds unique, e.g. ``email``) the
+        records are upserted by that property's value instead: created when missing.
+        """
         results: list[WriteResult] = []
         halted: str | None = None
         for object_type, inputs in _group_writes(writes).items():
@@ -260,7 +268,7 @@ class HubSpotConnector:
                     results.extend(_results(chunk, WriteStatus.RETRYABLE, halted, "NOT_SENT"))
                     continue
                 try:
-                    results.extend(self._write_chunk(stream, chunk))
+                    results.extend(self._write_chunk(stream, chunk, id_property))
                 except (TransientError, RateLimitedError) as exc:
                     # HubSpot is unavailable or the budget is spent: keep every record
                     # for a retry instead of burning the remaining budget.
@@ -417,31 +425,50 @@ class HubSpotConnector:
 
     # -- writing ----------------------------------------------------------------------
 
-    def _write_chunk(self, stream: HubSpotStream, chunk: list[FieldWrite]) -> list[WriteResult]:
-        body = BatchInputSimplePublicObjectBatchInput(
-            inputs=[
-                SimplePublicObjectBatchInput(id=w.record_id, properties=dict(w.fields))
-                for w in chunk
-            ]
-        )
+    def _write_chunk(
+        self, stream: HubSpotStream, chunk: list[FieldWrite], id_property: str | None
+    ) -> list[WriteResult]:
         try:
-            answer = self._transport.call(
-                f"POST /crm/v3/objects/{stream.api_name}/batch/update",
-                self._batch.update_with_http_info,
-                stream.api_name,
-                body,
-            )
+            if id_property is None:
+                answer = self._transport.call(
+                    f"POST /crm/v3/objects/{stream.api_name}/batch/update",
+                    self._batch.update_with_http_info,
+                    stream.api_name,
+                    BatchInputSimplePublicObjectBatchInput(
+                        inputs=[
+                            SimplePublicObjectBatchInput(id=w.record_id, properties=dict(w.fields))
+                            for w in chunk
+                        ]
+                    ),
+                )
+            else:
+                answer = self._transport.call(
+                    f"POST /crm/v3/objects/{stream.api_name}/batch/upsert",
+                    self._batch.upsert_with_http_info,
+                    stream.api_name,
+                    BatchInputSimplePublicObjectBatchInputUpsert(
+                        inputs=[
+                            SimplePublicObjectBatchInputUpsert(
+                                id=w.record_id,
+                                id_property=id_property,
+                                # Sent along so the answer echoes the key we match on.
+                                properties={id_property: w.record_id, **w.fields},
+                            )
+                            for w in chunk
+                        ]
+                    ),
+                )
         except RejectedError as exc:
             if exc.status == 400 and len(chunk) > 1:
                 # HubSpot refuses a whole batch for one invalid row without saying which:
                 # halve until the culprit stands alone.
                 middle = len(chunk) // 2
-                return self._write_chunk(stream, chunk[:middle]) + self._write_chunk(
-                    stream, chunk[middle:]
+                return self._write_chunk(stream, chunk[:middle], id_property) + self._write_chunk(
+                    stream, chunk[middle:], id_property
                 )
             reason, code = _rejection(exc)
             return _results(chunk, WriteStatus.REJECTED, reason, code)
-        return _map_batch_answer(stream, chunk, answer)
+        return _map_batch_answer(stream, chunk, answer, id_property)
 
     def _apply_field(
         self, stream: HubSpotStream, spec: FieldSpec, current: Any | None
@@ -571,28 +598,36 @@ def _results(
 
 
 def _map_batch_answer(
-    stream: HubSpotStream, chunk: list[FieldWrite], answer: Any
+    stream: HubSpotStream, chunk: list[FieldWrite], answer: Any, id_property: str | None
 ) -> list[WriteResult]:
-    """200 or 207: match by id (HubSpot does not promise result order)."""
-    by_id = {w.record_id: w for w in chunk}
+    """200 or 207: match by id, or by the upsert key (HubSpot does not promise order)."""
+
+    def key(value: object) -> str:
+        # HubSpot stores emails lower-cased; other unique values are matched as sent.
+        return str(value).strip().lower() if id_property == "email" else str(value)
+
+    by_id = {key(w.record_id): w for w in chunk}
     failed: dict[str, WriteResult] = {}
     for error in getattr(answer, "errors", None) or ():
         context = error.context or {}
         for record_id in context.get("ids", ()):
-            if record_id in by_id:
-                failed[record_id] = WriteResult(
+            if key(record_id) in by_id:
+                failed[key(record_id)] = WriteResult(
                     stream.object_type,
-                    record_id,
+                    by_id[key(record_id)].record_id,
                     WriteStatus.REJECTED,
                     f"HubSpot: {error.message}",
                     error.category,
                 )
-    succeeded = {str(item.id) for item in answer.results or ()}
+    succeeded = {
+        key(item.id if id_property is None else (item.properties or {}).get(id_property))
+        for item in answer.results or ()
+    }
     results = []
     for w in chunk:
-        if w.record_id in failed:
-            results.append(failed[w.record_id])
-        elif w.record_id in succeeded:
+        if key(w.record_id) in failed:
+            results.append(failed[key(w.record_id)])
+        elif key(w.record_id) in succeeded:
             results.append(WriteResult(w.object_type, w.record_id, WriteStatus.OK))
         else:
             results.append(

@@ -83,13 +83,13 @@ class OAuthRefreshToken:
         self._clock = clock
         self._lock = threading.Lock()
         self._token: SecretStr | None = None
-        self._expires_at = 0.0
+        self._refresh_at = 0.0
         client = HubSpot(host=base_url.rstrip("/"))
         self._tokens_api = use_session(client.oauth.tokens_api, session or requests.Session())
 
     def access_token(self) -> str:
         with self._lock:
-            if self._token is None or self._clock() >= self._expires_at - self._margin:
+            if self._token is None or self._clock() >= self._refresh_at:
                 self._refresh()
             assert self._token is not None
             return self._token.get_secret_value()
@@ -118,7 +118,10 @@ class OAuthRefreshToken:
                 raise
             raise _refresh_error(status, getattr(exc, "body", None)) from None
         self._token = SecretStr(answer.access_token)
-        self._expires_at = self._clock() + float(answer.expires_in or 0)
+        lifetime = float(answer.expires_in or 0)
+        # Refresh ahead of expiry, but never so early that a short-lived token is
+        # refreshed before every call.
+        self._refresh_at = self._clock() + lifetime - min(self._margin, lifetime / 10)
         if answer.refresh_token:
             # HubSpot may rotate the refresh token; keep using the newest one.
             self._refresh_token = SecretStr(answer.refresh_token)

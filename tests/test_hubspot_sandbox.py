@@ -251,3 +251,45 @@ def test_demo_pulls_every_seeded_record(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert lines["contact"] == ["500", "500"]
     assert lines["company"] == ["80", "80"]
     assert lines["deal"] == ["150", "150"]
+
+
+def test_oauth_token_is_refreshed_when_hubspot_expires_it(sandbox: SandboxServer) -> None:
+    connector = connect(
+        sandbox,
+        token=None,
+        client_id="sandbox-client",
+        client_secret=SecretStr("sandbox-secret"),
+        refresh_token=SecretStr("sandbox-refresh"),
+    )
+    connector.check()
+    admin(sandbox, "POST", "oauth/expire")  # every issued access token is now expired
+    assert len(ids_of(connector.read_all("company", []))) == 200
+    stats = admin(sandbox, "GET", "stats")
+    assert stats["requests"].get("POST /oauth/v1/token", 0) >= 2
+
+
+def test_upsert_by_email_updates_existing_and_creates_missing(sandbox: SandboxServer) -> None:
+    connector = connect(sandbox)
+    existing = next(
+        r
+        for b in connector.read_all("contact", ["email"])
+        for r in b.records
+        if r.properties.get("email")
+    )
+    email = str(existing.properties["email"])
+    results = connector.write(
+        [
+            FieldWrite("contact", email.upper(), {"jobtitle": "Head of RevOps"}),
+            FieldWrite("contact", "new.person@example.org", {"jobtitle": "CFO"}),
+        ],
+        id_property="email",
+    )
+    assert [r.status for r in results] == [WriteStatus.OK, WriteStatus.OK]
+    record = admin(sandbox, "GET", f"records/contacts/{existing.id}")
+    assert record["properties"]["jobtitle"] == "Head of RevOps"
+    emails = {
+        r.properties.get("email")
+        for b in connector.read_all("contact", ["email"])
+        for r in b.records
+    }
+    assert "new.person@example.org" in emails
