@@ -59,9 +59,10 @@ from connectors.base import (
     WriteResult,
     WriteStatus,
 )
+from connectors.budget import DailyBudget
 from connectors.http_session import use_session
 from connectors.hubspot_auth import OAuthRefreshToken, StaticToken, TokenProvider
-from connectors.hubspot_http import DailyBudget, HubSpotTransport
+from connectors.hubspot_http import HubSpotTransport
 from connectors.hubspot_streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
 from connectors.ratelimit import Limiter, RollingWindowLimiter
 from connectors.retrying import RetryPolicy

@@ -9,7 +9,6 @@ attempt is paced by the limiter and counted against the budget.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ from connectors.base import (
     RejectedError,
     TransientError,
 )
+from connectors.budget import DailyBudget
 from connectors.hubspot_auth import TokenProvider
 from connectors.hubspot_errors import HubSpotError
 from connectors.ratelimit import Limiter
@@ -35,48 +35,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _TRANSIENT_STATUSES = frozenset({0, 423, 477, 500, 502, 503, 504, 521, 523, 524})
-
-
-class DailyBudget:
-    """Stops segsync before it spends more than its share of the account's daily calls."""
-
-    def __init__(self, share: float) -> None:
-        if not 0 < share <= 1:
-            raise ValueError("daily budget share must be in (0, 1]")
-        self.share = share
-        self.daily_max: int | None = None
-        self.daily_remaining: int | None = None
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def check(self) -> None:
-        """Raise BudgetExhaustedError when the next call would go past segsync's share."""
-        with self._lock:
-            if self.daily_max is None:
-                return
-            allowed = int(self.daily_max * self.share)
-            reserve = self.daily_max - allowed
-            spent_own = self.calls >= allowed
-            spent_account = self.daily_remaining is not None and self.daily_remaining <= reserve
-            if spent_own or spent_account:
-                raise BudgetExhaustedError(
-                    f"segsync stops here: its share ({self.share:.0%}) of HubSpot's daily API "
-                    f"limit ({self.daily_max} calls) is spent "
-                    f"({self.daily_remaining} left for the account, {reserve} kept for other "
-                    "integrations); the run resumes after the daily reset",
-                    policy="DAILY_BUDGET_SHARE",
-                )
-
-    def count_call(self) -> None:
-        with self._lock:
-            self.calls += 1
-
-    def observe(self, daily_max: int | None, daily_remaining: int | None) -> None:
-        with self._lock:
-            if daily_max is not None:
-                self.daily_max = daily_max
-            if daily_remaining is not None:
-                self.daily_remaining = daily_remaining
 
 
 class HubSpotTransport:
