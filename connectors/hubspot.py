@@ -66,6 +66,7 @@ from connectors.hubspot_http import HubSpotTransport
 from connectors.hubspot_streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
 from connectors.ratelimit import Limiter, RollingWindowLimiter
 from connectors.retrying import RetryPolicy
+from connectors.writes import group_writes, same_result
 
 log = logging.getLogger(__name__)
 
@@ -261,12 +262,12 @@ class HubSpotConnector:
         """
         results: list[WriteResult] = []
         halted: str | None = None
-        for object_type, inputs in _group_writes(writes).items():
+        for object_type, inputs in group_writes(writes).items():
             stream = stream_for(object_type)
             for start in range(0, len(inputs), stream.batch_size):
                 chunk = inputs[start : start + stream.batch_size]
                 if halted is not None:
-                    results.extend(_results(chunk, WriteStatus.RETRYABLE, halted, "NOT_SENT"))
+                    results.extend(same_result(chunk, WriteStatus.RETRYABLE, halted, "NOT_SENT"))
                     continue
                 try:
                     results.extend(self._write_chunk(stream, chunk, id_property))
@@ -275,7 +276,7 @@ class HubSpotConnector:
                     # for a retry instead of burning the remaining budget.
                     halted = str(exc)
                     code = "BUDGET" if isinstance(exc, BudgetExhaustedError) else "TRANSIENT"
-                    results.extend(_results(chunk, WriteStatus.RETRYABLE, halted, code))
+                    results.extend(same_result(chunk, WriteStatus.RETRYABLE, halted, code))
         return results
 
     def apply_schema(
@@ -468,7 +469,7 @@ class HubSpotConnector:
                     stream, chunk[middle:], id_property
                 )
             reason, code = _rejection(exc)
-            return _results(chunk, WriteStatus.REJECTED, reason, code)
+            return same_result(chunk, WriteStatus.REJECTED, reason, code)
         return _map_batch_answer(stream, chunk, answer, id_property)
 
     def _apply_field(
@@ -579,23 +580,6 @@ def _id_key(record: Record) -> tuple[int, str]:
 
 def _order_key(record: Record) -> tuple[int, int, str]:
     return (_to_ms(record.updated_at), *_id_key(record))
-
-
-def _group_writes(writes: Sequence[FieldWrite]) -> dict[ObjectType, list[FieldWrite]]:
-    """One input per record (HubSpot refuses duplicate ids in a batch); later fields win."""
-    merged: dict[tuple[ObjectType, str], dict[str, str]] = {}
-    for w in writes:
-        merged.setdefault((w.object_type, w.record_id), {}).update(w.fields)
-    grouped: dict[ObjectType, list[FieldWrite]] = {}
-    for (object_type, record_id), fields in merged.items():
-        grouped.setdefault(object_type, []).append(FieldWrite(object_type, record_id, fields))
-    return grouped
-
-
-def _results(
-    chunk: Sequence[FieldWrite], status: WriteStatus, reason: str | None, code: str | None
-) -> list[WriteResult]:
-    return [WriteResult(w.object_type, w.record_id, status, reason, code) for w in chunk]
 
 
 def _map_batch_answer(

@@ -1,0 +1,195 @@
+"""segsync's custom fields in Salesforce: Metadata API fields plus field-level security.
+
+A field created through the Metadata API is invisible to everyone until field-level
+security grants it, so every apply also upserts the ``Segsync_Integration`` permission
+set (read + edit on each segsync field) and assigns it to the integration user.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from connectors.base import AuthError, FieldSpec, ObjectType, RejectedError, SchemaChange
+
+PERMISSION_SET = "Segsync_Integration"
+METADATA_BATCH = 10  # components per Metadata API call
+_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+def field_api_name(name: str) -> str:
+    """``value_tier`` -> ``Segsync_Value_Tier__c`` (Salesforce allows 40 chars before __c)."""
+    if not _NAME.match(name):
+        raise ValueError(f"segsync field name {name!r} must be snake_case letters and digits")
+    api = "Segsync_" + "_".join(part.capitalize() for part in name.split("_"))
+    if len(api) > 40:
+        raise ValueError(f"Salesforce field name {api}__c is longer than 40 characters")
+    return f"{api}__c"
+
+
+class MetadataSchema:
+    """Creates fields and grants access through simple-salesforce's ``mdapi`` (zeep)."""
+
+    def __init__(self, mdapi: Any, rest: Callable[..., Any], user_id: Callable[[], str]) -> None:
+        self._md = mdapi
+        self._rest = rest
+        self._user_id = user_id
+
+    def apply(
+        self, object_type: ObjectType, sobject: str, specs: Sequence[FieldSpec]
+    ) -> list[SchemaChange]:
+        """Create or extend each field, then grant segsync's permission set on all of them."""
+        names = [f"{sobject}.{field_api_name(s.name)}" for s in specs]
+        existing = self._read("CustomField", names)
+        to_create, to_update, changes = [], [], []
+        for spec, full_name in zip(specs, names, strict=True):
+            current = existing.get(full_name)
+            wanted = self._field(spec, full_name)
+            if current is None:
+                to_create.append(wanted)
+                changes.append(SchemaChange(object_type, full_name, "created"))
+                continue
+            if str(getattr(current, "type", "")) != _TYPES[spec.type][0]:
+                raise RejectedError(
+                    f"Salesforce field {full_name} exists with type {current.type}; segsync "
+                    f"needs {_TYPES[spec.type][0]}. Delete or rename it, then run "
+                    "`segsync schema apply` again.",
+                    category="SCHEMA_CONFLICT",
+                )
+            known = _picklist_values(current)
+            new = [v for v in spec.options if v not in known] if spec.type == "enumeration" else []
+            if new:
+                # Existing values stay: records may hold them.
+                wanted = self._field(spec, full_name, keep=known)
+                to_update.append(wanted)
+                changes.append(
+                    SchemaChange(object_type, full_name, "options_added", ", ".join(new))
+                )
+            else:
+                changes.append(SchemaChange(object_type, full_name, "unchanged"))
+        for start in range(0, len(to_create), METADATA_BATCH):
+            self._call(
+                "create", self._md.CustomField.create, to_create[start : start + METADATA_BATCH]
+            )
+        for start in range(0, len(to_update), METADATA_BATCH):
+            self._call(
+                "update", self._md.CustomField.update, to_update[start : start + METADATA_BATCH]
+            )
+        self._grant(names)
+        return changes
+
+    # -- pieces -------------------------------------------------------------------------
+
+    def _field(self, spec: FieldSpec, full_name: str, keep: Sequence[str] = ()) -> Any:
+        md = self._md
+        sf_type, extra = _TYPES[spec.type]
+        options: dict[str, Any] = {
+            "fullName": full_name,
+            "label": spec.label[:40],
+            "type": md.FieldType(sf_type),
+            "description": spec.description or None,
+            **extra,
+        }
+        if spec.type == "enumeration":
+            values = list(dict.fromkeys([*keep, *spec.options]))
+            options["valueSet"] = md.ValueSet(
+                restricted=True,
+                valueSetDefinition=md.ValueSetValuesDefinition(
+                    sorted=False,
+                    value=[md.CustomValue(fullName=v, label=v, default=False) for v in values],
+                ),
+            )
+        return md.CustomField(**options)
+
+    def _grant(self, names: Sequence[str]) -> None:
+        current = self._read("PermissionSet", [PERMISSION_SET]).get(PERMISSION_SET)
+        granted = {str(p.field): p for p in (getattr(current, "fieldPermissions", None) or [])}
+        for name in names:
+            granted[name] = self._md.PermissionSetFieldPermissions(
+                field=name, readable=True, editable=True
+            )
+        permission_set = self._md.PermissionSet(
+            fullName=PERMISSION_SET,
+            label="segsync integration",
+            description="Read and edit access to the fields segsync writes.",
+            fieldPermissions=list(granted.values()),
+        )
+        self._call("upsert", self._md.PermissionSet.upsert, [permission_set])
+        self._assign()
+
+    def _assign(self) -> None:
+        user = self._user_id()
+        found = self._rest(
+            "GET",
+            "query/",
+            params={"q": f"SELECT Id FROM PermissionSet WHERE Name = '{PERMISSION_SET}'"},
+        )
+        records = found.get("records") or []
+        if not records:
+            raise RejectedError(f"permission set {PERMISSION_SET} was not found after upsert")
+        set_id = records[0]["Id"]
+        assigned = self._rest(
+            "GET",
+            "query/",
+            params={
+                "q": "SELECT Id FROM PermissionSetAssignment "
+                f"WHERE AssigneeId = '{user}' AND PermissionSetId = '{set_id}'"
+            },
+        )
+        if assigned.get("records"):
+            return
+        try:
+            self._rest(
+                "POST",
+                "sobjects/PermissionSetAssignment/",
+                json={"AssigneeId": user, "PermissionSetId": set_id},
+            )
+        except RejectedError as exc:
+            if exc.category != "DUPLICATE_VALUE":  # assigned meanwhile: that's what we want
+                raise
+
+    def _read(self, kind: str, names: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        reader = getattr(self._md, kind).read
+        for start in range(0, len(names), METADATA_BATCH):
+            answer = self._call("read", reader, list(names[start : start + METADATA_BATCH]))
+            for item in answer if isinstance(answer, list) else [answer]:
+                if item is not None and getattr(item, "fullName", None):
+                    found[str(item.fullName)] = item
+        return found
+
+    @staticmethod
+    def _call(what: str, fn: Callable[[Any], Any], argument: Any) -> Any:
+        try:
+            return fn(argument)
+        except (AuthError, RejectedError):
+            raise
+        except Exception as exc:
+            text = str(exc)
+            if "INSUFFICIENT_ACCESS" in text or "insufficient access" in text.lower():
+                raise AuthError(
+                    f"Salesforce Metadata API {what} refused: the integration user lacks the "
+                    "'Customize Application' and 'Modify Metadata' permissions needed to create "
+                    "segsync's fields. Ask an admin to grant them, or to run `segsync schema "
+                    "apply` once with an admin user."
+                ) from None
+            if type(exc).__module__.startswith(("connectors", "requests")):
+                raise
+            raise RejectedError(f"Salesforce Metadata API {what} failed: {text.strip()}") from None
+
+
+_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "string": ("Text", {"length": 255}),
+    "number": ("Number", {"precision": 18, "scale": 2}),
+    "enumeration": ("Picklist", {}),
+    "datetime": ("DateTime", {}),
+    "date": ("Date", {}),
+    "bool": ("Checkbox", {"defaultValue": "false"}),
+}
+
+
+def _picklist_values(field: Any) -> list[str]:
+    value_set = getattr(field, "valueSet", None)
+    definition = getattr(value_set, "valueSetDefinition", None) if value_set else None
+    return [str(v.fullName) for v in (getattr(definition, "value", None) or [])]
