@@ -10,7 +10,6 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from connectors.base import ConnectorError
 from workers.settings import Settings
 
 log = logging.getLogger("segsync")
@@ -37,10 +36,12 @@ def main(verbose: int) -> None:
 
 
 @main.command()
-@click.option("--crm", type=click.Choice(["hubspot"]), default="hubspot", show_default=True)
+@click.option(
+    "--crm", type=click.Choice(["hubspot", "salesforce"]), default="hubspot", show_default=True
+)
 def check(crm: str) -> None:
     """Validate the configuration and make one cheap authenticated call."""
-    from connectors.hubspot import HubSpotConnector
+    from workers.checks import CHECKS
     from workers.state import StateStore
 
     settings = load_settings()
@@ -52,30 +53,24 @@ def check(crm: str) -> None:
     except Exception as exc:
         problems += 1
         click.echo(f"state store: FAILED: {type(exc).__name__}: {exc}", err=True)
-    try:
-        usage = HubSpotConnector(settings.hubspot()).check()
-    except ConnectorError as exc:
-        problems += 1
-        click.echo(f"{crm}: FAILED: {exc}", err=True)
-    else:
-        click.echo(
-            f"{crm}: OK at {settings.hubspot_base_url} (10-second limit {usage.interval_max}, "
-            f"{usage.interval_remaining} left; daily limit {usage.daily_max}, "
-            f"{usage.daily_remaining} left)"
-        )
+    for ok, line in CHECKS[crm](settings):
+        problems += not ok
+        click.echo(line, err=not ok)
     if problems:
         sys.exit(1)
 
 
 @main.group()
 def sandbox() -> None:
-    """The local sandbox CRM (HubSpot dialect)."""
+    """The local sandbox CRM (HubSpot or Salesforce dialect)."""
 
 
 @sandbox.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--dialect", type=click.Choice(["hubspot"]), default="hubspot", show_default=True)
+@click.option(
+    "--dialect", type=click.Choice(["hubspot", "salesforce"]), default="hubspot", show_default=True
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--contacts", type=int, default=2000, show_default=True)
 @click.option("--companies", type=int, default=300, show_default=True)

@@ -7,6 +7,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.hubspot import HubSpotConfig
 from connectors.retrying import RetryPolicy
+from connectors.salesforce import SalesforceConfig
+from connectors.salesforce_session import SalesforceAuth
 
 HUBSPOT_API = "https://api.hubapi.com"
 
@@ -36,6 +38,27 @@ class Settings(BaseSettings):
     )
     hubspot_search_lag_seconds: float = Field(default=15.0, ge=0)
 
+    salesforce_instance_url: str | None = Field(
+        default=None, description="https://<my-domain>.my.salesforce.com, or the sandbox's URL."
+    )
+    salesforce_domain: str = Field(default="login", description="login, test or <my-domain>.my")
+    salesforce_session_id: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_password: SecretStr | None = None
+    salesforce_security_token: SecretStr | None = None
+    salesforce_consumer_key: str | None = None
+    salesforce_consumer_secret: SecretStr | None = None
+    salesforce_private_key: SecretStr | None = Field(
+        default=None, description="PEM private key for the JWT bearer flow."
+    )
+    salesforce_private_key_file: str | None = None
+    salesforce_api_version: str = "59.0"
+    salesforce_daily_budget_share: float = Field(default=0.5, gt=0, le=1)
+    salesforce_bulk_threshold: int = Field(
+        default=2000, ge=1, description="Writes above this many records use Bulk API 2.0."
+    )
+    salesforce_lag_seconds: float = Field(default=5.0, ge=0)
+
     database_url: str = Field(
         default="sqlite:///.segsync/state.db", description="State store (SQLAlchemy URL)."
     )
@@ -51,6 +74,29 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    def salesforce(self) -> SalesforceConfig:
+        """The Salesforce connector's configuration."""
+        return SalesforceConfig(
+            auth=SalesforceAuth(
+                instance_url=self.salesforce_instance_url,
+                domain=self.salesforce_domain,
+                session_id=self.salesforce_session_id,
+                username=self.salesforce_username,
+                password=self.salesforce_password,
+                security_token=self.salesforce_security_token,
+                consumer_key=self.salesforce_consumer_key,
+                consumer_secret=self.salesforce_consumer_secret,
+                private_key=self.salesforce_private_key,
+                private_key_file=self.salesforce_private_key_file,
+            ),
+            api_version=self.salesforce_api_version,
+            daily_budget_share=self.salesforce_daily_budget_share,
+            bulk_threshold=self.salesforce_bulk_threshold,
+            connect_timeout=self.http_connect_timeout,
+            lag_seconds=self.salesforce_lag_seconds,
+            retry=RetryPolicy(max_attempts=self.http_max_attempts),
+        )
 
     def hubspot(self) -> HubSpotConfig:
         """The HubSpot connector's configuration."""
