@@ -212,6 +212,10 @@ class Connector(Protocol):
         """Stream records modified after ``cursor``; each batch carries the next cursor."""
         ...
 
+    def field_name(self, name: str) -> str:
+        """The CRM's own name for segsync field ``name`` (e.g. ``segsync_tier``)."""
+        ...
+
     def snapshot_cursor(self, object_type: ObjectType) -> Cursor:
         """The cursor to store after a full read that starts now (later changes read next)."""
         ...
