@@ -41,7 +41,7 @@ from connectors.base import (
 )
 from connectors.budget import DailyBudget
 from connectors.retrying import RetryPolicy, call_with_retries
-from connectors.salesforce_bulk import BulkIngest
+from connectors.salesforce_bulk import BulkIngest, BulkJobReport
 from connectors.salesforce_errors import RETRYABLE_RECORD_CODES, translate
 from connectors.salesforce_schema import MetadataSchema, field_api_name
 from connectors.salesforce_session import (
@@ -116,6 +116,11 @@ class SalesforceConnector:
             daily_remaining=self.budget.daily_remaining,
             calls_made=self.budget.calls,
         )
+
+    @property
+    def bulk_jobs(self) -> list[BulkJobReport]:
+        """The Bulk API 2.0 jobs this connector has run (state, rows, API calls)."""
+        return list(self._bulk.reports)
 
     def field_name(self, name: str) -> str:
         """Salesforce's API name for a segsync field."""
