@@ -1,4 +1,4 @@
-"""``/_sandbox/...``: stats, simulated activity, read-back, fault control.
+"""``/_sandbox/...``: stats, simulated activity and deletions, read-back, fault control.
 
 Admin requests are never faulted, rate limited or counted in the request stats.
 """
@@ -50,6 +50,7 @@ class Admin:
                 Rule("/_sandbox/reset-stats", methods=["POST"], endpoint="reset_stats"),
                 Rule("/_sandbox/faults", methods=["GET", "POST"], endpoint="faults"),
                 Rule("/_sandbox/mutate", methods=["POST"], endpoint="mutate"),
+                Rule("/_sandbox/delete", methods=["POST"], endpoint="delete"),
                 Rule(
                     "/_sandbox/records/<object_type>/<record_id>",
                     methods=["GET"],
@@ -121,14 +122,51 @@ class Admin:
             raise AdminError(400, f"unknown object_type {name!r}")
         return object_type
 
-    def _mutate(self, request: Request) -> Response:
+    @staticmethod
+    def _body(request: Request) -> dict[str, Any]:
         try:
             body = orjson.loads(request.get_data() or b"{}")
         except orjson.JSONDecodeError as exc:
             raise AdminError(400, f"invalid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise AdminError(400, "body must be a JSON object")
-        object_type = self._object_type(body.get("object_type", "contacts"))
+        return body
+
+    def _rng(self, purpose: str) -> random.Random:
+        with self._lock:
+            self._mutations += 1
+            return random.Random(f"{self.state.config.seed}:{purpose}:{self._mutations}")
+
+    def _rows(
+        self, object_type: str, body: dict[str, Any], rng: random.Random, *, writable: bool
+    ) -> list[int]:
+        """Rows named by ``ids`` (each must be live) or ``count`` random live rows (lock held).
+
+        Random picks skip records users cannot edit (converted Salesforce leads) when
+        ``writable`` is set.
+        """
+        table = self.state.store.table(object_type)
+        if body.get("ids") is not None:
+            if not isinstance(body["ids"], list):
+                raise AdminError(400, "ids must be an array")
+            rows = []
+            for record_id in dict.fromkeys(str(i) for i in body["ids"]):
+                parsed = self.dialect.parse_id(object_type, record_id)
+                row = table.row(parsed) if parsed is not None else None
+                if row is None:
+                    raise AdminError(
+                        404, f"no live {self.dialect.api_name(object_type)} record {record_id}"
+                    )
+                rows.append(row)
+            return rows
+        count = body.get("count", 1)
+        if not isinstance(count, int) or count < 0 or count > MAX_MUTATE:
+            raise AdminError(400, f"count must be an integer between 0 and {MAX_MUTATE}")
+        hooks = self.dialect.hooks
+        keep = (lambda r: hooks.writable(object_type, table, r)) if writable else None
+        return pick_rows(table, count, rng, keep)
+
+    def _timestamp(self, body: dict[str, Any]) -> int:
         timestamp = body.get("timestamp")
         try:
             modified = (
@@ -136,27 +174,16 @@ class Admin:
             )
         except FilterError as exc:
             raise AdminError(400, f"timestamp: {exc}") from None
-        with self._lock:
-            self._mutations += 1
-            rng = random.Random(f"{self.state.config.seed}:mutate:{self._mutations}")
+        return self.dialect.timestamp(modified)
+
+    def _mutate(self, request: Request) -> Response:
+        body = self._body(request)
+        object_type = self._object_type(body.get("object_type", "contacts"))
+        modified = self._timestamp(body)
+        rng = self._rng("mutate")
         with self.state.store.lock:
             table = self.state.store.table(object_type)
-            if body.get("ids") is not None:
-                if not isinstance(body["ids"], list):
-                    raise AdminError(400, "ids must be an array")
-                rows = []
-                for record_id in dict.fromkeys(str(i) for i in body["ids"]):
-                    row = table.row(record_id)
-                    if row is None:
-                        raise AdminError(
-                            404, f"no live {self.dialect.api_name(object_type)} record {record_id}"
-                        )
-                    rows.append(row)
-            else:
-                count = body.get("count", 1)
-                if not isinstance(count, int) or count < 0 or count > MAX_MUTATE:
-                    raise AdminError(400, f"count must be an integer between 0 and {MAX_MUTATE}")
-                rows = pick_rows(table, count, rng)
+            rows = self._rows(object_type, body, rng, writable=True)
             ids = mutate(
                 table,
                 self.dialect.hooks,
@@ -168,7 +195,30 @@ class Admin:
         return _json(
             200,
             {
-                "ids": [str(i) for i in ids],
+                "ids": [self.dialect.format_id(object_type, i) for i in ids],
+                "object_type": self.dialect.api_name(object_type),
+                "count": len(ids),
+                "timestamp": modified,
+            },
+        )
+
+    def _delete(self, request: Request) -> Response:
+        """Delete records as a user would: HubSpot archives them, Salesforce soft-deletes."""
+        body = self._body(request)
+        object_type = self._object_type(body.get("object_type", "contacts"))
+        modified = self._timestamp(body)
+        rng = self._rng("delete")
+        with self.state.store.lock:
+            table = self.state.store.table(object_type)
+            rows = self._rows(object_type, body, rng, writable=False)
+            for row in rows:
+                table.archive(row, modified)
+                self.dialect.hooks.after_delete(object_type, table, row, modified)
+            ids = [table.ids[row] for row in rows]
+        return _json(
+            200,
+            {
+                "ids": [self.dialect.format_id(object_type, i) for i in ids],
                 "object_type": self.dialect.api_name(object_type),
                 "count": len(ids),
                 "timestamp": modified,
@@ -179,15 +229,13 @@ class Admin:
         canon = self._object_type(object_type)
         with self.state.store.lock:
             table = self.state.store.table(canon)
-            try:
-                row = table.row_of.get(int(record_id))
-            except ValueError:
-                row = None
+            parsed = self.dialect.parse_id(canon, record_id)
+            row = table.row_of.get(parsed) if parsed is not None else None
             if row is None:
                 raise AdminError(404, f"no {self.dialect.api_name(canon)} record {record_id}")
             view = self.dialect.record_view(canon, row)
             body = {
-                "id": str(table.ids[row]),
+                "id": self.dialect.format_id(canon, table.ids[row]),
                 "object_type": self.dialect.api_name(canon),
                 "archived": table.archived[row],
                 **view,

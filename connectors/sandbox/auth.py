@@ -101,6 +101,13 @@ class TokenRegistry:
             self._issued[token] = self._clock() + self.ttl
         return IssuedToken(token, str(refresh_token), self.ttl)
 
+    def issue(self, prefix: str = "sandbox-oauth-") -> str:
+        """A new access token (grants without a refresh token: JWT, client credentials, …)."""
+        with self._lock:
+            token = prefix + secrets.token_urlsafe(24)
+            self._issued[token] = self._clock() + self.ttl
+        return token
+
     def revoke_refresh_token(self, refresh_token: str) -> bool:
         """Revoke a refresh token (the app was uninstalled); False if it was unknown."""
         with self._lock:

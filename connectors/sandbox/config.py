@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
-Dialect = Literal["hubspot"]
+Dialect = Literal["hubspot", "salesforce"]
 SeedMode = Literal["b2b", "b2c"]
 LifecycleBackward = Literal["reject", "ignore"]
 
@@ -117,7 +117,20 @@ class FaultConfig:
 
 @dataclass(frozen=True, slots=True)
 class SandboxConfig:
-    """Everything a sandbox server needs; defaults mirror a HubSpot Free/Starter account."""
+    """Everything a sandbox server needs; defaults mirror a HubSpot Free/Starter account.
+
+    The ``salesforce`` dialect uses ``daily_limit`` as the org's rolling-24 h API
+    allocation and ignores ``rate_limit`` and ``search_rate_per_second`` (Salesforce has
+    no per-10-second limit). ``oauth_client_id``/``oauth_client_secret`` are the
+    connected app's consumer key and secret; ``username``/``password``/``security_token``
+    are the integration user's. ``jwt_public_key`` (PEM public key or X.509 certificate)
+    enables the JWT bearer flow; ``jwt_preapproved=False`` answers it with "user hasn't
+    approved this consumer". ``customize_application=False`` takes the Customize
+    Application / Modify Metadata permissions away from the integration user.
+    ``instance_url`` is what logins hand out (default: the URL the request came in on).
+    Bulk API 2.0 ingest jobs wait ``bulk_latency_seconds`` after UploadComplete, then
+    process ``bulk_rows_per_second`` rows per second.
+    """
 
     dialect: Dialect = "hubspot"
     seed: int = 42
@@ -139,9 +152,18 @@ class SandboxConfig:
     search_index_delay: float = 0.0
     lifecycle_backward: LifecycleBackward = "reject"
     anchor: datetime | None = None
+    username: str = "integration@segsync-sandbox.example"
+    password: str = "sandbox-password"
+    security_token: str = "sandboxSecurityToken"
+    jwt_public_key: str | None = None
+    jwt_preapproved: bool = True
+    customize_application: bool = True
+    instance_url: str | None = None
+    bulk_latency_seconds: float = 1.0
+    bulk_rows_per_second: float = 5000.0
 
     def __post_init__(self) -> None:
-        if self.dialect != "hubspot":
+        if self.dialect not in ("hubspot", "salesforce"):
             raise ValueError(f"unknown sandbox dialect {self.dialect!r}")
         if self.mode not in ("b2b", "b2c"):
             raise ValueError(f"mode must be 'b2b' or 'b2c', not {self.mode!r}")
@@ -155,5 +177,7 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be positive")
         if self.search_index_delay < 0:
             raise ValueError("search_index_delay must not be negative")
+        if self.bulk_latency_seconds < 0 or self.bulk_rows_per_second <= 0:
+            raise ValueError("bulk_latency_seconds must be >= 0 and bulk_rows_per_second > 0")
         if not isinstance(self.tokens, tuple):
             object.__setattr__(self, "tokens", tuple(self.tokens))

@@ -1,6 +1,6 @@
 """What the neutral server and admin endpoints need from a CRM dialect.
 
-HubSpot is the only dialect today; Salesforce will implement the same protocol.
+HubSpot (``hubspot_api``) and Salesforce (``salesforce_api``) implement it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class CallInfo:
     correlation_id: str
     started_ms: int
     base_url: str
+    endpoint: str = ""  # the matched endpoint, once routing has happened
 
 
 class Dialect(Protocol):
@@ -52,6 +53,14 @@ class Dialect(Protocol):
 
     def route(self, method: str, endpoint: str, args: Mapping[str, Any]) -> Route:
         """Stats template and kind of a matched request."""
+        ...
+
+    def precheck(self, request: Request, call: CallInfo) -> Response | None:
+        """A refusal that comes before routing (e.g. URI too long), or None."""
+        ...
+
+    def credentials(self, request: Request, endpoint: str) -> str | None:
+        """The ``Authorization``-style value to authenticate (SOAP: from the envelope)."""
         ...
 
     def handle(
@@ -90,4 +99,16 @@ class Dialect(Protocol):
 
     def record_view(self, object_type: str, row: int) -> dict[str, Any]:
         """Every property value (as the API would show it) and the links of one record."""
+        ...
+
+    def format_id(self, object_type: str, record_id: int) -> str:
+        """The API's form of a store id (HubSpot: the number; Salesforce: 18 characters)."""
+        ...
+
+    def parse_id(self, object_type: str, text: str) -> int | None:
+        """The store id of an API id, None when malformed or of another object type."""
+        ...
+
+    def timestamp(self, ms: int) -> int:
+        """A modification time as the CRM stores it (Salesforce: whole seconds)."""
         ...

@@ -261,6 +261,14 @@ class HubSpotDialect:
         except ApiError as exc:
             return json_response(exc.status, exc.body(call.correlation_id))
 
+    def precheck(self, request: Request, call: CallInfo) -> Response | None:
+        """Nothing is refused before routing."""
+        return None
+
+    def credentials(self, request: Request, endpoint: str) -> str | None:
+        """The ``Authorization`` header."""
+        return request.headers.get("Authorization")
+
     def unauthorized(self, failure: AuthFailure, call: CallInfo) -> Response:
         """401 INVALID_AUTHENTICATION, or EXPIRED_AUTHENTICATION for an expired OAuth token."""
         if failure.reason == "expired":
@@ -309,6 +317,21 @@ class HubSpotDialect:
     def api_name(self, object_type: str) -> str:
         """``contact`` -> ``contacts``."""
         return OBJECT_NAMES[object_type]
+
+    def format_id(self, object_type: str, record_id: int) -> str:
+        """HubSpot ids are the numbers as strings."""
+        return str(record_id)
+
+    def parse_id(self, object_type: str, text: str) -> int | None:
+        """A decimal id, None when not a number."""
+        try:
+            return int(text)
+        except ValueError:
+            return None
+
+    def timestamp(self, ms: int) -> int:
+        """HubSpot keeps milliseconds."""
+        return ms
 
     def record_view(self, object_type: str, row: int) -> dict[str, Any]:
         """Every non-empty property as the API shows it, plus linked ids per object type."""

@@ -114,3 +114,10 @@ class HubSpotMutationHooks:
                 via_api=False,
                 index_delay=self.data.state.config.search_index_delay,
             )
+
+    def after_delete(self, object_type: str, table: Table, row: int, now_ms: int) -> None:
+        """Nothing depends on a deletion: archived records drop out of lists and links."""
+
+    def writable(self, object_type: str, table: Table, row: int) -> bool:
+        """Every live HubSpot record can be edited."""
+        return True

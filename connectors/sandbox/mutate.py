@@ -42,6 +42,14 @@ class MutationHooks(Protocol):
         """Keep calculated properties in step with a change."""
         ...
 
+    def after_delete(self, object_type: str, table: Table, row: int, now_ms: int) -> None:
+        """Keep dependent state in step with a deletion (the row is archived already)."""
+        ...
+
+    def writable(self, object_type: str, table: Table, row: int) -> bool:
+        """Whether users can still edit a record (a converted lead cannot)."""
+        ...
+
 
 def _number(value: Any) -> float:
     try:
@@ -52,7 +60,7 @@ def _number(value: Any) -> float:
 
 def _plan(object_type: str, rng: random.Random) -> list[str]:
     """Which canonical fields to change on one record."""
-    if object_type == "contact":
+    if object_type in ("contact", "lead"):
         pool = [
             "job_title",
             "last_activity_at",
@@ -148,10 +156,9 @@ def _fallback(
     return {native: hooks.encode(object_type, field, value)}
 
 
-def pick_rows(table: Table, count: int, rng: random.Random) -> list[int]:
-    """``count`` distinct random live rows (fewer if the table is smaller)."""
-    live = [r for r in range(len(table)) if not table.archived[r]]
+def pick_rows(
+    table: Table, count: int, rng: random.Random, keep: Callable[[int], bool] | None = None
+) -> list[int]:
+    """``count`` distinct random live rows that ``keep`` accepts (fewer if there are fewer)."""
+    live = [r for r in range(len(table)) if not table.archived[r] and (keep is None or keep(r))]
     return rng.sample(live, min(count, len(live)))
-
-
-RowPicker = Callable[[Table, int, random.Random], list[int]]

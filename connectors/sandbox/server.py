@@ -9,6 +9,7 @@ keep-alive itself (every response carries a Content-Length). It also implements 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import socket
@@ -35,7 +36,19 @@ log = logging.getLogger("segsync.sandbox")
 DROP = "segsync.sandbox.drop"  # environ flag: close the connection instead of answering
 IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may sit idle
 # Dialect name -> factory; every dialect serves the same seed, store, quotas and faults.
-DIALECTS: dict[str, Callable[[SandboxState, SeedData], Dialect]] = {"hubspot": HubSpotDialect}
+
+
+def _salesforce(state: SandboxState, seed: SeedData) -> Dialect:
+    # Imported on first use: HubSpot runs never load the Salesforce modules (zeep-free, lark-free).
+    from .salesforce_api import SalesforceDialect
+
+    return SalesforceDialect(state, seed)
+
+
+DIALECTS: dict[str, Callable[[SandboxState, SeedData], Dialect]] = {
+    "hubspot": HubSpotDialect,
+    "salesforce": _salesforce,
+}
 
 
 class SandboxApp:
@@ -63,6 +76,10 @@ class SandboxApp:
 
     def _api(self, request: Request, environ: dict[str, Any], call: CallInfo) -> Response:
         state, dialect = self.state, self.dialect
+        refused = dialect.precheck(request, call)
+        if refused is not None:
+            state.stats.request(f"{request.method} <refused>")
+            return refused
         try:
             endpoint, args = dialect.url_map.bind_to_environ(environ).match()
         except NotFound:
@@ -75,9 +92,10 @@ class SandboxApp:
             )
         route = dialect.route(request.method, endpoint, args)
         state.stats.request(route.template)
+        call = dataclasses.replace(call, endpoint=endpoint)
         if route.kind == "oauth":
             return dialect.handle(endpoint, request, args, call)
-        principal = state.tokens.authenticate(request.headers.get("Authorization"))
+        principal = state.tokens.authenticate(dialect.credentials(request, endpoint))
         if isinstance(principal, AuthFailure):
             return dialect.unauthorized(principal, call)
         decision = state.limiter.admit(principal.rate_key, search=route.kind == "search")

@@ -34,7 +34,12 @@ class SandboxState:
             store=Store(),
             stats=Stats(),
             limiter=RateLimiter(
-                config.rate_limit, config.daily_limit, config.search_rate_per_second
+                config.rate_limit,
+                config.daily_limit,
+                config.search_rate_per_second,
+                # Salesforce: no per-10-second window, a rolling-24 h org allocation.
+                window=config.dialect == "hubspot",
+                rolling_day=config.dialect == "salesforce",
             ),
             faults=FaultInjector(config.faults, config.seed),
             tokens=TokenRegistry(
