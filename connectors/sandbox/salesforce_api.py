@@ -349,7 +349,7 @@ class SalesforceDialect:
             for f in obj.fields.values()
             if self.data.stored(obj, table, row, f) not in (None, False) or f.name == "IsDeleted"
         }
-        return {"fields": fields, "sobject": obj.name}
+        return {"properties": fields, "sobject": obj.name}
 
     def format_id(self, object_type: str, record_id: int) -> str:
         """The 18-character id of a store id."""
