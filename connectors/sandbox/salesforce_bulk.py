@@ -12,6 +12,7 @@ Every Bulk call is an API request (the pipeline counts it); each job consumes on
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import threading
@@ -250,6 +251,10 @@ class BulkApi:
     def _abort(self, job: Job) -> None:
         if job.timer is not None:
             job.timer.cancel()
+        if job.data is not None and not job.header:
+            # Aborted before closing: the upload was never read, but is reported unprocessed.
+            with contextlib.suppress(CsvProblem):
+                job.header, job.rows = read_upload(job.data, job.delimiter, job.line_ending)
         job.state = "Aborted"
         job.unprocessed_rows = list(job.rows)
 
