@@ -150,7 +150,10 @@ class Rows:
         self.created.append(created)
         self.modstamp.append(modstamp)
         for name, value in values.items():
-            self.columns.setdefault(name, [None] * n).append(value)
+            column = self.columns.get(name)
+            if column is None:  # not setdefault: it would build an n-long list every call
+                column = self.columns[name] = [None] * n
+            column.append(value)
         for col in self.columns.values():
             if len(col) == n:
                 col.append(None)
