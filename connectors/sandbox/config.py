@@ -137,6 +137,7 @@ class SandboxConfig:
     contacts: int = 1000
     companies: int = 200
     deals: int = 300
+    leads: int | None = None  # Salesforce: people who are only leads (None: contacts // 4)
     mode: SeedMode = "b2b"
     rate_limit: int = 100  # requests per rolling 10 s, per token
     daily_limit: int = 250_000
@@ -162,6 +163,13 @@ class SandboxConfig:
     bulk_latency_seconds: float = 1.0
     bulk_rows_per_second: float = 5000.0
 
+    @property
+    def seeded_leads(self) -> int:
+        """How many lead-only people to seed (HubSpot has no Lead object: none)."""
+        if self.dialect != "salesforce":
+            return 0
+        return self.leads if self.leads is not None else self.contacts // 4
+
     def __post_init__(self) -> None:
         if self.dialect not in ("hubspot", "salesforce"):
             raise ValueError(f"unknown sandbox dialect {self.dialect!r}")
@@ -172,6 +180,8 @@ class SandboxConfig:
         for name in ("contacts", "companies", "deals"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.leads is not None and self.leads < 0:
+            raise ValueError("leads must not be negative")
         for name in ("rate_limit", "daily_limit", "search_rate_per_second", "access_token_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

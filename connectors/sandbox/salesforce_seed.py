@@ -1,10 +1,10 @@
 """Turning the neutral seed into Salesforce rows: Accounts, Contacts, Leads, Opportunities, roles.
 
-People are split the way a Salesforce org holds them: everyone with opportunities and most
-people at an account are Contacts; early-funnel people without deals are open Leads; and
-a share of Contacts also keep the Lead they were converted from (read-only, pointing at
-the Contact and Account it became). Values are mapped onto Salesforce's standard picklists
-(coarser than the seed's: several seed industries become ``Technology``).
+Seeded contacts become Contacts (at their first account); the seed's lead-only people
+become open Leads (company as typed, no account); and a share of the Contacts also keep
+the Lead they were converted from (read-only, pointing at the Contact and Account it
+became). Values are mapped onto Salesforce's standard picklists (coarser than the seed's:
+several seed industries become ``Technology``).
 
 Timestamps are whole seconds, dates are UTC midnights (epoch ms). ``SystemModstamp``
 is at or after ``LastModifiedDate``: some records were later touched by automation only.
@@ -111,8 +111,6 @@ OPPORTUNITY_TYPE = {
     "new_business": "New Customer",
     "existing_business": "Existing Customer - Upgrade",
 }
-EARLY_FUNNEL = frozenset({None, "subscriber", "lead", "marketingqualifiedlead", "other"})
-OPEN_LEAD_SHARE = 0.55  # of early-funnel people without deals: kept as Leads
 CONVERTED_SHARE = 0.35  # of Contacts: also keep the Lead they were converted from
 NOT_PROVIDED = "[not provided]"  # what web-to-lead forms put in required fields left blank
 REPS = (
@@ -315,24 +313,9 @@ class _Builder:
 
     # -- people --------------------------------------------------------------------------------
 
-    def split_people(self) -> list[bool]:
-        """Per seeded person: True when they are a Contact, False when an open Lead."""
-        people = self.seed.tables["contact"]
-        with_deals = {contact for _, contact in self.seed.links.get(("deal", "contact"), [])}
-        stages = people.columns["lifecycle_stage"]
-        is_contact = []
-        for i in range(people.size):
-            lead = (
-                i not in with_deals
-                and stages[i] in EARLY_FUNNEL
-                and self.rng.random() < OPEN_LEAD_SHARE
-            )
-            is_contact.append(not lead)
-        return is_contact
-
-    def person(self, i: int) -> dict[str, Any]:
-        """The fields Contacts and Leads share, from seeded person ``i``."""
-        p = self.seed.tables["contact"].columns
+    def person(self, i: int, table: str = "contact") -> dict[str, Any]:
+        """The fields Contacts and Leads share, from seeded person ``i`` of a seed table."""
+        p = self.seed.tables[table].columns
         interests = p["interests"][i]
         return {
             "FirstName": p["first_name"][i],
@@ -356,18 +339,14 @@ class _Builder:
             "Website_Visits__c": _float(p["visits"][i]),
         }
 
-    def contacts(
-        self, is_contact: list[bool], account_owners: list[str]
-    ) -> tuple[Rows, dict[int, int]]:
+    def contacts(self, account_owners: list[str]) -> tuple[Rows, dict[int, int]]:
         """Contact rows and seeded person -> contact row."""
         p = self.seed.tables["contact"].columns
         account_of: dict[int, int] = {}
         for person, company in self.seed.links.get(("contact", "company"), []):
             account_of.setdefault(person, company)  # the first link is the primary account
         rows, row_of = Rows(), {}
-        for i, keep in enumerate(is_contact):
-            if not keep:
-                continue
+        for i in range(self.seed.tables["contact"].size):
             account = account_of.get(i)
             owner = (
                 account_owners[account]
@@ -392,18 +371,14 @@ class _Builder:
         return rows, row_of
 
     def leads(
-        self,
-        is_contact: list[bool],
-        contact_row: dict[int, int],
-        contacts: Rows,
-        first_deal: dict[int, int],
+        self, contact_row: dict[int, int], contacts: Rows, first_deal: dict[int, int]
     ) -> Rows:
         """Open leads plus the converted leads behind some contacts, in creation order."""
-        p = self.seed.tables["contact"].columns
         rows = Rows()
-        for i, keep in enumerate(is_contact):
-            if keep:
-                continue
+        lead_people = self.seed.tables.get("lead")
+        for i in range(lead_people.size if lead_people else 0):
+            assert lead_people is not None
+            p = lead_people.columns
             owner = self.reps[self.rng.randrange(len(self.reps))]
             created, modstamp, audit = self.audit(p["created_at"][i], p["updated_at"][i], owner)
             status = LEAD_STATUS.get(p["lead_status"][i] or "", "Open - Not Contacted")
@@ -412,7 +387,7 @@ class _Builder:
                 modstamp,
                 {
                     **audit,
-                    **self.person(i),
+                    **self.person(i, "lead"),
                     "Company": p["company_name"][i] or NOT_PROVIDED,
                     "Country": p["country"][i],
                     "State": p["state"][i],
@@ -421,6 +396,7 @@ class _Builder:
                     "IsConverted": False,
                 },
             )
+        p = self.seed.tables["contact"].columns
         for i, row in contact_row.items():
             if self.rng.random() >= CONVERTED_SHARE:
                 continue
@@ -430,11 +406,14 @@ class _Builder:
             owner = contacts.columns["OwnerId"][row]
             company = self.seed.tables["contact"].columns["company_name"][i]
             deal = first_deal.get(i)
+            person = self.person(i)
+            if (person["LastActivityDate"] or 0) > converted_at:
+                person["LastActivityDate"] = None  # later activity happened on the Contact
             rows.add(
                 created,
                 converted_at,
                 {
-                    **self.person(i),
+                    **person,
                     "OwnerId": owner,
                     "CreatedById": owner,
                     "LastModifiedById": owner,
@@ -517,10 +496,9 @@ def build(seed: SeedData, id_of: IdOf, username: str) -> SalesforceSeed:
     users = b.users_rows()
     sets, assignments = b.permission_sets()
     accounts, account_owners = b.accounts()
-    is_contact = b.split_people()
-    contacts, contact_row = b.contacts(is_contact, account_owners)
+    contacts, contact_row = b.contacts(account_owners)
     opportunities, roles, first_deal = b.opportunities(account_owners, contact_row)
-    leads = b.leads(is_contact, contact_row, contacts, first_deal)
+    leads = b.leads(contact_row, contacts, first_deal)
     return SalesforceSeed(
         {
             "User": users,

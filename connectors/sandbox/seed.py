@@ -37,8 +37,13 @@ def generate(
     deals: int,
     mode: str = "b2b",
     anchor: datetime | None = None,
+    leads: int = 0,
 ) -> SeedData:
-    """Generate the full data set; the same arguments always give the same data."""
+    """Generate the full data set; the same arguments always give the same data.
+
+    ``leads`` > 0 adds a ``lead`` table of people who are only leads (Salesforce); it is
+    drawn last, from its own stream, so the other tables do not depend on it.
+    """
     if mode not in ("b2b", "b2c"):
         raise ValueError(f"mode must be 'b2b' or 'b2c', not {mode!r}")
     g = SeedContext(seed, mode, anchor_ms(anchor))
@@ -51,13 +56,12 @@ def generate(
         deal_table = make_b2b_deals(g, deals, company_table, contact_table, links)
         roll_up_b2b(deal_table, company_table, contact_table, links)
     company_counters(company_table, deal_table, links)
-    return SeedData(
-        seed,
-        mode,
-        g.anchor,
-        {"contact": contact_table, "company": company_table, "deal": deal_table},
-        links,
-    )
+    tables = {"contact": contact_table, "company": company_table, "deal": deal_table}
+    if leads > 0:
+        tables["lead"] = make_contacts(
+            g, leads, company_table, company_countries, links, kind="lead"
+        )
+    return SeedData(seed, mode, g.anchor, tables, links)
 
 
 def country_spellings() -> list[str]:

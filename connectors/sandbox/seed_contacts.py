@@ -26,11 +26,17 @@ def make_contacts(
     companies: SeedTable,
     company_countries: list[Country],
     links: dict[tuple[str, str], list[tuple[int, int]]],
+    *,
+    kind: str = "contact",
 ) -> SeedTable:
-    """``n`` contacts; B2B ones mostly work at a seeded company (links are added)."""
-    rng = g.rng("contacts")
+    """``n`` contacts; B2B ones mostly work at a seeded company (links are added).
+
+    ``kind="lead"`` draws another population (its own random stream) of people the CRM
+    knows as leads; their company links go under ``("lead", "company")``.
+    """
+    rng = g.rng("contacts" if kind == "contact" else f"{kind}s")
     b2c = g.mode == "b2c"
-    t = SeedTable("contact", n)
+    t = SeedTable(kind, n)
     names = (
         "email",
         "first_name",
@@ -90,7 +96,7 @@ def make_contacts(
         ]
     )
     b2c_lifecycle = Picker([("subscriber", 45), ("lead", 35), ("other", 5), ("", 15)])
-    contact_company = links.setdefault(("contact", "company"), [])
+    contact_company = links.setdefault((kind, "company"), [])
     use_cases = B2C_USE_CASES if b2c else B2B_USE_CASES
     goals = B2C_GOALS if b2c else B2B_GOALS
     for i in range(n):

@@ -249,6 +249,7 @@ class SandboxServer:
             self.config.deals,
             self.config.mode,
             self.config.anchor,
+            leads=self.config.seeded_leads,
         )
         self.dialect: Dialect = DIALECTS[self.config.dialect](self.state, seed)
         del seed  # the store holds everything now; let the column lists go
