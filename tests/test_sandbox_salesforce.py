@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
-from connectors.sandbox import FaultConfig, SandboxServer
+from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
 from connectors.sandbox.salesforce_ids import make_id, parse_id, suffix, to15
 
 from .test_sandbox_salesforce_support import admin, client, rest, server
@@ -392,3 +393,34 @@ def test_unknown_routes_and_methods_answer_in_rest_shape(srv: SandboxServer) -> 
     assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"
     wrong = rest(srv, "PUT", "/query")
     assert wrong.status_code == 405 and wrong.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
+
+
+def test_get_updated_and_get_deleted_replicate_by_systemmodstamp(
+    srv: SandboxServer, sf: Salesforce
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    hour_ago = (now - timedelta(hours=1)).isoformat()
+    changed = admin(srv, "mutate", {"object_type": "leads", "count": 3, "timestamp": hour_ago})
+    gone = admin(srv, "delete", {"object_type": "leads", "count": 2, "timestamp": hour_ago})
+    start, end = now - timedelta(hours=2), now
+    updated = sf.Lead.updated(start, end)
+    assert set(changed["ids"]) - set(gone["ids"]) <= set(updated["ids"])
+    assert not set(gone["ids"]) & set(updated["ids"])
+    assert updated["latestDateCovered"].endswith(":00.000+0000")
+    deleted = sf.Lead.deleted(start, end)
+    assert {r["id"] for r in deleted["deletedRecords"]} >= set(gone["ids"])
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.Lead.updated(now - timedelta(days=31), now)
+    assert exc.value.content[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+
+
+def test_delete_endpoint_archives_hubspot_records_too() -> None:
+    hub = SandboxServer(SandboxConfig(contacts=20, companies=5, deals=5)).start()
+    try:
+        deleted = admin(hub, "delete", {"object_type": "contacts", "count": 2})
+        assert deleted["object_type"] == "contacts" and len(deleted["ids"]) == 2
+        view = admin(hub, f"records/contacts/{deleted['ids'][0]}")
+        assert view["archived"] is True
+        assert admin(hub, "health")["records"]["contacts"] == 18
+    finally:
+        hub.stop()

@@ -75,6 +75,20 @@ ROUTES: tuple[tuple[str, tuple[str, ...], str, str, RouteKind], ...] = (
     (f"{D}/sobjects/<sobject>", ("GET",), "rest.sobject", f"{T}/sobjects/{{sobject}}", "api"),
     (f"{D}/sobjects/<sobject>", ("POST",), "rest.create", f"{T}/sobjects/{{sobject}}", "api"),
     (
+        f"{D}/sobjects/<sobject>/updated",
+        ("GET",),
+        "rest.updated",
+        f"{T}/sobjects/{{sobject}}/updated",
+        "api",
+    ),
+    (
+        f"{D}/sobjects/<sobject>/deleted",
+        ("GET",),
+        "rest.deleted",
+        f"{T}/sobjects/{{sobject}}/deleted",
+        "api",
+    ),
+    (
         f"{D}/sobjects/<sobject>/describe",
         ("GET",),
         "rest.describe",
@@ -209,6 +223,14 @@ class SalesforceDialect:
             "rest.sobject": lambda r, a, c: rest.sobject_info(v(a), a["sobject"]),
             "rest.create": lambda r, a, c: (v(a), rest.create(r, a["sobject"]))[1],
             "rest.describe": lambda r, a, c: rest.describe(v(a), a["sobject"]),
+            "rest.updated": lambda r, a, c: (
+                v(a),
+                rest.replicated(r, a["sobject"], deleted=False),
+            )[1],
+            "rest.deleted": lambda r, a, c: (
+                v(a),
+                rest.replicated(r, a["sobject"], deleted=True),
+            )[1],
             "rest.get": lambda r, a, c: rest.get(r, v(a), a["sobject"], a["rid"]),
             "rest.update": lambda r, a, c: (v(a), rest.update(r, a["sobject"], a["rid"]))[1],
             "rest.delete": lambda r, a, c: (v(a), rest.delete(a["sobject"], a["rid"]))[1],

@@ -14,12 +14,14 @@ from .salesforce_errors import SfError, json_response, no_content, not_found
 from .salesforce_ids import to15
 from .salesforce_records import SalesforceData
 from .salesforce_schema import FieldDef, ObjectDef
+from .salesforce_values import iso, parse_datetime
 from .salesforce_writes import Writer, no_such_column
 
 MIN_VERSION, MAX_VERSION = 31, 64
 _VERSION = re.compile(r"^v(\d{2})\.0$")
 SEASONS = ("Winter", "Spring", "Summer")
-BULK_RECORDS_PER_BATCH = 10_000  # Bulk API 2.0 ingest counts one batch per 10,000 records
+REPLICATION_WINDOW_MS = 30 * 86_400_000  # getUpdated/getDeleted look back 30 days
+MAX_REPLICATION_IDS = 600_000
 RESOURCES = (
     "tooling",
     "metadata",
@@ -159,6 +161,60 @@ class RestApi:
         obj = self.object(sobject)
         return json_response(
             200, {"objectDescribe": object_summary(obj, version), "recentItems": []}
+        )
+
+    def replicated(self, request: Request, sobject: str, *, deleted: bool) -> Response:
+        """``GET sobjects/{Type}/updated/`` or ``…/deleted/?start=&end=`` (SystemModstamp window).
+
+        Both look back at most 30 days; the window ends at the last whole minute before
+        ``end`` (and before now); at most 600,000 ids.
+        """
+        obj = self.object(sobject)
+        start = parse_datetime(request.args.get("start", ""))
+        end = parse_datetime(request.args.get("end", ""))
+        now = self.data.now_ms()
+        if start is None or end is None:
+            raise SfError(
+                400, "INVALID_REPLICATION_DATE", "start and end must be valid dateTime values"
+            )
+        if start < now - REPLICATION_WINDOW_MS:
+            raise SfError(
+                400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago"
+            )
+        if end <= start:
+            raise SfError(400, "INVALID_REPLICATION_DATE", "EndDate before startDate")
+        covered = min(end, now) // 60_000 * 60_000
+        with self.data.state.store.lock:
+            table = self.data.table(obj)
+            rows = [
+                r
+                for r in range(len(table))
+                if table.archived[r] == deleted and start <= table.updated[r] < covered
+            ]
+            if len(rows) > MAX_REPLICATION_IDS:
+                raise SfError(
+                    400,
+                    "EXCEEDED_ID_LIMIT",
+                    f"too many ids: more than {MAX_REPLICATION_IDS} records in the window",
+                )
+            if not deleted:
+                ids = [self.data.record_id(obj, table.ids[r]) for r in rows]
+                return json_response(200, {"ids": ids, "latestDateCovered": iso(covered)})
+            records = [
+                {
+                    "id": self.data.record_id(obj, table.ids[r]),
+                    "deletedDate": iso(table.updated[r]),
+                }
+                for r in rows
+            ]
+        earliest = (now - REPLICATION_WINDOW_MS) // 60_000 * 60_000
+        return json_response(
+            200,
+            {
+                "deletedRecords": records,
+                "earliestDateAvailable": iso(earliest),
+                "latestDateCovered": iso(covered),
+            },
         )
 
     # -- rows ----------------------------------------------------------------------------------
