@@ -271,3 +271,51 @@ def test_users_without_customize_application_are_refused() -> None:
         assert exc.value.content[0]["errorCode"] == "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"
     finally:
         s.stop()
+
+
+def test_field_permissions_records_grant_access_too(
+    srv: SandboxServer, sf: Salesforce, md: Any
+) -> None:
+    md.CustomField.create(
+        [
+            md.CustomField(
+                fullName="Opportunity.Segsync_Value__c",
+                label="Value",
+                type=md.FieldType("Currency"),
+                precision=16,
+                scale=2,
+            )
+        ]
+    )
+    created = sf.PermissionSet.create({"Name": "Rest_Grants", "Label": "REST grants"})
+    perm = sf.FieldPermissions.create(
+        {
+            "ParentId": created["id"],
+            "SobjectType": "Opportunity",
+            "Field": "Opportunity.Segsync_Value__c",
+            "PermissionsRead": True,
+            "PermissionsEdit": True,
+        }
+    )
+    assert perm["id"].startswith("01k")
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.FieldPermissions.create(
+            {
+                "ParentId": created["id"],
+                "SobjectType": "Opportunity",
+                "Field": "Opportunity.Segsync_Value__c",
+                "PermissionsRead": False,
+                "PermissionsEdit": True,
+            }
+        )
+    assert exc.value.content[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    sf.PermissionSetAssignment.create(
+        {"AssigneeId": _user(sf, srv), "PermissionSetId": created["id"]}
+    )
+    opp = sf.query("SELECT Id FROM Opportunity LIMIT 1")["records"][0]["Id"]
+    assert sf.Opportunity.update(opp, {"Segsync_Value__c": 1234.5}) == 204
+    assert sf.Opportunity.get(opp)["Segsync_Value__c"] == 1234.5
+    sf.FieldPermissions.update(perm["id"], {"PermissionsEdit": False})
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.Opportunity.update(opp, {"Segsync_Value__c": 1})
+    assert exc.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"

@@ -70,6 +70,8 @@ class SalesforceMutationHooks:
             return int(value)
         if definition.type in ("double", "currency", "percent"):
             return float(value)
+        if isinstance(value, str) and definition.length:
+            return value[: definition.length]  # a growing tech stack still fits its field
         return value
 
     def advance(self, object_type: str, field: str, table: Table, row: int) -> Any:
