@@ -101,6 +101,22 @@ def test_custom_fields_create_read_upsert_and_validate(md: Any) -> None:
         "mid",
         "enterprise",
     ]
+    md.CustomField.update(
+        [
+            md.CustomField(
+                fullName="Lead.Segsync_Reason__c",
+                label="Reason (why)",
+                type=md.FieldType("Text"),
+                length=200,
+            )
+        ]
+    )
+    updated = md.CustomField.read(["Lead.Segsync_Reason__c"])
+    assert (updated.label, updated.length) == ("Reason (why)", 200)
+    with pytest.raises(Exception, match="INVALID_CROSS_REFERENCE_KEY"):
+        md.CustomField.update(
+            [md.CustomField(fullName="Lead.Absent__c", label="x", type=md.FieldType("Date"))]
+        )
     with pytest.raises(Exception, match="DUPLICATE_DEVELOPER_NAME"):
         md.CustomField.create([_picklist(md, "Lead.Segsync_Tier__c", ["x"])])
     with pytest.raises(Exception, match="Must specify 'length'"):
