@@ -15,13 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from .salesforce_schema import FieldDef
-from .seed_base import DAY_MS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _DATETIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
-    r"(Z|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$"
 )
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 JSON_KIND = {  # how the JSON deserializer names a field type in its messages
@@ -113,8 +111,7 @@ def parse_datetime(text: str) -> int | None:
     m = _DATETIME.match(text.strip())
     if not m:
         return None
-    year, month, day_, hour, minute = (int(m.group(i)) for i in range(1, 6))
-    sec = int(m.group(6) or 0)
+    year, month, day_, hour, minute, sec = (int(m.group(i)) for i in range(1, 7))
     zone = m.group(8)
     try:
         value = datetime(year, month, day_, hour, minute, sec, tzinfo=UTC)
@@ -155,24 +152,13 @@ def coerce(definition: FieldDef, raw: Any) -> Any:
         raise Unconvertible(_token(raw), raw)
     if kind in ("int", "double", "currency", "percent"):
         return _number(kind, raw)
-    if kind == "date":
+    if kind in ("date", "datetime"):
+        # Strict formats: yyyy-MM-dd for dates, yyyy-MM-ddTHH:mm:ss[.SSS][zone] for
+        # datetimes; "2024-01-31 10:00:00" or a datetime in a date field do not deserialize.
         if isinstance(raw, str):
             if raw == "":
                 return None
-            ms = parse_date(raw)
-            if ms is None:  # a datetime is accepted and cut to its (UTC) day
-                full = parse_datetime(raw)
-                ms = None if full is None else full // DAY_MS * DAY_MS
-            if ms is not None:
-                return ms
-        raise Unconvertible(_token(raw), raw)
-    if kind == "datetime":
-        if isinstance(raw, str):
-            if raw == "":
-                return None
-            ms = parse_datetime(raw)
-            if ms is None and parse_date(raw) is not None:
-                ms = parse_date(raw)
+            ms = parse_date(raw) if kind == "date" else parse_datetime(raw)
             if ms is not None:
                 return ms
         raise Unconvertible(_token(raw), raw)

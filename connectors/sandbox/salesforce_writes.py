@@ -199,10 +199,14 @@ class Writer:
             if not targets:  # e.g. ProfileId: any well-formed id will do
                 return None if canonical(text) else _malformed(definition, text)
             return _malformed(definition, text)
-        if self.data.table(target).row(parsed[1]) is None:
+        table = self.data.table(target)
+        row = table.row_of.get(parsed[1])
+        if row is None:
             return RecordError(
                 "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", (definition.name,)
             )
+        if table.archived[row]:
+            return RecordError("ENTITY_IS_DELETED", "entity is deleted", (definition.name,))
         return None
 
     def _check_object(
