@@ -169,7 +169,7 @@ class CollectionsApi:
                 f"than {MAX_RETRIEVE} records into this call",
             )
         with self.data.state.store.lock:
-            fields = self.rest._fields(obj, names)
+            fields = self.rest.fields_for(obj, names)
             out: list[dict[str, Any] | None] = []
             for text in ids:
                 if self.data.number(obj, text) is None:

@@ -16,7 +16,6 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .auth import AuthFailure
 from .salesforce_errors import RecordError
 from .salesforce_mdtypes import Component, MetadataError, MetadataTypes
 from .salesforce_records import SalesforceData
@@ -126,11 +125,6 @@ class MetadataApi:
         except SoapFault as fault:
             return fault.response(METADATA_NS)
         return envelope(f"<{name}Response>{body}</{name}Response>", METADATA_NS)
-
-    @staticmethod
-    def fault(failure: AuthFailure | None, code: str, message: str) -> Response:
-        """A call-level fault (session, limits, server errors) in the Metadata API's shape."""
-        return SoapFault(code, message).response(METADATA_NS)
 
     # -- operations ---------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -90,10 +91,12 @@ def read_json(request: Request) -> tuple[Any, str]:
 class RestApi:
     """Everything under ``/services/data`` except query, collections and Bulk API 2.0."""
 
-    def __init__(self, data: SalesforceData, writer: Writer, bulk_batches: Any) -> None:
+    def __init__(
+        self, data: SalesforceData, writer: Writer, bulk_batches: Callable[[], int]
+    ) -> None:
         self.data = data
         self.writer = writer
-        self.bulk_batches = bulk_batches  # () -> Bulk API batches used in the last 24 h
+        self.bulk_batches = bulk_batches  # Bulk API batches used in the last 24 h
 
     # -- discovery -------------------------------------------------------------------------------
 
@@ -239,10 +242,11 @@ class RestApi:
             row = self.data.live_row(obj, record_id)
             if row is None:
                 raise not_found()
-            fields = self._fields(obj, request.args.get("fields"))
+            fields = self.fields_for(obj, request.args.get("fields"))
             return json_response(200, self.data.record_json(obj, row, fields, version))
 
-    def _fields(self, obj: ObjectDef, raw: str | None) -> list[FieldDef]:
+    def fields_for(self, obj: ObjectDef, raw: str | None) -> list[FieldDef]:
+        """The visible fields a ``fields=a,b`` parameter names (all of them when absent)."""
         if raw is None:
             return self.data.fields(obj)
         out = []

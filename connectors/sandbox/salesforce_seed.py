@@ -210,6 +210,7 @@ class _Builder:
     # -- users and permission sets ------------------------------------------------------------
 
     def users_rows(self) -> Rows:
+        """The org's users: an admin, the integration user and the account executives."""
         rows = Rows()
         start = self.anchor - 4 * 365 * DAY_MS
         people = [("Sandbox", "Admin", "System Administrator"), ("Segsync", "Integration", None)]
@@ -240,6 +241,7 @@ class _Builder:
         return rows
 
     def permission_sets(self) -> tuple[Rows, Rows]:
+        """Two seeded permission sets and who holds them (no field permissions yet)."""
         sets, assignments = Rows(), Rows()
         created = second(self.anchor - 3 * 365 * DAY_MS)
         seeded = (
@@ -276,6 +278,7 @@ class _Builder:
     # -- accounts ----------------------------------------------------------------------------------
 
     def accounts(self) -> tuple[Rows, list[str]]:
+        """Account rows from the seeded companies, and each account's owner."""
         c = self.seed.tables["company"].columns
         rows, owners = Rows(), []
         for i in range(self.seed.tables["company"].size):
