@@ -193,3 +193,66 @@ def test_segsync_check_reports_usage_and_field_access(
     assert "Contact: 2 segsync fields, all writable" in result.output
     assert "Account: no segsync fields yet" in result.output
     assert result.exit_code == 1  # not every object has its fields yet
+
+
+def _rsa_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def test_every_login_flow_works_and_an_expired_session_is_renewed() -> None:
+    private, public = _rsa_pair()
+    server = start(contacts=300, companies=20, deals=20, jwt_public_key=public)
+    try:
+        username = server.config.username
+        flows = {
+            "jwt": SalesforceAuth(
+                instance_url=server.url,
+                consumer_key="sandbox-client",
+                username=username,
+                private_key=SecretStr(private),
+            ),
+            "client_credentials": SalesforceAuth(
+                instance_url=server.url,
+                domain="segsync-sandbox.my",
+                consumer_key="sandbox-client",
+                consumer_secret=SecretStr("sandbox-secret"),
+            ),
+            "password": SalesforceAuth(
+                instance_url=server.url,
+                username=username,
+                password=SecretStr("sandbox-password"),
+                security_token=SecretStr("sandboxSecurityToken"),
+            ),
+        }
+        for flow, auth in flows.items():
+            assert auth.flow == flow
+            connector = connect(server, auth=auth)
+            assert connector.check().daily_max, flow
+            admin(server, "POST", "oauth/expire")  # every issued session is now invalid
+            contacts = [r for b in connector.read_all("contact", []) for r in b.records]
+            assert contacts, flow
+        wrong = SalesforceAuth(
+            instance_url=server.url,
+            username=username,
+            password=SecretStr("not-the-password"),
+            security_token=SecretStr("sandboxSecurityToken"),
+        )
+        with pytest.raises(AuthError, match="refused the password login") as caught:
+            connect(server, auth=wrong)
+        assert "not-the-password" not in str(caught.value)
+    finally:
+        server.stop()
