@@ -73,8 +73,7 @@ def main() -> None:
         "--dialect",
         "salesforce",
         "--contacts",
-        # The seed makes Contacts of roughly 58% of its people (the rest are Leads).
-        str(int(total / 0.55)),
+        str(total),
         "--companies",
         "500",
         "--deals",

@@ -10,6 +10,7 @@ from connectors.base import (
     AuthError,
     BudgetExhaustedError,
     ConnectorError,
+    RateLimitedError,
     RejectedError,
     TransientError,
 )
@@ -38,6 +39,10 @@ def translate(what: str, exc: SalesforceError) -> ConnectorError:
     text = f"{what}: Salesforce answered {exc.status} {code}: {message}".rstrip(": ")
     if exc.status == 401:
         return AuthError(f"{text} (the session expired and could not be re-established)")
+    if code == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" not in message:
+        # The same code marks Salesforce's concurrency throttles (e.g. "ConcurrentPerOrgLongTxn
+        # Limit exceeded."): those pass in seconds, unlike the daily allocation.
+        return RateLimitedError(text, policy=code)
     if code == "REQUEST_LIMIT_EXCEEDED":
         return BudgetExhaustedError(
             f"{text} — the org's daily API allocation is used up; segsync stops and "

@@ -352,6 +352,22 @@ def test_request_limit_exceeded_is_not_retried() -> None:
 
 
 @responses.activate
+def test_concurrency_throttle_is_retried_unlike_the_daily_limit() -> None:
+    throttled = [
+        {
+            "message": "ConcurrentPerOrgLongTxn Limit exceeded.",
+            "errorCode": "REQUEST_LIMIT_EXCEEDED",
+        }
+    ]
+    responses.add(responses.GET, f"{API}/limits/", status=403, json=throttled)
+    responses.add(
+        responses.GET, f"{API}/limits/", json={"DailyApiRequests": {"Max": 5, "Remaining": 4}}
+    )
+    assert connector().check().daily_max == 5
+    assert len(responses.calls) == 2
+
+
+@responses.activate
 def test_converted_leads_are_written_on_their_contact() -> None:
     converted = {
         "totalSize": 1,
