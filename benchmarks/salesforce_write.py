@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bulk", type=int, default=50_000)
     parser.add_argument("--collections", type=int, default=1_000)
-    parser.add_argument("--faults", default="5xx=0.05,drop=0.05")
+    parser.add_argument("--faults", default="429=0.0334,5xx=0.0333,drop=0.0333")
     args = parser.parse_args()
     faulty_bulk_size = min(args.bulk, 10_000)
     total = args.bulk + 2 * args.collections + faulty_bulk_size
