@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
@@ -44,18 +45,15 @@ from pydantic import SecretStr
 from connectors.base import (
     ApiUsage,
     AuthError,
-    BudgetExhaustedError,
     CrmName,
     Cursor,
     FieldSpec,
     FieldWrite,
     ObjectType,
-    RateLimitedError,
     Record,
     RecordBatch,
     RejectedError,
     SchemaChange,
-    TransientError,
     WriteResult,
     WriteStatus,
 )
@@ -66,7 +64,7 @@ from connectors.hubspot_http import HubSpotTransport
 from connectors.hubspot_streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
 from connectors.ratelimit import Limiter, RollingWindowLimiter
 from connectors.retrying import RetryPolicy
-from connectors.writes import group_writes, same_result
+from connectors.writes import group_writes, same_result, write_in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -261,22 +259,10 @@ class HubSpotConnector:
         records are upserted by that property's value instead: created when missing.
         """
         results: list[WriteResult] = []
-        halted: str | None = None
         for object_type, inputs in group_writes(writes).items():
             stream = stream_for(object_type)
-            for start in range(0, len(inputs), stream.batch_size):
-                chunk = inputs[start : start + stream.batch_size]
-                if halted is not None:
-                    results.extend(same_result(chunk, WriteStatus.RETRYABLE, halted, "NOT_SENT"))
-                    continue
-                try:
-                    results.extend(self._write_chunk(stream, chunk, id_property))
-                except (TransientError, RateLimitedError) as exc:
-                    # HubSpot is unavailable or the budget is spent: keep every record
-                    # for a retry instead of burning the remaining budget.
-                    halted = str(exc)
-                    code = "BUDGET" if isinstance(exc, BudgetExhaustedError) else "TRANSIENT"
-                    results.extend(same_result(chunk, WriteStatus.RETRYABLE, halted, code))
+            send = partial(self._write_chunk, stream, id_property=id_property)
+            results.extend(write_in_chunks(inputs, stream.batch_size, send))
         return results
 
     def apply_schema(

@@ -51,7 +51,7 @@ from connectors.salesforce_session import (
     login,
 )
 from connectors.salesforce_streams import SalesforceStream, stream_for
-from connectors.writes import group_writes, same_result
+from connectors.writes import group_writes, write_in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -298,20 +298,9 @@ class SalesforceConnector:
                 chunk = inputs[start : start + self.config.bulk_job_size]
                 results.extend(self._bulk.update(stream.sobject, chunk))
             return results
-        results = []
-        halted: str | None = None
-        for start in range(0, len(inputs), COLLECTION_SIZE):
-            chunk = inputs[start : start + COLLECTION_SIZE]
-            if halted is not None:
-                results.extend(same_result(chunk, WriteStatus.RETRYABLE, halted, "NOT_SENT"))
-                continue
-            try:
-                results.extend(self._write_collection(stream, chunk))
-            except (TransientError, RateLimitedError) as exc:
-                halted = str(exc)
-                code = "BUDGET" if isinstance(exc, BudgetExhaustedError) else "TRANSIENT"
-                results.extend(same_result(chunk, WriteStatus.RETRYABLE, halted, code))
-        return results
+        return write_in_chunks(
+            inputs, COLLECTION_SIZE, lambda chunk: self._write_collection(stream, chunk)
+        )
 
     def _write_collection(
         self, stream: SalesforceStream, chunk: list[FieldWrite]
