@@ -1,0 +1,120 @@
+"""Playbook text to a validated :class:`Playbook`, or :class:`PlaybookError` with every problem."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from segmentation.playbook.condition import Condition
+from segmentation.playbook.crossrefs import cross_check
+from segmentation.playbook.errors import PlaybookError, PlaybookIssue
+from segmentation.playbook.locations import Loc
+from segmentation.playbook.messages import translate
+from segmentation.playbook.model import Playbook
+from segmentation.playbook.yaml_marks import MarkedDocument, compose
+
+
+def parse_playbook(
+    text: str, *, source: str = "<playbook>", known_fields: Collection[str] | None = None
+) -> Playbook:
+    """Validate playbook ``text``; ``source`` names it in errors.
+
+    With ``known_fields`` (canonical + enriched field names), every field a rule
+    tests must be one of them or declared under ``fields:``; without, field names
+    are only checked when the playbook is compiled against a frame schema.
+    Raises :class:`PlaybookError` listing every problem with its line and column.
+    """
+    try:
+        document = compose(text)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, source) from None
+    issues = [
+        PlaybookIssue(source, p.position.line, p.position.column, p.message)
+        for p in document.problems
+    ]
+    data = document.data
+    if not isinstance(data, dict):
+        position = document.locate(())
+        issues.append(
+            PlaybookIssue(
+                source,
+                position.line,
+                position.column,
+                "a playbook is a mapping with 'version', 'name' and 'models'",
+            )
+        )
+        raise PlaybookError(issues)
+
+    context: dict[str, Any] = {}
+    if known_fields is not None:
+        declared = data.get("fields")
+        context["known_fields"] = set(known_fields) | (
+            {str(k) for k in declared} if isinstance(declared, dict) else set()
+        )
+    playbook: Playbook | None = None
+    try:
+        playbook = Playbook.model_validate(data, context=context)
+    except ValidationError as exc:
+        issues += translate(exc.errors(), document, source)
+    for loc, at_key, message in cross_check(data):
+        position = document.locate(loc, key=at_key)
+        issues.append(PlaybookIssue(source, position.line, position.column, message))
+    if issues or playbook is None:
+        raise PlaybookError(issues)
+    _attach_positions(playbook, document, source)
+    return playbook
+
+
+def load_playbook(path: str | Path, *, known_fields: Collection[str] | None = None) -> Playbook:
+    """Read the playbook file at ``path`` (UTF-8) and :func:`parse_playbook` it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PlaybookError.single(f"cannot read playbook: {reason}", path=str(path)) from None
+    return parse_playbook(text, source=str(path), known_fields=known_fields)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, source: str) -> PlaybookError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "cannot parse"
+    message = f"YAML syntax error: {problem}"
+    if exc.context and exc.context_mark and mark is not exc.context_mark:
+        message += f" ({exc.context} at line {exc.context_mark.line + 1})"
+    line = mark.line + 1 if mark else None
+    column = mark.column + 1 if mark else None
+    return PlaybookError([PlaybookIssue(source, line, column, message)])
+
+
+def _attach_positions(playbook: Playbook, document: MarkedDocument, source: str) -> None:
+    """Give rules and conditions their YAML positions, for errors raised at compile time."""
+    playbook._source = source
+    for name, model in playbook.models.items():
+        for index, rule in enumerate(model.rules):
+            rule_loc: Loc = ("models", name, "rules", index)
+            rule._position = document.locate(rule_loc)
+            _attach_condition(rule.when, (*rule_loc, "when"), document, source)
+
+
+def _attach_condition(
+    condition: Condition, loc: Loc, document: MarkedDocument, source: str
+) -> None:
+    condition._source = source
+    condition._positions[""] = document.locate(loc)
+    node = document.node_at(loc)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            key = str(key_node.value)
+            condition._positions[key] = document.locate((*loc, key))
+    if condition.all_ is not None:
+        for index, child in enumerate(condition.all_):
+            _attach_condition(child, (*loc, "all", index), document, source)
+    if condition.any_ is not None:
+        for index, child in enumerate(condition.any_):
+            _attach_condition(child, (*loc, "any", index), document, source)
+    if condition.not_ is not None:
+        _attach_condition(condition.not_, (*loc, "not"), document, source)

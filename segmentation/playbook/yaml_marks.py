@@ -1,0 +1,166 @@
+"""YAML to plain data while keeping every node's line and column.
+
+``yaml.safe_load`` throws positions away, so the playbook is composed into a node
+tree first and built into Python data here; :meth:`MarkedDocument.locate` then
+maps a validation error's location (a path of keys and indexes) back to the node
+it is about. Building the data ourselves also lets us report what PyYAML silently
+accepts: duplicate keys (the last one would quietly win) and unconstructable
+scalars such as ``2024-02-30``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A 1-based line and column."""
+
+    line: int
+    column: int
+
+
+def position_of(node: yaml.Node) -> Position:
+    """Where ``node`` starts (PyYAML marks are 0-based)."""
+    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class YamlProblem:
+    """A problem found while reading the YAML itself, before any validation."""
+
+    position: Position
+    message: str
+
+
+@dataclass(slots=True)
+class MarkedDocument:
+    """Plain Python data plus the node tree it came from."""
+
+    data: Any
+    root: yaml.Node | None
+    problems: list[YamlProblem] = field(default_factory=list)
+
+    def node_at(self, loc: Sequence[str | int], *, key: bool = False) -> yaml.Node | None:
+        """The deepest node along ``loc``; with ``key``, the key node of its last step.
+
+        A path that leaves the tree (a missing key, say) stops at the last node it
+        reached, which is the mapping the missing key belongs in — the right place
+        to point at.
+        """
+        node = self.root
+        for depth, step in enumerate(loc):
+            if node is None:
+                return None
+            last = depth == len(loc) - 1
+            if isinstance(node, yaml.MappingNode):
+                match = _find_pair(node, step)
+                if match is None:
+                    return node
+                key_node, value_node = match
+                node = key_node if key and last else value_node
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                if not 0 <= step < len(node.value):
+                    return node
+                node = node.value[step]
+            else:
+                return node
+        return node
+
+    def locate(self, loc: Sequence[str | int], *, key: bool = False) -> Position:
+        """The position of :meth:`node_at`, or 1:1 for an empty document."""
+        node = self.node_at(loc, key=key)
+        return position_of(node) if node is not None else Position(1, 1)
+
+
+def _find_pair(node: yaml.MappingNode, step: str | int) -> tuple[yaml.Node, yaml.Node] | None:
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(step):
+            return key_node, value_node
+    return None
+
+
+def compose(text: str) -> MarkedDocument:
+    """Read ``text`` into a :class:`MarkedDocument`.
+
+    Raises :class:`yaml.MarkedYAMLError` for syntax errors (the caller turns its
+    mark into a line and column); semantic YAML problems are collected in
+    ``problems`` instead so that they are reported with everything else.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        builder = _Builder(loader)
+        data = builder.build(root) if root is not None else None
+        return MarkedDocument(data=data, root=root, problems=builder.problems)
+    finally:
+        loader.dispose()
+
+
+class _Builder:
+    """Node tree to Python data, collecting problems instead of stopping at the first."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        self.problems: list[YamlProblem] = []
+        self._active: set[int] = set()
+
+    def build(self, node: yaml.Node) -> Any:
+        if id(node) in self._active:
+            # An alias inside its own anchor: the data would be infinite.
+            self.problems.append(YamlProblem(position_of(node), "recursive YAML alias"))
+            return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node)
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item) for item in node.value]
+            return self._scalar(node)
+        finally:
+            self._active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode) -> dict[str, Any]:
+        # Resolve "<<: *anchor" merge keys the way safe_load would.
+        self.loader.flatten_mapping(node)
+        result: dict[str, Any] = {}
+        first_seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(
+                    YamlProblem(
+                        position_of(key_node), "a key must be a plain name, not a list or mapping"
+                    )
+                )
+                continue
+            # Keys are taken as written: "on:" or "no:" stay names, never booleans.
+            name = str(key_node.value)
+            if name in first_seen:
+                first = position_of(first_seen[name])
+                self.problems.append(
+                    YamlProblem(
+                        position_of(key_node),
+                        f"duplicate key '{name}' "
+                        f"(first at line {first.line}, column {first.column})",
+                    )
+                )
+                continue
+            first_seen[name] = key_node
+            result[name] = self.build(value_node)
+        return result
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.constructor.ConstructorError, ValueError) as exc:
+            # e.g. an unquoted 2024-02-30 matches YAML's timestamp pattern but is no date.
+            detail = getattr(exc, "problem", None) or str(exc)
+            self.problems.append(
+                YamlProblem(position_of(node), f"cannot read value {node.value!r}: {detail}")
+            )
+            return node.value
