@@ -110,6 +110,45 @@ def sandbox_serve(**options: Any) -> None:
         server.stop()
 
 
+@main.group()
+def playbook() -> None:
+    """Playbooks: segments declared in YAML (schema for editors, validation)."""
+
+
+@playbook.command("schema")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the schema to FILE.")
+def playbook_schema(output: str | None) -> None:
+    """Print the playbook JSON Schema (draft 2020-12) for editors."""
+    from pathlib import Path
+
+    from segmentation.playbook import playbook_json_schema
+
+    text = json.dumps(playbook_json_schema(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    Path(output).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
+
+
+@playbook.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def playbook_check(file: str) -> None:
+    """Validate a playbook; every problem as FILE:LINE:COL: message (exit 1 if any)."""
+    from segmentation.playbook import PlaybookError, load_playbook
+
+    try:
+        loaded = load_playbook(file)
+    except PlaybookError as exc:
+        for issue in exc.errors:
+            click.echo(str(issue), err=True)
+        count = len(exc.errors)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} in {file}", err=True)
+        sys.exit(1)
+    rules = sum(len(model.rules) for model in loaded.models.values())
+    click.echo(f"{file}: OK ({len(loaded.models)} models, {rules} rules)")
+
+
 @main.command()
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--contacts", type=int, default=2000, show_default=True)

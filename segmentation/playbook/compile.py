@@ -156,8 +156,9 @@ class _Compiler:
         kind = kind_of(dtype)
         column = pl.col(field)
         if kind == "null":
-            # An all-null column (e.g. an empty CSV column) matches only "missing".
-            return pl.lit(_null_column_result(op, operand))
+            # An all-null column (e.g. an empty CSV column) matches only "missing"
+            # (is_null/is_not_null rather than a literal, to keep the frame's length).
+            return column.is_null() if _null_column_result(op, operand) else column.is_not_null()
         if op in ("exists", "missing"):
             absent = _absent(column, dtype, kind)
             return absent if (op == "missing") == bool(operand) else ~absent
@@ -166,6 +167,10 @@ class _Compiler:
                 f"'{op}' cannot test field '{field}' of type {dtype}",
                 "rules test numbers, text, true/false, dates, datetimes and lists",
             )
+        if kind == "numeric" and dtype.is_float():
+            # polars orders NaN above every number (NaN > 1 is true); a CRM export's
+            # NaN means "no value", so it must not match like one.
+            column = column.fill_nan(None)
         handler = _HANDLERS[op]
         return handler(self, column, field, dtype, kind, op, operand)
 
@@ -288,7 +293,7 @@ _HANDLERS: dict[str, Handler] = {
 
 def _fit(value: Any, dtype: pl.DataType, field: str, op: str) -> Any:
     try:
-        return fit(value, dtype)
+        return fit(value, dtype, whole=op not in ("contains", "contains_any", "contains_all"))
     except LiteralMismatch as exc:
         hint = None
         if isinstance(value, bool) and kind_of(dtype) == "string":

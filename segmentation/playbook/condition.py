@@ -84,7 +84,7 @@ def _describe_input(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, list):
-        return "a list"
+        return f"a list of {len(value)}" if value else "an empty list"
     if isinstance(value, dict):
         return "a mapping"
     return repr(value)
@@ -358,6 +358,15 @@ class Condition(BaseModel):
     def _dump_duration(self, value: Duration | None) -> str | None:
         return None if value is None else str(value)
 
+    @field_serializer(
+        *(a for n, a in _ATTRIBUTE.items() if n not in ("within_last", "more_than_ago")),
+        when_used="json",
+    )
+    def _dump_operand(self, value: Any) -> Any:
+        # The operands are validated by hand ("plain"), so pydantic's typed JSON
+        # serializers second-guess them; write them out the way YAML/JSON spell them.
+        return _json_operand(value)
+
     @property
     def kind(self) -> Literal["leaf", "all", "any", "not"]:
         """Which shape this condition has."""
@@ -400,6 +409,14 @@ class Condition(BaseModel):
     def source(self) -> str:
         """The file name this condition was parsed from."""
         return self._source
+
+
+def _json_operand(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_json_operand(item) for item in value]
+    if isinstance(value, date):  # datetimes too
+        return value.isoformat()
+    return value
 
 
 def _regex_reason(exc: Exception) -> str:

@@ -44,8 +44,9 @@ def cross_check(data: Any) -> Iterator[Finding]:
         if isinstance(output, str):
             if output in outputs:
                 yield (
+                    # At the output value when written, else at the model's name.
                     ("models", name, "output") if "output" in model else ("models", name),
-                    "output" in model,
+                    "output" not in model,
                     compose_message(
                         f"output field '{output}' is already written by model {outputs[output]}",
                         Where("model", model=name),

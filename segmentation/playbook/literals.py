@@ -91,11 +91,13 @@ def expected_for(dtype: pl.DataType) -> str:
     return _EXPECTED.get(kind, f"a {dtype} value")
 
 
-def fit(value: Any, dtype: pl.DataType) -> Any:
+def fit(value: Any, dtype: pl.DataType, *, whole: bool = True) -> Any:
     """``value`` as a literal for a ``dtype`` column, or :class:`LiteralMismatch`.
 
     ISO text becomes a date or datetime for date columns; everything else must
-    already be of the column's kind (no silent "1000" -> 1000).
+    already be of the column's kind (no silent "1000" -> 1000). ``whole`` says the
+    literal is compared with whole values (eq, in), so it must be one of an Enum's
+    values; a substring (contains) need not be.
     """
     kind = kind_of(dtype)
     if kind == "null":
@@ -105,7 +107,8 @@ def fit(value: Any, dtype: pl.DataType) -> Any:
             return value
     elif kind == "string":
         if isinstance(value, str):
-            _check_category(value, dtype)
+            if whole:
+                _check_category(value, dtype)
             return value
     elif kind == "boolean":
         if isinstance(value, bool):
@@ -118,7 +121,7 @@ def fit(value: Any, dtype: pl.DataType) -> Any:
         except ValueError:
             pass
     elif kind == "list":
-        return fit(value, inner_of(dtype))
+        return fit(value, inner_of(dtype), whole=whole)
     raise LiteralMismatch(f"needs {expected_for(dtype)}, got {show(value)}")
 
 
@@ -141,7 +144,9 @@ def _check_category(value: str, dtype: pl.DataType) -> None:
     if isinstance(dtype, pl.Enum) and categories is not None:
         allowed = categories.to_list()
         if value not in allowed:
-            raise LiteralMismatch(f"'{value}' is not one of its values: {', '.join(allowed)}")
+            raise LiteralMismatch(
+                f"needs one of its values ({', '.join(allowed)}), got {show(value)}"
+            )
 
 
 def show(value: Any) -> str:

@@ -66,7 +66,8 @@ def rule_label(data: Any, model: str, index: int) -> str:
         name = data["models"][model]["rules"][index].get("name")
     except (KeyError, IndexError, TypeError, AttributeError):
         name = None
-    return str(name) if isinstance(name, str | int) and str(name) else f"#{index + 1}"
+    readable = isinstance(name, str | int) and not isinstance(name, bool) and str(name)
+    return str(name) if readable else f"#{index + 1}"
 
 
 def compose_message(problem: str, where: Where, hint: str | None = None) -> str:

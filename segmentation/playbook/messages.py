@@ -46,9 +46,21 @@ def translate(
     errors: list[ErrorDetails], document: MarkedDocument, source: str
 ) -> list[PlaybookIssue]:
     """One :class:`PlaybookIssue` per pydantic error, positioned on its YAML node."""
+    # "modles:" is reported as unknown with "did you mean 'models'?"; a second error
+    # saying 'models' is missing would only repeat it.
+    typos = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            loc = tuple(error["loc"])
+            place = where_of(loc[:-1], document.data).place
+            hint = did_you_mean(str(loc[-1]), _KEYS.get(place, ()))
+            if hint:
+                typos.add((*loc[:-1], hint.split("'")[1]))
     issues = []
     for error in errors:
         loc = tuple(error["loc"])
+        if error["type"] == "missing" and loc in typos:
+            continue
         message, at_key, at_parent = _phrase(error, loc, document.data)
         target = loc[:-1] if at_parent else loc
         position = document.locate(target, key=at_key)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from segmentation.playbook.condition import Condition
 from segmentation.playbook.crossrefs import cross_check
 from segmentation.playbook.errors import PlaybookError, PlaybookIssue
-from segmentation.playbook.locations import Loc
+from segmentation.playbook.locations import Loc, compose_message, where_of
 from segmentation.playbook.messages import translate
 from segmentation.playbook.model import Playbook
 from segmentation.playbook.yaml_marks import MarkedDocument, compose
@@ -32,11 +32,18 @@ def parse_playbook(
         document = compose(text)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, source) from None
+    data = document.data
     issues = [
-        PlaybookIssue(source, p.position.line, p.position.column, p.message)
+        PlaybookIssue(
+            source,
+            p.position.line,
+            p.position.column,
+            compose_message(p.message, where_of(p.loc, data)),
+        )
         for p in document.problems
     ]
-    data = document.data
+    # A value YAML could not read fails validation too; say it once, YAML's way.
+    unreadable = {(p.position.line, p.position.column) for p in document.problems}
     if not isinstance(data, dict):
         position = document.locate(())
         issues.append(
@@ -59,7 +66,11 @@ def parse_playbook(
     try:
         playbook = Playbook.model_validate(data, context=context)
     except ValidationError as exc:
-        issues += translate(exc.errors(), document, source)
+        issues += [
+            issue
+            for issue in translate(exc.errors(), document, source)
+            if (issue.line, issue.column) not in unreadable
+        ]
     for loc, at_key, message in cross_check(data):
         position = document.locate(loc, key=at_key)
         issues.append(PlaybookIssue(source, position.line, position.column, message))

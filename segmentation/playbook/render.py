@@ -114,9 +114,10 @@ def value_text(
         # (A null list encodes as the text "null" either way.)
         encoded = pl.struct(column.alias("v")).struct.json_encode()
         return encoded.str.slice(5).str.strip_suffix("}").str.slice(0, MAX_VALUE_CHARS)
-    text = column.cast(pl.String)
-    if kind == "string":
-        text = text.str.slice(0, MAX_VALUE_CHARS)
+    else:
+        text = column.cast(pl.String)
+        if kind == "string":
+            text = text.str.slice(0, MAX_VALUE_CHARS)
     return text.fill_null("null") if null_text else text
 
 

@@ -32,10 +32,15 @@ def position_of(node: yaml.Node) -> Position:
 
 @dataclass(frozen=True, slots=True)
 class YamlProblem:
-    """A problem found while reading the YAML itself, before any validation."""
+    """A problem found while reading the YAML itself, before any validation.
+
+    ``loc`` is the path of the mapping or list the problem is in, so that the
+    message can name the rule and model.
+    """
 
     position: Position
     message: str
+    loc: tuple[str | int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -85,6 +90,16 @@ def _find_pair(node: yaml.MappingNode, step: str | int) -> tuple[yaml.Node, yaml
     return None
 
 
+class _Unreadable:
+    """Stands in for a scalar YAML could not build; validation will reject it too."""
+
+    def __repr__(self) -> str:
+        return "<unreadable value>"
+
+
+_UNREADABLE = _Unreadable()
+
+
 def compose(text: str) -> MarkedDocument:
     """Read ``text`` into a :class:`MarkedDocument`.
 
@@ -109,18 +124,27 @@ class _Builder:
         self.loader = loader
         self.problems: list[YamlProblem] = []
         self._active: set[int] = set()
+        self._path: list[str | int] = []
+
+    def problem(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(YamlProblem(position_of(node), message, tuple(self._path)))
 
     def build(self, node: yaml.Node) -> Any:
         if id(node) in self._active:
             # An alias inside its own anchor: the data would be infinite.
-            self.problems.append(YamlProblem(position_of(node), "recursive YAML alias"))
+            self.problem(node, "recursive YAML alias")
             return None
         self._active.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node)
             if isinstance(node, yaml.SequenceNode):
-                return [self.build(item) for item in node.value]
+                items = []
+                for index, item in enumerate(node.value):
+                    self._path.append(index)
+                    items.append(self.build(item))
+                    self._path.pop()
+                return items
             return self._scalar(node)
         finally:
             self._active.discard(id(node))
@@ -132,26 +156,21 @@ class _Builder:
         first_seen: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                self.problems.append(
-                    YamlProblem(
-                        position_of(key_node), "a key must be a plain name, not a list or mapping"
-                    )
-                )
+                self.problem(key_node, "a key must be a plain name, not a list or mapping")
                 continue
             # Keys are taken as written: "on:" or "no:" stay names, never booleans.
             name = str(key_node.value)
             if name in first_seen:
                 first = position_of(first_seen[name])
-                self.problems.append(
-                    YamlProblem(
-                        position_of(key_node),
-                        f"duplicate key '{name}' "
-                        f"(first at line {first.line}, column {first.column})",
-                    )
+                self.problem(
+                    key_node,
+                    f"duplicate key '{name}' (first at line {first.line}, column {first.column})",
                 )
                 continue
             first_seen[name] = key_node
+            self._path.append(name)
             result[name] = self.build(value_node)
+            self._path.pop()
         return result
 
     def _scalar(self, node: yaml.Node) -> Any:
@@ -160,7 +179,5 @@ class _Builder:
         except (yaml.constructor.ConstructorError, ValueError) as exc:
             # e.g. an unquoted 2024-02-30 matches YAML's timestamp pattern but is no date.
             detail = getattr(exc, "problem", None) or str(exc)
-            self.problems.append(
-                YamlProblem(position_of(node), f"cannot read value {node.value!r}: {detail}")
-            )
-            return node.value
+            self.problem(node, f"cannot read value {node.value!r}: {detail}")
+            return _UNREADABLE
