@@ -47,7 +47,7 @@ def test_schema_output_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["playbook", "schema", "--output", str(target)])
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert json.loads(target.read_text(encoding="utf-8"))["$id"].endswith("playbook-v1.json")
+    assert json.loads(target.read_text(encoding="utf-8"))["$id"] == "urn:segsync:schema:playbook:v1"
 
 
 def test_check_ok(tmp_path: Path) -> None:

@@ -278,3 +278,13 @@ def test_json_schema_rejects_what_the_parser_rejects(mutation: Any) -> None:
         jsonschema.Draft202012Validator(playbook_json_schema()).validate(data)
     with pytest.raises(PlaybookError):
         parse_playbook(yaml.safe_dump(data))
+
+
+def test_the_readme_example_is_a_valid_playbook() -> None:
+    readme = Path(__file__).parent.parent / "segmentation" / "playbook" / "README.md"
+    text = readme.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    playbook = parse_playbook(text)
+    assert list(playbook.models) == ["firmographic", "behavioral", "lifecycle", "loyalty"]
+    jsonschema.Draft202012Validator(playbook_json_schema()).validate(
+        _json_ready(yaml.safe_load(text))
+    )

@@ -8,7 +8,8 @@ from typing import Any
 from segmentation.playbook.model import STANDARD_MODELS, Playbook
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_ID = "https://segsync.dev/schemas/playbook-v1.json"
+# A URN, not a URL: nothing is fetched from it, and it claims no web domain.
+SCHEMA_ID = "urn:segsync:schema:playbook:v1"
 
 _MODEL_HELP = {
     "demographic": "People by who they are: seniority, department, generation, income, ...",
