@@ -229,7 +229,11 @@ def geo_columns(df: pl.DataFrame, country: str = "country", state: str = "state"
     else:
         code = nulls(n, pl.String())
     if has_state:
+        # Only an empty country is filled from the state: an unknown one stays unknown.
         inferred = map_unique(df[state], _country_from_state, pl.String())
+        if country in df.columns:
+            given = df[country].cast(pl.String).str.strip_chars().fill_null("") != ""
+            inferred = inferred.set(given, None)
         code = code.fill_null(inferred)
     code = code.alias("country_code")
     frame = pl.DataFrame({"country_code": code})

@@ -133,9 +133,10 @@ SUFFIXES: dict[str, float] = {
     "salaries": 1.0,
 }
 
+# Longer words first: the regex takes the first alternative that fits ("usd" not "us").
 _CURRENCY = (
-    r"[$€£¥₹₩₽¢]|\b(?:us|usd|eur|euros?|gbp|chf|cad|aud|nzd|jpy|cny|inr|brl|mxn|sek|nok|dkk"
-    r"|pln|sgd|hkd|zar|dollars?|pounds?|yen)"
+    r"[$€£¥₹₩₽¢]|\b(?:usd|euros?|eur|gbp|chf|cad|aud|nzd|jpy|cny|inr|brl|mxn|sek|nok|dkk"
+    r"|pln|sgd|hkd|zar|dollars?|pounds?|yen|us)"
 )
 _NOISE = r"approx\.?|\babout\b|\baround\b|\bcirca\b|\bca\.|~|≈|>=?|<=?|\+$|%"
 _BLANKS = r"[\s'\x{2019}_\x{a0}\x{202f}]"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from .normalize import map_unique, nulls
-from .parse import DATETIME, coerce_canonical
+from .parse import DATETIME, coerce_canonical, parse_bool
 
 KEY = "_company_key"
 ENGAGED_WITHIN = timedelta(days=90)
@@ -141,9 +141,14 @@ def deal_status(deals: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
         stage_closed = map_unique(deals["stage"], lambda s: _stage_flags(s)[1], pl.Boolean())
     else:
         stage_won = stage_closed = nulls(n, pl.Boolean())
-    won = deals["is_won"].fill_null(stage_won) if "is_won" in deals.columns else stage_won
+    # Flags may still be text ("true", "yes") when the caller has not coerced the frame.
+    won = (
+        parse_bool(deals["is_won"]).fill_null(stage_won) if "is_won" in deals.columns else stage_won
+    )
     closed = (
-        deals["is_closed"].fill_null(stage_closed) if "is_closed" in deals.columns else stage_closed
+        parse_bool(deals["is_closed"]).fill_null(stage_closed)
+        if "is_closed" in deals.columns
+        else stage_closed
     )
     # A won deal is closed whatever else it says.
     closed = pl.select(pl.when(pl.lit(won)).then(True).otherwise(pl.lit(closed))).to_series()

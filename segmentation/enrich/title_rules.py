@@ -70,6 +70,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "vp",
         (
             r"\b(?:vp|svp|evp|avp|rvp|gvp)\b|\bvice ?pres|\bvicepres|\bvize ?pr(?:a|ae)sident",
+            r"\bgeneral counsel\b",
             r"副社長|専務|常務|副总裁|本部長",
         ),
     ),
@@ -89,6 +90,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\bteam ?lead(?:er)?\b|\bteamleiter(?:in)?\b|\bgruppenleiter(?:in)?\b",
             r"\bchef d equipe\b|\bjefe de equipo\b|\bcoordenador[a]?\b",
+            r"\bgroup product manager\b",
         ),
     ),
     (
@@ -193,7 +195,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bsolutions? consultant\b|\bsales ?(?:rep|representative)\b",
             r"\bejecutivo de cuentas\b|\bexecutivo de contas\b|\bcharge d affaires\b",
             r"\bingenieur d affaires\b|\bingeniero de ventas\b",
-            r"vertrieb|verkauf|\bventas\b|\bvendas\b|\bvendite\b|\bverkoop",
+            r"vertrieb|verkauf|\bventas\b|\bventes?\b|\bvendas\b|\bvendite\b|\bverkoop",
             r"\bcommercial|\bcomercial|\bcommerciale\b|\bcommercieel\b",
             r"営業|销售",
         ),
@@ -211,7 +213,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "finance",
         (
-            r"\bfinanc|\bcfo\b|\bcontroll|\bcomptroller\b|\btreasur|\btax\b|\baudit",
+            r"\bfinanc|\bcfo\b|\bcontroll|\bcontroleu|\bcomptroller\b|\btreasur|\btax\b|\baudit",
             r"\bfp ?a\b|\binvestor relations\b|\bfinanz|\bfinancas\b|\bfinanceir[oa]\b",
             r"\btesorer|\btresorer|\bbilling\b|\bcredit\b",
             r"経理|財務|财务|会计",
