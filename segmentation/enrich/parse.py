@@ -381,26 +381,64 @@ def _from_epoch(numbers: pl.Series) -> pl.Series:
     )
 
 
-def _text_dates(text: pl.Series) -> pl.Series:
-    """Dates written as text, tried format by format on what is still unread."""
-    cleaned = (
-        text.str.strip_chars()
-        .str.replace(r"^(\d{4}-\d{1,2}-\d{1,2})[Tt ]\s*", "$1 ")
-        .str.replace(r"\s*(?:[Zz]|UTC|GMT)$", "+00:00")
-        .str.replace(r"\s+([+-]\d{2}:?\d{2})$", "$1")
-    )
-    out = nulls(len(text), DATETIME)
-    for fmt, aware in _DATE_FORMATS:
-        missing = out.is_null() & cleaned.is_not_null()
+# ISO 8601 as APIs and exports write it, matched on the raw text (no clean-up pass).
+_RAW_ISO_FORMATS: tuple[tuple[str, bool], ...] = (
+    ("%Y-%m-%dT%H:%M:%S%.fZ", False),  # the trailing Z: read as UTC
+    ("%Y-%m-%dT%H:%M:%S%.f%z", True),
+    ("%Y-%m-%dT%H:%M:%S%.f", False),
+)
+_SAMPLE = 500
+
+
+def _by_fit(text: pl.Series, formats: tuple[tuple[str, bool], ...]) -> list[tuple[str, bool]]:
+    """The formats that read part of a sample of ``text``, best first.
+
+    A column is nearly always written one way: ranking on a sample means that way is
+    tried first over the whole column, and formats that fit nothing are never tried.
+    """
+    present = text.drop_nulls()
+    step = max(1, len(present) // _SAMPLE)
+    sample = present.gather_every(step)
+    hits = [
+        (int(sample.str.to_datetime(fmt, strict=False, time_unit="us").is_not_null().sum()), i)
+        for i, (fmt, _) in enumerate(formats)
+    ]
+    return [formats[i] for count, i in sorted(hits, key=lambda h: (-h[0], h[1])) if count > 0]
+
+
+def _cascade(text: pl.Series, out: pl.Series, formats: list[tuple[str, bool]]) -> pl.Series:
+    """Fill the still-null rows of ``out`` format by format."""
+    for fmt, aware in formats:
+        missing = out.is_null() & text.is_not_null()
         if not missing.any():
             break
         idx = missing.arg_true()
-        parsed = cleaned.gather(idx).str.to_datetime(fmt, strict=False, time_unit="us")
+        parsed = text.gather(idx).str.to_datetime(fmt, strict=False, time_unit="us")
         if parsed.null_count() == len(parsed):
             continue
         parsed = parsed.dt.convert_time_zone("UTC") if aware else parsed.dt.replace_time_zone("UTC")
         out = out.scatter(idx, parsed)
     return out
+
+
+def _text_dates(text: pl.Series) -> pl.Series:
+    """Dates written as text, tried format by format on what is still unread."""
+    text = text.str.strip_chars()
+    every = _RAW_ISO_FORMATS + _DATE_FORMATS
+    out = _cascade(text, nulls(len(text), DATETIME), _by_fit(text, every))
+    missing = out.is_null() & text.is_not_null()
+    if not missing.any():
+        return out
+    # The rest: normalise separators and zone suffixes, then every known shape.
+    idx = missing.arg_true()
+    cleaned = (
+        text.gather(idx)
+        .str.replace(r"^(\d{4}-\d{1,2}-\d{1,2})[Tt ]\s*", "$1 ")
+        .str.replace(r"\s*(?:[Zz]|UTC|GMT)$", "+00:00")
+        .str.replace(r"\s+([+-]\d{2}:?\d{2})$", "$1")
+    )
+    rest = _cascade(cleaned, nulls(len(cleaned), DATETIME), list(_DATE_FORMATS))
+    return out.scatter(idx, rest)
 
 
 def parse_datetime(series: pl.Series) -> pl.Series:
@@ -506,7 +544,9 @@ def _parse_column(
         if kind != "float":
             numbers = numbers.round(0)
         values = numbers.cast(TARGET_DTYPES[kind], strict=False)
-        out_of_range = _out_of_range(numbers, kind, series.name)
+        # Too big for an Int64 ("999...9") is out of range too.
+        overflow = values.is_null() & numbers.is_not_null()
+        out_of_range = _out_of_range(numbers, kind, series.name) | overflow
     if out_of_range.any():
         values = values.set(out_of_range, None)
     if not problems:
