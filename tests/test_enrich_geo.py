@@ -94,7 +94,13 @@ SPELLINGS = [
     ("Berlin, Germany", "DE"),
     ("Germany (DE)", "DE"),
     ("DE - Germany", "DE"),
-    # nothing recognisable
+    # placeholders, and nothing recognisable
+    ("N/A", None),
+    ("NA", None),
+    ("n/a", None),
+    ("-", None),
+    ("Namibia", "NA"),
+    ("NAM", "NA"),
     ("Nowhere", None),
     ("Atlantis", None),
     ("", None),
@@ -190,6 +196,7 @@ GEO = [
     ((None, "Bavaria"), (None, None, None, None)),
     ((None, None), (None, None, None, None)),
     (("Narnia", "TX"), (None, None, None, None)),  # a country was given and is unknown
+    (("n/a", "TX"), ("US", "NA", "Northern America", "America/Chicago")),  # a placeholder
 ]
 
 

@@ -98,8 +98,8 @@ def test_stack_splitting_any_separator_and_case() -> None:
 
 
 def test_missing_stack_is_unknown_and_unknown_tools_count() -> None:
-    out = tech_columns(pl.Series("tech_stack", [None, "", "  ;  ", "Foo; Bar"]))
-    assert out.rows() == [(None, None, None), (None, None, None), (None, None, None), ([], 2, 2)]
+    out = tech_columns(pl.Series("tech_stack", [None, "", "  ;  ", "n/a", "Foo; Bar; none"]))
+    assert out.rows() == [(None, None, None)] * 4 + [([], 2, 2)]
 
 
 def test_list_column_input() -> None:

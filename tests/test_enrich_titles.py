@@ -275,6 +275,8 @@ MORE_TITLES = [
     ("Self-employed", (C, "executive")),
     ("Teacher", (IC, "other")),
     ("   ", (None, None)),
+    ("N/A", (None, None)),
+    ("-", (None, None)),
     ("", (None, None)),
 ]
 

@@ -29,6 +29,7 @@ from .geo_data import (
     SUB_REGIONS,
 )
 from .normalize import fold, map_unique, nulls
+from .parse import NULL_MARKERS, is_blank
 
 REGIONS = ("NA", "LATAM", "EMEA", "APAC")
 EXTRA_CODES = ("XK",)  # user-assigned but universally used (Kosovo); CLDR names it
@@ -125,7 +126,8 @@ def country_code_of(value: str) -> str | None:
     """
     table = country_table()
     key = fold(value)
-    if not key:
+    # "N/A" and "NA" in a country field mean "not available", not Namibia.
+    if not key or value.strip().lower() in NULL_MARKERS:
         return None
     code = table.get(key) or table.get(key.removeprefix("the "))
     if code is not None:
@@ -232,7 +234,7 @@ def geo_columns(df: pl.DataFrame, country: str = "country", state: str = "state"
         # Only an empty country is filled from the state: an unknown one stays unknown.
         inferred = map_unique(df[state], _country_from_state, pl.String())
         if country in df.columns:
-            given = df[country].cast(pl.String).str.strip_chars().fill_null("") != ""
+            given = ~is_blank(df[country].cast(pl.String).fill_null(""))
             inferred = inferred.set(given, None)
         code = code.fill_null(inferred)
     code = code.alias("country_code")

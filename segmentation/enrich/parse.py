@@ -230,7 +230,8 @@ OUT_OF_RANGE = "out of range"
 # --------------------------------------------------------------------------- numbers
 
 
-def _is_blank(text: pl.Series) -> pl.Series:
+def is_blank(text: pl.Series) -> pl.Series:
+    """True where a text value is empty or a placeholder such as "n/a" (null stays null)."""
     return text.str.strip_chars().str.to_lowercase().is_in(list(NULL_MARKERS))
 
 
@@ -317,7 +318,7 @@ def _number(series: pl.Series, integer: bool) -> tuple[pl.Series, pl.Series]:
         return fast, falses(n)
     messy = text.filter(todo).unique()
     parsed = _messy_numbers(messy, integer)
-    blank = _is_blank(messy)
+    blank = is_blank(messy)
     mapping = dict(zip(messy.to_list(), parsed.to_list(), strict=True))
     bad = messy.filter(parsed.is_null() & ~blank).to_list()
     replaced = text.replace_strict(mapping, default=None, return_dtype=pl.Float64)
@@ -477,7 +478,7 @@ def _failures(values: pl.Series, text: pl.Series) -> pl.Series:
     failed = falses(len(values))
     if unread.any():
         idx = unread.arg_true()
-        failed = failed.scatter(idx, ~_is_blank(text.gather(idx)))
+        failed = failed.scatter(idx, ~is_blank(text.gather(idx)))
     return failed
 
 

@@ -53,7 +53,7 @@ def _series_of(frame: pl.DataFrame) -> dict[str, pl.Series | pl.Expr]:
     return {name: frame[name] for name in frame.columns}
 
 
-def _common(df: pl.DataFrame, now: datetime) -> dict[str, pl.Series | pl.Expr]:
+def _common(df: pl.DataFrame) -> dict[str, pl.Series | pl.Expr]:
     """Geography and technographics, shared by contacts and companies."""
     added: dict[str, pl.Series | pl.Expr] = {}
     added.update(_series_of(geo_columns(df)))
@@ -66,11 +66,10 @@ def _common(df: pl.DataFrame, now: datetime) -> dict[str, pl.Series | pl.Expr]:
     return added
 
 
-def _company_own(
-    companies: pl.DataFrame, now: datetime
-) -> tuple[pl.DataFrame, dict[str, pl.Series | pl.Expr]]:
+def _company_own(companies: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, pl.Series | pl.Expr]]:
+    """The coerced companies and what is derived from their own fields (no roll-ups)."""
     df = coerce_canonical(companies)
-    added = _common(df, now)
+    added = _common(df)
     sources = [pl.col(c) for c in ("domain", "website") if c in df.columns]
     if sources:
         added["company_domain"] = pl.coalesce([normalize_domain(s) for s in sources])
@@ -102,7 +101,7 @@ def enrich_companies(
     derived columns null; messy values become null, never an error.
     """
     now = _utc(now)
-    df, added = _company_own(companies, now)
+    df, added = _company_own(companies)
     keys = df.select(
         key_of(pl.col("id")) if "id" in df.columns else pl.lit(None, dtype=pl.String)
     ).to_series()
@@ -123,11 +122,11 @@ def enrich_companies(
     return _finish(df, added, ENRICHED_COMPANY_COLUMNS)
 
 
-def _company_profile(companies: pl.DataFrame, now: datetime) -> pl.DataFrame:
+def _company_profile(companies: pl.DataFrame) -> pl.DataFrame:
     """``id`` plus the enriched company columns, reusing them when already present."""
     if all(c in companies.columns for c in _COMPANY_PROFILE):
         return companies
-    df, added = _company_own(companies, now)
+    df, added = _company_own(companies)
     return _finish(df, added, ENRICHED_COMPANY_COLUMNS)
 
 
@@ -152,7 +151,7 @@ def enrich_contacts(
     """
     now = _utc(now)
     df = coerce_canonical(contacts)
-    added = _common(df, now)
+    added = _common(df)
     domain = email_domain(df["email"]) if "email" in df.columns else None
     if domain is not None:
         added["email_domain"] = domain
@@ -163,7 +162,7 @@ def enrich_contacts(
     added["age"] = age
     added["generation"] = generation(birth_year)
     if companies is not None and "company_id" in df.columns and "id" in companies.columns:
-        profile = _company_profile(companies, now)
+        profile = _company_profile(companies)
         facts = company_facts_on_contacts(df["company_id"], profile, ENRICHED_CONTACT_COLUMNS)
         added.update(_series_of(facts))
         if domain is not None:

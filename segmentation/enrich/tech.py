@@ -13,6 +13,7 @@ from functools import cache
 import polars as pl
 
 from .normalize import as_text, first_of, fold, nulls
+from .parse import NULL_MARKERS
 from .tech_rules import (
     BREADTH_FULL_AT,
     BREADTH_POINTS,
@@ -76,7 +77,10 @@ def _tools_per_row(stack: pl.Series) -> pl.DataFrame:
         pl.DataFrame({"_row": pl.int_range(len(stack), eager=True), "tool": lists})
         .explode("tool")
         .with_columns(pl.col("tool").str.strip_chars())
-        .filter(pl.col("tool").is_not_null() & (pl.col("tool") != ""))
+        .filter(
+            pl.col("tool").is_not_null()
+            & ~pl.col("tool").str.to_lowercase().is_in(sorted(NULL_MARKERS))
+        )
     )
 
 

@@ -13,6 +13,7 @@ from functools import cache
 import polars as pl
 
 from .normalize import as_text, first_of, fold
+from .parse import NULL_MARKERS
 from .title_rules import (
     DEPARTMENT_DEFAULT,
     DEPARTMENT_RULES,
@@ -38,8 +39,10 @@ def _classify(folded: pl.Expr, table: str, default: str) -> pl.Expr:
 
 def classify_unique_titles(titles: list[str]) -> pl.DataFrame:
     """``title``, ``seniority``, ``department`` for a list of distinct titles."""
+    # Placeholders ("n/a", "none", "-") are no title at all.
+    folded = ["" if t.strip().lower() in NULL_MARKERS else fold(t) for t in titles]
     frame = pl.DataFrame(
-        {"title": titles, "_folded": [fold(t) for t in titles]},
+        {"title": titles, "_folded": folded},
         schema={"title": pl.String, "_folded": pl.String},
     )
     return frame.select(
