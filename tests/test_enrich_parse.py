@@ -101,6 +101,24 @@ def test_dates_in_any_notation(text: str | None, expected: datetime | None) -> N
     assert parse_datetime(pl.Series([text], dtype=pl.String)).item() == expected
 
 
+def test_ambiguous_dates_follow_the_column_convention() -> None:
+    us = parse_datetime(pl.Series(["05/01/2024", "12/31/2023", "01/13/2024"]))
+    assert us.to_list() == [utc(2024, 5, 1), utc(2023, 12, 31), utc(2024, 1, 13)]
+    eu = parse_datetime(pl.Series(["05/01/2024", "31/12/2023", "13/01/2024"]))
+    assert eu.to_list() == [utc(2024, 1, 5), utc(2023, 12, 31), utc(2024, 1, 13)]
+
+
+def test_mixed_shapes_in_one_column() -> None:
+    mixed = pl.Series(["2024-05-01T12:00:00Z", "1714567890123", "2024-05-01", "May 1, 2024", "x"])
+    assert parse_datetime(mixed).to_list() == [
+        utc(2024, 5, 1, 12),
+        utc(2024, 5, 1, 12, 51, 30, 123000),
+        utc(2024, 5, 1),
+        utc(2024, 5, 1),
+        None,
+    ]
+
+
 def test_epoch_unit_follows_the_column_magnitude() -> None:
     seconds = parse_datetime(pl.Series(["1714567890", "1714567891"]))
     assert seconds.to_list() == [utc(2024, 5, 1, 12, 51, 30), utc(2024, 5, 1, 12, 51, 31)]

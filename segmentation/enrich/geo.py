@@ -28,8 +28,7 @@ from .geo_data import (
     STATE_ZONES,
     SUB_REGIONS,
 )
-from .normalize import fold, map_unique, nulls
-from .parse import NULL_MARKERS, is_blank
+from .normalize import NULL_MARKERS, fold, is_blank, map_unique, nulls
 
 REGIONS = ("NA", "LATAM", "EMEA", "APAC")
 EXTRA_CODES = ("XK",)  # user-assigned but universally used (Kosovo); CLDR names it

@@ -94,3 +94,43 @@ def map_unique(series: pl.Series, fn: Callable[[str], T | None], dtype: pl.DataT
     uniques = text.drop_nulls().unique().to_list()
     mapping = {value: fn(value) for value in uniques}
     return text.replace_strict(mapping, default=None, return_dtype=dtype).alias(series.name)
+
+
+# Placeholders that mean "no value": treated as missing, never reported as bad.
+NULL_MARKERS = frozenset(
+    {
+        "",
+        "-",
+        "--",
+        "---",
+        "—",
+        "?",
+        "n/a",
+        "na",
+        "#n/a",
+        "null",
+        "none",
+        "nil",
+        "nan",
+        "unknown",
+        "undefined",
+        "not available",
+        "not set",
+        "tbd",
+    }
+)
+
+
+def is_blank(text: pl.Series) -> pl.Series:
+    """True where a text value is empty or a placeholder such as "n/a" (null stays null)."""
+    return text.str.strip_chars().str.to_lowercase().is_in(list(NULL_MARKERS))
+
+
+def failures(values: pl.Series, text: pl.Series) -> pl.Series:
+    """Rows with a non-blank text that gave no value (blank-checks only those rows)."""
+    unread = values.is_null() & text.is_not_null()
+    failed = falses(len(values))
+    if unread.any():
+        idx = unread.arg_true()
+        failed = failed.scatter(idx, ~is_blank(text.gather(idx)))
+    return failed

@@ -12,8 +12,7 @@ from functools import cache
 
 import polars as pl
 
-from .normalize import as_text, first_of, fold, nulls
-from .parse import NULL_MARKERS
+from .normalize import NULL_MARKERS, as_text, first_of, fold, nulls
 from .tech_rules import (
     BREADTH_FULL_AT,
     BREADTH_POINTS,

@@ -12,8 +12,7 @@ from functools import cache
 
 import polars as pl
 
-from .normalize import as_text, first_of, fold
-from .parse import NULL_MARKERS
+from .normalize import NULL_MARKERS, as_text, first_of, fold
 from .title_rules import (
     DEPARTMENT_DEFAULT,
     DEPARTMENT_RULES,
