@@ -28,6 +28,36 @@ Conventions decided here (they are the kind of thing a RevOps team argues about)
 
 from __future__ import annotations
 
+# Abbreviations spelled out (per folded word) before any rule runs, so the rules can be
+# written once: "Sr. Acct Mgr" -> "senior account manager", "VP, Eng" -> "vp engineering".
+# Ambiguous ones stay as they are and are matched by the rules themselves (PM: product
+# or project manager; AE; CSM; ops in "rev ops").
+ABBREVIATIONS: dict[str, str] = {
+    "mgr": "manager",
+    "mngr": "manager",
+    "mgmt": "management",
+    "acct": "account",
+    "accts": "accounts",
+    "exec": "executive",
+    "eng": "engineering",
+    "engr": "engineer",
+    "mktg": "marketing",
+    "mkt": "marketing",
+    "dir": "director",
+    "sr": "senior",
+    "snr": "senior",
+    "jr": "junior",
+    "svc": "service",
+    "svcs": "services",
+    "asst": "assistant",
+    "assoc": "associate",
+    "coord": "coordinator",
+    "spec": "specialist",
+    "cust": "customer",
+    "intl": "international",
+    "rep": "representative",
+}
+
 NO_SENIORITY = "none"  # rule value meaning "not in the workforce": becomes null
 
 SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -107,7 +137,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bdirektor(?:in)?\b|\bdir\b",
             r"\bhead of\b|\bhead\b|\bhoofd\b",
             r"leiter(?:in)?\b|\bleitung\b",
-            r"\bchief\b|\bgeneral manager\b|\bgm\b|\bprokurist(?:in)?\b",
+            r"\bchief\b|\bgeneral manager\b|\bgm\b|\bprokurist(?:in)?\b|\bdaf\b|\bdrh\b",
             r"部長|总监",
         ),
     ),
@@ -173,6 +203,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "customer_success",
         (
             r"\bcustomer (?:success|support|service|care|experience|happiness)\b",
+            r"\bchief customer\b",
             r"\bclient (?:success|services?|support)\b|\bcsm\b|\bcsr\b|\bcx\b|\btam\b",
             r"\btechnical account manager\b|\bsupport\b|\bonboarding\b",
             r"\bservice client\b|\bkundenservice\b|\bkundenbetreuung\b|\bkundendienst\b",
@@ -192,7 +223,9 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\baccount (?:exec|executive|manager|director|lead)|\bacct exec|\baccountmanager",
             r"\bkey account|\bbusiness develop|\bbiz ?dev\b|\bterritory\b|\binside sales\b",
             r"\bchannel\b|\bpartnerships?\b|\balliances?\b|\bpre ?sales\b",
-            r"\bsolutions? consultant\b|\bsales ?(?:rep|representative)\b",
+            r"\bsolutions? (?:consultant|engineer)\b|\bsales ?(?:rep|representative)\b",
+            r"\bpartner (?:manager|account|sales|development)\b",
+            r"\bvendedor[a]?\b|\bvende(?:ur|use)\b|\bvenditore\b",
             r"\bejecutivo de cuentas\b|\bexecutivo de contas\b|\bcharge d affaires\b",
             r"\bingenieur d affaires\b|\bingeniero de ventas\b",
             r"vertrieb|verkauf|\bventas\b|\bventes?\b|\bvendas\b|\bvendite\b|\bverkoop",
@@ -215,7 +248,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\bfinanc|\bcfo\b|\bcontroll|\bcontroleu|\bcomptroller\b|\btreasur|\btax\b|\baudit",
             r"\bfp ?a\b|\binvestor relations\b|\bfinanz|\bfinancas\b|\bfinanceir[oa]\b",
-            r"\btesorer|\btresorer|\bbilling\b|\bcredit\b",
+            r"\btesorer|\btresorer|\bbilling\b|\bcredit\b|\bdaf\b|\bkaufm(?:a|ae)nnisch",
             r"経理|財務|财务|会计",
         ),
     ),
@@ -225,6 +258,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bproduction\b|\bmanufacturing\b|\bplant\b|\bfactory\b",
             r"\bquality (?:control|manager|management|inspector)\b",
             r"\bsupply chain\b|\blogisti|\bwarehouse\b|\bfulfil?ment\b|\bproduktion",
+            r"\bstore\b|\bbranch\b|\bshop\b|\brestaurant\b",
         ),
     ),
     (
@@ -264,7 +298,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\boperations?\b|\bops\b|\bcoo\b|\bchief operating\b|\bprocurement\b",
             r"\bpurchas|\bbuyer\b|\beinkauf|\beink(?:a|ae)ufer|\bachats?\b|\bacheteu",
             r"\bcompras?\b|\bcomprador[a]?\b|\bacquisti\b|\binko(?:op|per)",
-            r"\bfacilit|\boffice\b|\badmin|\bassistant\b|\breceptionist\b",
+            r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b",
             r"\bproje[ck]t|\bprojet\b|\bproyecto|\bprojeto\b|\bprogetto\b|\bprojectleider",
             r"\bprogram(?:me)? manager\b|\bpmo\b|\bbusiness analyst\b|\bbusiness operations\b",
             r"\bstrateg|\bprocess\b|\boperaciones\b|\boperacoes\b|\bbetrieb",
@@ -277,6 +311,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bchief\b|\bceo\b|\bfounder\b|\bco ?founder\b|\bcofounder\b|\bowner\b",
             r"\bpresident|\bmanaging director\b|^md$|^md |\bpartner\b|\bgeneral manager\b",
             r"\bgm\b|\bexecutive director\b|\bchair|\bboard\b|\bproprietor\b",
+            r"\bcountry manager\b|\bcountry director\b",
             r"gesch(?:a|ae)ftsf(?:u|ue)hrer|\binhaber|\bvorstand|\bprokurist",
             r"\bdirect(?:eur|rice) general|\bpdg\b|\bgerante?\b|\bdirector[a]? general\b",
             r"\bgerente general\b|\bgerente geral\b|\bdiretor[a]? geral\b",

@@ -14,6 +14,7 @@ import polars as pl
 
 from .normalize import NULL_MARKERS, as_text, first_of, fold
 from .title_rules import (
+    ABBREVIATIONS,
     DEPARTMENT_DEFAULT,
     DEPARTMENT_RULES,
     NO_SENIORITY,
@@ -36,10 +37,14 @@ def _classify(folded: pl.Expr, table: str, default: str) -> pl.Expr:
     return pl.when(folded == "").then(None).otherwise(classified)
 
 
+def _spelled_out(folded: str) -> str:
+    return " ".join(ABBREVIATIONS.get(word, word) for word in folded.split())
+
+
 def classify_unique_titles(titles: list[str]) -> pl.DataFrame:
     """``title``, ``seniority``, ``department`` for a list of distinct titles."""
     # Placeholders ("n/a", "none", "-") are no title at all.
-    folded = ["" if t.strip().lower() in NULL_MARKERS else fold(t) for t in titles]
+    folded = ["" if t.strip().lower() in NULL_MARKERS else _spelled_out(fold(t)) for t in titles]
     frame = pl.DataFrame(
         {"title": titles, "_folded": folded},
         schema={"title": pl.String, "_folded": pl.String},
