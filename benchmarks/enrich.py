@@ -13,6 +13,7 @@ Run by hand:
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,9 +21,16 @@ from functools import partial
 
 import polars as pl
 
-from benchmarks._harness import peak_rss_mb
 from connectors.sandbox.seed import generate
 from segmentation.enrich import enrich_companies, enrich_contacts, parse_report
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (Linux reports KiB).
+
+    Inlined rather than imported from ``_harness`` so the file runs as a script too.
+    """
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def sample(
