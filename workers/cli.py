@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime
 from typing import Any
 
 import click
@@ -196,6 +197,67 @@ def runs(limit: int) -> None:
             started = f"{run.started_at:%Y-%m-%d %H:%M:%S}"
             click.echo(f"#{run.id} {run.crm} {run.kind} {run.status} {started} {counts}")
 
+
+@main.command("segment")
+@click.option("--input", "input_path", required=True, help="Contacts file (.csv or .parquet).")
+@click.option("--output", "output_path", required=True, help="Where to write (.csv or .parquet).")
+@click.option("--companies", "companies_path", help="Companies file (contacts carry company_id).")
+@click.option("--deals", "deals_path", help="Deals file (company_id, optionally contact_id).")
+@click.option("--orders", "orders_path", help="Orders file (contact_id, order_date, amount).")
+@click.option(
+    "--playbook",
+    default="b2b_saas",
+    show_default=True,
+    help="Playbook file, or a shipped one: b2b_saas, b2c_retail.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option(
+    "--now",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+    help="Evaluate relative dates as of this time (default: now, UTC).",
+)
+def segment_command(
+    input_path: str,
+    output_path: str,
+    companies_path: str | None,
+    deals_path: str | None,
+    orders_path: str | None,
+    playbook: str,
+    as_json: bool,
+    now: datetime | None,
+) -> None:
+    """Segment CSV/Parquet exports offline: every input column plus enrichment and segments.
+
+    Values that cannot be read (a date that is not one, a number with junk) are reported
+    with their file and row and do not stop the run; a playbook with errors stops it before
+    anything is written (exit 2).
+    """
+    from segmentation.playbook import PlaybookError
+    from workers.offline import OfflineError, format_report, run_offline
+
+    try:
+        report = run_offline(
+            input_path,
+            output_path,
+            companies_path=companies_path,
+            deals_path=deals_path,
+            orders_path=orders_path,
+            playbook=playbook,
+            now=now,
+        )
+    except PlaybookError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    except OfflineError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, default=str))
+        return
+    for bad in report.bad_values[:20]:
+        click.echo(f"bad value: {bad}", err=True)
+    if report.bad_value_count > 20:
+        click.echo(f"... and {report.bad_value_count - 20} more bad values", err=True)
+    click.echo(format_report(report))
 
 if __name__ == "__main__":
     main()

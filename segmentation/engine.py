@@ -1,0 +1,376 @@
+"""Run a playbook over contacts and companies: enrich, derive features, apply every model.
+
+Pure: frames in, frames and a summary out; no I/O. Enrichment, the roll-up joins and the
+model features are one lazy plan per object type, collected together; then each model's
+compiled rule expressions run over the materialized frame. Nothing loops over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from segmentation.enrich import (
+    CANONICAL_KINDS,
+    ENRICHED_COMPANY_COLUMNS,
+    ENRICHED_CONTACT_COLUMNS,
+    coerce_canonical,
+    enrich_companies,
+    enrich_contacts,
+)
+from segmentation.enrich.parse import TARGET_DTYPES
+from segmentation.enrich.rollups import key_of
+from segmentation.models import COMPANY, CONTACT, MODELS, derived_fields, spec_for
+from segmentation.models.base import forward_only, previous_column
+from segmentation.models.behavioral import order_rollups
+from segmentation.models.lifecycle import deal_rollups
+from segmentation.playbook import PERSONAL_FIELDS, Playbook, RuleModel, compile_model
+
+PREFIX = "company_"
+JOIN_KEY = "__segsync_key"
+ROW = "__segsync_row"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentResult:
+    """Segmented frames (inputs + enrichment + features + segment/reason columns) and counts.
+
+    ``summary`` is JSON-ready: ``{"rows": {"contacts": n, "companies": m}, "segments":
+    {"contacts": {model: [{"segment", "count", "share"}, ...]}, "companies": {...}}}``,
+    segments by count, largest first (ties by name, empty last).
+    """
+
+    contacts: pl.DataFrame
+    companies: pl.DataFrame | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def segment(
+    contacts: pl.DataFrame,
+    companies: pl.DataFrame | None = None,
+    deals: pl.DataFrame | None = None,
+    orders: pl.DataFrame | None = None,
+    *,
+    playbook: Playbook,
+    now: datetime,
+    previous: pl.DataFrame | None = None,
+) -> SegmentResult:
+    """Segment contacts (and companies, when given) with every model of ``playbook``.
+
+    ``deals`` carry ``company_id`` and optionally ``contact_id``; ``orders`` carry
+    ``contact_id``, ``order_date`` and ``amount``. Values may be as messy as CRMs hold
+    them (text numbers and dates are parsed; unparseable ones count as missing).
+    ``previous`` holds each record's last segments for forward-only models: ``id``, an
+    optional ``object_type`` (``contact``/``company``; rows without one are contacts)
+    and one column per forward-only model named like its output (``segment_lifecycle``);
+    a two-column ``(id, stage)`` frame is read as the lifecycle model's previous stage.
+    Raises :class:`~segmentation.playbook.PlaybookError` when a rule does not fit the data.
+    """
+    now = _utc(now)
+    models = list(playbook.models.values())
+    contacts = _typed_nulls(contacts)
+    companies = _typed_nulls(companies) if companies is not None else None
+    # Enrichment parses contacts and companies itself; deals and orders are parsed once
+    # here because both enrichment's and the models' roll-ups read them.
+    deals = coerce_canonical(_typed_nulls(deals)) if deals is not None else None
+    orders = coerce_canonical(_typed_nulls(orders)) if orders is not None else None
+
+    firms_enriched = (
+        enrich_companies(companies, contacts, deals, now=now) if companies is not None else None
+    )
+    # The enriched companies are reused for the contacts' company_* columns.
+    people_plan = enrich_contacts(contacts, firms_enriched, now=now).lazy()
+    if "id" in contacts.columns:
+        if orders is not None and "contact_id" in orders.columns:
+            people_plan = _join_rollup(people_plan, order_rollups(orders.lazy(), now))
+        if deals is not None and "contact_id" in deals.columns:
+            people_plan = _join_rollup(people_plan, deal_rollups(deals))
+    people = _declared(_with_features(people_plan.collect(), models, now), playbook)
+    if firms_enriched is None:
+        contacts_out = _segment_frame(people, playbook, CONTACT, now, previous)
+        return SegmentResult(contacts_out, None, summarize(contacts_out, None, models))
+
+    firms, aliases = _as_own_company(firms_enriched, people.columns)
+    firms = _declared(_with_features(firms, models, now), playbook, derived=False)
+    # Each side sees the other's fields as typed nulls, so one rule set compiles on both:
+    # a contact-only field never matches a company, nor a company-only one a contact.
+    contacts_out = _segment_frame(people, playbook, CONTACT, now, previous, other=firms.schema)
+    companies_out = _segment_frame(
+        firms, playbook, COMPANY, now, previous, other=people.schema
+    ).drop(aliases)
+    return SegmentResult(
+        contacts_out, companies_out, summarize(contacts_out, companies_out, models)
+    )
+
+
+def apply_playbook(
+    frame: pl.DataFrame,
+    playbook: Playbook,
+    *,
+    now: datetime,
+    previous: pl.DataFrame | None = None,
+    object_type: str = CONTACT,
+) -> pl.DataFrame:
+    """The models of ``playbook`` over an already enriched frame (no enrichment, no joins).
+
+    Adds the model features and every applicable model's segment and reason columns;
+    :func:`segment` is this plus enrichment, roll-ups and companies.
+    """
+    now = _utc(now)
+    models = list(playbook.models.values())
+    enriched = _declared(_with_features(frame, models, now), playbook)
+    return _segment_frame(enriched, playbook, object_type, now, previous)
+
+
+def available_fields(contacts: pl.Schema, companies: pl.Schema | None = None) -> set[str]:
+    """Every field a playbook rule may test, given inputs with these schemas.
+
+    The input columns, what enrichment adds (the contact's ``company_*`` columns and the
+    companies' own roll-ups included) and every model feature: what a playbook is
+    validated against before a run reads its data.
+    """
+    names = set(contacts.names()) | set(ENRICHED_CONTACT_COLUMNS) | set(derived_fields())
+    if companies is not None:
+        names |= set(companies.names()) | set(ENRICHED_COMPANY_COLUMNS)
+    return names
+
+
+def summarize(
+    contacts: pl.DataFrame, companies: pl.DataFrame | None, models: list[RuleModel]
+) -> dict[str, Any]:
+    """Rows per object type and, per model, each segment's count and share of rows."""
+    summary: dict[str, Any] = {"rows": {"contacts": contacts.height}, "segments": {}}
+    frames = {"contacts": contacts}
+    if companies is not None:
+        summary["rows"]["companies"] = companies.height
+        frames["companies"] = companies
+    for label, frame in frames.items():
+        tables: dict[str, list[dict[str, Any]]] = {}
+        total = max(frame.height, 1)
+        for model in models:
+            if model.resolved_output not in frame.columns:
+                continue
+            counts = (
+                frame.group_by(pl.col(model.resolved_output).alias("segment"))
+                .len("count")
+                .sort(["count", "segment"], descending=[True, False], nulls_last=True)
+            )
+            tables[model.name] = [
+                {"segment": segment, "count": count, "share": round(count / total, 6)}
+                for segment, count in counts.iter_rows()
+            ]
+        summary["segments"][label] = tables
+    return summary
+
+
+def _utc(now: datetime) -> datetime:
+    # A naive "now" is UTC, like the CRM timestamps it is compared with.
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+
+def _typed_nulls(frame: pl.DataFrame) -> pl.DataFrame:
+    """All-empty columns with a type rules can compare against.
+
+    A column that is empty in a whole export reads as polars' Null type; it becomes its
+    canonical type (enrichment parses the rest), or text.
+    """
+    nulls = [c for c, t in frame.schema.items() if t == pl.Null]
+    if not nulls:
+        return frame
+    return frame.with_columns(
+        pl.col(c).cast(TARGET_DTYPES[CANONICAL_KINDS[c]] if c in CANONICAL_KINDS else pl.String())
+        for c in nulls
+    )
+
+
+def _join_rollup(frame: pl.LazyFrame, rollup: pl.LazyFrame) -> pl.LazyFrame:
+    """Left-join per-contact roll-ups by id (as trimmed text, so 12 meets "12").
+
+    A column the frame already has is kept; a contact with no rows counts zero.
+    """
+    schema = frame.collect_schema()
+    rollup_schema = rollup.collect_schema()
+    added = [c for c in rollup_schema.names() if c != "contact_id" and c not in schema]
+    counts = [c for c in added if rollup_schema[c].is_integer()]
+    right = rollup.select(pl.col("contact_id").alias(JOIN_KEY), *added)
+    left = frame.with_columns(key_of(pl.col("id")).alias(JOIN_KEY))
+    joined = left.join(right, on=JOIN_KEY, how="left", maintain_order="left").drop(JOIN_KEY)
+    return joined.with_columns(pl.col(c).fill_null(0) for c in counts) if counts else joined
+
+
+def _with_features(frame: pl.DataFrame, models: list[RuleModel], now: datetime) -> pl.DataFrame:
+    """Every model's derived features; a column the input already has is left alone.
+
+    Features of all known models are added, not only of those in the playbook: any rule
+    may read them (a lifecycle gate on ``days_since_engaged``, say). Features of text
+    fields (keyword text, interest tags, stage and gender spellings) are computed once
+    per distinct input and joined back: a CRM holds a few hundred distinct use cases or
+    interest lists across a million records, and regexes over text are the costly part.
+    """
+    schema = frame.schema
+    by_name = {m.name: m for m in models}
+    direct: list[pl.Expr] = []
+    by_inputs: dict[tuple[str, ...], list[pl.Expr]] = {}
+    added: set[str] = set()
+    for name, spec in MODELS.items():
+        for column, expr in spec.features(schema, by_name.get(name), now).items():
+            if column in schema or column in added:
+                continue
+            added.add(column)
+            inputs = tuple(sorted(set(expr.meta.root_names())))
+            if inputs and all(schema[c] == pl.String for c in inputs):
+                by_inputs.setdefault(inputs, []).append(expr.alias(column))
+            else:
+                direct.append(expr.alias(column))
+    frame = frame.with_columns(direct) if direct else frame
+    for inputs, exprs in by_inputs.items():
+        table = frame.select(inputs).unique().with_columns(exprs)
+        frame = frame.join(
+            table, on=list(inputs), how="left", maintain_order="left", nulls_equal=True
+        )
+    return frame
+
+
+def _declared(frame: pl.DataFrame, playbook: Playbook, *, derived: bool = True) -> pl.DataFrame:
+    """The playbook's declared ``fields`` in their declared types (nulls when absent) and,
+    with ``derived``, every derived field (roll-ups of a file not given are null).
+    """
+    schema = frame.schema
+    exprs = [
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in (derived_fields().items() if derived else ())
+        if name not in schema and name not in playbook.fields
+    ]
+    for name, spec in playbook.fields.items():
+        if name not in schema:
+            exprs.append(pl.lit(None, spec.dtype).alias(name))
+        elif schema[name] != spec.dtype:
+            exprs.append(pl.col(name).cast(spec.dtype, strict=False))
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def _as_own_company(
+    firms: pl.DataFrame, contact_columns: list[str]
+) -> tuple[pl.DataFrame, list[str]]:
+    """A company answers for its own ``company_*`` fields: its ``company_industry`` is its
+    ``industry``, so rules written for contacts-by-their-company segment companies too.
+    Returns the frame and the alias columns (dropped from the output).
+    """
+    have = set(firms.columns)
+    aliases = {
+        name: name[len(PREFIX) :]
+        for name in contact_columns
+        if name.startswith(PREFIX) and name not in have and name[len(PREFIX) :] in have
+    }
+    if not aliases:
+        return firms, []
+    return firms.with_columns(pl.col(src).alias(dst) for dst, src in aliases.items()), list(aliases)
+
+
+def _applies(model: RuleModel, object_type: str, native: Collection[str] | None = None) -> bool:
+    """Whether ``model`` runs on ``object_type`` records.
+
+    Its module says which object types it suits; on companies it also needs at least
+    one tested field the companies really have (a model that reads only contact fields
+    would put every company in its fallback).
+    """
+    if object_type not in spec_for(model.name).applies_to:
+        return False
+    return native is None or not model.fields_used().isdisjoint(native)
+
+
+def _with_previous(
+    frame: pl.DataFrame, models: list[RuleModel], object_type: str, previous: pl.DataFrame | None
+) -> tuple[pl.DataFrame, list[str]]:
+    """Join each forward-only model's previous segment as ``_previous_<model>``."""
+    if previous is None or "id" not in previous.columns or "id" not in frame.columns:
+        return frame, []
+    rows = previous
+    if "object_type" in rows.columns:
+        rows = rows.filter(pl.col("object_type").fill_null(CONTACT) == object_type)
+    elif object_type != CONTACT:
+        return frame, []
+    others = [c for c in rows.columns if c not in ("id", "object_type")]
+    picks: list[pl.Expr] = []
+    for model in models:
+        if not model.options.forward_only:
+            continue
+        column = model.resolved_output if model.resolved_output in others else None
+        if column is None and len(others) == 1 and model.name == "lifecycle":
+            column = others[0]
+        if column is not None:
+            picks.append(pl.col(column).cast(pl.String).alias(previous_column(model.name)))
+    if not picks:
+        return frame, []
+    table = rows.select(key_of(pl.col("id")).alias(JOIN_KEY), *picks).unique(
+        JOIN_KEY, keep="last", maintain_order=True
+    )
+    joined = frame.with_columns(key_of(pl.col("id")).alias(JOIN_KEY)).join(
+        table, on=JOIN_KEY, how="left", maintain_order="left"
+    )
+    return joined.drop(JOIN_KEY), [str(e.meta.output_name()) for e in picks]
+
+
+def _segment_frame(
+    frame: pl.DataFrame,
+    playbook: Playbook,
+    object_type: str,
+    now: datetime,
+    previous: pl.DataFrame | None,
+    *,
+    other: Mapping[str, pl.DataType] | None = None,
+) -> pl.DataFrame:
+    """``frame`` plus every applicable model's segment and reason columns.
+
+    ``other`` is the schema of the other object type: its fields, absent here, read as
+    typed nulls. A model whose inputs repeat across rows (bands, regions, stages, keyword
+    text, tag lists, counts) is evaluated once per distinct combination of them and
+    spread back to the rows: its reasons are text built per row, and most rows share
+    theirs with many others. Models reading timestamps run over all rows.
+    """
+    native = set(frame.columns) if object_type == COMPANY else None
+    models = [m for m in playbook.models.values() if _applies(m, object_type, native)]
+    frame, helpers = _with_previous(frame, models, object_type, previous)
+    absent = {c: t for c, t in (other or {}).items() if c not in frame.schema}
+    schema = {**absent, **frame.schema}
+    redact = PERSONAL_FIELDS | playbook.personal_fields()
+    direct: list[pl.Expr] = []
+    direct_absent: set[str] = set()
+    results: dict[str, pl.Series] = {}
+    for model in models:
+        value, reason = compile_model(model, schema, now, redact=redact)
+        value, reason = spec_for(model.name).finish(value, reason, model, schema)
+        value, reason = forward_only(value, reason, model, schema)
+        pair = [value.alias(model.resolved_output), reason.alias(model.reason_output)]
+        reads = set(value.meta.root_names()) | set(reason.meta.root_names())
+        present = sorted(reads & set(frame.columns))
+        if present and _repetitive(frame, present):
+            nulls = [pl.lit(None, absent[c]).alias(c) for c in sorted(reads & set(absent))]
+            groups = frame.select(present).with_row_index(ROW).group_by(present).agg(ROW)
+            per_row = groups.with_columns(nulls).select(ROW, *pair).explode(ROW).sort(ROW)
+            results.update({c: per_row[c] for c in per_row.columns if c != ROW})
+            continue
+        direct += pair
+        direct_absent |= reads & set(absent)
+    if direct:
+        nulls = [pl.lit(None, absent[c]).alias(c) for c in sorted(direct_absent)]
+        computed = frame.lazy().with_columns(nulls).select(direct).collect()
+        results.update({c: computed[c] for c in computed.columns})
+    order = [c for m in models for c in (m.resolved_output, m.reason_output)]
+    out = frame.drop(helpers) if helpers else frame
+    return out.with_columns(results[c] for c in order) if order else out
+
+
+def _repetitive(frame: pl.DataFrame, columns: list[str]) -> bool:
+    """Whether rows repeat these columns' values enough (4x on average) to group first.
+
+    Timestamps never do; for the rest a HyperLogLog estimate decides (one cheap pass).
+    """
+    if frame.height < 10_000 or any(frame.schema[c].is_temporal() for c in columns):
+        return False
+    distinct = frame.select(pl.struct(columns).hash().approx_n_unique()).item()
+    return int(distinct) * 4 <= frame.height
