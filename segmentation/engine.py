@@ -30,6 +30,46 @@ from segmentation.models.behavioral import order_rollups
 from segmentation.models.lifecycle import deal_rollups
 from segmentation.playbook import PERSONAL_FIELDS, Playbook, RuleModel, compile_model
 
+# Canonical fields (design.md) held as text. With the typed ones enrichment parses, they
+# are the fields a playbook may name whether or not a given CRM or export has them: a
+# field the data lacks reads as empty (and so matches only `missing`), while a name that
+# is none of these, no input column and nothing derived is a typo and an error.
+CANONICAL_TEXT_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "job_title",
+    "phone",
+    "country",
+    "state",
+    "city",
+    "company_name",
+    "company_id",
+    "lifecycle_stage",
+    "lead_status",
+    "source",
+    "gender",
+    "interests",
+    "use_case",
+    "primary_goal",
+    "preferred_channel",
+    "name",
+    "domain",
+    "website",
+    "industry",
+    "tech_stack",
+    "company_type",
+    "description",
+    "contact_id",
+    "stage",
+    "pipeline",
+    "deal_type",
+    "priority",
+)
+CANONICAL_FIELDS: dict[str, pl.DataType] = {
+    **{name: pl.String() for name in CANONICAL_TEXT_FIELDS},
+    **{name: TARGET_DTYPES[kind] for name, kind in CANONICAL_KINDS.items()},
+}
 PREFIX = "company_"
 JOIN_KEY = "__segsync_key"
 ROW = "__segsync_row"
@@ -129,13 +169,14 @@ def apply_playbook(
 def available_fields(contacts: pl.Schema, companies: pl.Schema | None = None) -> set[str]:
     """Every field a playbook rule may test, given inputs with these schemas.
 
-    The input columns, what enrichment adds (the contact's ``company_*`` columns and the
-    companies' own roll-ups included) and every model feature: what a playbook is
-    validated against before a run reads its data.
+    The canonical fields, the input columns, what enrichment adds (the contact's
+    ``company_*`` columns and the companies' own roll-ups included) and every model
+    feature: what a playbook is validated against before a run reads its data.
     """
-    names = set(contacts.names()) | set(ENRICHED_CONTACT_COLUMNS) | set(derived_fields())
+    names = set(contacts.names()) | set(CANONICAL_FIELDS) | set(derived_fields())
+    names |= set(ENRICHED_CONTACT_COLUMNS) | set(ENRICHED_COMPANY_COLUMNS)
     if companies is not None:
-        names |= set(companies.names()) | set(ENRICHED_COMPANY_COLUMNS)
+        names |= set(companies.names())
     return names
 
 
@@ -327,15 +368,24 @@ def _segment_frame(
     """``frame`` plus every applicable model's segment and reason columns.
 
     ``other`` is the schema of the other object type: its fields, absent here, read as
-    typed nulls. A model whose inputs repeat across rows (bands, regions, stages, keyword
-    text, tag lists, counts) is evaluated once per distinct combination of them and
-    spread back to the rows: its reasons are text built per row, and most rows share
-    theirs with many others. Models reading timestamps run over all rows.
+    typed nulls, as do canonical, enriched and derived fields the data lacks.
+
+    A model whose inputs repeat across rows (bands, regions, stages, keyword text, tag
+    lists, counts) is evaluated once per distinct combination of them and spread back
+    to the rows: its reasons are text built per row, and most rows share theirs with
+    many others. Models reading timestamps run over all rows.
     """
     native = set(frame.columns) if object_type == COMPANY else None
     models = [m for m in playbook.models.values() if _applies(m, object_type, native)]
     frame, helpers = _with_previous(frame, models, object_type, previous)
-    absent = {c: t for c, t in (other or {}).items() if c not in frame.schema}
+    known = {
+        **CANONICAL_FIELDS,
+        **ENRICHED_COMPANY_COLUMNS,
+        **ENRICHED_CONTACT_COLUMNS,
+        **derived_fields(),
+        **(other or {}),
+    }
+    absent = {c: t for c, t in known.items() if c not in frame.schema}
     schema = {**absent, **frame.schema}
     redact = PERSONAL_FIELDS | playbook.personal_fields()
     direct: list[pl.Expr] = []

@@ -247,6 +247,8 @@ def segment_command(
         )
     except PlaybookError as exc:
         click.echo(str(exc), err=True)
+        problems = f"{len(exc.errors)} playbook problem{'s' if len(exc.errors) != 1 else ''}"
+        click.echo(f"{problems}; nothing written", err=True)
         sys.exit(2)
     except OfflineError as exc:
         raise click.ClickException(str(exc)) from None
