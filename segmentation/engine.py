@@ -1,8 +1,9 @@
 """Run a playbook over contacts and companies: enrich, derive features, apply every model.
 
-Pure: frames in, frames and a summary out; no I/O. Enrichment, the roll-up joins and the
-model features are one lazy plan per object type, collected together; then each model's
-compiled rule expressions run over the materialized frame. Nothing loops over rows.
+Pure: frames in, frames and a summary out; no I/O. Per object type: enrichment (which
+parses the messy canonical fields once), the per-contact roll-up joins, the model
+features, then each model's compiled rule expressions over the materialized frame —
+grouped by distinct inputs where rows repeat them. Nothing loops over rows in Python.
 """
 
 from __future__ import annotations
