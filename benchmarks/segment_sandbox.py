@@ -154,7 +154,8 @@ def main() -> None:
         )
         seconds = time.perf_counter() - started
         out[name] = result.summary
-        problems += [f"{name}: {p}" for p in check_tables(result.summary)]
+        for object_type in ("contacts", "companies"):
+            problems += [f"{name}: {p}" for p in check_tables(result.summary, object_type)]
         if not args.json:
             rows = result.summary["rows"]
             print(f"== {name} on sandbox {mode} data (seed {args.seed}), {seconds:.2f} s")

@@ -316,11 +316,12 @@ def _as_own_company(
 def _applies(model: RuleModel, object_type: str, native: Collection[str] | None = None) -> bool:
     """Whether ``model`` runs on ``object_type`` records.
 
-    Its module says which object types it suits; on companies it also needs at least
-    one tested field the companies really have (a model that reads only contact fields
-    would put every company in its fallback).
+    The playbook's ``applies_to`` decides, else the model module's default. On companies
+    a model also needs at least one tested field the companies really have (a model that
+    reads only contact fields would put every company in its fallback).
     """
-    if object_type not in spec_for(model.name).applies_to:
+    allowed = model.applies_to or spec_for(model.name).applies_to
+    if object_type not in allowed:
         return False
     return native is None or not model.fields_used().isdisjoint(native)
 

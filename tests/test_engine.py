@@ -225,3 +225,24 @@ def test_apply_playbook_runs_models_on_an_enriched_frame() -> None:
     out = apply_playbook(frame, book, now=NOW)
     assert out["segment_demographic"].to_list() == ["leader", "other"]
     assert out["reason_demographic"][0] == "matched rule leader: seniority=vp in [c_level, vp]"
+
+
+def test_applies_to_limits_a_model_to_the_object_types_it_names() -> None:
+    text = """
+version: 1
+name: t
+models:
+  geographic:
+    applies_to: [contact]
+    rules:
+      - {name: emea, when: {field: region, eq: EMEA}}
+    fallback: other
+"""
+    contacts = pl.DataFrame({"id": ["c1"], "country": ["Germany"], "company_id": ["a1"]})
+    companies = pl.DataFrame({"id": ["a1"], "country": ["France"]})
+    result = segment(
+        contacts, companies, playbook=parse_playbook(text), now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert result.contacts["segment_geographic"].to_list() == ["emea"]
+    assert result.companies is not None
+    assert "segment_geographic" not in result.companies.columns

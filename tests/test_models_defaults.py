@@ -26,6 +26,7 @@ def test_default_playbook_segments_the_sandbox_sensibly(name: str, mode: str) ->
     tables = result.summary["segments"]["contacts"]
     assert set(tables) == set(STANDARD_MODELS)
     assert check_tables(result.summary, "contacts") == []
+    assert check_tables(result.summary, "companies") == []
 
 
 @pytest.mark.parametrize("name", SHIPPED_PLAYBOOKS)

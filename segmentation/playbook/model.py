@@ -135,6 +135,12 @@ class RuleModel(_Closed):
     min_share: float | None = Field(
         None, ge=0, le=1, description="Smallest acceptable share of records per segment (0-1)."
     )
+    applies_to: list[Literal["contact", "company"]] | None = Field(
+        None,
+        min_length=1,
+        description="Object types this model segments (default: what the model suits, e.g. "
+        "demographic runs on contacts only).",
+    )
 
     @field_validator("fallback", mode="before")
     @classmethod
