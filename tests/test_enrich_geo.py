@@ -222,3 +222,11 @@ def test_geo_without_country_or_state_columns() -> None:
             "time_zone": pl.String,
         }
     )
+
+
+def test_shipped_country_table_matches_a_fresh_build() -> None:
+    from segmentation.enrich.geo import build_country_table, country_table
+
+    assert country_table() == build_country_table(), (
+        "the shipped country table is stale: run `python -m segmentation.enrich`"
+    )

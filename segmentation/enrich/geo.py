@@ -10,8 +10,11 @@ state columns, so a million contacts cost a few hundred Python lookups.
 from __future__ import annotations
 
 import gettext
+import gzip
+import json
 from datetime import datetime
 from functools import cache
+from importlib import resources
 
 import babel
 import babel.localedata
@@ -31,6 +34,7 @@ from .geo_data import (
 from .normalize import NULL_MARKERS, fold, is_blank, map_unique, nulls
 
 REGIONS = ("NA", "LATAM", "EMEA", "APAC")
+COUNTRY_TABLE_FILE = "country_table.json.gz"
 EXTRA_CODES = ("XK",)  # user-assigned but universally used (Kosovo); CLDR names it
 _NAME_LANGUAGES_FOR_OFFICIAL = ("de", "fr", "es", "it", "pt", "nl", "sv", "da", "pl", "ja")
 
@@ -41,6 +45,17 @@ def _country_codes() -> set[str]:
 
 @cache
 def country_table() -> dict[str, str]:
+    """Folded spelling -> ISO alpha-2 code, from the table shipped with the package.
+
+    Building it reads CLDR data for every language (about a second per process), so it
+    is built once, when the package is released, by :func:`build_country_table`; a test
+    keeps the shipped copy equal to a fresh build.
+    """
+    with resources.files(__package__).joinpath(COUNTRY_TABLE_FILE).open("rb") as raw:
+        return dict(json.loads(gzip.decompress(raw.read())))
+
+
+def build_country_table() -> dict[str, str]:
     """Folded spelling -> ISO alpha-2 code, over every source, most trusted first.
 
     Sources are tiers: aliases, alpha-2, alpha-3, ISO names, CLDR English, then other
