@@ -18,6 +18,8 @@ from connectors.salesforce_session import SalesforceAuth
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
 from workers.cli import main
 
+from .test_sandbox_salesforce_support import PRIVATE, PUBLIC
+
 pytestmark = pytest.mark.integration
 
 TOKEN = "sandbox-token"
@@ -195,27 +197,8 @@ def test_segsync_check_reports_usage_and_field_access(
     assert result.exit_code == 1  # not every object has its fields yet
 
 
-def _rsa_pair() -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 def test_every_login_flow_works_and_an_expired_session_is_renewed() -> None:
-    private, public = _rsa_pair()
-    server = start(contacts=300, companies=20, deals=20, jwt_public_key=public)
+    server = start(contacts=300, companies=20, deals=20, jwt_public_key=PUBLIC)
     try:
         username = server.config.username
         flows = {
@@ -223,7 +206,7 @@ def test_every_login_flow_works_and_an_expired_session_is_renewed() -> None:
                 instance_url=server.url,
                 consumer_key="sandbox-client",
                 username=username,
-                private_key=SecretStr(private),
+                private_key=SecretStr(PRIVATE),
             ),
             "client_credentials": SalesforceAuth(
                 instance_url=server.url,

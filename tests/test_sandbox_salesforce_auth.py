@@ -6,8 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -18,28 +16,18 @@ from simple_salesforce.exceptions import (
 
 from connectors.sandbox import FaultConfig, SandboxServer
 
-from .test_sandbox_salesforce_support import admin, client, http, rest, server
+from .test_sandbox_salesforce_support import (
+    PRIVATE,
+    PUBLIC,
+    admin,
+    client,
+    http,
+    rest,
+    rsa_key_pair,
+    server,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def _key() -> tuple[str, str]:
-    """A fresh RSA key pair: (private PEM for the client, public PEM for the connected app)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
-PRIVATE, PUBLIC = _key()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +42,7 @@ def test_jwt_bearer_flow_verifies_signature_issuer_and_subject(srv: SandboxServe
     sf = client(srv, username=cfg.username, consumer_key=cfg.oauth_client_id, privatekey=PRIVATE)
     assert sf.session_id.startswith("00D") and "!" in sf.session_id
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == cfg.companies
-    other_private, _ = _key()
+    other_private, _ = rsa_key_pair()
     with pytest.raises(SalesforceAuthenticationFailed) as exc:
         client(
             srv, username=cfg.username, consumer_key=cfg.oauth_client_id, privatekey=other_private

@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 
@@ -84,3 +86,22 @@ def rest(srv: SandboxServer, method: str, path: str, **kwargs: Any) -> requests.
     """A raw REST call on the static session (``path`` under /services/data/v59.0)."""
     headers = {"Authorization": f"Bearer {TOKEN}", **kwargs.pop("headers", {})}
     return requests.request(method, f"{srv.url}{API}{path}", headers=headers, timeout=30, **kwargs)
+
+
+def rsa_key_pair() -> tuple[str, str]:
+    """A fresh RSA key pair: (private PEM for the client, public PEM for the connected app)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+PRIVATE, PUBLIC = rsa_key_pair()
