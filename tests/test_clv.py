@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
-from segmentation.clv import ClvError, fit_bgnbd, fit_gamma_gamma, summarize_transactions
+from segmentation.clv import (
+    ClvError,
+    customer_lifetime_value,
+    expected_purchases,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    probability_alive,
+    summarize_transactions,
+)
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "CDNOW_sample.txt"
 
@@ -63,3 +72,28 @@ def test_degenerate_inputs_get_clear_errors() -> None:
         fit_bgnbd([1], [11.0], [10.0])
     with pytest.raises(ClvError, match="at least two"):
         fit_gamma_gamma([3], [10.0])
+
+
+def test_predictions_match_the_papers_worked_example() -> None:
+    s = cdnow_summary()
+    fit = fit_bgnbd(s["frequency"], s["recency"], s["T"])
+    # FHL 2005: x = 2, t_x = 30.43, T = 38.86 -> 1.226 purchases expected in 39 weeks.
+    expected = expected_purchases(fit, 39, [2], [30.43], [38.86])
+    assert expected[0] == pytest.approx(1.226, abs=0.002)
+    alive = probability_alive(fit, [0, 2, 2], [0.0, 30.43, 5.0], [38.86, 38.86, 38.86])
+    assert alive[0] == 1.0 and alive[1] > alive[2]  # a recent buyer is likelier alive
+
+
+def test_clv_is_positive_discounted_and_grows_with_the_horizon() -> None:
+    s = cdnow_summary()
+    purchases = fit_bgnbd(s["frequency"], s["recency"], s["T"])
+    spend = fit_gamma_gamma(s["frequency"], s["monetary_value"])
+    cols = (s["frequency"], s["recency"], s["T"], s["monetary_value"])
+    year = customer_lifetime_value(purchases, spend, *cols, months=12)
+    two_years = customer_lifetime_value(purchases, spend, *cols, months=24)
+    undiscounted = customer_lifetime_value(
+        purchases, spend, *cols, months=12, monthly_discount_rate=0.0
+    )
+    assert np.all(year >= 0) and np.all(np.isfinite(year))
+    assert np.all(two_years >= year) and np.all(undiscounted >= year)
+    assert float(np.mean(year)) > 0
