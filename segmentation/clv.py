@@ -9,8 +9,10 @@ likelihood evaluations over arrays, never a Python loop per customer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -132,13 +134,7 @@ def fit_bgnbd(frequency: object, recency: object, T: object) -> BgNbdParams:
     def negative(log_params: Array) -> float:
         return -float(np.sum(bgnbd_log_likelihood(np.exp(log_params), x, t_x, big_t)))
 
-    result = minimize(
-        negative,
-        np.zeros(4),
-        method="Nelder-Mead",
-        options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-8},
-    )
-    result = minimize(negative, result.x, method="L-BFGS-B")
+    result = _minimize(negative, 4)
     r, alpha, a, b = np.exp(result.x)
     params = BgNbdParams(float(r), float(alpha), float(a), float(b), -float(result.fun))
     if not np.all(np.isfinite([r, alpha, a, b, result.fun])):
@@ -170,13 +166,7 @@ def fit_gamma_gamma(frequency: object, monetary_value: object) -> GammaGammaPara
         )
         return -float(np.sum(ll))
 
-    result = minimize(
-        negative,
-        np.zeros(3),
-        method="Nelder-Mead",
-        options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-8},
-    )
-    result = minimize(negative, result.x, method="L-BFGS-B")
+    result = _minimize(negative, 3)
     p, q, v = np.exp(result.x)
     if not np.all(np.isfinite([p, q, v, result.fun])):
         raise ClvError("Gamma-Gamma fit did not converge to finite parameters")
@@ -252,3 +242,13 @@ def _dropout_odds(params: BgNbdParams, x: Array, t_x: Array, big_t: Array) -> Ar
     with np.errstate(divide="ignore", invalid="ignore"):
         odds = (a / (b + x - 1)) * ((alpha + big_t) / (alpha + t_x)) ** (r + x)
     return np.asarray(np.where(x > 0, odds, 0.0), dtype=np.float64)
+
+
+def _minimize(negative: Callable[[Array], float], size: int) -> Any:
+    """Quasi-Newton from the origin of log-parameter space; a simplex search rescues it
+    on the rare surfaces where the gradient steps stall."""
+    result = minimize(negative, np.zeros(size), method="L-BFGS-B")
+    if not result.success:
+        rescue = minimize(negative, result.x, method="Nelder-Mead", options={"maxiter": 4000})
+        result = minimize(negative, rescue.x, method="L-BFGS-B")
+    return result
