@@ -30,6 +30,7 @@ from segmentation.models.base import forward_only, previous_column
 from segmentation.models.behavioral import order_rollups
 from segmentation.models.lifecycle import deal_rollups
 from segmentation.playbook import PERSONAL_FIELDS, Playbook, RuleModel, compile_model
+from segmentation.value_models import add_value_models
 
 # Canonical fields (design.md) held as text. With the typed ones enrichment parses, they
 # are the fields a playbook may name whether or not a given CRM or export has them: a
@@ -133,7 +134,7 @@ def segment(
     people = _declared(_with_features(people_plan.collect(), models, now), playbook)
     if firms_enriched is None:
         contacts_out = _segment_frame(people, playbook, CONTACT, now, previous)
-        return SegmentResult(contacts_out, None, summarize(contacts_out, None, models))
+        return _with_values(contacts_out, None, deals, orders, now, models)
 
     firms, aliases = _as_own_company(firms_enriched, people.columns)
     firms = _declared(_with_features(firms, models, now), playbook, derived=False)
@@ -143,9 +144,42 @@ def segment(
     companies_out = _segment_frame(
         firms, playbook, COMPANY, now, previous, other=people.schema
     ).drop(aliases)
-    return SegmentResult(
-        contacts_out, companies_out, summarize(contacts_out, companies_out, models)
+    return _with_values(contacts_out, companies_out, deals, orders, now, models)
+
+
+def _with_values(
+    contacts: pl.DataFrame,
+    companies: pl.DataFrame | None,
+    deals: pl.DataFrame | None,
+    orders: pl.DataFrame | None,
+    now: datetime,
+    models: list[RuleModel],
+) -> SegmentResult:
+    """RFM, CLV and value tiers where transactions allow, then the summary."""
+    contacts, companies, notes = add_value_models(contacts, companies, deals, orders, now)
+    summary = summarize(contacts, companies, models)
+    for label, frame in (("contacts", contacts), ("companies", companies)):
+        if frame is None or label not in summary["segments"]:
+            continue
+        for model, column in (("rfm", "segment_rfm"), ("value_tier", "segment_value_tier")):
+            if column in frame.columns:
+                summary["segments"][label][model] = _counts(frame, column)
+    if notes:
+        summary["notes"] = notes
+    return SegmentResult(contacts, companies, summary)
+
+
+def _counts(frame: pl.DataFrame, column: str) -> list[dict[str, Any]]:
+    total = max(frame.height, 1)
+    counts = (
+        frame.group_by(pl.col(column).alias("segment"))
+        .len("count")
+        .sort(["count", "segment"], descending=[True, False], nulls_last=True)
     )
+    return [
+        {"segment": segment, "count": count, "share": round(count / total, 6)}
+        for segment, count in counts.iter_rows()
+    ]
 
 
 def apply_playbook(

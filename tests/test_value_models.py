@@ -1,0 +1,48 @@
+"""The engine adds RFM, predicted CLV and value tiers when transactions are given."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from benchmarks.segment_sandbox import ANCHOR, seeded
+from segmentation.engine import segment
+from segmentation.rfm import DEFAULT_SEGMENTS
+from workers.offline import load_shipped
+
+
+def run(mode: str, playbook: str) -> tuple[pl.DataFrame, pl.DataFrame | None, dict[str, object]]:
+    frames = seeded(mode, 2_000)
+    result = segment(
+        frames["contacts"],
+        frames["companies"],
+        frames.get("deals"),
+        frames.get("orders"),
+        playbook=load_shipped(playbook),
+        now=ANCHOR,
+    )
+    return result.contacts, result.companies, result.summary
+
+
+def test_b2c_shoppers_get_rfm_clv_and_a_clv_tier() -> None:
+    contacts, _, summary = run("b2c", "b2c_retail")
+    buyers = contacts.filter(pl.col("segment_rfm").is_not_null())
+    assert buyers.height > 100
+    assert set(buyers["segment_rfm"].unique()) <= {s.name for s in DEFAULT_SEGMENTS}
+    assert buyers["clv_12m"].is_finite().all() and (buyers["clv_12m"] >= 0).all()
+    assert set(buyers["segment_value_tier"].unique()) <= {"low", "medium", "high", "top"}
+    assert "rfm" in summary["segments"]["contacts"]  # type: ignore[index]
+
+
+def test_b2b_companies_get_acv_tiers_and_their_contacts_inherit_them() -> None:
+    contacts, companies, _ = run("b2b", "b2b_saas")
+    assert companies is not None
+    tiers = set(companies["segment_value_tier"].unique())
+    assert {"long_tail"} < tiers <= {"enterprise", "mid_market", "smb", "long_tail"}
+    linked = contacts.filter(pl.col("company_id").is_not_null())
+    joined = linked.join(
+        companies.select("id", pl.col("segment_value_tier").alias("company_tier")),
+        left_on="company_id",
+        right_on="id",
+    ).filter(pl.col("segment_value_tier").is_not_null())
+    assert joined.height > 0
+    assert (joined["segment_value_tier"] == joined["company_tier"]).all()
