@@ -134,7 +134,7 @@ def segment(
     people = _declared(_with_features(people_plan.collect(), models, now), playbook)
     if firms_enriched is None:
         contacts_out = _segment_frame(people, playbook, CONTACT, now, previous)
-        return _with_values(contacts_out, None, deals, orders, now, models)
+        return _with_values(contacts_out, None, deals, orders, now, playbook)
 
     firms, aliases = _as_own_company(firms_enriched, people.columns)
     firms = _declared(_with_features(firms, models, now), playbook, derived=False)
@@ -144,7 +144,7 @@ def segment(
     companies_out = _segment_frame(
         firms, playbook, COMPANY, now, previous, other=people.schema
     ).drop(aliases)
-    return _with_values(contacts_out, companies_out, deals, orders, now, models)
+    return _with_values(contacts_out, companies_out, deals, orders, now, playbook)
 
 
 def _with_values(
@@ -153,10 +153,11 @@ def _with_values(
     deals: pl.DataFrame | None,
     orders: pl.DataFrame | None,
     now: datetime,
-    models: list[RuleModel],
+    playbook: Playbook,
 ) -> SegmentResult:
     """RFM, CLV and value tiers where transactions allow, then the summary."""
-    contacts, companies, notes = add_value_models(contacts, companies, deals, orders, now)
+    models = list(playbook.models.values())
+    contacts, companies, notes = add_value_models(contacts, companies, deals, orders, now, playbook)
     summary = summarize(contacts, companies, models)
     for label, frame in (("contacts", contacts), ("companies", companies)):
         if frame is None or label not in summary["segments"]:

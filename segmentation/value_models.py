@@ -14,8 +14,16 @@ import polars as pl
 
 from segmentation.clv import ClvError
 from segmentation.enrich.rollups import deal_status
-from segmentation.rfm import rfm
-from segmentation.value import clv_quantile_tiers, predict_clv, value_tiers
+from segmentation.playbook import Playbook
+from segmentation.playbook.model import RfmSection
+from segmentation.rfm import DEFAULT_SEGMENTS, RfmSegment, rfm
+from segmentation.value import (
+    DEFAULT_ACV_TIERS,
+    ValueTier,
+    clv_quantile_tiers,
+    predict_clv,
+    value_tiers,
+)
 
 VALUE_COLUMNS = (
     "recency_days",
@@ -35,15 +43,48 @@ VALUE_COLUMNS = (
 
 
 def customer_values(
-    transactions: pl.DataFrame, customer_col: str, date_col: str, amount_col: str, now: datetime
+    transactions: pl.DataFrame,
+    customer_col: str,
+    date_col: str,
+    amount_col: str,
+    now: datetime,
+    playbook: Playbook | None = None,
 ) -> tuple[pl.DataFrame, str | None]:
-    """Per customer: RFM, predicted CLV and a value tier; plus why CLV was skipped, if it was."""
+    """Per customer: RFM and predicted CLV; plus why CLV was skipped, if it was."""
     tx = transactions.filter(
         pl.col(customer_col).is_not_null() & pl.col(date_col).is_not_null()
     ).with_columns(pl.col(date_col).cast(pl.Date))
-    values = rfm(tx, customer_col, date_col, amount_col, now=now)
+    section = playbook.rfm if playbook is not None else None
+    if section is None:
+        section = RfmSection.model_validate({})
+    cells = (
+        [RfmSegment(c.name, c.recency, c.frequency) for c in section.segments]
+        if section.segments
+        else DEFAULT_SEGMENTS
+    )
+    values = rfm(
+        tx,
+        customer_col,
+        date_col,
+        amount_col,
+        now=now,
+        window_days=section.window_days,
+        bins=section.bins,
+        segments=cells,
+    )
+    clv_config = playbook.clv if playbook is not None and playbook.clv is not None else None
+    if clv_config is not None and not clv_config.enabled:
+        return values, None
     try:
-        clv = predict_clv(tx, customer_col, date_col, amount_col, now=now)
+        clv = predict_clv(
+            tx,
+            customer_col,
+            date_col,
+            amount_col,
+            now=now,
+            months=12 if clv_config is None else clv_config.months,
+            monthly_discount_rate=0.01 if clv_config is None else clv_config.monthly_discount_rate,
+        )
     except ClvError as exc:
         return values, f"CLV not predicted: {exc}"
     return values.join(clv, on=customer_col, how="left"), None
@@ -55,28 +96,49 @@ def add_value_models(
     deals: pl.DataFrame | None,
     orders: pl.DataFrame | None,
     now: datetime,
+    playbook: Playbook | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None, dict[str, Any]]:
     """Join value columns onto contacts (B2C orders) and companies (B2B won deals)."""
     notes: dict[str, Any] = {}
+    tiers_config = playbook.value_tiers if playbook is not None else None
+    acv_tiers = (
+        [ValueTier(t.name, t.minimum) for t in tiers_config.tiers]
+        if tiers_config is not None and tiers_config.tiers
+        else DEFAULT_ACV_TIERS
+    )
+    fallback = tiers_config.fallback if tiers_config is not None else "long_tail"
+    clv_labels = (
+        tuple(tiers_config.clv_labels)
+        if tiers_config is not None and tiers_config.clv_labels
+        else ("low", "medium", "high", "top")
+    )
     if orders is not None and {"contact_id", "order_date", "amount"} <= set(orders.columns):
-        values, note = customer_values(orders, "contact_id", "order_date", "amount", now)
+        values, note = customer_values(orders, "contact_id", "order_date", "amount", now, playbook)
         if note:
             notes["contacts"] = note
-        if "clv_12m" in values.columns:
-            values = clv_quantile_tiers(values)
+        clv_column = next((c for c in values.columns if c.startswith("clv_")), None)
+        if clv_column is not None:
+            values = clv_quantile_tiers(values, clv_column, clv_labels)
         contacts = _join(contacts, values.rename({"contact_id": "id"}))
     if deals is not None and {"company_id", "close_date", "amount"} <= set(deals.columns):
         won, _closed = deal_status(deals)
         won_deals = deals.filter(won.fill_null(False))
-        values, note = customer_values(won_deals, "company_id", "close_date", "amount", now)
+        values, note = customer_values(
+            won_deals, "company_id", "close_date", "amount", now, playbook
+        )
         if note:
             notes["companies"] = note
-        values = value_tiers(values.with_columns(pl.col("monetary").alias("won_acv")), "won_acv")
+        values = value_tiers(
+            values.with_columns(pl.col("monetary").alias("won_acv")),
+            "won_acv",
+            acv_tiers,
+            fallback=fallback,
+        )
         values = values.drop("won_acv").rename({"company_id": "id"})
         if companies is not None:
             companies = _join(companies, values)
             companies = companies.with_columns(
-                pl.col("segment_value_tier").fill_null("long_tail"),
+                pl.col("segment_value_tier").fill_null(fallback),
                 pl.col("segment_rfm").fill_null("no_purchase"),
             )
         if "company_id" in contacts.columns:

@@ -46,3 +46,35 @@ def test_b2b_companies_get_acv_tiers_and_their_contacts_inherit_them() -> None:
     ).filter(pl.col("segment_value_tier").is_not_null())
     assert joined.height > 0
     assert (joined["segment_value_tier"] == joined["company_tier"]).all()
+
+
+def test_the_playbook_configures_rfm_cells_and_acv_tiers() -> None:
+    from segmentation.playbook import parse_playbook
+
+    text = """
+version: 1
+name: custom
+models:
+  geographic:
+    rules:
+      - {name: emea, when: {field: region, eq: EMEA}}
+    fallback: elsewhere
+rfm:
+  segments:
+    - {name: best, recency: [4, 5], frequency: [1, 5]}
+    - {name: rest, recency: [1, 3], frequency: [1, 5]}
+value_tiers:
+  tiers: [{name: big, minimum: 20000}, {name: small, minimum: 1}]
+  fallback: none_yet
+"""
+    frames = seeded("b2b", 1_000)
+    result = segment(
+        frames["contacts"],
+        frames["companies"],
+        frames.get("deals"),
+        playbook=parse_playbook(text),
+        now=ANCHOR,
+    )
+    assert result.companies is not None
+    assert set(result.companies["segment_rfm"].unique()) <= {"best", "rest", "no_purchase"}
+    assert set(result.companies["segment_value_tier"].unique()) <= {"big", "small", "none_yet"}

@@ -201,16 +201,48 @@ class FieldSpec(_Closed):
         return _POLARS_TYPES[self.type]
 
 
+class RfmCell(_Closed):
+    """A named range of the R x F grid (scores inclusive)."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    recency: tuple[int, int] = Field(description="[lowest, highest] R score.")
+    frequency: tuple[int, int] = Field(description="[lowest, highest] F score.")
+
+
 class RfmSection(_Open):
-    """Recency/frequency/monetary scoring (configured by the statistical-models issue)."""
+    """Recency/frequency/monetary scoring over a window, scores 1..bins."""
+
+    window_days: int | None = Field(365, ge=1, description="Look-back window; null = all.")
+    bins: int = Field(5, ge=2, le=10, description="Score levels (quintiles by default).")
+    segments: list[RfmCell] | None = Field(
+        None, description="Named R x F cells, first match wins; default: the 11-segment map."
+    )
 
 
 class ClvSection(_Open):
-    """Predictive customer lifetime value (configured by the statistical-models issue)."""
+    """Predictive customer lifetime value (BG/NBD + Gamma-Gamma)."""
+
+    months: int = Field(12, ge=1, le=120, description="Prediction horizon in months.")
+    monthly_discount_rate: float = Field(0.01, ge=0, le=1)
+
+
+class ValueTier(_Closed):
+    """Records worth at least ``minimum`` (tiers are tested highest first)."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    minimum: float = Field(ge=0)
 
 
 class ValueTiersSection(_Open):
-    """Value-based tiers (configured by the statistical-models issue)."""
+    """Value-based tiers: by won revenue (ACV) for companies, by predicted CLV quantile."""
+
+    tiers: list[ValueTier] | None = Field(
+        None, description="ACV tiers; default enterprise >= 50k, mid_market >= 10k, smb > 0."
+    )
+    fallback: str = Field("long_tail", description="Tier for records below every tier.")
+    clv_labels: list[str] | None = Field(
+        None, min_length=2, description="CLV quantile tier names, lowest first."
+    )
 
 
 class ClusteringSection(_Open):
