@@ -212,6 +212,11 @@ def runs(limit: int) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option(
+    "--profile",
+    "profile_path",
+    help="Also write each model's segment profiles and validation as JSON to this file.",
+)
+@click.option(
     "--now",
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
     help="Evaluate relative dates as of this time (default: now, UTC).",
@@ -224,6 +229,7 @@ def segment_command(
     orders_path: str | None,
     playbook: str,
     as_json: bool,
+    profile_path: str | None,
     now: datetime | None,
 ) -> None:
     """Segment CSV/Parquet exports offline: every input column plus enrichment and segments.
@@ -244,6 +250,7 @@ def segment_command(
             orders_path=orders_path,
             playbook=playbook,
             now=now,
+            profile_path=profile_path,
         )
     except PlaybookError as exc:
         click.echo(str(exc), err=True)
@@ -260,6 +267,7 @@ def segment_command(
     if report.bad_value_count > 20:
         click.echo(f"... and {report.bad_value_count - 20} more bad values", err=True)
     click.echo(format_report(report))
+
 
 if __name__ == "__main__":
     main()

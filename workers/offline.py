@@ -14,6 +14,7 @@ a failed run never leaves a half-written file behind.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ import polars as pl
 from segmentation.engine import available_fields, segment
 from segmentation.enrich import parse_report
 from segmentation.playbook import Playbook, PlaybookError, parse_playbook
+from segmentation.report import add_holdouts, build_profiles
 
 SHIPPED_PLAYBOOKS = ("b2b_saas", "b2c_retail")
 MAX_REPORTED = 10_000  # bad values kept in the report; the count is always exact
@@ -219,6 +221,7 @@ def run_offline(
     orders_path: str | None = None,
     playbook: str = "b2b_saas",
     now: datetime | None = None,
+    profile_path: str | None = None,
 ) -> OfflineReport:
     """Read, validate, segment and write; see the module docstring for the contract."""
     now = now or datetime.now(UTC)
@@ -256,7 +259,11 @@ def run_offline(
         playbook=book,
         now=now,
     )
+    result = add_holdouts(result, book)
     write(result.contacts, output_path)
+    if profile_path is not None:
+        profiles = build_profiles(result, book)
+        Path(profile_path).write_text(json.dumps(profiles, indent=2, default=str) + "\n")
     return OfflineReport(result.summary, output_path, source, bad[:MAX_REPORTED], count)
 
 

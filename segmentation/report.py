@@ -1,0 +1,78 @@
+"""Profiles and validation of every model's segments, and holdout groups, for a result.
+
+Glue between the engine's output columns and :mod:`segmentation.profile` /
+:mod:`segmentation.holdout`: which revenue, CLV and won-deal columns each object type
+carries, which fields each model's rules read, and which outputs reach CRM fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from segmentation.engine import SegmentResult
+from segmentation.holdout import assign_holdouts
+from segmentation.playbook import Playbook
+from segmentation.profile import ProfileSpec, profile_segments
+
+VALUE_MODELS = {"rfm": "segment_rfm", "value_tier": "segment_value_tier"}
+# Per object type, the first column present is used: contacts carry their own orders'
+# or deals' figures, companies their won-deal roll-ups.
+REVENUE = {
+    "contacts": ("order_revenue", "monetary", "total_revenue"),
+    "companies": ("won_revenue", "total_revenue"),
+}
+WON = {"contacts": ("contact_won_deal_count",), "companies": ("won_deal_count",)}
+
+
+def build_profiles(result: SegmentResult, playbook: Playbook) -> dict[str, Any]:
+    """JSON-ready profiles + validation per object type, model and segment."""
+    frames = {"contacts": result.contacts, "companies": result.companies}
+    outputs = {m.resolved_output for m in playbook.models.values()} | set(VALUE_MODELS.values())
+    profiles: dict[str, Any] = {}
+    for label, frame in frames.items():
+        if frame is None:
+            continue
+        specs: dict[str, ProfileSpec | str] = {
+            name: ProfileSpec(
+                segment_col=model.resolved_output,
+                fields_used=frozenset(playbook.fields_used(name)),
+            )
+            for name, model in playbook.models.items()
+            if model.resolved_output in frame.columns
+        }
+        specs.update({m: c for m, c in VALUE_MODELS.items() if c in frame.columns})
+        profiles[label] = profile_segments(
+            frame,
+            specs,
+            revenue_col=_first(frame, REVENUE[label]),
+            won_col=_first(frame, WON[label]),
+            mapped_outputs=outputs,
+        )
+    return profiles
+
+
+def add_holdouts(result: SegmentResult, playbook: Playbook) -> SegmentResult:
+    """``segment_holdout`` per the playbook's ``holdout`` section (share, salt, by)."""
+    section = playbook.holdout
+    if section is None or not section.enabled:
+        return result
+    extra = section.model_extra or {}
+    share = float(extra.get("share", 0.05))
+    salt = str(extra.get("salt", playbook.name or "segsync"))
+    by = [str(b) for b in extra.get("by", ["lifecycle"])]
+
+    def flagged(frame: pl.DataFrame) -> pl.DataFrame:
+        columns = [playbook.models[b].resolved_output for b in by if b in playbook.models]
+        columns = [c for c in columns if c in frame.columns] or [
+            next(c for c in frame.columns if c.startswith("segment_"))
+        ]
+        return assign_holdouts(frame, columns, share, salt)
+
+    companies = flagged(result.companies) if result.companies is not None else None
+    return SegmentResult(flagged(result.contacts), companies, result.summary)
+
+
+def _first(frame: pl.DataFrame, names: tuple[str, ...]) -> str:
+    return next((n for n in names if n in frame.columns), names[0])
