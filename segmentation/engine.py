@@ -30,7 +30,7 @@ from segmentation.models.base import forward_only, previous_column
 from segmentation.models.behavioral import order_rollups
 from segmentation.models.lifecycle import deal_rollups
 from segmentation.playbook import PERSONAL_FIELDS, Playbook, RuleModel, compile_model
-from segmentation.value_models import add_value_models
+from segmentation.value_models import add_clusters, add_value_models
 
 # Canonical fields (design.md) held as text. With the typed ones enrichment parses, they
 # are the fields a playbook may name whether or not a given CRM or export has them: a
@@ -89,6 +89,9 @@ class SegmentResult:
     contacts: pl.DataFrame
     companies: pl.DataFrame | None
     summary: dict[str, Any] = field(default_factory=dict)
+    # The fitted clustering (ClusterModel.to_dict()), to pass back as ``previous_clusters``
+    # next run so cluster labels keep their meaning.
+    clusters: dict[str, Any] | None = None
 
 
 def segment(
@@ -100,6 +103,7 @@ def segment(
     playbook: Playbook,
     now: datetime,
     previous: pl.DataFrame | None = None,
+    previous_clusters: dict[str, Any] | None = None,
 ) -> SegmentResult:
     """Segment contacts (and companies, when given) with every model of ``playbook``.
 
@@ -134,7 +138,7 @@ def segment(
     people = _declared(_with_features(people_plan.collect(), models, now), playbook)
     if firms_enriched is None:
         contacts_out = _segment_frame(people, playbook, CONTACT, now, previous)
-        return _with_values(contacts_out, None, deals, orders, now, playbook)
+        return _with_values(contacts_out, None, deals, orders, now, playbook, previous_clusters)
 
     firms, aliases = _as_own_company(firms_enriched, people.columns)
     firms = _declared(_with_features(firms, models, now), playbook, derived=False)
@@ -144,7 +148,9 @@ def segment(
     companies_out = _segment_frame(
         firms, playbook, COMPANY, now, previous, other=people.schema
     ).drop(aliases)
-    return _with_values(contacts_out, companies_out, deals, orders, now, playbook)
+    return _with_values(
+        contacts_out, companies_out, deals, orders, now, playbook, previous_clusters
+    )
 
 
 def _with_values(
@@ -154,20 +160,29 @@ def _with_values(
     orders: pl.DataFrame | None,
     now: datetime,
     playbook: Playbook,
+    previous_clusters: dict[str, Any] | None = None,
 ) -> SegmentResult:
-    """RFM, CLV and value tiers where transactions allow, then the summary."""
+    """RFM, CLV, value tiers and clusters where configured and possible, then the summary."""
     models = list(playbook.models.values())
     contacts, companies, notes = add_value_models(contacts, companies, deals, orders, now, playbook)
+    contacts, clusters, skipped = add_clusters(contacts, playbook, previous_clusters)
+    if skipped:
+        notes["clusters"] = skipped
     summary = summarize(contacts, companies, models)
+    extra = (
+        ("rfm", "segment_rfm"),
+        ("value_tier", "segment_value_tier"),
+        ("cluster", "segment_cluster"),
+    )
     for label, frame in (("contacts", contacts), ("companies", companies)):
         if frame is None or label not in summary["segments"]:
             continue
-        for model, column in (("rfm", "segment_rfm"), ("value_tier", "segment_value_tier")):
+        for model, column in extra:
             if column in frame.columns:
                 summary["segments"][label][model] = _counts(frame, column)
     if notes:
         summary["notes"] = notes
-    return SegmentResult(contacts, companies, summary)
+    return SegmentResult(contacts, companies, summary, clusters)
 
 
 def _counts(frame: pl.DataFrame, column: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from segmentation.cluster import ClusterModel, assign_clusters, fit_clusters
 from segmentation.clv import ClvError
 from segmentation.enrich.rollups import deal_status
 from segmentation.playbook import Playbook
@@ -25,6 +26,7 @@ from segmentation.value import (
     value_tiers,
 )
 
+MIN_ROWS_PER_CLUSTER = 10
 VALUE_COLUMNS = (
     "recency_days",
     "frequency",
@@ -152,3 +154,36 @@ def _join(frame: pl.DataFrame, values: pl.DataFrame, on: str = "id") -> pl.DataF
     keep = [c for c in values.columns if c == on or c not in frame.columns]
     values = values.select(keep).with_columns(pl.col(on).cast(frame.schema[on]))
     return frame.join(values, on=on, how="left")
+
+
+def add_clusters(
+    contacts: pl.DataFrame, playbook: Playbook | None, previous: dict[str, Any] | None
+) -> tuple[pl.DataFrame, dict[str, Any] | None, str | None]:
+    """k-means clusters on contacts per the playbook's ``clustering`` section.
+
+    The section names ``numeric`` and ``categorical`` features (columns the frame
+    lacks are skipped) and optionally a fixed ``k``; ``previous`` is the last run's
+    model (``ClusterModel.to_dict()``) so labels stay stable. Returns the frame, the
+    fitted model and, when clustering was skipped, why.
+    """
+    section = playbook.clustering if playbook is not None else None
+    if section is None or not section.enabled:
+        return contacts, None, None
+    extra = section.model_extra or {}
+    numeric = [c for c in extra.get("numeric", []) if c in contacts.columns]
+    categorical = [c for c in extra.get("categorical", []) if c in contacts.columns]
+    if not numeric and not categorical:
+        return contacts, None, "clustering skipped: none of its features are in the data"
+    k = extra.get("k")
+    # A handful of rows per cluster at least, or the centroids describe noise.
+    needed = MIN_ROWS_PER_CLUSTER * (int(k) if isinstance(k, int) else 8)
+    if contacts.height < needed:
+        return contacts, None, f"clustering skipped: {contacts.height} rows, needs {needed}"
+    model = fit_clusters(
+        contacts,
+        numeric,
+        categorical,
+        k=int(k) if isinstance(k, int) else None,
+        previous=ClusterModel.from_dict(previous) if previous else None,
+    )
+    return assign_clusters(contacts, model), model.to_dict(), None

@@ -24,7 +24,7 @@ def test_default_playbook_segments_the_sandbox_sensibly(name: str, mode: str) ->
         now=ANCHOR,
     )
     tables = result.summary["segments"]["contacts"]
-    assert set(tables) - {"rfm", "value_tier"} == set(STANDARD_MODELS)
+    assert set(tables) - {"rfm", "value_tier", "cluster"} == set(STANDARD_MODELS)
     assert check_tables(result.summary, "contacts") == []
     assert check_tables(result.summary, "companies") == []
 
