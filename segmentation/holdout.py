@@ -1,17 +1,15 @@
 """Holdout groups: a deterministic, salted share of each segment left out of CRM actions.
 
-A record's holdout draw is ``sha256(salt + "\\x00" + id)`` read as a number in [0, 1).
-SHA-256 is used instead of polars' ``hash`` because the latter is documented as unstable
-across polars versions (and seeds), and a holdout must not move when the library is
-upgraded or the job runs on another machine: a record that flips in and out of the
-holdout pollutes the lift measurement it exists for. Only the distinct ids go through
-``hashlib`` (one C call each), and the result is joined back, so the cost is per unique
-id, not per row.
+A record's holdout draw is a 64-bit FNV-1a hash of ``salt + "\\x00" + id`` (UTF-8),
+finished with the splitmix64 mixer and read as a number in [0, 1). Both are fixed
+integer arithmetic, so a draw is the same on every machine and every polars/numpy
+version — unlike polars' ``hash``, which is documented as unstable across versions: a
+record that flips in and out of the holdout pollutes the lift measurement it exists for.
+The hash runs over byte *positions* of all ids at once (numpy), not a Python call per id.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,25 +17,36 @@ import polars as pl
 
 HOLDOUT_COLUMN = "segment_holdout"
 _DRAW = "__holdout_draw"
-_TWO_64 = float(2**64)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def _fnv1a(state: np.ndarray, data: bytes) -> np.ndarray:
+    for byte in data:
+        state = (state ^ np.uint64(byte)) * _FNV_PRIME
+    return state
 
 
 def _draws(ids: pl.Series, salt: str) -> pl.Series:
-    """Uniform [0, 1) draw per id from SHA-256; null ids get null."""
+    """Uniform [0, 1) draw per id; null ids get null."""
     text = ids.cast(pl.String)
     uniq = text.drop_nulls().unique()
-    prefix = salt.encode() + b"\x00"
-    # The first 8 bytes of the digest, big-endian, as an unsigned integer: the same on
-    # every platform and every polars/numpy version.
-    values = np.fromiter(
-        (
-            int.from_bytes(hashlib.sha256(prefix + v.encode()).digest()[:8], "big")
-            for v in uniq.to_list()
-        ),
-        dtype=np.float64,
-        count=uniq.len(),
-    )
-    table = pl.DataFrame({"k": uniq, "d": values / _TWO_64})
+    encoded = np.char.encode(np.asarray(uniq.to_list(), dtype=str), "utf-8")
+    width = max(encoded.dtype.itemsize, 1)
+    matrix = np.frombuffer(encoded.tobytes(), dtype=np.uint8).reshape(len(encoded), width)
+    lengths = np.char.str_len(encoded)
+    with np.errstate(over="ignore"):  # the hash wraps modulo 2**64 by design
+        seed = _fnv1a(np.array([_FNV_OFFSET], dtype=np.uint64), salt.encode() + b"\x00")[0]
+        state = np.full(len(encoded), seed, dtype=np.uint64)
+        for j in range(width if len(encoded) else 0):
+            mixed = (state ^ matrix[:, j].astype(np.uint64)) * _FNV_PRIME
+            state = np.where(j < lengths, mixed, state)
+        z = state
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    values = (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+    table = pl.DataFrame({"k": uniq, "d": values})
     return (
         text.to_frame("k")
         .join(table, on="k", how="left", maintain_order="left")
@@ -47,7 +56,7 @@ def _draws(ids: pl.Series, salt: str) -> pl.Series:
 
 
 def holdout_draw(ids: pl.Expr | str, *, salt: str) -> pl.Expr:
-    """The record's stable uniform [0, 1) draw, from a salted SHA-256 of its id."""
+    """The record's stable uniform [0, 1) draw, from a salted hash of its id."""
     expr = pl.col(ids) if isinstance(ids, str) else ids
     return expr.map_batches(lambda s: _draws(s, salt), return_dtype=pl.Float64)
 

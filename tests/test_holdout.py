@@ -28,14 +28,22 @@ def test_flags_stable_and_independent_of_order_and_other_rows() -> None:
 
 
 def test_flags_pinned_values() -> None:
-    # Pinned so a library upgrade that changed the hash would fail here, not in the CRM.
-    import hashlib
+    # Pinned against a plain-Python FNV-1a + splitmix64, so a library upgrade that
+    # changed the vectorised hash would fail here, not in the CRM.
+    mask = 2**64 - 1
 
-    ids = ["a", "b", "c", "42"]
-    expected = [
-        int.from_bytes(hashlib.sha256(b"salt\x00" + i.encode()).digest()[:8], "big") / 2**64 < 0.5
-        for i in ids
-    ]
+    def reference(record_id: str) -> float:
+        h = 0xCBF29CE484222325
+        for byte in b"salt\x00" + record_id.encode():
+            h = ((h ^ byte) * 0x100000001B3) & mask
+        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & mask
+        h ^= h >> 31
+        return (h >> 11) / 2**53
+
+    ids = ["a", "b", "c", "42", "ünïcode-id", "x" * 40]
+    expected = [reference(i) < 0.5 for i in ids]
+    assert 0 < sum(expected) < len(ids)
     out = pl.DataFrame({"id": ids}).select(holdout_flags("id", share=0.5, salt="salt"))
     assert out[HOLDOUT_COLUMN].to_list() == expected
 
