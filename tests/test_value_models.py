@@ -78,3 +78,40 @@ value_tiers:
     assert result.companies is not None
     assert set(result.companies["segment_rfm"].unique()) <= {"best", "rest", "no_purchase"}
     assert set(result.companies["segment_value_tier"].unique()) <= {"big", "small", "none_yet"}
+
+
+def test_clusters_on_too_few_rows_are_skipped_with_a_note() -> None:
+    frames = seeded("b2c", 30)
+    result = segment(
+        frames["contacts"],
+        frames["companies"],
+        orders=frames.get("orders"),
+        playbook=load_shipped("b2c_retail"),
+        now=ANCHOR,
+    )
+    assert "segment_cluster" not in result.contacts.columns
+    assert str(result.summary["notes"]["clusters"]).startswith("clustering skipped")
+
+
+def test_b2c_playbook_clusters_shoppers_into_named_stable_groups() -> None:
+    frames = seeded("b2c", 2_000)
+    first = segment(
+        frames["contacts"],
+        frames["companies"],
+        orders=frames.get("orders"),
+        playbook=load_shipped("b2c_retail"),
+        now=ANCHOR,
+    )
+    assert first.clusters is not None
+    names = first.contacts["segment_cluster"].unique().to_list()
+    assert len(names) == 5 and all(names)
+    again = segment(
+        frames["contacts"],
+        frames["companies"],
+        orders=frames.get("orders"),
+        playbook=load_shipped("b2c_retail"),
+        now=ANCHOR,
+        previous_clusters=first.clusters,
+    )
+    same = (first.contacts["cluster_id"] == again.contacts["cluster_id"]).mean()
+    assert same is not None and float(same) >= 0.95
