@@ -16,7 +16,11 @@ from segmentation.holdout import assign_holdouts
 from segmentation.playbook import Playbook
 from segmentation.profile import ProfileSpec, profile_segments
 
-VALUE_MODELS = {"rfm": "segment_rfm", "value_tier": "segment_value_tier"}
+VALUE_MODELS = {
+    "rfm": "segment_rfm",
+    "value_tier": "segment_value_tier",
+    "cluster": "segment_cluster",
+}
 # Per object type, the first column present is used: contacts carry their own orders'
 # or deals' figures, companies their won-deal roll-ups.
 REVENUE = {

@@ -122,6 +122,12 @@ def add_value_models(
         if clv_column is not None:
             values = clv_quantile_tiers(values, clv_column, clv_labels)
         contacts = _join(contacts, values.rename({"contact_id": "id"}))
+        # Shoppers without an order in the window are a segment too, not a blank.
+        contacts = contacts.with_columns(
+            pl.col(c).fill_null("no_purchase")
+            for c in ("segment_rfm", "segment_value_tier")
+            if c in contacts.columns
+        )
     if deals is not None and {"company_id", "close_date", "amount"} <= set(deals.columns):
         won, _closed = deal_status(deals)
         won_deals = deals.filter(won.fill_null(False))

@@ -25,8 +25,10 @@ def run(mode: str, playbook: str) -> tuple[pl.DataFrame, pl.DataFrame | None, di
 
 def test_b2c_shoppers_get_rfm_clv_and_a_clv_tier() -> None:
     contacts, _, summary = run("b2c", "b2c_retail")
-    buyers = contacts.filter(pl.col("segment_rfm").is_not_null())
+    buyers = contacts.filter(pl.col("segment_rfm") != "no_purchase")
     assert buyers.height > 100
+    others = contacts.filter(pl.col("segment_rfm") == "no_purchase")
+    assert others.height > 0 and (others["segment_value_tier"] == "no_purchase").all()
     assert set(buyers["segment_rfm"].unique()) <= {s.name for s in DEFAULT_SEGMENTS}
     assert buyers["clv_12m"].is_finite().all() and (buyers["clv_12m"] >= 0).all()
     assert set(buyers["segment_value_tier"].unique()) <= {"low", "medium", "high", "top"}
