@@ -241,21 +241,11 @@ def summarize(
         summary["rows"]["companies"] = companies.height
         frames["companies"] = companies
     for label, frame in frames.items():
-        tables: dict[str, list[dict[str, Any]]] = {}
-        total = max(frame.height, 1)
-        for model in models:
-            if model.resolved_output not in frame.columns:
-                continue
-            counts = (
-                frame.group_by(pl.col(model.resolved_output).alias("segment"))
-                .len("count")
-                .sort(["count", "segment"], descending=[True, False], nulls_last=True)
-            )
-            tables[model.name] = [
-                {"segment": segment, "count": count, "share": round(count / total, 6)}
-                for segment, count in counts.iter_rows()
-            ]
-        summary["segments"][label] = tables
+        summary["segments"][label] = {
+            model.name: _counts(frame, model.resolved_output)
+            for model in models
+            if model.resolved_output in frame.columns
+        }
     return summary
 
 
