@@ -10,11 +10,11 @@ the printout also shows how close the fit comes to them.
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import numpy as np
 
+from benchmarks._harness import peak_rss_mb
 from segmentation.clv import fit_bgnbd, fit_gamma_gamma
 
 TRUE = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
@@ -50,7 +50,7 @@ def main() -> None:
     bg = fit_bgnbd(x, t_x, big_t)
     gg = fit_gamma_gamma(x, m)
     elapsed = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     print(f"customers {args.customers:,} ({int((x > 0).sum()):,} with repeat purchases)")
     print(f"BG/NBD  r={bg.r:.3f} alpha={bg.alpha:.3f} a={bg.a:.3f} b={bg.b:.3f} (true {TRUE})")
     print(f"Gamma-Gamma p={gg.p:.2f} q={gg.q:.2f} v={gg.v:.2f}")

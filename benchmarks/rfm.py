@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 from datetime import date
 
 import numpy as np
 import polars as pl
 
+from benchmarks._harness import peak_rss_mb
 from segmentation.rfm import rfm
 
 TODAY = date(2026, 6, 30)
@@ -39,7 +39,7 @@ def main() -> None:
     started = time.perf_counter()
     out = rfm(frame, "customer", "day", "amount", now=TODAY)
     elapsed = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     print(f"transactions {frame.height:,}, customers {out.height:,}")
     print(f"RFM time {elapsed:.2f} s (target <= 15 s), peak RSS {rss:.0f} MB")
     print(out.group_by("segment_rfm").len().sort("len", descending=True))

@@ -22,6 +22,7 @@ from segmentation.clv import (
     probability_alive,
     summarize_transactions,
 )
+from segmentation.rfm import quantile_score
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,7 @@ def clv_quantile_tiers(
 ) -> pl.DataFrame:
     """Add ``segment_value_tier`` by predicted-CLV quantiles (ties share a tier)."""
     bins = len(labels)
-    rank = pl.col(clv_col).rank(method="min")
-    index = (((rank - 1) * bins) // pl.len()).clip(0, bins - 1)
+    index = quantile_score(pl.col(clv_col), bins).cast(pl.Int64) - 1
     mapping = dict(enumerate(labels))
     return df.with_columns(
         index.replace_strict(mapping, return_dtype=pl.String).alias("segment_value_tier"),

@@ -22,17 +22,23 @@ from segmentation.clv import (
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "CDNOW_sample.txt"
 
 
-def cdnow_summary() -> pl.DataFrame:
+def cdnow_transactions() -> pl.DataFrame:
+    """The CDNOW sample as (customer, date, amount) rows."""
     rows = [line.split() for line in CDNOW.read_text().splitlines() if line.strip()]
-    transactions = pl.DataFrame(
+    return pl.DataFrame(
         {
             "customer": [r[1] for r in rows],
             "date": [r[2] for r in rows],
             "amount": [float(r[4]) for r in rows],
         }
     ).with_columns(pl.col("date").str.strptime(pl.Date, "%Y%m%d"))
+
+
+def cdnow_summary() -> pl.DataFrame:
     # The papers calibrate on the first 39 weeks: 1997-01-01 .. 1997-09-30.
-    return summarize_transactions(transactions, "customer", "date", "amount", date(1997, 9, 30))
+    return summarize_transactions(
+        cdnow_transactions(), "customer", "date", "amount", date(1997, 9, 30)
+    )
 
 
 def sig3(value: float) -> float:

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from segmentation.value import ClvError, clv_quantile_tiers, predict_clv, value_tiers
-from tests.test_clv import CDNOW
+from tests.test_clv import cdnow_transactions
 
 
 def test_acv_tiers_use_the_b2b_cut_offs_and_explain_themselves() -> None:
@@ -33,15 +33,8 @@ def test_clv_quantile_tiers_split_the_base_evenly() -> None:
 
 
 def test_predicted_clv_on_cdnow_is_finite_and_ranks_repeat_buyers_higher() -> None:
-    rows = [line.split() for line in CDNOW.read_text().splitlines() if line.strip()]
-    tx = pl.DataFrame(
-        {
-            "customer": [r[1] for r in rows],
-            "day": [r[2] for r in rows],
-            "amount": [float(r[4]) for r in rows],
-        }
-    ).with_columns(pl.col("day").str.strptime(pl.Date, "%Y%m%d"))
-    clv = predict_clv(tx, "customer", "day", "amount", now=date(1997, 9, 30))
+    tx = cdnow_transactions()
+    clv = predict_clv(tx, "customer", "date", "amount", now=date(1997, 9, 30))
     assert clv.height == 2357 and clv["clv_12m"].is_finite().all()
     top = clv.sort("clv_12m", descending=True).head(10)
     assert top["expected_purchases_12m"].min() > clv["expected_purchases_12m"].median()

@@ -160,7 +160,11 @@ class MetadataApi:
             results.append(_result(full_name, error, bool(created) if mode == "upsert" else None))
         return "".join(results)
 
-    def _read(self, operation: ET.Element) -> str:
+    @staticmethod
+    def _by_name(
+        operation: ET.Element, handlers: dict[str, Callable[[str], Any]]
+    ) -> tuple[str, list[str], Callable[[str], Any]]:
+        """The type, the full names and the handler of a read/delete call, limits checked."""
         kind = text_of(operation, "type") or ""
         names = [n.text or "" for n in children(operation, "fullNames")]
         if len(names) > MAX_COMPONENTS:
@@ -168,12 +172,16 @@ class MetadataApi:
                 "EXCEEDED_ID_LIMIT",
                 "record limit reached. cannot submit more than 10 records in this operation",
             )
-        reader = {
-            "CustomField": self.types.read_field,
-            "PermissionSet": self.types.read_permission_set,
-        }.get(kind)
-        if reader is None:
+        handler = handlers.get(kind)
+        if handler is None:
             raise SoapFault("INVALID_TYPE", f"The sandbox does not serve metadata type {kind}")
+        return kind, names, handler
+
+    def _read(self, operation: ET.Element) -> str:
+        kind, names, reader = self._by_name(
+            operation,
+            {"CustomField": self.types.read_field, "PermissionSet": self.types.read_permission_set},
+        )
         records = []
         with self.data.state.store.lock:
             for name in names:
@@ -184,19 +192,13 @@ class MetadataApi:
         return f"<result>{''.join(records)}</result>"
 
     def _delete(self, operation: ET.Element) -> str:
-        kind = text_of(operation, "type") or ""
-        names = [n.text or "" for n in children(operation, "fullNames")]
-        if len(names) > MAX_COMPONENTS:
-            raise SoapFault(
-                "EXCEEDED_ID_LIMIT",
-                "record limit reached. cannot submit more than 10 records in this operation",
-            )
-        deleter = {
-            "CustomField": self.types.delete_field,
-            "PermissionSet": self.types.delete_permission_set,
-        }.get(kind)
-        if deleter is None:
-            raise SoapFault("INVALID_TYPE", f"The sandbox does not serve metadata type {kind}")
+        _kind, names, deleter = self._by_name(
+            operation,
+            {
+                "CustomField": self.types.delete_field,
+                "PermissionSet": self.types.delete_permission_set,
+            },
+        )
         results = []
         for name in names:
             error = None
