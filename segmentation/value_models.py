@@ -12,7 +12,6 @@ from typing import Any
 
 import polars as pl
 
-from segmentation.cluster import ClusterModel, assign_clusters, fit_clusters
 from segmentation.clv import ClvError
 from segmentation.enrich.rollups import deal_status
 from segmentation.playbook import Playbook
@@ -175,6 +174,9 @@ def add_clusters(
     section = playbook.clustering if playbook is not None else None
     if section is None or not section.enabled:
         return contacts, None, None
+    # scikit-learn takes about a second to import: only runs that cluster pay for it.
+    from segmentation.cluster import ClusterModel, assign_clusters, fit_clusters
+
     extra = section.model_extra or {}
     numeric = [c for c in extra.get("numeric", []) if c in contacts.columns]
     categorical = [c for c in extra.get("categorical", []) if c in contacts.columns]
