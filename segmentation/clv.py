@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 
 Array = NDArray[np.float64]
@@ -247,6 +246,9 @@ def _dropout_odds(params: BgNbdParams, x: Array, t_x: Array, big_t: Array) -> Ar
 def _minimize(negative: Callable[[Array], float], size: int) -> Any:
     """Quasi-Newton from the origin of log-parameter space; a simplex search rescues it
     on the rare surfaces where the gradient steps stall."""
+    # scipy.optimize costs a quarter second to import: paid only by runs that fit.
+    from scipy.optimize import minimize
+
     result = minimize(negative, np.zeros(size), method="L-BFGS-B")
     if not result.success:
         rescue = minimize(negative, result.x, method="Nelder-Mead", options={"maxiter": 4000})

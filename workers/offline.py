@@ -29,7 +29,6 @@ import polars as pl
 from segmentation.engine import available_fields, segment
 from segmentation.enrich import parse_report
 from segmentation.playbook import Playbook, PlaybookError, parse_playbook
-from segmentation.report import add_holdouts, build_profiles
 
 SHIPPED_PLAYBOOKS = ("b2b_saas", "b2c_retail")
 MAX_REPORTED = 10_000  # bad values kept in the report; the count is always exact
@@ -259,9 +258,15 @@ def run_offline(
         playbook=book,
         now=now,
     )
-    result = add_holdouts(result, book)
+    if book.holdout is not None:
+        # Holdouts and profiles pull in scipy.stats: only runs that ask for them import it.
+        from segmentation.report import add_holdouts
+
+        result = add_holdouts(result, book)
     write(result.contacts, output_path)
     if profile_path is not None:
+        from segmentation.report import build_profiles
+
         profiles = build_profiles(result, book)
         Path(profile_path).write_text(json.dumps(profiles, indent=2, default=str) + "\n")
     return OfflineReport(result.summary, output_path, source, bad[:MAX_REPORTED], count)
