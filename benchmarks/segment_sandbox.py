@@ -4,6 +4,11 @@ The issue's acceptance check: every model gives 3-8 segments, none under 2% of r
 (unless a rule says so). Run by hand:
 
     python benchmarks/segment_sandbox.py [--contacts 20000] [--seed 42] [--json]
+        [--profile DIR]
+
+``--profile DIR`` also writes each playbook's segment profiles and validation to
+``DIR/<playbook>.json`` (what ``segsync segment --profile`` writes) and prints them as a
+table: size, share, revenue share, mean CLV and the validation checks that warned.
 
 Exits 1 when a model misses the check, so it doubles as a smoke test.
 """
@@ -135,6 +140,27 @@ def format_tables(summary: dict[str, Any], object_type: str) -> str:
     return "\n".join(lines)
 
 
+def format_profiles(profiles: dict[str, Any]) -> str:
+    """One line per segment: count, share, revenue share, mean CLV, warned checks."""
+    lines = []
+    for object_type, body in profiles.items():
+        for model, entry in body["models"].items():
+            p_value = entry["differentiable"].get("p_value")
+            p_text = "n/a" if p_value is None else f"{p_value:.2g}"
+            lines.append(f"  {object_type}/{model} (differentiable p={p_text})")
+            for r in entry["segments"]:
+                warned = [k for k, v in r["validation"].items() if v["status"] != "pass"]
+                rev = r["revenue_share"]
+                clv = r["clv_mean"]
+                lines.append(
+                    f"    {r['segment']!s:<36.36} {r['count']:>7} {r['share']:>6.1%}"
+                    f" rev {'-' if rev is None else f'{rev:.1%}':>6}"
+                    f" clv {'-' if clv is None else f'{clv:.0f}':>6}"
+                    f"  {'warn: ' + ','.join(warned) if warned else 'pass'}"
+                )
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Seed, segment with each default playbook, print the tables; exit 1 on a miss."""
     from segmentation.engine import segment
@@ -144,6 +170,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    parser.add_argument("--profile", metavar="DIR", help="write profiles JSON per playbook here")
     args = parser.parse_args()
     problems: list[str] = []
     out: dict[str, Any] = {}
@@ -160,6 +187,19 @@ def main() -> None:
         )
         seconds = time.perf_counter() - started
         out[name] = result.summary
+        if args.profile:
+            from pathlib import Path
+
+            from segmentation.report import add_holdouts, build_profiles
+
+            book = load_shipped(name)
+            profiles = build_profiles(add_holdouts(result, book), book)
+            target = Path(args.profile) / f"{name}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(profiles, indent=2, default=str) + "\n")
+            if not args.json:
+                print(f"== {name} profiles -> {target}")
+                print(format_profiles(profiles))
         for object_type in ("contacts", "companies"):
             problems += [f"{name}: {p}" for p in check_tables(result.summary, object_type)]
         if not args.json:

@@ -31,13 +31,17 @@ class ProfileSpec:
 
     ``segment_col`` defaults to ``segment_<model>`` (the engine's output column);
     ``fields_used`` are the fields the model's rules read (``pb.fields_used(model)``),
-    for the measurable test; ``key_metric`` is the column the differentiable test
-    compares (default: the CLV column, else the revenue column); ``output`` is the
-    name checked against the CRM-mapped outputs (default: the segment column).
+    for the measurable test; ``segment_fields`` narrows that per segment to the fields
+    of the rules that assign it (a segment reached through one branch of the rules
+    should not be judged on the fields of another); ``key_metric`` is the column the
+    differentiable test compares (default: the CLV column, else the revenue column);
+    ``output`` is the name checked against the CRM-mapped outputs (default: the
+    segment column).
     """
 
     segment_col: str | None = None
     fields_used: Collection[str] = field(default_factory=frozenset)
+    segment_fields: Mapping[str, Collection[str]] = field(default_factory=dict)
     key_metric: str | None = None
     output: str | None = None
 
@@ -167,13 +171,11 @@ def _metrics(
     none = pl.lit(None, dtype=pl.Float64)
     revenue = pl.col(revenue_col).cast(pl.Float64) if revenue_col in cols else None
     clv = pl.col(clv_col).cast(pl.Float64) if clv_col in cols else None
-    # A field the rules need but the frame lacks is missing for every record.
-    needed = list(spec.fields_used)
-    has_fields = (
-        pl.all_horizontal([pl.col(f).is_not_null() for f in needed])
-        if needed and all(f in cols for f in needed)
-        else pl.lit(not needed)
-    )
+    has_fields = _has_fields(spec.fields_used, cols)
+    for seg, fields in spec.segment_fields.items():
+        has_fields = (
+            pl.when(pl.col(_SEG) == seg).then(_has_fields(fields, cols)).otherwise(has_fields)
+        )
     reach = [_present(c) for c in reach_cols if c in cols]
     reachable = pl.any_horizontal(reach) if reach else pl.lit(False)
     agg = frame.group_by(_SEG).agg(
@@ -198,6 +200,14 @@ def _metrics(
     ).sort(["count", _SEG], descending=[True, False], nulls_last=True)
     order = [_SEG, "count", "share", "revenue", "revenue_share", "clv_mean", "clv_median"]
     return agg.select(*order, "conversion_rate", "_measurable", "_accessible").to_dicts()
+
+
+def _has_fields(fields: Collection[str], cols: Collection[str]) -> pl.Expr:
+    """Every one of ``fields`` is set; a field the frame lacks is missing for every record."""
+    needed = sorted(fields)
+    if needed and all(f in cols for f in needed):
+        return pl.all_horizontal([pl.col(f).is_not_null() for f in needed])
+    return pl.lit(not needed)
 
 
 def _present(col: str) -> pl.Expr:

@@ -14,6 +14,7 @@ import polars as pl
 from segmentation.engine import SegmentResult
 from segmentation.holdout import assign_holdouts
 from segmentation.playbook import Playbook
+from segmentation.playbook.model import Rule
 from segmentation.profile import ProfileSpec, profile_segments
 
 VALUE_MODELS = {
@@ -28,6 +29,7 @@ REVENUE = {
     "companies": ("won_revenue", "total_revenue"),
 }
 WON = {"contacts": ("contact_won_deal_count",), "companies": ("won_deal_count",)}
+_HAS_CONTACTS = "_has_contacts"
 
 
 def build_profiles(result: SegmentResult, playbook: Playbook) -> dict[str, Any]:
@@ -42,19 +44,34 @@ def build_profiles(result: SegmentResult, playbook: Playbook) -> dict[str, Any]:
             name: ProfileSpec(
                 segment_col=model.resolved_output,
                 fields_used=frozenset(playbook.fields_used(name)),
+                segment_fields=_segment_fields(model.rules),
             )
             for name, model in playbook.models.items()
             if model.resolved_output in frame.columns
         }
         specs.update({m: c for m, c in VALUE_MODELS.items() if c in frame.columns})
+        if label == "companies" and "contact_count" in frame.columns:
+            # A company is reached through its contacts (or its owner).
+            frame = frame.with_columns(
+                pl.when(pl.col("contact_count") > 0).then(True).alias(_HAS_CONTACTS)
+            )
         profiles[label] = profile_segments(
             frame,
             specs,
             revenue_col=_first(frame, REVENUE[label]),
             won_col=_first(frame, WON[label]),
             mapped_outputs=outputs,
+            reach_cols=("email", "owner_id", _HAS_CONTACTS),
         )
     return profiles
+
+
+def _segment_fields(rules: list[Rule]) -> dict[str, frozenset[str]]:
+    """Per segment value, the fields of the rules that assign it."""
+    fields: dict[str, frozenset[str]] = {}
+    for rule in rules:
+        fields[rule.segment] = fields.get(rule.segment, frozenset()) | rule.when.fields_used()
+    return fields
 
 
 def add_holdouts(result: SegmentResult, playbook: Playbook) -> SegmentResult:
@@ -79,4 +96,7 @@ def add_holdouts(result: SegmentResult, playbook: Playbook) -> SegmentResult:
 
 
 def _first(frame: pl.DataFrame, names: tuple[str, ...]) -> str:
-    return next((n for n in names if n in frame.columns), names[0])
+    """The first of ``names`` the frame holds values in (else the first it has at all)."""
+    present = [n for n in names if n in frame.columns]
+    filled = [n for n in present if frame[n].null_count() < frame.height]
+    return next(iter(filled or present or names))

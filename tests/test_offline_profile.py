@@ -59,3 +59,27 @@ def test_profile_file_has_every_model_with_sizes_revenue_clv_and_validation(
     written = pl.read_parquet(output)
     held = written["segment_holdout"].mean()
     assert held is not None and 0.03 < float(held) < 0.07  # 5% per lifecycle stage
+
+
+def test_b2b_profiles_reach_companies_through_contacts_and_use_filled_revenue() -> None:
+    from segmentation.engine import segment
+    from segmentation.report import build_profiles
+    from workers.offline import load_shipped
+
+    frames = seeded("b2b", 3_000)
+    book = load_shipped("b2b_saas")
+    result = segment(
+        frames["contacts"], frames["companies"], frames["deals"], None, playbook=book, now=ANCHOR
+    )
+    profiles = build_profiles(result, book)
+    # Contacts carry no orders in B2B: revenue comes from the first filled column, so
+    # revenue shares exist and add up to one.
+    firmo = profiles["contacts"]["models"]["firmographic"]["segments"]
+    assert abs(sum(s["revenue_share"] for s in firmo) - 1) < 1e-6
+    # Companies have no email; one with contacts is reachable through them.
+    assert result.companies is not None
+    with_contacts = float((result.companies["contact_count"] > 0).mean())  # type: ignore[arg-type]
+    behavioral = profiles["companies"]["models"]["behavioral"]["segments"]
+    reach = sum(s["validation"]["accessible"]["value"] * s["count"] for s in behavioral)
+    assert abs(reach / result.companies.height - with_contacts) < 1e-9
+    assert with_contacts > 0.5

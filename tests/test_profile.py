@@ -155,3 +155,14 @@ def test_several_models_and_null_segment() -> None:
     # Segment columns (its own or another model's) are never traits.
     for s in result["models"]["tier"]["segments"]:
         assert all(not f["feature"].startswith("segment_") for f in s["top_features"])
+
+
+def test_segment_fields_judge_each_segment_on_its_own_rules() -> None:
+    # A's rule reads country (always set); B's reads industry, which one A record lacks.
+    spec = ProfileSpec(
+        fields_used={"industry", "country"},
+        segment_fields={"A": {"country"}, "B": {"industry"}},
+    )
+    segments = _segments(profile_segments(_frame(), {"tier": spec}), "tier")
+    assert segments["A"]["validation"]["measurable"] == {"status": "pass", "value": 1.0}
+    assert segments["B"]["validation"]["measurable"] == {"status": "pass", "value": 1.0}

@@ -131,3 +131,10 @@ def test_fault_specs_parse(spec: str, expected: FaultConfig) -> None:
 def test_bad_fault_specs_are_refused(spec: str) -> None:
     with pytest.raises(ValueError):
         FaultConfig.parse(spec)
+
+
+def test_b2c_customers_each_placed_an_order(b2c: SeedData) -> None:
+    # 45% of orders' worth of customers are drawn, and every one of them bought at least
+    # once: the share of buyers is large enough for RFM cells to be worth profiling.
+    buyers = {contact for _, contact in b2c.links[("deal", "contact")]}
+    assert len(buyers) == int(2500 * 0.45)

@@ -183,8 +183,10 @@ def make_b2c_orders(
     weight = Picker([(c, rng.paretovariate(1.3)) for c in customers])
     c_created = contacts.columns["created_at"]
     orders = []
-    for _ in range(n):
-        customer = weight(rng)
+    # A customer is someone who bought: each one places a first order, and the Pareto
+    # weights then hand the remaining orders mostly to a minority of repeat buyers.
+    for i in range(n):
+        customer = customers[i] if i < n_customers else weight(rng)
         start = c_created[customer]
         at = start + int((g.anchor - start) * rng.random() ** 0.8)
         orders.append((min(at, g.anchor - 60_000), customer))
