@@ -134,6 +134,7 @@ class HubSpotConnector:
         *,
         limiter: Limiter | None = None,
         search_limiter: Limiter | None = None,
+        budget: DailyBudget | None = None,
         clock: Any = time.time,
         session: requests.Session | None = None,
     ) -> None:
@@ -144,7 +145,7 @@ class HubSpotConnector:
             limiter=limiter or RollingWindowLimiter(config.requests_per_10s, 10.0),
             search_limiter=search_limiter
             or RollingWindowLimiter(config.search_requests_per_second, 1.0),
-            budget=DailyBudget(config.daily_budget_share),
+            budget=budget if budget is not None else DailyBudget(config.daily_budget_share),
             retry=config.retry,
             timeout=(config.connect_timeout, config.read_timeout),
             configured_limit=config.requests_per_10s,

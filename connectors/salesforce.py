@@ -40,6 +40,7 @@ from connectors.base import (
     WriteStatus,
 )
 from connectors.budget import DailyBudget
+from connectors.ratelimit import Limiter
 from connectors.retrying import RetryPolicy, call_with_retries
 from connectors.salesforce_bulk import BulkIngest, BulkJobReport
 from connectors.salesforce_errors import RETRYABLE_RECORD_CODES, translate
@@ -83,17 +84,24 @@ class SalesforceConnector:
 
     crm: CrmName = "salesforce"
 
-    def __init__(self, config: SalesforceConfig, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        config: SalesforceConfig,
+        *,
+        limiter: Limiter | None = None,
+        budget: DailyBudget | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.config = config
         self._clock = clock
-        self.budget = DailyBudget(config.daily_budget_share)
+        self.budget = budget if budget is not None else DailyBudget(config.daily_budget_share)
         loopback = (
             config.auth.instance_url
             if (config.auth.instance_url or "").startswith("http://")
             else None
         )
         self.adapter = GuardedAdapter(
-            self.budget, (config.connect_timeout, config.read_timeout), loopback
+            self.budget, (config.connect_timeout, config.read_timeout), loopback, limiter=limiter
         )
         self.session = build_session(self.adapter)
         self.sf: Salesforce = self._login()

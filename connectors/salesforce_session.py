@@ -1,10 +1,10 @@
 """Building an authenticated simple-salesforce client, and the HTTP layer under it.
 
 Every request simple-salesforce, zeep (Metadata API) or segsync's Bulk 2.0 client sends
-goes through one ``requests`` session whose adapter checks the daily budget *before*
-sending, reads ``Sforce-Limit-Info`` from every answer, applies timeouts, and — only
-for an ``http://`` instance such as the sandbox CRM — routes the https URLs that
-simple-salesforce hard-codes to that instance.
+goes through one ``requests`` session whose adapter checks the daily budget (and waits
+for the limiter, when one is given) *before* sending, reads ``Sforce-Limit-Info`` from
+every answer, applies timeouts, and — only for an ``http://`` instance such as the
+sandbox CRM — routes the https URLs that simple-salesforce hard-codes to that instance.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from connectors.base import AuthError, TransientError
 from connectors.budget import DailyBudget
+from connectors.ratelimit import Limiter
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -63,16 +64,19 @@ class SalesforceAuth:
 
 
 class GuardedAdapter(HTTPAdapter):
-    """Budget check before, usage reading after, every Salesforce request."""
+    """Budget check and pacing before, usage reading after, every Salesforce request."""
 
     def __init__(
         self,
         budget: DailyBudget,
         timeout: tuple[float, float],
         loopback: str | None = None,
+        *,
+        limiter: Limiter | None = None,
     ) -> None:
         super().__init__()
         self.budget = budget
+        self.limiter = limiter
         self.timeout = timeout
         self.loopback = loopback.rstrip("/") if loopback else None
         self.api_used: int | None = None
@@ -80,6 +84,8 @@ class GuardedAdapter(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         self.budget.check()
+        if self.limiter is not None:
+            self.limiter.acquire()
         if self.loopback and request.url:
             parts = urlsplit(request.url)
             tail = parts.path + (f"?{parts.query}" if parts.query else "")
