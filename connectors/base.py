@@ -220,6 +220,10 @@ class Connector(Protocol):
         """The cursor to store after a full read that starts now (later changes read next)."""
         ...
 
+    def field_access(self, object_type: ObjectType) -> dict[str, bool]:
+        """segsync's fields present on ``object_type``, and whether each is writable."""
+        ...
+
     def write(self, writes: Sequence[FieldWrite]) -> list[WriteResult]:
         """Apply field writes in CRM-sized batches; one result per input record."""
         ...

@@ -186,6 +186,21 @@ class HubSpotConnector:
         """HubSpot's internal name for a segsync field."""
         return f"{PROPERTY_PREFIX}{name}"
 
+    def field_access(self, object_type: ObjectType) -> dict[str, bool]:
+        """segsync's properties on the object, and whether each is writable."""
+        api = stream_for(object_type).api_name
+        found = self._transport.call(
+            f"GET /crm/v3/properties/{api}", self._properties.get_all_with_http_info, api
+        ).results
+        return {
+            prop.name: not (
+                prop.modification_metadata is not None
+                and prop.modification_metadata.read_only_value
+            )
+            for prop in found
+            if prop.name.startswith(PROPERTY_PREFIX)
+        }
+
     def snapshot_cursor(self, object_type: ObjectType) -> Cursor:
         """A cursor to store after a full read that starts now: later changes are read next."""
         return Cursor(object_type=object_type, modified_at=self._search_horizon(), last_id=None)

@@ -171,16 +171,48 @@ def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_jso
         mode="b2c" if mode == "b2c" else "b2b",
     )
     if as_json:
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
         return
-    click.echo(f"sandbox CRM at {result['sandbox_url']} (seed {seed}, {mode})")
-    click.echo(f"state store {result['database']}, run #{result['run_id']}")
-    click.echo(f"{'object type':<12} {'seeded':>8} {'pulled':>8}")
-    for object_type, row in result["objects"].items():
-        click.echo(f"{object_type:<12} {row['seeded']:>8} {row['pulled']:>8}")
-    click.echo(f"API calls: {result['api_calls']}  time: {result['seconds']:.1f} s")
+    click.echo(format_demo(result, seed, mode))
     if not result["complete"]:
         raise click.ClickException("some seeded records were not pulled")
+
+
+def format_demo(result: dict[str, Any], seed: int, mode: str) -> str:
+    """The demo's story: what was pulled, the segments, what each sync wrote."""
+    lines = [
+        f"sandbox CRM at {result['sandbox_url']} (seed {seed}, {mode}), "
+        f"playbook {result['playbook']}, state {result['database']}",
+        f"schema apply: {result['schema_changes']} properties/groups created",
+        f"{'object type':<12} {'seeded':>8} {'pulled':>8}",
+    ]
+    for object_type, row in result["objects"].items():
+        lines.append(f"{object_type:<12} {row['seeded']:>8} {row['pulled']:>8}")
+    lines.append("segments (full sync):")
+    for label, models in result["segments"].items():
+        for model, rows in models.items():
+            cells = ", ".join(f"{r['segment']} {r['count']}" for r in rows[:8])
+            more = f", +{len(rows) - 8} more" if len(rows) > 8 else ""
+            lines.append(f"  {label}/{model}: {cells}{more}")
+    lines.append(f"{'sync':<34} {'records':>8} {'fields':>8} {'unchanged':>10} {'calls':>6}")
+    names = {
+        "full": "full sync",
+        "incremental": f"incremental after {result['mutated']} changes",
+        "again": "incremental again",
+    }
+    for key, run in result["runs"].items():
+        lines.append(
+            f"{names[key]:<34} {run['records_written']:>8} {run['fields_written']:>8} "
+            f"{run['fields_unchanged']:>10} {run['api_calls']:>6}"
+        )
+    moves = result["runs"]["incremental"]["transitions"]
+    if moves:
+        lines.append("what the changes moved:")
+        for model, counts in moves.items():
+            top = sorted(counts.items(), key=lambda kv: -kv[1])[:4]
+            lines.append(f"  {model}: " + "; ".join(f"{m} ({n})" for m, n in top))
+    lines.append(f"time: {result['seconds']:.1f} s")
+    return "\n".join(lines)
 
 
 @main.command()
@@ -271,3 +303,13 @@ def segment_command(
 
 if __name__ == "__main__":
     main()
+
+
+def _register() -> None:
+    from workers.cli_sync import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register()

@@ -1,25 +1,32 @@
-"""``segsync demo``: the product end to end on the embedded default.
+"""``segsync demo``: the whole product in one command, on the embedded default.
 
-The sandbox CRM runs in-process, state goes to the configured store (a SQLite file by
-default) and every step runs in this process — no HubSpot account, Redis or Celery.
+A sandbox CRM runs in-process; segsync creates its fields there, runs a full sync
+(pull, segment, write back), mutates some records the way users would, runs an
+incremental sync that rewrites only what those changes reach, and a last sync that
+finds nothing to write. The demo's state store is its own file, recreated each time:
+the sandbox starts empty of segsync's fields, so an old state would wrongly say they
+were written already.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Literal
 
+import requests
 from pydantic import SecretStr
 
-from connectors.base import OBJECT_TYPES, ObjectType
+from connectors.base import OBJECT_TYPES
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.sandbox import SandboxConfig, SandboxServer
-from workers.fieldmap import load_field_map
-from workers.pull import pull
+from workers.runner import SyncReport, run_sync
 from workers.settings import Settings
-from workers.state import StateStore
+from workers.sync import apply_schema, load_playbook
 
 SANDBOX_TOKEN = "sandbox-token"
+DEMO_STATE = Path(".segsync") / "demo-state.db"
+PLAYBOOKS = {"b2b": "b2b_saas", "b2c": "b2c_retail"}
 
 
 def run_demo(
@@ -30,9 +37,16 @@ def run_demo(
     companies: int,
     deals: int,
     mode: Literal["b2b", "b2c"],
+    mutate: int = 100,
+    state_path: Path = DEMO_STATE,
 ) -> dict[str, Any]:
-    """Seed a sandbox, pull every object type through the real connector, report counts."""
+    """Seed a sandbox, then schema apply, full sync, mutate, incremental sync, re-sync."""
     started = time.monotonic()
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.unlink(missing_ok=True)
+    demo_settings = settings.model_copy(
+        update={"database_url": f"sqlite:///{state_path}", "redis_url": None}
+    )
     sandbox_config = SandboxConfig(
         dialect="hubspot",
         seed=seed,
@@ -45,7 +59,7 @@ def run_demo(
     )
     server = SandboxServer(sandbox_config)
     server.start()
-    sandbox_url = server.url
+    book = load_playbook(PLAYBOOKS[mode])
     try:
         connector = HubSpotConnector(
             HubSpotConfig(
@@ -55,27 +69,54 @@ def run_demo(
                 search_lag_seconds=0.0,
             )
         )
-        field_map = load_field_map("hubspot")
-        properties = {t: field_map.native_properties(t) for t in field_map.object_types()}
-        with StateStore(settings.database_url) as store:
-            store.migrate()
-            summary = pull(connector, store, properties, full=True)
-            run = store.list_runs(limit=1)[0]
-            database = repr(store)
+        changes = apply_schema(connector, book, ["contact", "company"])
+        full = run_sync(demo_settings, "hubspot", book, connector=connector, full=True)
+        mutated = requests.post(
+            f"{server.url}/_sandbox/mutate",
+            json={"count": mutate, "object_type": "contact"},
+            timeout=30,
+        ).json()
+        incremental = run_sync(demo_settings, "hubspot", book, connector=connector)
+        again = run_sync(demo_settings, "hubspot", book, connector=connector)
+        sandbox_url = server.url
+        stats = requests.get(f"{server.url}/_sandbox/stats", timeout=30).json()
     finally:
         server.stop()
-    seeded: dict[ObjectType, int] = {"contact": contacts, "company": companies, "deal": deals}
+    seeded = {"contact": contacts, "company": companies, "deal": deals}
     objects = {
-        t: {"seeded": seeded[t], "pulled": summary.counts.get(t, 0)}
+        t: {"seeded": seeded[t], "pulled": full.records_pulled.get(t, 0)}
         for t in OBJECT_TYPES
-        if t in properties
+        if t in full.records_pulled
     }
     return {
         "sandbox_url": sandbox_url,
-        "database": database,
-        "run_id": run.id,
+        "database": demo_settings.database_url,
+        "playbook": book.name or PLAYBOOKS[mode],
+        "schema_changes": sum(c.action != "unchanged" for c in changes),
         "objects": objects,
-        "api_calls": connector.usage().calls_made,
+        "mutated": int(mutated["count"]),
+        "runs": {
+            "full": _run(full),
+            "incremental": _run(incremental),
+            "again": _run(again),
+        },
+        "segments": full.segments,
+        "fields_changed": full.fields_changed,
+        "sandbox_records_written": stats.get("records_written"),
         "seconds": time.monotonic() - started,
         "complete": all(row["seeded"] == row["pulled"] for row in objects.values()),
+    }
+
+
+def _run(report: SyncReport) -> dict[str, Any]:
+    return {
+        "mode": report.mode,
+        "pulled": sum(report.records_pulled.values()),
+        "records_written": report.records_written,
+        "fields_written": report.fields_written,
+        "fields_unchanged": report.fields_unchanged,
+        "rejected": report.rejected,
+        "api_calls": report.api_calls,
+        "seconds": report.seconds,
+        "transitions": report.transitions,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -63,6 +65,27 @@ class Settings(BaseSettings):
         default="sqlite:///.segsync/state.db", description="State store (SQLAlchemy URL)."
     )
     redis_url: str | None = Field(default=None, description="Celery broker and shared limiter.")
+
+    playbook: str = Field(
+        default="b2b_saas", description="Shipped playbook name (b2b_saas, b2c_retail) or a path."
+    )
+    sync_interval_minutes: int = Field(default=15, ge=1, description="Incremental sync period.")
+    full_sync_hour: int = Field(default=2, ge=0, le=23, description="Nightly full run (UTC hour).")
+    clv_refit_weekday: int = Field(
+        default=0, ge=0, le=6, description="Weekly CLV refit day (0 = Sunday, cron style)."
+    )
+    deadletter_retry_minutes: int = Field(default=60, ge=1)
+    crms: list[Literal["hubspot", "salesforce"]] = Field(
+        default=["hubspot"], description="CRMs the beat schedule syncs (JSON list in env)."
+    )
+    task_visibility_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="A task a dead worker held is redelivered after this long (Redis broker).",
+    )
+    write_chunk_size: int = Field(
+        default=500, ge=1, description="Records per write task (one task spans several calls)."
+    )
 
     http_connect_timeout: float = Field(default=5.0, gt=0)
     http_read_timeout: float = Field(default=30.0, gt=0)

@@ -234,6 +234,17 @@ class DeadLetterRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class ModelStateRow(Base):
+    """Fitted parameters a later run reuses (cluster centroids): aggregates, no records."""
+
+    __tablename__ = "model_state"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[Any] = mapped_column(JsonType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class InboxEventRow(Base):
     """A CRM change event, stored before it is acknowledged."""
 
@@ -858,6 +869,45 @@ class StateStore:
                 )
                 resolved += conn.execute(stmt).rowcount
         return resolved
+
+    def resolve_record_letters(self, crm: str, object_type: str, record_ids: Iterable[str]) -> int:
+        """Resolve the open letters of records whose write has now landed."""
+        now = self._now()
+        d = DeadLetterRow
+        resolved = 0
+        with self._write() as conn:
+            for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
+                stmt = (
+                    update(d)
+                    .where(
+                        d.crm == crm,
+                        d.object_type == object_type,
+                        d.record_id.in_(chunk),
+                        d.resolved_at.is_(None),
+                    )
+                    .values(resolved_at=now)
+                )
+                resolved += conn.execute(stmt).rowcount
+        return resolved
+
+    # ------------------------------------------------------------------ model state
+
+    def get_model_state(self, crm: str, name: str) -> Any:
+        """The stored value of a fitted model (None before the first fit)."""
+        with self._read() as session:
+            row = session.get(ModelStateRow, (crm, name))
+            return None if row is None else row.value
+
+    def save_model_state(self, crm: str, name: str, value: Any) -> None:
+        """Replace a fitted model's stored value (JSON-serialisable)."""
+        ins = self._insert(ModelStateRow)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[ModelStateRow.crm, ModelStateRow.name],
+            set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},
+        )
+        with self._write() as conn:
+            row = {"crm": crm, "name": name, "value": value, "updated_at": self._now()}
+            conn.execute(stmt, row)
 
     # ------------------------------------------------------------------ inbox
 

@@ -1,0 +1,178 @@
+"""The sync pipeline in-process against the sandbox CRM: diff-based write-back end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from connectors.base import Connector
+from tests.test_contract import Harness, hubspot_harness, salesforce_harness
+from workers.outputs import is_companion
+from workers.runner import retry_dead_letters, run_sync
+from workers.settings import Settings
+from workers.state import StateStore
+from workers.sync import SchemaMissingError, apply_schema, load_playbook
+
+pytestmark = pytest.mark.integration
+BOOK = load_playbook("b2b_saas")
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'state.db'}", redis_url=None)
+
+
+@pytest.fixture
+def hubspot() -> Iterator[Harness]:
+    harness = hubspot_harness(contacts=400, companies=60, deals=150)
+    yield harness
+    harness.server.stop()
+
+
+def _ready(harness: Harness) -> Connector:
+    connector = harness.build()
+    apply_schema(connector, BOOK, ["contact", "company"])
+    return connector
+
+
+def test_sync_refuses_to_write_to_missing_fields_and_names_the_command(
+    hubspot: Harness, tmp_path: Path
+) -> None:
+    with pytest.raises(SchemaMissingError, match="segsync schema apply --crm hubspot"):
+        run_sync(_settings(tmp_path), "hubspot", BOOK, connector=hubspot.build())
+    assert hubspot.admin("GET", "stats")["records_written"] == 0
+
+
+def test_full_sync_writes_segments_and_a_second_run_writes_nothing(
+    hubspot: Harness, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    connector = _ready(hubspot)
+    first = run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
+    assert first.records_segmented == {"contact": 400, "company": 60}
+    assert first.records_written == first.records_to_write > 400
+    assert first.rejected == 0
+    # What the CRM holds is what the state store says segsync wrote.
+    with StateStore(settings.database_url) as store:
+        written = store.last_written("hubspot", "contact", ["1", "2", "3"])
+    for record_id, fields in written.items():
+        crm_values = hubspot.record("contact", record_id)["properties"]
+        for name, value in fields.items():
+            assert (crm_values.get(name) or "") == (value or ""), (record_id, name)
+        assert crm_values["segsync_updated_at"]
+    before = hubspot.admin("GET", "stats")["records_written"]
+    again = run_sync(settings, "hubspot", BOOK, connector=connector)
+    full_again = run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
+    assert again.records_to_write == full_again.records_to_write == 0
+    assert hubspot.admin("GET", "stats")["records_written"] == before
+
+
+def test_incremental_sync_rewrites_only_what_the_changes_reach(
+    hubspot: Harness, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    connector = _ready(hubspot)
+    run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
+    mutated = hubspot.admin("POST", "mutate", json={"count": 100, "object_type": "contact"})
+    changed_ids = {str(i) for i in mutated.get("ids", [])}
+    report = run_sync(settings, "hubspot", BOOK, connector=connector)
+    assert report.mode == "incremental"
+    assert 0 < report.records_written <= report.records_to_write
+    assert report.fields_written > 0 and report.fields_unchanged > 0
+    with StateStore(settings.database_url) as store:
+        runs = store.list_runs(limit=1)
+    assert runs[0].counts["written"] == report.records_written
+    if changed_ids:
+        # Each written contact changed, or shares a company with one that did.
+        assert report.records_written <= 100 + report.records_segmented["company"] * 20
+
+
+def test_dry_run_shows_transitions_and_writes_nothing(hubspot: Harness, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    connector = _ready(hubspot)
+    report = run_sync(settings, "hubspot", BOOK, connector=connector, full=True, dry_run=True)
+    assert report.records_to_write > 0 and report.records_written == 0
+    assert report.fields_changed["demographic"] > 0
+    assert any(m.startswith("(none) -> ") for m in report.transitions["demographic"])
+    assert report.sample and all(item["changes"] for item in report.sample)
+    assert hubspot.admin("GET", "stats")["records_written"] == 0
+    with StateStore(settings.database_url) as store:
+        assert store.last_written("hubspot", "contact", ["1"]) == {}
+
+
+def test_rejected_writes_are_dead_lettered_and_replayed(hubspot: Harness, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    connector = _ready(hubspot)
+    hubspot.admin("POST", "faults", data="reject=0.05")
+    report = run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
+    assert report.rejected > 0 and report.dead_lettered == report.rejected
+    with StateStore(settings.database_url) as store:
+        letters = store.list_dead_letters("hubspot")
+    assert len(letters) == report.rejected
+    assert all(d.reason and d.fields for d in letters)
+    still = retry_dead_letters(settings, connector)
+    assert still["still_failing"] == len(letters)  # the CRM still refuses them
+    hubspot.admin("POST", "faults", data="0")
+    done = retry_dead_letters(settings, connector)
+    assert done == {
+        "retried": len(letters),
+        "resolved": len(letters),
+        "still_failing": 0,
+        "written": len(letters),
+    }
+    letter = letters[0]
+    crm_values = hubspot.record(letter.object_type, letter.record_id)["properties"]  # type: ignore[arg-type]
+    for name, value in letter.fields.items():
+        if not is_companion(name):  # datetimes come back in the CRM's own format
+            assert (crm_values.get(name) or "") == (value or ""), name
+    # Once replayed, a sync has nothing left to write.
+    assert run_sync(settings, "hubspot", BOOK, connector=connector).records_to_write == 0
+
+
+def test_salesforce_full_sync_then_nothing(tmp_path: Path) -> None:
+    harness = salesforce_harness(contacts=300, companies=50, deals=100)
+    try:
+        settings = _settings(tmp_path)
+        connector = _ready(harness)
+        apply_schema(connector, BOOK, ["lead"])
+        first = run_sync(settings, "salesforce", BOOK, connector=connector, full=True)
+        assert first.records_written == first.records_to_write > 0 and first.rejected == 0
+        assert run_sync(settings, "salesforce", BOOK, connector=connector).records_to_write == 0
+    finally:
+        harness.server.stop()
+
+
+def test_cli_sync_json_and_dry_run(
+    hubspot: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.cli import main
+
+    env: dict[str, Any] = {
+        "SEGSYNC_HUBSPOT_BASE_URL": hubspot.server.url,
+        "SEGSYNC_HUBSPOT_TOKEN": "sandbox-token",
+        "SEGSYNC_HUBSPOT_SEARCH_LAG_SECONDS": "0",
+        "SEGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SEGSYNC_REDIS_URL", raising=False)
+    runner = CliRunner()
+    missing = runner.invoke(main, ["sync", "--crm", "hubspot", "--full"])
+    assert missing.exit_code == 1 and "segsync schema apply --crm hubspot" in missing.output
+    applied = runner.invoke(main, ["schema", "apply", "--crm", "hubspot"])
+    assert applied.exit_code == 0, applied.output
+    dry = runner.invoke(main, ["sync", "--crm", "hubspot", "--full", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "(dry run)" in dry.output and "demographic: (none) -> " in dry.output
+    import json
+
+    done = runner.invoke(main, ["sync", "--crm", "hubspot", "--full", "--json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.output)
+    assert summary["records_written"] == summary["records_to_write"] > 0
+    for key in ("records_pulled", "records_segmented", "fields_written", "fields_unchanged"):
+        assert key in summary
+    assert summary["api_calls"] > 0 and summary["seconds"] > 0

@@ -1,0 +1,83 @@
+"""The Celery app: Redis broker, one queue per step, beat schedule from settings.
+
+``acks_late`` + ``reject_on_worker_lost``: a task is acknowledged only when it has
+finished, so a worker killed mid-task (even ``kill -9``) leaves it to be delivered
+again; the write task is idempotent, so the redelivery writes only what had not landed.
+With the Redis transport an unacknowledged task comes back once its visibility timeout
+has passed, so write tasks are kept far shorter than that timeout.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.schedules import crontab
+
+from workers.settings import Settings
+
+QUEUES = ("pull", "segment", "write")
+ROUTES = {
+    "segsync.sync": {"queue": "pull"},
+    "segsync.segment": {"queue": "segment"},
+    "segsync.finish": {"queue": "segment"},
+    "segsync.write": {"queue": "write"},
+    "segsync.deadletter_retry": {"queue": "write"},
+}
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """A Celery app configured from ``settings`` (SEGSYNC_REDIS_URL is required)."""
+    settings = settings or Settings()
+    if not settings.redis_url:
+        raise RuntimeError(
+            "SEGSYNC_REDIS_URL is not set: Celery workers need Redis "
+            "(without it, `segsync sync` runs everything in-process)"
+        )
+    app = Celery("segsync", broker=settings.redis_url, backend=settings.redis_url)
+    app.conf.update(
+        include=["workers.tasks"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_routes=ROUTES,
+        task_default_queue="segment",
+        result_expires=24 * 3600,
+        broker_transport_options={"visibility_timeout": settings.task_visibility_seconds},
+        result_backend_transport_options={"visibility_timeout": settings.task_visibility_seconds},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        beat_schedule=beat_schedule(settings),
+        timezone="UTC",
+    )
+    return app
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
+    """Incremental syncs, the nightly full run, the weekly CLV refit, dead-letter retries."""
+    schedule: dict[str, dict[str, object]] = {}
+    for crm in settings.crms:
+        schedule[f"{crm}-incremental"] = {
+            "task": "segsync.sync",
+            "schedule": settings.sync_interval_minutes * 60.0,
+            "kwargs": {"crm": crm, "full": False},
+        }
+        schedule[f"{crm}-nightly-full"] = {
+            "task": "segsync.sync",
+            "schedule": crontab(minute=0, hour=settings.full_sync_hour),
+            "kwargs": {"crm": crm, "full": True},
+        }
+        schedule[f"{crm}-weekly-clv-refit"] = {
+            "task": "segsync.sync",
+            "schedule": crontab(
+                minute=30, hour=settings.full_sync_hour, day_of_week=settings.clv_refit_weekday
+            ),
+            "kwargs": {"crm": crm, "full": True, "refit_clv": True},
+        }
+        schedule[f"{crm}-deadletter-retry"] = {
+            "task": "segsync.deadletter_retry",
+            "schedule": settings.deadletter_retry_minutes * 60.0,
+            "kwargs": {"crm": crm},
+        }
+    return schedule

@@ -1,0 +1,197 @@
+"""CLI commands of the sync: sync, schema apply, deadletter list|retry, worker, beat."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, cast
+
+import click
+
+from connectors.base import CrmName
+
+CRM = click.option(
+    "--crm", type=click.Choice(["hubspot", "salesforce"]), default="hubspot", show_default=True
+)
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+
+
+def _settings() -> Any:
+    from workers.cli import load_settings
+
+    return load_settings()
+
+
+@click.command("sync")
+@CRM
+@click.option("--full", is_flag=True, help="Re-read and re-segment everything (else incremental).")
+@click.option("--dry-run", is_flag=True, help="Compute and show what would change; write nothing.")
+@click.option("--playbook", "playbook_spec", help="Playbook name or path (default: settings).")
+@AS_JSON
+def sync_command(
+    crm: str, full: bool, dry_run: bool, playbook_spec: str | None, as_json: bool
+) -> None:
+    """Pull, segment and write back the fields that changed."""
+    from segmentation.playbook import PlaybookError
+    from workers.runner import run_sync
+    from workers.sync import SchemaMissingError, load_playbook
+
+    settings = _settings()
+    try:
+        book = load_playbook(playbook_spec or settings.playbook)
+        report = run_sync(settings, cast(CrmName, crm), book, full=full, dry_run=dry_run)
+    except (PlaybookError, SchemaMissingError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+        return
+    click.echo(format_report(report.as_dict()))
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human summary of a sync (dry runs list transitions and a sample)."""
+    lines = [
+        f"{report['crm']} {report['mode']} sync{' (dry run)' if report['dry_run'] else ''}: "
+        f"{report['seconds']:.1f} s, {report['api_calls']} API calls",
+        "  pulled: " + ", ".join(f"{k} {v}" for k, v in report["records_pulled"].items()),
+        "  segmented: " + ", ".join(f"{k} {v}" for k, v in report["records_segmented"].items()),
+        f"  records to write: {report['records_to_write']}, fields unchanged: "
+        f"{report['fields_unchanged']}",
+    ]
+    if not report["dry_run"]:
+        lines.append(
+            f"  written: {report['records_written']} records / {report['fields_written']} fields,"
+            f" rejected {report['rejected']} (dead-lettered {report['dead_lettered']})"
+        )
+    if report["lifecycle_backward_skipped"]:
+        lines.append(f"  lifecycle moves backward skipped: {report['lifecycle_backward_skipped']}")
+    if report["fields_changed"]:
+        lines.append("  fields changing:")
+        lines += [f"    {f:<32} {n:>8}" for f, n in report["fields_changed"].items()]
+    if report["transitions"]:
+        lines.append("  transitions:")
+        for name, moves in report["transitions"].items():
+            for move, n in sorted(moves.items(), key=lambda kv: -kv[1])[:10]:
+                lines.append(f"    {name}: {move}: {n}")
+    if report["sample"]:
+        lines.append("  sample:")
+        for item in report["sample"]:
+            lines.append(f"    {item['object_type']} {item['record_id']}")
+            for f, change in item["changes"].items():
+                lines.append(
+                    f"      {f}: {change['old'] or '(none)'} -> {change['new'] or '(none)'}"
+                )
+    return "\n".join(lines)
+
+
+@click.group("schema")
+def schema() -> None:
+    """segsync's fields in the CRM."""
+
+
+@schema.command("apply")
+@CRM
+@click.option("--playbook", "playbook_spec", help="Playbook name or path (default: settings).")
+def schema_apply(crm: str, playbook_spec: str | None) -> None:
+    """Create the fields segsync writes (idempotent; options are only ever added)."""
+    from workers.fieldmap import load_field_map
+    from workers.runner import build_connector
+    from workers.sync import apply_schema, load_playbook
+
+    settings = _settings()
+    book = load_playbook(playbook_spec or settings.playbook)
+    connector = build_connector(settings, cast(CrmName, crm))
+    types = [t for t in load_field_map(crm).object_types() if t != "deal"]
+    changes = apply_schema(connector, book, types)
+    done = [c for c in changes if c.action != "unchanged"]
+    for c in done:
+        click.echo(f"{c.object_type} {c.name}: {c.action}{' ' + c.detail if c.detail else ''}")
+    click.echo(f"{len(done)} changes, {len(changes) - len(done)} fields already in place")
+
+
+@click.group("deadletter")
+def deadletter() -> None:
+    """Writes the CRM rejected: list them, replay them."""
+
+
+@deadletter.command("list")
+@CRM
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved letters.")
+@AS_JSON
+def deadletter_list(crm: str, include_resolved: bool, as_json: bool) -> None:
+    """Open dead letters with the CRM's reason."""
+    from workers.state import StateStore
+
+    settings = _settings()
+    with StateStore(settings.database_url) as store:
+        store.migrate()
+        letters = store.list_dead_letters(crm, include_resolved)
+    if as_json:
+        rows = [
+            {
+                "id": d.id,
+                "object_type": d.object_type,
+                "record_id": d.record_id,
+                "fields": d.fields,
+                "reason": d.reason,
+                "code": d.code,
+                "attempts": d.attempts,
+                "resolved": d.resolved,
+            }
+            for d in letters
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for d in letters:
+        click.echo(
+            f"#{d.id} {d.object_type} {d.record_id} [{d.code or '-'}] x{d.attempts}: {d.reason}"
+        )
+    click.echo(f"{len(letters)} dead letters")
+
+
+@deadletter.command("retry")
+@CRM
+@AS_JSON
+def deadletter_retry(crm: str, as_json: bool) -> None:
+    """Write every open dead letter again; those that land are resolved."""
+    from workers.runner import build_connector, retry_dead_letters
+
+    settings = _settings()
+    connector = build_connector(settings, cast(CrmName, crm))
+    summary = retry_dead_letters(settings, connector)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(
+            f"retried {summary['retried']}: {summary['resolved']} landed, "
+            f"{summary['still_failing']} still failing"
+        )
+    if summary["still_failing"]:
+        sys.exit(1)
+
+
+@click.command("worker")
+@click.option("--queues", default="pull,segment,write", show_default=True)
+@click.option("--concurrency", type=int, default=1, show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(queues: str, concurrency: int, loglevel: str) -> None:
+    """Start a Celery worker (needs SEGSYNC_REDIS_URL)."""
+    from workers.celery_app import make_app
+
+    app = make_app(_settings())
+    app.worker_main(
+        ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    )
+
+
+@click.command("beat")
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Start Celery beat with the schedule from settings (run exactly one)."""
+    from workers.celery_app import make_app
+
+    app = make_app(_settings())
+    app.start(["beat", f"--loglevel={loglevel}"])
+
+
+COMMANDS = (sync_command, schema, deadletter, worker, beat)

@@ -1,0 +1,159 @@
+"""The diff: what to write, given what segsync computed and what it last wrote.
+
+Works on columns: the new values are unpivoted to ``(record_id, field, new)`` rows and
+joined with the written-values table, so a run over 100k records costs one join, not a
+Python loop per record. Only changed fields become writes; a segment that changed also
+gets ``<field>_entered_at`` (the run time) and ``<field>_previous`` (the old value), and
+every record with a change gets ``updated_at``. Those three are derived here, not
+remembered per field: the written-values table already keeps previous value and entry
+time next to each segment value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from connectors.base import FieldWrite, ObjectType
+from workers.outputs import ENTERED_AT, PREVIOUS, REASON, UPDATED_AT
+
+WRITTEN_SCHEMA = {"record_id": pl.String, "field": pl.String, "old": pl.String}
+
+
+@dataclass
+class Diff:
+    """The writes one object type needs, and what the diff saw."""
+
+    object_type: ObjectType
+    writes: list[FieldWrite] = field(default_factory=list)
+    # (record_id, native field, new value) of the fields that are remembered.
+    remembered: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"record_id": pl.String, "field": pl.String})
+    )
+    compared: int = 0
+    unchanged: int = 0
+    per_field: dict[str, int] = field(default_factory=dict)
+    transitions: dict[str, dict[str, int]] = field(default_factory=dict)
+    changes: pl.DataFrame | None = None
+
+    @property
+    def records(self) -> int:
+        return len(self.writes)
+
+
+def written_frame(rows: dict[str, dict[str, str | None]]) -> pl.DataFrame:
+    """``StateStore.last_written`` output as ``(record_id, field, old)`` rows."""
+    flat = [(rid, f, v) for rid, fields in rows.items() for f, v in fields.items()]
+    return pl.DataFrame(flat, schema=WRITTEN_SCHEMA, orient="row")
+
+
+def diff_values(
+    object_type: ObjectType,
+    values: pl.DataFrame,
+    written: pl.DataFrame,
+    *,
+    native: Callable[[str], str],
+    tracked: Collection[str],
+    run_at: datetime,
+    keep_when_null: Collection[str] = (),
+) -> Diff:
+    """Compare ``values`` (``id`` + canonical output columns, text) with ``written``.
+
+    ``written`` holds ``(record_id, field, old)`` with native field names. A null new
+    value clears the field, but a field segsync never wrote is not cleared (it was
+    never set). ``tracked`` are the segment outputs that get entered_at/previous.
+    A ``<segment>_reason`` is written only along with a change of its segment: the
+    reason's wording may move when an input the rule reads moves (the CRM's own
+    lifecycle stage after segsync set it), and rewording alone is not worth a write.
+    For ``keep_when_null`` fields (native names of CRM-owned fields such as the
+    lifecycle stage) a null means "leave as it is", never "clear".
+    """
+    columns = [c for c in values.columns if c != "id"]
+    if not columns or values.height == 0:
+        return Diff(object_type)
+    renamed = {c: native(c) for c in columns}
+    tracked_native = {renamed[c]: c for c in tracked if c in renamed}
+    long = (
+        values.rename({"id": "record_id", **renamed})
+        .with_columns(pl.col(renamed[c]).cast(pl.String) for c in columns)
+        .unpivot(index="record_id", variable_name="field", value_name="new")
+        .filter(pl.col("new").is_not_null() | ~pl.col("field").is_in(list(keep_when_null)))
+        .with_columns(pl.col("new").fill_null(""))
+    )
+    joined = long.join(written, on=["record_id", "field"], how="left")
+    changed = joined.filter(
+        pl.when(pl.col("old").is_null())
+        .then(pl.col("new") != "")
+        .otherwise(pl.col("new") != pl.col("old"))
+    )
+    reasons = {renamed[c + REASON]: renamed[c] for c in tracked if c + REASON in renamed}
+    if reasons:
+        segments_moved = changed.filter(pl.col("field").is_in(list(reasons.values()))).select(
+            "record_id", pl.col("field").alias("_segment")
+        )
+        is_reason = pl.col("field").is_in(list(reasons))
+        reason_rows = (
+            changed.filter(is_reason)
+            .with_columns(pl.col("field").replace_strict(reasons).alias("_segment"))
+            .join(segments_moved, on=["record_id", "_segment"], how="semi")
+            .drop("_segment")
+        )
+        changed = pl.concat([changed.filter(~is_reason), reason_rows])
+    diff = Diff(object_type, compared=joined.height, unchanged=joined.height - changed.height)
+    if changed.height == 0:
+        return diff
+    diff.remembered = changed.select("record_id", "field", "new")
+    stamp = run_at.isoformat().replace("+00:00", "Z")
+    moved = changed.filter(pl.col("field").is_in(list(tracked_native)))
+    derived = pl.concat(
+        [
+            moved.select(
+                "record_id",
+                (pl.col("field") + pl.lit("\x00" + ENTERED_AT)).alias("field"),
+                pl.lit(stamp).alias("new"),
+            ),
+            moved.select(
+                "record_id",
+                (pl.col("field") + pl.lit("\x00" + PREVIOUS)).alias("field"),
+                pl.col("old").fill_null("").alias("new"),
+            ),
+            changed.select("record_id")
+            .unique()
+            .with_columns(pl.lit(native(UPDATED_AT)).alias("field"), pl.lit(stamp).alias("new")),
+        ]
+    )
+    derived = derived.with_columns(
+        pl.col("field").replace_strict(
+            _derived_names(tracked_native, native), default=pl.col("field")
+        )
+    )
+    everything = pl.concat([changed.select("record_id", "field", "new"), derived])
+    for row in (
+        everything.group_by("record_id", maintain_order=True).agg("field", "new").iter_rows()
+    ):
+        record_id, names, news = row
+        diff.writes.append(FieldWrite(object_type, record_id, dict(zip(names, news, strict=True))))
+    counts = changed.group_by("field").len()
+    back = {v: k for k, v in renamed.items()}
+    diff.per_field = {back.get(f, f): n for f, n in counts.iter_rows()}
+    for f, old, new, n in (
+        moved.group_by("field", "old", "new").len().sort("len", descending=True).iter_rows()
+    ):
+        key = back.get(f, f)
+        diff.transitions.setdefault(key, {})[f"{old or '(none)'} -> {new or '(none)'}"] = n
+    diff.changes = changed.with_columns(
+        pl.col("field").replace_strict(back, default=pl.col("field"))
+    )
+    return diff
+
+
+def _derived_names(tracked_native: dict[str, str], native: Callable[[str], str]) -> dict[str, str]:
+    """``<native field>\\x00<suffix>`` -> the native name of the companion field."""
+    names = {}
+    for field_native, canonical in tracked_native.items():
+        for suffix in (ENTERED_AT, PREVIOUS):
+            names[f"{field_native}\x00{suffix}"] = native(canonical + suffix)
+    return names

@@ -1,0 +1,225 @@
+"""One sync run, end to end, in this process (the embedded default and the CLI).
+
+The Celery tasks (``workers.tasks``) run the same steps, spread over queues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.base import Connector, CrmName, Cursor, FieldWrite
+from segmentation.playbook import Playbook
+from workers.outputs import is_companion
+from workers.settings import Settings
+from workers.state import StateStore
+from workers.sync import (
+    CLUSTER_STATE,
+    CLV_STATE,
+    Pulled,
+    SyncPlan,
+    check_schema,
+    plan_sync,
+    pull_population,
+    sample_changes,
+)
+from workers.writeback import WriteOutcome, apply_writes
+
+WRITE_CHUNK = 500
+
+
+def build_connector(settings: Settings, crm: CrmName) -> Connector:
+    """The configured connector; with Redis configured, its quota is shared by all workers."""
+    from connectors.hubspot import HubSpotConnector
+    from connectors.salesforce import SalesforceConnector
+
+    limiter = budget = None
+    if settings.redis_url:
+        from workers.quota import shared_quota
+
+        limiter, budget = shared_quota(
+            settings.redis_url,
+            crm,
+            account_key(settings, crm),
+            settings.hubspot_requests_per_10s if crm == "hubspot" else 25,
+            settings.hubspot_daily_budget_share
+            if crm == "hubspot"
+            else settings.salesforce_daily_budget_share,
+        )
+    if crm == "hubspot":
+        return HubSpotConnector(settings.hubspot(), limiter=limiter, budget=budget)
+    return SalesforceConnector(settings.salesforce(), limiter=limiter, budget=budget)
+
+
+def account_key(settings: Settings, crm: CrmName) -> str:
+    """Which CRM account a quota belongs to, without any secret in it."""
+    if crm == "hubspot":
+        token = settings.hubspot_token.get_secret_value() if settings.hubspot_token else ""
+        digest = hashlib.sha256(token.encode()).hexdigest()[:12]
+        return f"{settings.hubspot_base_url}#{digest}"
+    who = settings.salesforce_username or settings.salesforce_consumer_key or ""
+    return f"{settings.salesforce_instance_url or settings.salesforce_domain}#{who}"
+
+
+@dataclass
+class SyncReport:
+    """The machine-readable summary of a run (``--json``)."""
+
+    crm: str
+    mode: str
+    dry_run: bool
+    run_id: int | None = None
+    records_pulled: dict[str, int] = field(default_factory=dict)
+    records_segmented: dict[str, int] = field(default_factory=dict)
+    records_to_write: int = 0
+    fields_written: int = 0
+    records_written: int = 0
+    fields_unchanged: int = 0
+    rejected: int = 0
+    dead_lettered: int = 0
+    already_written: int = 0
+    lifecycle_backward_skipped: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+    fields_changed: dict[str, int] = field(default_factory=dict)
+    transitions: dict[str, dict[str, int]] = field(default_factory=dict)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    segments: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def describe_plan(report: SyncReport, pulled: Pulled, plan: SyncPlan) -> None:
+    """Fill the report's counts from a plan (shared by the in-process and Celery paths)."""
+    report.mode = plan.mode
+    report.records_pulled = dict(pulled.counts)
+    report.records_segmented = dict(plan.segmented)
+    report.records_to_write = len(plan.writes)
+    report.lifecycle_backward_skipped = plan.lifecycle_backward_skipped
+    fields: Counter[str] = Counter()
+    for d in plan.diffs.values():
+        fields.update(d.per_field)
+        report.fields_unchanged += d.unchanged
+        for name, moves in d.transitions.items():
+            merged = report.transitions.setdefault(name, {})
+            for move, n in moves.items():
+                merged[move] = merged.get(move, 0) + n
+    report.fields_changed = dict(fields.most_common())
+    report.segments = plan.summary.get("segments", {})
+
+
+def finish_pull(store: StateStore, crm: str, cursors: Sequence[Cursor], plan: SyncPlan) -> None:
+    """Store the cursors and fitted clusters once the run's writes are safe."""
+    for cursor in cursors:
+        store.save_cursor(crm, cursor)
+    if plan.clusters is not None:
+        store.save_model_state(crm, CLUSTER_STATE, plan.clusters)
+    if plan.clv_fit is not None:
+        store.save_model_state(crm, CLV_STATE, plan.clv_fit)
+
+
+def write_all(
+    connector: Connector, store: StateStore, plan: SyncPlan, chunk: int = WRITE_CHUNK
+) -> WriteOutcome:
+    """Lifecycle clears first (HubSpot accepts an earlier stage only after one), then the rest."""
+    outcome = WriteOutcome()
+    if plan.lifecycle_clears:
+        connector.write(plan.lifecycle_clears)
+    writes: list[FieldWrite] = plan.writes
+    for start in range(0, len(writes), chunk):
+        outcome.add(
+            apply_writes(connector, store, writes[start : start + chunk], derived=plan.derived)
+        )
+    return outcome
+
+
+def run_sync(
+    settings: Settings,
+    crm: CrmName,
+    playbook: Playbook,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    connector: Connector | None = None,
+    now: datetime | None = None,
+    refit_clv: bool = False,
+) -> SyncReport:
+    """Pull, segment, diff and (unless ``dry_run``) write, recording the run."""
+    started = time.monotonic()
+    connector = connector or build_connector(settings, crm)
+    calls_before = connector.usage().calls_made
+    report = SyncReport(crm=crm, mode="full" if full else "incremental", dry_run=dry_run)
+    with StateStore(settings.database_url) as store:
+        store.migrate()
+        run_id = None if dry_run else store.start_run(crm, f"sync-{report.mode}")
+        report.run_id = run_id
+        try:
+            pulled = pull_population(connector, store, playbook, full=full)
+            plan = plan_sync(connector, store, pulled, playbook, now=now, refit_clv=refit_clv)
+            describe_plan(report, pulled, plan)
+            if dry_run:
+                report.sample = sample_changes(plan)
+            else:
+                if plan.writes:
+                    check_schema(connector, plan)
+                outcome = write_all(connector, store, plan)
+                finish_pull(store, crm, pulled.cursors, plan)
+                report.records_written = outcome.records_written
+                report.fields_written = outcome.fields_written
+                report.rejected = outcome.rejected
+                report.dead_lettered = outcome.dead_lettered
+                report.already_written = outcome.already_written
+        except BaseException as exc:
+            if run_id is not None:
+                store.finish_run(run_id, "failed", _counts(report), error=str(exc) or repr(exc))
+            raise
+        report.api_calls = connector.usage().calls_made - calls_before
+        report.seconds = round(time.monotonic() - started, 3)
+        if run_id is not None:
+            store.finish_run(run_id, "succeeded", _counts(report))
+    return report
+
+
+def _counts(report: SyncReport) -> dict[str, Any]:
+    return {
+        "pulled": report.records_pulled,
+        "to_write": report.records_to_write,
+        "written": report.records_written,
+        "fields_written": report.fields_written,
+        "rejected": report.rejected,
+        "dead_lettered": report.dead_lettered,
+        "api_calls": report.api_calls,
+    }
+
+
+def retry_dead_letters(settings: Settings, connector: Connector) -> dict[str, int]:
+    """Write every open dead letter of the connector's CRM again."""
+    with StateStore(settings.database_url) as store:
+        store.migrate()
+        letters = store.list_dead_letters(connector.crm)
+        writes = [
+            FieldWrite(d.object_type, d.record_id, {k: str(v) for k, v in d.fields.items()})  # type: ignore[arg-type]
+            for d in letters
+        ]
+        derived = {f for w in writes for f in w.fields if is_companion(f)}
+        outcome = WriteOutcome()
+        for start in range(0, len(writes), WRITE_CHUNK):
+            outcome.add(
+                apply_writes(connector, store, writes[start : start + WRITE_CHUNK], derived=derived)
+            )
+        still = len(store.list_dead_letters(connector.crm))
+    return {
+        "retried": len(writes),
+        "resolved": len(writes) - still,
+        "still_failing": still,
+        "written": outcome.records_written,
+    }

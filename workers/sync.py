@@ -1,0 +1,350 @@
+"""The sync pipeline: pull -> frames -> segment -> diff -> writes.
+
+Each step is a function so the same code runs in-process (the embedded default) and as
+Celery tasks (``workers.tasks``). Nothing personal is stored: records live in memory
+for the run; the state store keeps cursors, the values segsync wrote and fitted model
+parameters.
+
+Incremental runs read what changed since the stored cursors; when something did, they
+read the population too (RFM quantiles, roll-ups and CLV need it) but diff only the
+changed records and those they roll up into, so population drift is left to the full
+(nightly) run. Segmentation uses the run's UTC day as "now", so a re-run on the same
+day computes the same values and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import polars as pl
+
+from connectors.base import Connector, CrmName, Cursor, FieldWrite, ObjectType
+from segmentation.engine import SegmentResult, segment
+from segmentation.playbook import Playbook, parse_playbook
+from workers.diff import Diff, diff_values, written_frame
+from workers.fieldmap import load_field_map
+from workers.frames import EngineFrames, FrameCollector, playbook_mode
+from workers.lifecycle import lifecycle_field, plan_lifecycle
+from workers.offline import playbook_source
+from workers.outputs import (
+    ENTERED_AT,
+    PREVIOUS,
+    UPDATED_AT,
+    EngineObject,
+    field_specs,
+    output_values,
+    tracked,
+)
+from workers.state import StateStore
+
+CLUSTER_STATE = "clusters"
+CLV_STATE = "clv"
+SAMPLE_SIZE = 10
+
+
+class SchemaMissingError(RuntimeError):
+    """A field segsync would write does not exist (or is read-only) in the CRM."""
+
+
+def load_playbook(spec: str) -> Playbook:
+    """A playbook by shipped name or path."""
+    source, text = playbook_source(spec)
+    return parse_playbook(text, source=source)
+
+
+def run_day(moment: datetime | None = None) -> datetime:
+    """The run's "now" for segmentation: midnight UTC of the run's day."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class Pulled:
+    """What a pull produced: the population, the changed ids and the cursors to store."""
+
+    frames: EngineFrames | None  # None: nothing changed, nothing to segment
+    counts: dict[str, int]
+    changed: dict[ObjectType, set[str]] | None  # None: a full run, everything counts
+    cursors: list[Cursor]
+
+
+def pull_population(
+    connector: Connector, store: StateStore, playbook: Playbook, *, full: bool
+) -> Pulled:
+    """Read what changed (incremental) and, when anything did or ``full``, everything."""
+    crm = connector.crm
+    field_map = load_field_map(crm)
+    types = field_map.object_types()
+    props = {t: field_map.native_properties(t) for t in types}
+    cursors = {t: store.get_cursor(crm, t) for t in types}
+    if any(c.is_initial for c in cursors.values()):
+        full = True
+    changed: dict[ObjectType, set[str]] | None = None
+    saved: list[Cursor] = []
+    if not full:
+        changed = {t: set() for t in types}
+        for t in types:
+            latest = cursors[t]
+            for batch in connector.read_changed(cursors[t], props[t]):
+                changed[t].update(r.id for r in batch.records)
+                if batch.cursor is not None:
+                    latest = batch.cursor
+            if latest != cursors[t]:
+                saved.append(latest)
+        if not any(changed.values()):
+            return Pulled(None, {t: 0 for t in types}, changed, saved)
+    # Cursors taken before a full read: what changes during it is read again next time.
+    snapshots = [connector.snapshot_cursor(t) for t in types] if full else []
+    collector = FrameCollector(field_map)
+    counts: dict[str, int] = {}
+    for t in types:
+        counts[t] = 0
+        for batch in connector.read_all(t, props[t]):
+            collector(batch)
+            counts[t] += len(batch)
+    frames = collector.frames(playbook_mode(playbook))
+    return Pulled(frames, counts, changed, saved + snapshots)
+
+
+@dataclass
+class SyncPlan:
+    """Everything a run decided: per object type the diff, plus counts for the summary."""
+
+    crm: CrmName
+    mode: Literal["full", "incremental"]
+    diffs: dict[ObjectType, Diff] = field(default_factory=dict)
+    derived: set[str] = field(default_factory=set)
+    crm_owned: set[str] = field(default_factory=set)  # the CRM's own fields (lifecycle)
+    segmented: dict[str, int] = field(default_factory=dict)
+    lifecycle_backward_skipped: int = 0
+    lifecycle_clears: list[FieldWrite] = field(default_factory=list)
+    clusters: dict[str, Any] | None = None
+    clv_fit: dict[str, Any] | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> list[FieldWrite]:
+        return [w for d in self.diffs.values() for w in d.writes]
+
+    def required_fields(self) -> dict[ObjectType, set[str]]:
+        """Native fields each object type's writes touch."""
+        need: dict[ObjectType, set[str]] = {}
+        for object_type, d in self.diffs.items():
+            for w in d.writes:
+                need.setdefault(object_type, set()).update(w.fields)
+        return need
+
+
+def plan_sync(
+    connector: Connector,
+    store: StateStore,
+    pulled: Pulled,
+    playbook: Playbook,
+    *,
+    now: datetime | None = None,
+    refit_clv: bool = False,
+) -> SyncPlan:
+    """Segment the pulled population and diff it against what was last written.
+
+    The stored cluster centroids keep cluster labels stable; the stored CLV fit is
+    reused unless ``refit_clv`` (the weekly refit) or none is stored yet.
+    """
+    crm = connector.crm
+    plan = SyncPlan(crm, "full" if pulled.changed is None else "incremental")
+    frames = pulled.frames
+    if frames is None:
+        return plan
+    day = run_day(now)
+    previous = store.get_model_state(crm, CLUSTER_STATE)
+    result = segment(
+        frames.contacts,
+        frames.companies,
+        frames.deals,
+        frames.orders,
+        playbook=playbook,
+        now=day,
+        previous=_previous_lifecycle(store, connector, frames.contacts),
+        previous_clusters=previous,
+        previous_clv=None if refit_clv else store.get_model_state(crm, CLV_STATE),
+    )
+    if playbook.holdout is not None and playbook.holdout.enabled:
+        from segmentation.report import add_holdouts
+
+        result = add_holdouts(result, playbook)
+    plan.clusters = result.clusters
+    plan.clv_fit = result.clv_fit
+    plan.summary = result.summary
+    affected = _affected(pulled.changed, frames) if pulled.changed is not None else None
+    run_at = datetime.now(UTC).replace(microsecond=0)
+    for object_type, engine_object, frame in _record_frames(result):
+        plan.segmented[object_type] = frame.height
+        if affected is not None:
+            frame = frame.filter(pl.col("id").is_in(list(affected.get(object_type, set()))))
+        _plan_object(plan, connector, store, playbook, object_type, engine_object, frame, run_at)
+    return plan
+
+
+def _plan_object(
+    plan: SyncPlan,
+    connector: Connector,
+    store: StateStore,
+    playbook: Playbook,
+    object_type: ObjectType,
+    engine_object: EngineObject,
+    frame: pl.DataFrame,
+    run_at: datetime,
+) -> None:
+    values = output_values(frame, playbook, engine_object)
+    moved = tracked(values, playbook, engine_object)
+    crm_owned: set[str] = set()
+    target = lifecycle_field(plan.crm, object_type)
+    lifecycle = playbook.models.get("lifecycle")
+    if target is not None and lifecycle is not None and "segment_lifecycle" in frame.columns:
+        allow_back = lifecycle.forward_only is False
+        stages = plan_lifecycle(frame, plan.crm, target, allow_backward=allow_back)
+        plan.lifecycle_backward_skipped += stages.skipped_backward
+        values = values.join(stages.values, on="id", how="left")
+        crm_owned.add(target.native)
+        plan.crm_owned.add(target.native)
+        plan.lifecycle_clears += [
+            FieldWrite(object_type, rid, {target.native: ""}) for rid in stages.backward
+        ]
+
+    def native(name: str) -> str:
+        return name if name in crm_owned else connector.field_name(name)
+
+    written = written_frame(store.last_written(plan.crm, object_type, values["id"].to_list()))
+    plan.diffs[object_type] = diff_values(
+        object_type,
+        values,
+        written,
+        native=native,
+        tracked=moved,
+        run_at=run_at,
+        keep_when_null=crm_owned,
+    )
+    plan.derived |= {native(m + s) for m in moved for s in (ENTERED_AT, PREVIOUS)}
+    plan.derived.add(native(UPDATED_AT))
+
+
+def _record_frames(
+    result: SegmentResult,
+) -> Iterable[tuple[ObjectType, EngineObject, pl.DataFrame]]:
+    contacts = result.contacts
+    if "object_type" in contacts.columns:
+        people: tuple[ObjectType, ...] = ("contact", "lead")
+        for object_type in people:
+            part = contacts.filter(pl.col("object_type") == object_type)
+            if part.height:
+                yield object_type, "contact", part
+    else:
+        yield "contact", "contact", contacts
+    if result.companies is not None:
+        yield "company", "company", result.companies
+
+
+def _previous_lifecycle(
+    store: StateStore, connector: Connector, contacts: pl.DataFrame
+) -> pl.DataFrame | None:
+    """Last written lifecycle segments, for the forward-only lifecycle model."""
+    name = connector.field_name("lifecycle")
+    ids = contacts["id"].to_list() if "id" in contacts.columns else []
+    rows: list[tuple[str, str, str | None]] = []
+    for object_type in ("contact", "lead", "company"):
+        known = store.last_written(connector.crm, object_type, ids)
+        rows += [
+            ("company" if object_type == "company" else "contact", rid, f.get(name))
+            for rid, f in known.items()
+            if f.get(name)
+        ]
+    if not rows:
+        return None
+    return pl.DataFrame(
+        rows,
+        schema={"object_type": pl.String, "id": pl.String, "segment_lifecycle": pl.String},
+        orient="row",
+    )
+
+
+def _affected(changed: dict[ObjectType, set[str]], frames: Any) -> dict[ObjectType, set[str]]:
+    """Changed records plus what they roll up into (companies) and what inherits from them."""
+    contacts, deals = frames.contacts, frames.deals if frames.deals is not None else frames.orders
+    people = changed.get("contact", set()) | changed.get("lead", set())
+    companies = set(changed.get("company", set()))
+    if "company_id" in contacts.columns:
+        linked = contacts.filter(pl.col("id").is_in(list(people)))["company_id"].drop_nulls()
+        companies |= set(linked.to_list())
+    changed_deals = changed.get("deal", set())
+    if deals is not None and changed_deals:
+        id_col = "id" if "id" in deals.columns else "order_id"
+        rows = deals.filter(pl.col(id_col).is_in(list(changed_deals)))
+        if "company_id" in rows.columns:
+            companies |= set(rows["company_id"].drop_nulls().to_list())
+        if "contact_id" in rows.columns:
+            people |= set(rows["contact_id"].drop_nulls().to_list())
+    if "company_id" in contacts.columns and companies:
+        members = contacts.filter(pl.col("company_id").is_in(list(companies)))["id"]
+        people |= set(members.to_list())
+    return {"contact": people, "lead": people, "company": companies}
+
+
+def check_schema(connector: Connector, plan: SyncPlan) -> None:
+    """Refuse to write to fields that do not exist or are read-only, naming the fix."""
+    problems = []
+    for object_type, fields in plan.required_fields().items():
+        access = connector.field_access(object_type)
+        ours = fields - plan.crm_owned
+        missing = sorted(f for f in ours if f not in access)
+        locked = sorted(f for f in ours if f in access and not access[f])
+        if missing:
+            problems.append(
+                f"{object_type}: missing {', '.join(missing[:8])}"
+                + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+            )
+        if locked:
+            problems.append(f"{object_type}: not writable {', '.join(locked[:8])}")
+    if problems:
+        raise SchemaMissingError(
+            f"{connector.crm} lacks segsync's fields ({'; '.join(problems)}): "
+            f"run `segsync schema apply --crm {connector.crm}` first"
+        )
+
+
+def apply_schema(
+    connector: Connector, playbook: Playbook, object_types: Iterable[ObjectType]
+) -> list[Any]:
+    """Create segsync's fields for ``playbook`` on each object type."""
+    changes = []
+    for object_type in object_types:
+        specs = field_specs(playbook, object_type)
+        if specs:
+            changes += connector.apply_schema(object_type, specs)
+    return changes
+
+
+def sample_changes(plan: SyncPlan, size: int = SAMPLE_SIZE) -> list[dict[str, Any]]:
+    """A few records with old -> new per changed field, for the dry run."""
+    out: list[dict[str, Any]] = []
+    for object_type, d in plan.diffs.items():
+        if d.changes is None:
+            continue
+        ids = d.changes["record_id"].unique(maintain_order=True).head(size).to_list()
+        part = d.changes.filter(pl.col("record_id").is_in(ids))
+        for rid in ids:
+            rows = part.filter(pl.col("record_id") == rid)
+            out.append(
+                {
+                    "object_type": object_type,
+                    "record_id": rid,
+                    "changes": {
+                        f: {"old": o, "new": n}
+                        for f, o, n in rows.select("field", "old", "new").iter_rows()
+                    },
+                }
+            )
+        if len(out) >= size:
+            break
+    return out[:size]

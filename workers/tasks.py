@@ -1,0 +1,252 @@
+"""Celery tasks: sync (queue pull) -> segment (queue segment) -> write x N (queue write).
+
+The pull task reads the population and hands it to the segment task through Redis
+(Arrow IPC, deleted once the writes are queued, expiring anyway after a few hours);
+the segment task diffs and fans the writes out in chunks, so any number of workers
+share them under one Redis-backed API quota. A chord's callback records the run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, cast
+
+import polars as pl
+import redis
+from celery import Task, chord
+
+from connectors.base import (
+    BudgetExhaustedError,
+    Connector,
+    CrmName,
+    Cursor,
+    FieldWrite,
+    RateLimitedError,
+    TransientError,
+)
+from workers.celery_app import make_app
+from workers.frames import EngineFrames
+from workers.runner import (
+    SyncReport,
+    build_connector,
+    describe_plan,
+    finish_pull,
+    retry_dead_letters,
+)
+from workers.settings import Settings
+from workers.state import StateStore
+from workers.sync import (
+    Pulled,
+    check_schema,
+    load_playbook,
+    plan_sync,
+    pull_population,
+)
+from workers.writeback import apply_writes
+
+log = logging.getLogger("segsync.tasks")
+app = make_app()
+STASH_TTL_SECONDS = 4 * 3600
+LOCK_TTL_SECONDS = 2 * 3600
+FRAMES = ("contacts", "companies", "deals", "orders")
+
+
+@cache
+def settings() -> Settings:
+    return Settings()
+
+
+@cache
+def connector(crm: str) -> Connector:
+    """One connector per worker process and CRM (sessions and logins are reused)."""
+    return build_connector(settings(), cast(CrmName, crm))
+
+
+@cache
+def store() -> StateStore:
+    s = StateStore(settings().database_url)
+    s.migrate()
+    return s
+
+
+@cache
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(cast(str, settings().redis_url))
+
+
+def _lock_key(crm: str) -> str:
+    return f"segsync:lock:sync:{crm}"
+
+
+@app.task(name="segsync.sync", bind=True)
+def sync_task(self: Task, crm: str, full: bool = False, refit_clv: bool = False) -> dict[str, Any]:
+    """Pull (queue pull): read what changed / everything, stash it, queue segmentation."""
+    r = redis_client()
+    if not r.set(_lock_key(crm), self.request.id or "sync", nx=True, ex=LOCK_TTL_SECONDS):
+        log.info("%s sync skipped: another sync of this CRM is running", crm)
+        return {"skipped": "another sync of this CRM is running"}
+    try:
+        book = load_playbook(settings().playbook)
+        st = store()
+        run_id = st.start_run(crm, f"sync-{'full' if full else 'incremental'}")
+        pulled = pull_population(connector(crm), st, book, full=full)
+        stash = f"segsync:stash:{run_id}"
+        _stash(r, stash, pulled)
+    except BaseException:
+        r.delete(_lock_key(crm))
+        raise
+    segment_task.delay(crm, run_id, stash, refit_clv)
+    return {"run_id": run_id, "pulled": pulled.counts}
+
+
+@app.task(name="segsync.segment", bind=True)
+def segment_task(
+    self: Task, crm: str, run_id: int, stash: str, refit_clv: bool = False
+) -> dict[str, Any]:
+    """Segment + diff (queue segment), then fan the writes out to the write queue."""
+    r = redis_client()
+    st = store()
+    conn = connector(crm)
+    try:
+        pulled = _unstash(r, stash)
+        book = load_playbook(settings().playbook)
+        plan = plan_sync(conn, st, pulled, book, refit_clv=refit_clv)
+        report = SyncReport(crm=crm, mode=plan.mode, dry_run=False, run_id=run_id)
+        describe_plan(report, pulled, plan)
+        if plan.writes:
+            check_schema(conn, plan)
+        if plan.lifecycle_clears:
+            conn.write(plan.lifecycle_clears)
+        size = settings().write_chunk_size
+        writes = plan.writes
+        chunks = [
+            write_task.s(crm, [_pack(w) for w in writes[i : i + size]], sorted(plan.derived))
+            for i in range(0, len(writes), size)
+        ]
+        summary = {k: v for k, v in report.as_dict().items() if k != "sample"}
+        if chunks:
+            chord(chunks)(finish_task.s(crm, run_id, summary))
+        else:
+            finish_task.delay([], crm, run_id, summary)
+        # The writes are queued (durably, in Redis): the new positions are safe to keep.
+        finish_pull(st, crm, pulled.cursors, plan)
+    except BaseException as exc:
+        st.finish_run(run_id, "failed", {}, error=str(exc) or repr(exc))
+        r.delete(_lock_key(crm))
+        raise
+    finally:
+        r.delete(stash)
+    return {"run_id": run_id, "write_tasks": len(chunks), "records_to_write": len(writes)}
+
+
+@app.task(
+    name="segsync.write",
+    bind=True,
+    autoretry_for=(TransientError, RateLimitedError, ConnectionError),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=20,
+)
+def write_task(self: Task, crm: str, packed: list[list[Any]], derived: list[str]) -> dict[str, int]:
+    """Write one chunk (queue write); idempotent, so a redelivered task writes only the rest."""
+    try:
+        outcome = apply_writes(
+            connector(crm), store(), [_unpack(p) for p in packed], derived=set(derived)
+        )
+    except BudgetExhaustedError as exc:
+        wait = _seconds_to_next_utc_day()
+        log.warning("%s daily API budget share spent; writes resume in %.0f s: %s", crm, wait, exc)
+        raise self.retry(exc=exc, countdown=wait, max_retries=None) from None
+    return {
+        "records_written": outcome.records_written,
+        "fields_written": outcome.fields_written,
+        "already_written": outcome.already_written,
+        "rejected": outcome.rejected,
+        "dead_lettered": outcome.dead_lettered,
+    }
+
+
+@app.task(name="segsync.finish")
+def finish_task(
+    results: list[dict[str, int]], crm: str, run_id: int, summary: dict[str, Any]
+) -> dict[str, Any]:
+    """Chord callback: add up the write chunks and record the run."""
+    totals: dict[str, int] = {}
+    for part in results:
+        for key, value in part.items():
+            totals[key] = totals.get(key, 0) + value
+    summary = {**summary, **totals, "write_tasks": len(results)}
+    store().finish_run(run_id, "succeeded", summary)
+    redis_client().delete(_lock_key(crm))
+    return summary
+
+
+@app.task(name="segsync.deadletter_retry")
+def deadletter_retry_task(crm: str) -> dict[str, int]:
+    """Replay open dead letters (hourly)."""
+    return retry_dead_letters(settings(), connector(crm))
+
+
+def _pack(w: FieldWrite) -> list[Any]:
+    return [w.object_type, w.record_id, dict(w.fields)]
+
+
+def _unpack(p: list[Any]) -> FieldWrite:
+    return FieldWrite(p[0], str(p[1]), {str(k): str(v) for k, v in p[2].items()})
+
+
+def _seconds_to_next_utc_day() -> float:
+    now = datetime.now(UTC)
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (tomorrow - now).total_seconds() + 60
+
+
+def _stash(r: redis.Redis, key: str, pulled: Pulled) -> None:
+    """The pulled population in Redis for the segment task (personal data: short-lived)."""
+    fields: dict[str, bytes] = {
+        "meta": json.dumps(
+            {
+                "counts": pulled.counts,
+                "changed": None
+                if pulled.changed is None
+                else {t: sorted(ids) for t, ids in pulled.changed.items()},
+                "cursors": [c.to_dict() for c in pulled.cursors],
+            }
+        ).encode()
+    }
+    if pulled.frames is not None:
+        for name in FRAMES:
+            frame = getattr(pulled.frames, name)
+            if frame is not None:
+                buf = io.BytesIO()
+                frame.write_ipc(buf, compression="zstd")
+                fields[name] = buf.getvalue()
+    pipe = r.pipeline()
+    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+    pipe.expire(key, STASH_TTL_SECONDS)
+    pipe.execute()
+
+
+def _unstash(r: redis.Redis, key: str) -> Pulled:
+    raw = cast(dict[bytes, bytes], r.hgetall(key))
+    if not raw:
+        raise RuntimeError(f"the pulled data of this run is gone from Redis ({key}); run again")
+    meta = json.loads(raw[b"meta"])
+    frames = None
+    if b"contacts" in raw:
+        loaded = {
+            name: pl.read_ipc(io.BytesIO(raw[name.encode()])) if name.encode() in raw else None
+            for name in FRAMES
+        }
+        frames = EngineFrames(**loaded)  # type: ignore[arg-type]
+    changed = meta["changed"]
+    return Pulled(
+        frames,
+        meta["counts"],
+        None if changed is None else {t: set(ids) for t, ids in changed.items()},
+        [Cursor.from_dict(c) for c in meta["cursors"]],
+    )

@@ -1,0 +1,123 @@
+"""Send writes, remember what landed, dead-letter what the CRM refused.
+
+Idempotent by construction: before sending, each write is compared again with the
+written-values table, so a task that runs twice (a killed worker's task redelivered)
+sends only what is not yet recorded. A write the CRM applied but whose answer was lost
+is sent again with the same value, which the CRM treats as no change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+from connectors.base import Connector, FieldWrite, WriteResult, WriteStatus
+from workers.state import DeadLetterEntry, StateStore
+
+# Rounds of retrying transient per-record failures before they are dead-lettered
+# (still retryable from there: nothing is dropped).
+RETRY_ROUNDS = 3
+RETRY_PAUSE_SECONDS = 2.0
+
+
+@dataclass
+class WriteOutcome:
+    """What one write step did, per record."""
+
+    records_written: int = 0
+    fields_written: int = 0
+    already_written: int = 0
+    rejected: int = 0
+    dead_lettered: int = 0
+    rejections: list[WriteResult] = field(default_factory=list)
+
+    def add(self, other: WriteOutcome) -> None:
+        """Fold another step's counts into this one."""
+        self.records_written += other.records_written
+        self.fields_written += other.fields_written
+        self.already_written += other.already_written
+        self.rejected += other.rejected
+        self.dead_lettered += other.dead_lettered
+        self.rejections += other.rejections
+
+
+def pending(
+    store: StateStore, crm: str, writes: Sequence[FieldWrite], derived: Collection[str]
+) -> tuple[list[FieldWrite], int]:
+    """The writes whose remembered fields are not all recorded yet; and how many were."""
+    todo: list[FieldWrite] = []
+    done = 0
+    by_type: dict[str, list[FieldWrite]] = {}
+    for w in writes:
+        by_type.setdefault(w.object_type, []).append(w)
+    for object_type, group in by_type.items():
+        known = store.last_written(crm, object_type, [w.record_id for w in group])
+        for w in group:
+            stored = known.get(w.record_id, {})
+            remembered = {k: v for k, v in w.fields.items() if k not in derived}
+            if remembered and all(stored.get(k, "") == v for k, v in remembered.items()):
+                done += 1
+            else:
+                todo.append(w)
+    return todo, done
+
+
+def apply_writes(
+    connector: Connector,
+    store: StateStore,
+    writes: Sequence[FieldWrite],
+    *,
+    derived: Collection[str],
+    sleep: Callable[[float], None] = time.sleep,
+) -> WriteOutcome:
+    """Write what is still pending; record successes, dead-letter refusals.
+
+    Transient per-record failures are retried a few rounds; whatever still fails is
+    dead-lettered with the CRM's reason so ``segsync deadletter retry`` can replay it.
+    """
+    crm = connector.crm
+    outcome = WriteOutcome()
+    todo, outcome.already_written = pending(store, crm, writes, derived)
+    for attempt in range(RETRY_ROUNDS + 1):
+        if not todo:
+            break
+        if attempt:
+            sleep(RETRY_PAUSE_SECONDS * attempt)
+        results = connector.write(todo)
+        by_key = {(w.object_type, w.record_id): w for w in todo}
+        retry: list[FieldWrite] = []
+        landed: list[FieldWrite] = []
+        letters: list[DeadLetterEntry] = []
+        last_round = attempt == RETRY_ROUNDS
+        for result in results:
+            write = by_key.get((result.object_type, result.record_id))
+            if write is None:
+                continue
+            if result.ok:
+                landed.append(write)
+            elif result.status is WriteStatus.RETRYABLE and not last_round:
+                retry.append(write)
+            else:
+                outcome.rejected += result.status is WriteStatus.REJECTED
+                outcome.rejections.append(result)
+                letters.append(DeadLetterEntry.from_write(write, result))
+        _remember(store, crm, landed, derived)
+        outcome.records_written += len(landed)
+        outcome.fields_written += sum(len(w.fields) for w in landed)
+        outcome.dead_lettered += store.add_dead_letters(crm, letters)
+        todo = retry
+    return outcome
+
+
+def _remember(
+    store: StateStore, crm: str, writes: Sequence[FieldWrite], derived: Collection[str]
+) -> None:
+    """Record landed values (one statement per object type) and close their letters."""
+    by_type: dict[str, list[FieldWrite]] = {}
+    for w in writes:
+        by_type.setdefault(w.object_type, []).append(w)
+    for object_type, group in by_type.items():
+        rows = [(w.record_id, k, v) for w in group for k, v in w.fields.items() if k not in derived]
+        store.record_written(crm, object_type, rows)
+        store.resolve_record_letters(crm, object_type, [w.record_id for w in group])
