@@ -27,16 +27,34 @@ def _settings() -> Any:
 @click.option("--full", is_flag=True, help="Re-read and re-segment everything (else incremental).")
 @click.option("--dry-run", is_flag=True, help="Compute and show what would change; write nothing.")
 @click.option("--playbook", "playbook_spec", help="Playbook name or path (default: settings).")
+@click.option("--local", is_flag=True, help="Run in this process even when Redis is configured.")
+@click.option("--timeout", type=float, default=3600, show_default=True, help="Seconds to wait.")
 @AS_JSON
 def sync_command(
-    crm: str, full: bool, dry_run: bool, playbook_spec: str | None, as_json: bool
+    crm: str,
+    full: bool,
+    dry_run: bool,
+    playbook_spec: str | None,
+    local: bool,
+    timeout: float,
+    as_json: bool,
 ) -> None:
-    """Pull, segment and write back the fields that changed."""
+    """Pull, segment and write back the fields that changed.
+
+    With SEGSYNC_REDIS_URL set, the run goes to the Celery workers and this waits for
+    it; without, every step runs in this process. Dry runs always run here.
+    """
     from segmentation.playbook import PlaybookError
     from workers.runner import run_sync
     from workers.sync import SchemaMissingError, load_playbook
 
     settings = _settings()
+    if settings.redis_url and not dry_run and not local:
+        if playbook_spec:
+            raise click.UsageError("--playbook applies to in-process runs; workers use settings")
+        counts = _dispatch(settings, crm, full, timeout)
+        click.echo(json.dumps(counts, indent=2, default=str) if as_json else _brief(counts))
+        return
     try:
         book = load_playbook(playbook_spec or settings.playbook)
         report = run_sync(settings, cast(CrmName, crm), book, full=full, dry_run=dry_run)
@@ -46,6 +64,37 @@ def sync_command(
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
         return
     click.echo(format_report(report.as_dict()))
+
+
+def _dispatch(settings: Any, crm: str, full: bool, timeout: float) -> dict[str, Any]:
+    """Queue a sync for the workers and wait until its run is recorded as finished."""
+    import time
+
+    from workers.state import StateStore
+    from workers.tasks import sync_task
+
+    started = sync_task.delay(crm, full).get(timeout=timeout)
+    if "skipped" in started:
+        raise click.ClickException(f"{crm} sync not started: {started['skipped']}")
+    deadline = time.monotonic() + timeout
+    with StateStore(settings.database_url) as store:
+        while time.monotonic() < deadline:
+            run = store.get_run(int(started["run_id"]))
+            if run is not None and run.status != "running":
+                if run.status != "succeeded":
+                    raise click.ClickException(f"run #{run.id} {run.status}: {run.error}")
+                return {"run_id": run.id, **run.counts}
+            time.sleep(0.5)
+    raise click.ClickException(f"run #{started['run_id']} still running after {timeout:.0f} s")
+
+
+def _brief(counts: dict[str, Any]) -> str:
+    return (
+        f"run #{counts['run_id']} {counts.get('mode')}: {counts.get('records_written', 0)} "
+        f"records / {counts.get('fields_written', 0)} fields written in "
+        f"{counts.get('write_tasks', 0)} write tasks, rejected {counts.get('rejected', 0)}, "
+        f"{counts.get('seconds', 0)} s"
+    )
 
 
 def format_report(report: dict[str, Any]) -> str:

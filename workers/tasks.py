@@ -93,24 +93,27 @@ def sync_task(self: Task, crm: str, full: bool = False, refit_clv: bool = False)
         book = load_playbook(settings().playbook)
         st = store()
         run_id = st.start_run(crm, f"sync-{'full' if full else 'incremental'}")
+        calls = connector(crm).usage().calls_made
         pulled = pull_population(connector(crm), st, book, full=full)
+        pull_calls = connector(crm).usage().calls_made - calls
         stash = f"segsync:stash:{run_id}"
         _stash(r, stash, pulled)
     except BaseException:
         r.delete(_lock_key(crm))
         raise
-    segment_task.delay(crm, run_id, stash, refit_clv)
+    segment_task.delay(crm, run_id, stash, refit_clv, pull_calls)
     return {"run_id": run_id, "pulled": pulled.counts}
 
 
 @app.task(name="segsync.segment", bind=True)
 def segment_task(
-    self: Task, crm: str, run_id: int, stash: str, refit_clv: bool = False
+    self: Task, crm: str, run_id: int, stash: str, refit_clv: bool = False, pull_calls: int = 0
 ) -> dict[str, Any]:
     """Segment + diff (queue segment), then fan the writes out to the write queue."""
     r = redis_client()
     st = store()
     conn = connector(crm)
+    calls = conn.usage().calls_made
     try:
         pulled = _unstash(r, stash)
         book = load_playbook(settings().playbook)
@@ -127,7 +130,9 @@ def segment_task(
             write_task.s(crm, [_pack(w) for w in writes[i : i + size]], sorted(plan.derived))
             for i in range(0, len(writes), size)
         ]
-        summary = {k: v for k, v in report.as_dict().items() if k != "sample"}
+        # The run row keeps counts, not the segment tables (those are in the profiles).
+        summary = {k: v for k, v in report.as_dict().items() if k not in ("sample", "segments")}
+        summary["api_calls"] = pull_calls + conn.usage().calls_made - calls
         if chunks:
             chord(chunks)(finish_task.s(crm, run_id, summary))
         else:
@@ -153,6 +158,7 @@ def segment_task(
 )
 def write_task(self: Task, crm: str, packed: list[list[Any]], derived: list[str]) -> dict[str, int]:
     """Write one chunk (queue write); idempotent, so a redelivered task writes only the rest."""
+    calls = connector(crm).usage().calls_made
     try:
         outcome = apply_writes(
             connector(crm), store(), [_unpack(p) for p in packed], derived=set(derived)
@@ -167,6 +173,7 @@ def write_task(self: Task, crm: str, packed: list[list[Any]], derived: list[str]
         "already_written": outcome.already_written,
         "rejected": outcome.rejected,
         "dead_lettered": outcome.dead_lettered,
+        "api_calls": connector(crm).usage().calls_made - calls,
     }
 
 
@@ -179,8 +186,12 @@ def finish_task(
     for part in results:
         for key, value in part.items():
             totals[key] = totals.get(key, 0) + value
-    summary = {**summary, **totals, "write_tasks": len(results)}
-    store().finish_run(run_id, "succeeded", summary)
+    st = store()
+    run = st.get_run(run_id)
+    seconds = (datetime.now(UTC) - run.started_at).total_seconds() if run else 0.0
+    totals["api_calls"] = totals.get("api_calls", 0) + int(summary.get("api_calls", 0))
+    summary = {**summary, **totals, "write_tasks": len(results), "seconds": round(seconds, 3)}
+    st.finish_run(run_id, "succeeded", summary)
     redis_client().delete(_lock_key(crm))
     return summary
 
@@ -215,6 +226,7 @@ def _stash(r: redis.Redis, key: str, pulled: Pulled) -> None:
                 if pulled.changed is None
                 else {t: sorted(ids) for t, ids in pulled.changed.items()},
                 "cursors": [c.to_dict() for c in pulled.cursors],
+                "mode": None if pulled.frames is None else pulled.frames.mode,
             }
         ).encode()
     }
@@ -242,7 +254,7 @@ def _unstash(r: redis.Redis, key: str) -> Pulled:
             name: pl.read_ipc(io.BytesIO(raw[name.encode()])) if name.encode() in raw else None
             for name in FRAMES
         }
-        frames = EngineFrames(**loaded)  # type: ignore[arg-type]
+        frames = EngineFrames(meta["mode"], **loaded)  # type: ignore[arg-type]
     changed = meta["changed"]
     return Pulled(
         frames,
