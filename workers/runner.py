@@ -5,7 +5,6 @@ The Celery tasks (``workers.tasks``) run the same steps, spread over queues.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -38,32 +37,33 @@ def build_connector(settings: Settings, crm: CrmName) -> Connector:
     from connectors.hubspot import HubSpotConnector
     from connectors.salesforce import SalesforceConnector
 
-    limiter = budget = None
-    if settings.redis_url:
-        from workers.quota import shared_quota
+    if crm == "hubspot":
+        hubspot = settings.hubspot()
+        if not settings.redis_url:
+            return HubSpotConnector(hubspot)
+        from workers.quota import hubspot_account, shared_quota
 
         limiter, budget = shared_quota(
             settings.redis_url,
             crm,
-            account_key(settings, crm),
-            settings.hubspot_requests_per_10s if crm == "hubspot" else 25,
-            settings.hubspot_daily_budget_share
-            if crm == "hubspot"
-            else settings.salesforce_daily_budget_share,
+            hubspot_account(hubspot),
+            settings.hubspot_requests_per_10s,
+            settings.hubspot_daily_budget_share,
         )
-    if crm == "hubspot":
-        return HubSpotConnector(settings.hubspot(), limiter=limiter, budget=budget)
-    return SalesforceConnector(settings.salesforce(), limiter=limiter, budget=budget)
+        return HubSpotConnector(hubspot, limiter=limiter, budget=budget)
+    salesforce = settings.salesforce()
+    if not settings.redis_url:
+        return SalesforceConnector(salesforce)
+    from workers.quota import salesforce_account, shared_quota
 
-
-def account_key(settings: Settings, crm: CrmName) -> str:
-    """Which CRM account a quota belongs to, without any secret in it."""
-    if crm == "hubspot":
-        token = settings.hubspot_token.get_secret_value() if settings.hubspot_token else ""
-        digest = hashlib.sha256(token.encode()).hexdigest()[:12]
-        return f"{settings.hubspot_base_url}#{digest}"
-    who = settings.salesforce_username or settings.salesforce_consumer_key or ""
-    return f"{settings.salesforce_instance_url or settings.salesforce_domain}#{who}"
+    limiter, budget = shared_quota(
+        settings.redis_url,
+        crm,
+        salesforce_account(salesforce),
+        settings.salesforce_requests_per_10s,
+        settings.salesforce_daily_budget_share,
+    )
+    return SalesforceConnector(salesforce, limiter=limiter, budget=budget)
 
 
 @dataclass

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     salesforce_private_key_file: str | None = None
     salesforce_api_version: str = "59.0"
     salesforce_daily_budget_share: float = Field(default=0.5, gt=0, le=1)
+    salesforce_requests_per_10s: int = Field(
+        default=250,
+        ge=1,
+        description="Pace shared by all workers (Salesforce counts per day, not per 10 s; "
+        "this keeps a burst of workers from spending the day's budget at once).",
+    )
     salesforce_bulk_threshold: int = Field(
         default=2000, ge=1, description="Writes above this many records use Bulk API 2.0."
     )
