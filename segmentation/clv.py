@@ -9,9 +9,11 @@ likelihood evaluations over arrays, never a Python loop per customer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,14 @@ _UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 
 class ClvError(ValueError):
     """Input that a CLV model cannot be fitted on, said plainly."""
+
+
+class ClvFitError(ValueError):
+    """A stored CLV fit that cannot be reused (a missing, NaN or non-positive parameter).
+
+    Not a :class:`ClvError`: that one means the data is too thin to fit, while this one
+    means stored state is corrupt, which callers must not mistake for thin data.
+    """
 
 
 def summarize_transactions(
@@ -75,13 +85,29 @@ def summarize_transactions(
 
 @dataclass(frozen=True, slots=True)
 class BgNbdParams:
-    """BG/NBD parameters and the log-likelihood of the fit."""
+    """BG/NBD parameters and the log-likelihood of the fit (None when loaded without one)."""
 
     r: float
     alpha: float
     a: float
     b: float
-    log_likelihood: float
+    log_likelihood: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"r", "alpha", "a", "b", "log_likelihood"}``."""
+        return {
+            "r": self.r,
+            "alpha": self.alpha,
+            "a": self.a,
+            "b": self.b,
+            "log_likelihood": self.log_likelihood,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BgNbdParams:
+        """Parameters from :meth:`to_dict`; raises :class:`ClvFitError` on a bad one."""
+        r, alpha, a, b = _positive(data, "BG/NBD", ("r", "alpha", "a", "b"))
+        return cls(r, alpha, a, b, _likelihood(data, "BG/NBD"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +117,109 @@ class GammaGammaParams:
     p: float
     q: float
     v: float
-    log_likelihood: float
+    log_likelihood: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"p", "q", "v", "log_likelihood"}``."""
+        return {"p": self.p, "q": self.q, "v": self.v, "log_likelihood": self.log_likelihood}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GammaGammaParams:
+        """Parameters from :meth:`to_dict`; raises :class:`ClvFitError` on a bad one."""
+        p, q, v = _positive(data, "Gamma-Gamma", ("p", "q", "v"))
+        return cls(p, q, v, _likelihood(data, "Gamma-Gamma"))
+
+
+@dataclass(frozen=True, slots=True)
+class ClvFit:
+    """A BG/NBD and a Gamma-Gamma fit made together, storable as JSON for later runs.
+
+    ``fitted_at`` is the calibration end of the data it was fitted on, ``customers`` how
+    many customers that data held, ``time_unit`` the unit recency and T were measured in
+    (the parameters, ``alpha`` above all, only mean something in that unit).
+    """
+
+    purchases: BgNbdParams
+    spend: GammaGammaParams
+    fitted_at: date
+    customers: int
+    time_unit: str = "W"
+
+    @property
+    def units_per_month(self) -> float:
+        """How many of the fit's time units make a month."""
+        return 365.25 / 12 / _UNIT_DAYS[self.time_unit]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"bgnbd": {...}, "gamma_gamma": {...}, "time_unit", "fitted_at", "customers"}``."""
+        return {
+            "bgnbd": self.purchases.to_dict(),
+            "gamma_gamma": self.spend.to_dict(),
+            "time_unit": self.time_unit,
+            "fitted_at": self.fitted_at.isoformat(),
+            "customers": self.customers,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClvFit:
+        """A fit from :meth:`to_dict`; raises :class:`ClvFitError` naming what is wrong."""
+        if not isinstance(data, Mapping):
+            raise ClvFitError(f"a stored CLV fit must be a mapping, not {type(data).__name__}")
+        purchases = BgNbdParams.from_dict(_section(data, "bgnbd"))
+        spend = GammaGammaParams.from_dict(_section(data, "gamma_gamma"))
+        unit = data.get("time_unit", "W")
+        if unit not in _UNIT_DAYS:
+            raise ClvFitError(f"stored CLV fit: time_unit must be one of D, W, M, not {unit!r}")
+        try:
+            fitted_at = date.fromisoformat(str(data["fitted_at"]))
+        except (KeyError, ValueError):
+            raise ClvFitError(
+                f"stored CLV fit: fitted_at must be an ISO date, not {data.get('fitted_at')!r}"
+            ) from None
+        customers = data.get("customers")
+        if isinstance(customers, bool) or not isinstance(customers, int) or customers < 0:
+            raise ClvFitError(f"stored CLV fit: customers must be a count >= 0, not {customers!r}")
+        return cls(purchases, spend, fitted_at, customers, unit)
+
+
+def _section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    section = data.get(key)
+    if not isinstance(section, Mapping):
+        raise ClvFitError(f"stored CLV fit: {key!r} must be a mapping of parameters")
+    return section
+
+
+def _positive(data: Mapping[str, Any], model: str, names: tuple[str, ...]) -> list[float]:
+    """The named parameters as floats, each present, finite and > 0."""
+    if not isinstance(data, Mapping):
+        raise ClvFitError(f"stored {model} fit must be a mapping, not {type(data).__name__}")
+    values = []
+    for name in names:
+        if name not in data:
+            raise ClvFitError(f"stored {model} fit lacks parameter {name!r}")
+        value = data[name]
+        # Every parameter is a gamma/beta shape or scale: zero or less, NaN or inf would
+        # come out of the formulas as NaN CLVs rather than as an error.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, Real)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ClvFitError(
+                f"stored {model} parameter {name!r} must be a finite number > 0, not {value!r}"
+            )
+        values.append(float(value))
+    return values
+
+
+def _likelihood(data: Mapping[str, Any], model: str) -> float | None:
+    value = data.get("log_likelihood")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ClvFitError(f"stored {model} log_likelihood must be a finite number, not {value!r}")
+    return float(value)
 
 
 def _arrays(*columns: object) -> list[Array]:

@@ -92,6 +92,10 @@ class SegmentResult:
     # The fitted clustering (ClusterModel.to_dict()), to pass back as ``previous_clusters``
     # next run so cluster labels keep their meaning.
     clusters: dict[str, Any] | None = None
+    # The CLV fits used, by population ({"contacts"|"companies": ClvFit.to_dict()}), to
+    # pass back as ``previous_clv`` so CLV need not be refitted every run; None when no
+    # CLV was computed.
+    clv_fit: dict[str, Any] | None = None
 
 
 def segment(
@@ -104,6 +108,7 @@ def segment(
     now: datetime,
     previous: pl.DataFrame | None = None,
     previous_clusters: dict[str, Any] | None = None,
+    previous_clv: Mapping[str, Any] | None = None,
 ) -> SegmentResult:
     """Segment contacts (and companies, when given) with every model of ``playbook``.
 
@@ -114,7 +119,10 @@ def segment(
     optional ``object_type`` (``contact``/``company``; rows without one are contacts)
     and one column per forward-only model named like its output (``segment_lifecycle``);
     a two-column ``(id, stage)`` frame is read as the lifecycle model's previous stage.
-    Raises :class:`~segmentation.playbook.PlaybookError` when a rule does not fit the data.
+    ``previous_clv`` is a stored :attr:`SegmentResult.clv_fit` to apply instead of
+    refitting CLV (a population it lacks is fitted).
+    Raises :class:`~segmentation.playbook.PlaybookError` when a rule does not fit the data,
+    :class:`~segmentation.clv.ClvFitError` when a stored CLV fit has a bad parameter.
     """
     now = _utc(now)
     models = list(playbook.models.values())
@@ -138,7 +146,9 @@ def segment(
     people = _declared(_with_features(people_plan.collect(), models, now), playbook)
     if firms_enriched is None:
         contacts_out = _segment_frame(people, playbook, CONTACT, now, previous)
-        return _with_values(contacts_out, None, deals, orders, now, playbook, previous_clusters)
+        return _with_values(
+            contacts_out, None, deals, orders, now, playbook, previous_clusters, previous_clv
+        )
 
     firms, aliases = _as_own_company(firms_enriched, people.columns)
     firms = _declared(_with_features(firms, models, now), playbook, derived=False)
@@ -149,7 +159,7 @@ def segment(
         firms, playbook, COMPANY, now, previous, other=people.schema
     ).drop(aliases)
     return _with_values(
-        contacts_out, companies_out, deals, orders, now, playbook, previous_clusters
+        contacts_out, companies_out, deals, orders, now, playbook, previous_clusters, previous_clv
     )
 
 
@@ -161,10 +171,13 @@ def _with_values(
     now: datetime,
     playbook: Playbook,
     previous_clusters: dict[str, Any] | None = None,
+    previous_clv: Mapping[str, Any] | None = None,
 ) -> SegmentResult:
     """RFM, CLV, value tiers and clusters where configured and possible, then the summary."""
     models = list(playbook.models.values())
-    contacts, companies, notes = add_value_models(contacts, companies, deals, orders, now, playbook)
+    contacts, companies, notes, clv_fits = add_value_models(
+        contacts, companies, deals, orders, now, playbook, previous_clv
+    )
     contacts, clusters, skipped = add_clusters(contacts, playbook, previous_clusters)
     if skipped:
         notes["clusters"] = skipped
@@ -182,7 +195,7 @@ def _with_values(
                 summary["segments"][label][model] = _counts(frame, column)
     if notes:
         summary["notes"] = notes
-    return SegmentResult(contacts, companies, summary, clusters)
+    return SegmentResult(contacts, companies, summary, clusters, clv_fits or None)
 
 
 def _counts(frame: pl.DataFrame, column: str) -> list[dict[str, Any]]:

@@ -7,14 +7,17 @@ that has not bought yet).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import polars as pl
 
 from segmentation.clv import (
     ClvError,
+    ClvFit,
+    ClvFitError,
     customer_lifetime_value,
     expected_purchases,
     fit_bgnbd,
@@ -90,44 +93,91 @@ def predict_clv(
     now: date | datetime,
     months: int = 12,
     monthly_discount_rate: float = 0.01,
+    fitted: ClvFit | Mapping[str, Any] | None = None,
 ) -> pl.DataFrame:
     """Per customer: ``clv_12m`` (or ``clv_<months>m``), ``p_alive``, expected purchases.
 
-    Fits BG/NBD and Gamma-Gamma on the customers' history up to ``now``. With too little
-    repeat behaviour to fit, raises :class:`ClvError` saying so instead of inventing values.
+    Fits BG/NBD and Gamma-Gamma on the customers' history up to ``now``, unless
+    ``fitted`` holds a stored fit (:meth:`ClvFit.to_dict`) to apply instead. With too
+    little repeat behaviour to fit, raises :class:`ClvError` saying so instead of
+    inventing values; a stored fit with a bad parameter raises :class:`ClvFitError`.
     """
-    summary = summarize_transactions(transactions, customer_col, date_col, amount_col, now)
+    values, _fit = predict_clv_with_fit(
+        transactions,
+        customer_col,
+        date_col,
+        amount_col,
+        now=now,
+        months=months,
+        monthly_discount_rate=monthly_discount_rate,
+        fitted=fitted,
+    )
+    return values
+
+
+def predict_clv_with_fit(
+    transactions: pl.DataFrame,
+    customer_col: str,
+    date_col: str,
+    amount_col: str,
+    *,
+    now: date | datetime,
+    months: int = 12,
+    monthly_discount_rate: float = 0.01,
+    fitted: ClvFit | Mapping[str, Any] | None = None,
+) -> tuple[pl.DataFrame, ClvFit]:
+    """:func:`predict_clv` and the fit it used: ``fitted`` itself, or the one just made."""
+    # A bad stored fit is refused before any work is done on the transactions.
+    fit = ClvFit.from_dict(fitted) if isinstance(fitted, Mapping) else fitted
+    summary = summarize_transactions(
+        transactions,
+        customer_col,
+        date_col,
+        amount_col,
+        now,
+        time_unit="W" if fit is None else fit.time_unit,
+    )
     x, t_x, big_t, m = (
         summary[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value")
     )
-    purchases = fit_bgnbd(x, t_x, big_t)
-    spend = fit_gamma_gamma(x, m)
+    if fit is None:
+        fit = ClvFit(
+            fit_bgnbd(x, t_x, big_t),
+            fit_gamma_gamma(x, m),
+            fitted_at=now.date() if isinstance(now, datetime) else now,
+            customers=summary.height,
+        )
     clv = customer_lifetime_value(
-        purchases,
-        spend,
+        fit.purchases,
+        fit.spend,
         x,
         t_x,
         big_t,
         m,
         months=months,
         monthly_discount_rate=monthly_discount_rate,
+        units_per_month=fit.units_per_month,
     )
-    horizon = months * 365.25 / 12 / 7
-    return summary.select(customer_col).with_columns(
+    horizon = months * fit.units_per_month
+    values = summary.select(customer_col).with_columns(
         pl.Series(f"clv_{months}m", clv),
-        pl.Series("p_alive", probability_alive(purchases, x, t_x, big_t)),
+        pl.Series("p_alive", probability_alive(fit.purchases, x, t_x, big_t)),
         pl.Series(
             f"expected_purchases_{months}m",
-            expected_purchases(purchases, horizon, x, t_x, big_t),
+            expected_purchases(fit.purchases, horizon, x, t_x, big_t),
         ),
     )
+    return values, fit
 
 
 __all__ = [
     "DEFAULT_ACV_TIERS",
     "ClvError",
+    "ClvFit",
+    "ClvFitError",
     "ValueTier",
     "clv_quantile_tiers",
     "predict_clv",
+    "predict_clv_with_fit",
     "value_tiers",
 ]

@@ -7,12 +7,13 @@ their contacts inherit the company's value columns. Pure: frames in, frames out.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 
-from segmentation.clv import ClvError
+from segmentation.clv import ClvError, ClvFit, ClvFitError
 from segmentation.enrich.rollups import deal_status
 from segmentation.playbook import Playbook
 from segmentation.playbook.model import RfmSection
@@ -21,7 +22,7 @@ from segmentation.value import (
     DEFAULT_ACV_TIERS,
     ValueTier,
     clv_quantile_tiers,
-    predict_clv,
+    predict_clv_with_fit,
     value_tiers,
 )
 
@@ -41,6 +42,8 @@ VALUE_COLUMNS = (
     "segment_value_tier",
     "reason_value_tier",
 )
+# The populations a CLV is fitted on, and the keys of a run's stored fits.
+CLV_POPULATIONS = ("contacts", "companies")
 
 
 def customer_values(
@@ -50,8 +53,12 @@ def customer_values(
     amount_col: str,
     now: datetime,
     playbook: Playbook | None = None,
-) -> tuple[pl.DataFrame, str | None]:
-    """Per customer: RFM and predicted CLV; plus why CLV was skipped, if it was."""
+    fitted: ClvFit | None = None,
+) -> tuple[pl.DataFrame, str | None, ClvFit | None]:
+    """Per customer: RFM and predicted CLV; why CLV was skipped, if it was; the CLV fit used.
+
+    ``fitted`` is a stored fit to apply instead of fitting afresh.
+    """
     tx = transactions.filter(
         pl.col(customer_col).is_not_null() & pl.col(date_col).is_not_null()
     ).with_columns(pl.col(date_col).cast(pl.Date))
@@ -75,9 +82,9 @@ def customer_values(
     )
     clv_config = playbook.clv if playbook is not None and playbook.clv is not None else None
     if clv_config is not None and not clv_config.enabled:
-        return values, None
+        return values, None, None
     try:
-        clv = predict_clv(
+        clv, fit = predict_clv_with_fit(
             tx,
             customer_col,
             date_col,
@@ -85,10 +92,11 @@ def customer_values(
             now=now,
             months=12 if clv_config is None else clv_config.months,
             monthly_discount_rate=0.01 if clv_config is None else clv_config.monthly_discount_rate,
+            fitted=fitted,
         )
     except ClvError as exc:
-        return values, f"CLV not predicted: {exc}"
-    return values.join(clv, on=customer_col, how="left"), None
+        return values, f"CLV not predicted: {exc}", None
+    return values.join(clv, on=customer_col, how="left"), None, fit
 
 
 def add_value_models(
@@ -98,9 +106,17 @@ def add_value_models(
     orders: pl.DataFrame | None,
     now: datetime,
     playbook: Playbook | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame | None, dict[str, Any]]:
-    """Join value columns onto contacts (B2C orders) and companies (B2B won deals)."""
+    previous_clv: Mapping[str, Any] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None, dict[str, Any], dict[str, Any]]:
+    """Join value columns onto contacts (B2C orders) and companies (B2B won deals).
+
+    ``previous_clv`` holds stored fits by population (``{"contacts": ClvFit.to_dict(),
+    "companies": ...}``) to apply instead of refitting; a population without one is
+    fitted. Returns the frames, notes and the fits used, keyed the same way.
+    """
+    stored = _stored_fits(previous_clv)
     notes: dict[str, Any] = {}
+    fits: dict[str, Any] = {}
     tiers_config = playbook.value_tiers if playbook is not None else None
     acv_tiers = (
         [ValueTier(t.name, t.minimum) for t in tiers_config.tiers]
@@ -114,9 +130,13 @@ def add_value_models(
         else ("low", "medium", "high", "top")
     )
     if orders is not None and {"contact_id", "order_date", "amount"} <= set(orders.columns):
-        values, note = customer_values(orders, "contact_id", "order_date", "amount", now, playbook)
+        values, note, fit = customer_values(
+            orders, "contact_id", "order_date", "amount", now, playbook, stored("contacts")
+        )
         if note:
             notes["contacts"] = note
+        if fit is not None:
+            fits["contacts"] = fit.to_dict()
         clv_column = next((c for c in values.columns if c.startswith("clv_")), None)
         if clv_column is not None:
             values = clv_quantile_tiers(values, clv_column, clv_labels)
@@ -130,11 +150,13 @@ def add_value_models(
     if deals is not None and {"company_id", "close_date", "amount"} <= set(deals.columns):
         won, _closed = deal_status(deals)
         won_deals = deals.filter(won.fill_null(False))
-        values, note = customer_values(
-            won_deals, "company_id", "close_date", "amount", now, playbook
+        values, note, fit = customer_values(
+            won_deals, "company_id", "close_date", "amount", now, playbook, stored("companies")
         )
         if note:
             notes["companies"] = note
+        if fit is not None:
+            fits["companies"] = fit.to_dict()
         values = value_tiers(
             values.with_columns(pl.col("monetary").alias("won_acv")),
             "won_acv",
@@ -150,7 +172,32 @@ def add_value_models(
             )
         if "company_id" in contacts.columns:
             contacts = _join(contacts, values.rename({"id": "company_id"}), on="company_id")
-    return contacts, companies, notes
+    return contacts, companies, notes, fits
+
+
+def _stored_fits(previous: Mapping[str, Any] | None) -> Callable[[str], ClvFit | None]:
+    """A look-up of the stored fit per population, each parsed only when a run uses it.
+
+    Unknown keys are refused: a bare fit passed where fits by population belong would
+    otherwise be ignored, and every run would quietly refit.
+    """
+    by_population = previous or {}
+    unknown = sorted(str(k) for k in by_population if k not in CLV_POPULATIONS)
+    if unknown:
+        raise ClvFitError(
+            f"previous_clv is keyed by {' or '.join(CLV_POPULATIONS)}, not {', '.join(unknown)}"
+        )
+
+    def stored(population: str) -> ClvFit | None:
+        data = by_population.get(population)
+        if data is None:
+            return None
+        try:
+            return ClvFit.from_dict(data)
+        except ClvFitError as exc:
+            raise ClvFitError(f"previous_clv[{population!r}]: {exc}") from exc
+
+    return stored
 
 
 def _join(frame: pl.DataFrame, values: pl.DataFrame, on: str = "id") -> pl.DataFrame:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import date, timedelta
+from typing import NoReturn
 
 import polars as pl
 import pytest
 
-from segmentation.value import ClvError, clv_quantile_tiers, predict_clv, value_tiers
+from segmentation.value import (
+    ClvError,
+    ClvFit,
+    clv_quantile_tiers,
+    predict_clv,
+    predict_clv_with_fit,
+    value_tiers,
+)
 from tests.test_clv import cdnow_transactions
 
 
@@ -46,3 +55,73 @@ def test_predicted_clv_refuses_data_without_repeat_purchases() -> None:
     )
     with pytest.raises(ClvError, match="repeat purchase"):
         predict_clv(tx, "customer", "day", "amount", now=date(2026, 6, 1))
+
+
+def forbid_fitting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any attempt to fit fail, wherever the fitters are looked up."""
+
+    def refuse(*_args: object) -> NoReturn:
+        raise AssertionError("a stored fit was given: nothing should be fitted")
+
+    for module in ("segmentation.clv", "segmentation.value"):
+        monkeypatch.setattr(f"{module}.fit_bgnbd", refuse)
+        monkeypatch.setattr(f"{module}.fit_gamma_gamma", refuse)
+
+
+def test_a_stored_fit_round_trips_through_json_and_is_applied_without_fitting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tx = cdnow_transactions()
+    end = date(1997, 9, 30)
+    first, fit = predict_clv_with_fit(tx, "customer", "date", "amount", now=end)
+    stored = json.loads(json.dumps(fit.to_dict(), allow_nan=False))
+    assert stored["fitted_at"] == "1997-09-30" and stored["customers"] == 2357
+    assert ClvFit.from_dict(stored) == fit
+    forbid_fitting(monkeypatch)
+    again, used = predict_clv_with_fit(tx, "customer", "date", "amount", now=end, fitted=stored)
+    assert used == fit
+    assert again.equals(first)
+
+
+def test_a_stored_fit_on_more_transactions_moves_values_not_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tx = cdnow_transactions()
+    end = date(1997, 9, 30)
+    before, fit = predict_clv_with_fit(tx, "customer", "date", "amount", now=end)
+    stored = fit.to_dict()
+    # 5% more purchases in the calibration period, each a week after an existing one.
+    calibration = tx.filter(pl.col("date") <= end)
+    extra = (
+        calibration.filter(pl.col("date") <= end - timedelta(days=7))
+        .sample(n=round(0.05 * calibration.height), seed=7)
+        .with_columns(pl.col("date") + timedelta(days=7))
+    )
+    forbid_fitting(monkeypatch)
+    after, used = predict_clv_with_fit(
+        pl.concat([tx, extra]), "customer", "date", "amount", now=end, fitted=stored
+    )
+    assert used.to_dict() == stored
+    moved = before.join(after, on="customer", suffix="_after").filter(
+        (pl.col("clv_12m") - pl.col("clv_12m_after")).abs() > 1e-9
+    )
+    assert moved.height > 50
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value"),
+    [("bgnbd", "alpha", float("nan")), ("gamma_gamma", "q", -2.0), ("bgnbd", "r", None)],
+)
+def test_a_stored_fit_with_a_bad_parameter_is_refused_by_name(
+    section: str, name: str, value: float | None
+) -> None:
+    tx = cdnow_transactions()
+    end = date(1997, 9, 30)
+    _, fit = predict_clv_with_fit(tx, "customer", "date", "amount", now=end)
+    stored = fit.to_dict()
+    if value is None:
+        del stored[section][name]
+    else:
+        stored[section][name] = value
+    with pytest.raises(ValueError, match=f"parameter '{name}'"):
+        predict_clv(tx, "customer", "date", "amount", now=end, fitted=stored)

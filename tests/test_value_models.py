@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import polars as pl
+import pytest
 
 from benchmarks.segment_sandbox import ANCHOR, seeded
-from segmentation.engine import segment
+from segmentation.engine import SegmentResult, segment
 from segmentation.rfm import DEFAULT_SEGMENTS
+from tests.test_value import forbid_fitting
 from workers.offline import load_shipped
 
 
@@ -117,3 +122,56 @@ def test_b2c_playbook_clusters_shoppers_into_named_stable_groups() -> None:
     )
     same = (first.contacts["cluster_id"] == again.contacts["cluster_id"]).mean()
     assert same is not None and float(same) >= 0.95
+
+
+def test_a_runs_clv_fit_passed_back_gives_the_same_clv_without_refitting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frames = seeded("b2c", 2_000)
+
+    def run(previous_clv: dict[str, Any] | None = None) -> SegmentResult:
+        return segment(
+            frames["contacts"],
+            frames["companies"],
+            orders=frames.get("orders"),
+            playbook=load_shipped("b2c_retail"),
+            now=ANCHOR,
+            previous_clv=previous_clv,
+        )
+
+    first = run()
+    assert first.clv_fit is not None and set(first.clv_fit) == {"contacts"}
+    stored = json.loads(json.dumps(first.clv_fit, allow_nan=False))
+    forbid_fitting(monkeypatch)
+    again = run(stored)
+    assert again.clv_fit == stored
+    assert again.contacts["clv_12m"].equals(first.contacts["clv_12m"])
+    assert again.contacts["clv_12m"].drop_nulls().len() > 100
+
+
+def test_a_stored_clv_fit_with_a_nan_parameter_stops_the_run_naming_it() -> None:
+    frames = seeded("b2c", 300)
+    fit = {
+        "bgnbd": {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": float("nan")},
+        "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.4},
+        "fitted_at": "2026-01-01",
+        "customers": 300,
+    }
+    for previous_clv, message in (
+        ({"contacts": fit}, r"previous_clv\['contacts'\]: .*parameter 'b'"),
+        (fit, "previous_clv is keyed by contacts or companies"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            segment(
+                frames["contacts"],
+                orders=frames.get("orders"),
+                playbook=load_shipped("b2c_retail"),
+                now=ANCHOR,
+                previous_clv=previous_clv,
+            )
+
+
+def test_no_clv_means_no_clv_fit() -> None:
+    frames = seeded("b2c", 300)
+    result = segment(frames["contacts"], playbook=load_shipped("b2c_retail"), now=ANCHOR)
+    assert result.clv_fit is None
