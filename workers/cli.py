@@ -301,10 +301,6 @@ def segment_command(
     click.echo(format_report(report))
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _register() -> None:
     from workers.cli_sync import COMMANDS
 
@@ -313,3 +309,6 @@ def _register() -> None:
 
 
 _register()
+
+if __name__ == "__main__":
+    main()
