@@ -7,6 +7,7 @@ carries, which fields each model's rules read, and which outputs reach CRM field
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
@@ -92,7 +93,7 @@ def add_holdouts(result: SegmentResult, playbook: Playbook) -> SegmentResult:
         return assign_holdouts(frame, columns, share, salt)
 
     companies = flagged(result.companies) if result.companies is not None else None
-    return SegmentResult(flagged(result.contacts), companies, result.summary)
+    return replace(result, contacts=flagged(result.contacts), companies=companies)
 
 
 def _first(frame: pl.DataFrame, names: tuple[str, ...]) -> str:

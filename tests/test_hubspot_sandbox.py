@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -241,16 +242,24 @@ def test_check_names_an_unreachable_host(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert "127.0.0.1:9" in result.output and "no answer" in result.output
 
 
-def test_demo_pulls_every_seeded_record(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+def test_demo_runs_the_whole_product(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("SEGSYNC_DATABASE_URL", f"sqlite:///{tmp_path}/state.db")
-    result = CliRunner().invoke(
-        main, ["demo", "--contacts", "500", "--companies", "80", "--deals", "150"]
-    )
+    args = ["demo", "--contacts", "500", "--companies", "80", "--deals", "150"]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line.split()[1:] for line in result.output.splitlines() if line}
     assert lines["contact"] == ["500", "500"]
     assert lines["company"] == ["80", "80"]
     assert lines["deal"] == ["150", "150"]
+    assert "contacts/lifecycle:" in result.output and "companies/value_tier:" in result.output
+    report = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    runs = report["runs"]
+    assert runs["full"]["records_written"] == 580 and runs["full"]["rejected"] == 0
+    assert 0 < runs["incremental"]["records_written"] < 580
+    assert runs["again"]["records_written"] == 0 and runs["again"]["fields_written"] == 0
+    models = set(report["segments"]["contacts"])
+    assert {"demographic", "firmographic", "lifecycle", "rfm", "value_tier"} <= models
+    assert (tmp_path / "demo-state.db").exists()
 
 
 def test_oauth_token_is_refreshed_when_hubspot_expires_it(sandbox: SandboxServer) -> None:

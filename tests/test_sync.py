@@ -176,3 +176,28 @@ def test_cli_sync_json_and_dry_run(
     for key in ("records_pulled", "records_segmented", "fields_written", "fields_unchanged"):
         assert key in summary
     assert summary["api_calls"] > 0 and summary["seconds"] > 0
+
+
+def test_b2c_sync_keeps_cluster_centroids_and_the_clv_fit_for_the_next_run(
+    tmp_path: Path,
+) -> None:
+    book = load_playbook("b2c_retail")
+    harness = hubspot_harness(contacts=1500, companies=30, deals=2500, mode="b2c")
+    try:
+        settings = _settings(tmp_path)
+        connector = harness.build()
+        apply_schema(connector, book, ["contact", "company"])
+        first = run_sync(settings, "hubspot", book, connector=connector, full=True)
+        assert first.fields_changed["cluster"] > 0 and first.fields_changed["holdout"] > 0
+        assert first.fields_changed["clv_12m"] > 0
+        with StateStore(settings.database_url) as store:
+            clusters = store.get_model_state("hubspot", "clusters")
+            clv = store.get_model_state("hubspot", "clv")
+        assert clusters and clv and set(clv) == {"contacts"}
+        # Same day, same data, stored centroids and fit: nothing moves.
+        again = run_sync(settings, "hubspot", book, connector=connector, full=True)
+        assert again.records_to_write == 0
+        with StateStore(settings.database_url) as store:
+            assert store.get_model_state("hubspot", "clv") == clv
+    finally:
+        harness.server.stop()

@@ -38,10 +38,11 @@ def run_demo(
     deals: int,
     mode: Literal["b2b", "b2c"],
     mutate: int = 100,
-    state_path: Path = DEMO_STATE,
+    state_path: Path | None = None,
 ) -> dict[str, Any]:
     """Seed a sandbox, then schema apply, full sync, mutate, incremental sync, re-sync."""
     started = time.monotonic()
+    state_path = state_path or demo_state_path(settings.database_url)
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.unlink(missing_ok=True)
     demo_settings = settings.model_copy(
@@ -106,6 +107,14 @@ def run_demo(
         "seconds": time.monotonic() - started,
         "complete": all(row["seeded"] == row["pulled"] for row in objects.values()),
     }
+
+
+def demo_state_path(database_url: str) -> Path:
+    """Next to the configured SQLite state file, else in ``.segsync/``."""
+    prefix = "sqlite:///"
+    if database_url.startswith(prefix) and database_url != prefix:
+        return Path(database_url.removeprefix(prefix)).parent / DEMO_STATE.name
+    return DEMO_STATE
 
 
 def _run(report: SyncReport) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import polars as pl
@@ -42,6 +42,7 @@ from workers.state import StateStore
 
 CLUSTER_STATE = "clusters"
 CLV_STATE = "clv"
+CLV_MAX_AGE_DAYS = 8
 SAMPLE_SIZE = 10
 
 
@@ -168,7 +169,7 @@ def plan_sync(
         now=day,
         previous=_previous_lifecycle(store, connector, frames.contacts),
         previous_clusters=previous,
-        previous_clv=None if refit_clv else store.get_model_state(crm, CLV_STATE),
+        previous_clv=None if refit_clv else _current_clv_fit(store, crm, day),
     )
     if playbook.holdout is not None and playbook.holdout.enabled:
         from segmentation.report import add_holdouts
@@ -228,6 +229,21 @@ def _plan_object(
     )
     plan.derived |= {native(m + s) for m in moved for s in (ENTERED_AT, PREVIOUS)}
     plan.derived.add(native(UPDATED_AT))
+
+
+def _current_clv_fit(store: StateStore, crm: str, day: datetime) -> dict[str, Any] | None:
+    """The stored CLV fit, unless a population's fit is older than the refit period.
+
+    The weekly beat task refits; this catches a missed one (beat down for a week).
+    """
+    stored = store.get_model_state(crm, CLV_STATE)
+    if not isinstance(stored, dict):
+        return None
+    for fit in stored.values():
+        fitted = fit.get("fitted_at") if isinstance(fit, dict) else None
+        if not fitted or (day.date() - date.fromisoformat(str(fitted))).days > CLV_MAX_AGE_DAYS:
+            return None
+    return stored
 
 
 def _record_frames(
