@@ -44,6 +44,7 @@ def sync_command(
     With SEGSYNC_REDIS_URL set, the run goes to the Celery workers and this waits for
     it; without, every step runs in this process. Dry runs always run here.
     """
+    from connectors.base import BudgetExhaustedError
     from segmentation.playbook import PlaybookError
     from workers.runner import run_sync
     from workers.sync import SchemaMissingError, load_playbook
@@ -60,6 +61,11 @@ def sync_command(
         report = run_sync(settings, cast(CrmName, crm), book, full=full, dry_run=dry_run)
     except (PlaybookError, SchemaMissingError) as exc:
         raise click.ClickException(str(exc)) from None
+    except BudgetExhaustedError as exc:
+        raise click.ClickException(
+            f"{crm} sync stopped: {exc}; what was written is kept, the rest is written "
+            "by the next sync once the budget window resets"
+        ) from None
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
         return

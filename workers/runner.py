@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.base import Connector, CrmName, Cursor, FieldWrite
+from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
 from workers.outputs import is_companion
 from workers.settings import Settings
@@ -178,6 +178,12 @@ def run_sync(
                 report.rejected = outcome.rejected
                 report.dead_lettered = outcome.dead_lettered
                 report.already_written = outcome.already_written
+        except BudgetExhaustedError as exc:
+            # Not a failure: what was written is recorded, the cursors did not move, and
+            # the next run after the budget window resets picks up the rest.
+            if run_id is not None:
+                store.finish_run(run_id, "stopped", _counts(report), error=str(exc))
+            raise
         except BaseException as exc:
             if run_id is not None:
                 store.finish_run(run_id, "failed", _counts(report), error=str(exc) or repr(exc))

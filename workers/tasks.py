@@ -89,18 +89,27 @@ def sync_task(self: Task, crm: str, full: bool = False, refit_clv: bool = False)
     if not r.set(_lock_key(crm), self.request.id or "sync", nx=True, ex=LOCK_TTL_SECONDS):
         log.info("%s sync skipped: another sync of this CRM is running", crm)
         return {"skipped": "another sync of this CRM is running"}
+    st = store()
+    run_id: int | None = None
     try:
         book = load_playbook(settings().playbook)
-        st = store()
         run_id = st.start_run(crm, f"sync-{'full' if full else 'incremental'}")
         calls = connector(crm).usage().calls_made
         pulled = pull_population(connector(crm), st, book, full=full)
         pull_calls = connector(crm).usage().calls_made - calls
         stash = f"segsync:stash:{run_id}"
         _stash(r, stash, pulled)
-    except BaseException:
+    except BaseException as exc:
+        # The lock is the segment task's to release once the run goes on; here it ends.
         r.delete(_lock_key(crm))
-        raise
+        stopped = isinstance(exc, BudgetExhaustedError)
+        if run_id is not None:
+            status = "stopped" if stopped else "failed"
+            st.finish_run(run_id, status, {}, error=str(exc) or repr(exc))
+        if not stopped:
+            raise
+        log.warning("%s sync stopped: %s; the next scheduled sync resumes", crm, exc)
+        return {"run_id": run_id, "stopped": str(exc)}
     segment_task.delay(crm, run_id, stash, refit_clv, pull_calls)
     return {"run_id": run_id, "pulled": pulled.counts}
 
