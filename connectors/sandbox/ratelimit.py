@@ -150,6 +150,11 @@ class RateLimiter:
         """Forget the window maxima (the windows themselves keep counting)."""
         with self._lock:
             self._max_in_window.clear()
+            # Windows are trimmed only when a request arrives: drop what has expired since,
+            # or requests older than the window would count towards the new maximum.
+            horizon = self._clock() - self.window_s
             for key, window in self._windows.items():
+                while window and window[0] <= horizon:
+                    window.popleft()
                 if window:
                     self._max_in_window[key] = len(window)
