@@ -167,7 +167,7 @@ def plan_sync(
         frames.orders,
         playbook=playbook,
         now=day,
-        previous=_previous_lifecycle(store, connector, frames.contacts),
+        previous=_previous_lifecycle(store, connector, frames),
         previous_clusters=previous,
         previous_clv=None if refit_clv else _current_clv_fit(store, crm, day),
     )
@@ -263,19 +263,21 @@ def _record_frames(
 
 
 def _previous_lifecycle(
-    store: StateStore, connector: Connector, contacts: pl.DataFrame
+    store: StateStore, connector: Connector, frames: EngineFrames
 ) -> pl.DataFrame | None:
     """Last written lifecycle segments, for the forward-only lifecycle model."""
     name = connector.field_name("lifecycle")
-    ids = contacts["id"].to_list() if "id" in contacts.columns else []
+    people = frames.contacts["id"].to_list() if "id" in frames.contacts.columns else []
+    firms = frames.companies["id"].to_list() if frames.companies is not None else []
+    sources: tuple[tuple[ObjectType, str, list[str]], ...] = (
+        ("contact", "contact", people),
+        ("lead", "contact", people),
+        ("company", "company", firms),
+    )
     rows: list[tuple[str, str, str | None]] = []
-    for object_type in ("contact", "lead", "company"):
-        known = store.last_written(connector.crm, object_type, ids)
-        rows += [
-            ("company" if object_type == "company" else "contact", rid, f.get(name))
-            for rid, f in known.items()
-            if f.get(name)
-        ]
+    for object_type, engine_object, ids in sources:
+        known = store.last_written(connector.crm, object_type, ids, fields=[name])
+        rows += [(engine_object, rid, f[name]) for rid, f in known.items() if f.get(name)]
     if not rows:
         return None
     return pl.DataFrame(
