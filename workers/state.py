@@ -48,6 +48,8 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal,
+    null,
     select,
     text,
     update,
@@ -474,6 +476,64 @@ def _create_engine(url: URL) -> Engine:
     return engine
 
 
+def _on_conflict_written(ins: Any) -> Any:
+    """The upsert of written values: what moves when a stored field is written again."""
+    w = WrittenValueRow
+    # NULL-safe: clearing a field (None) and setting it again are both changes.
+    unchanged = w.value.is_not_distinct_from(ins.excluded.value)
+    return ins.on_conflict_do_update(
+        index_elements=[w.crm, w.object_type, w.record_id, w.field],
+        # SET expressions see the row as it was before this statement, so the old
+        # value moves to previous_value while the new one replaces it.
+        set_={
+            "previous_value": case((unchanged, w.previous_value), else_=w.value),
+            "entered_at": case((unchanged, w.entered_at), else_=ins.excluded.entered_at),
+            "value": ins.excluded.value,
+            "written_at": ins.excluded.written_at,
+        },
+    )
+
+
+def _upsert_written(
+    crm: str,
+    object_type: str,
+    items: Sequence[tuple[tuple[str, str], str | None]],
+    now: datetime,
+) -> Any:
+    """PostgreSQL: ``INSERT ... SELECT FROM unnest(ids, fields, values)`` with the upsert."""
+    rows = (
+        func.unnest(
+            literal([rid for (rid, _), _ in items], postgresql.ARRAY(Text)),
+            literal([f for (_, f), _ in items], postgresql.ARRAY(Text)),
+            literal([v for _, v in items], postgresql.ARRAY(Text)),
+        )
+        .table_valued("record_id", "field", "value")
+        .render_derived()
+    )
+    stamp = literal(now, UTCDateTime())
+    source = select(
+        literal(crm, String()),
+        literal(object_type, String()),
+        rows.c.record_id,
+        rows.c.field,
+        rows.c.value,
+        null(),
+        stamp,
+        stamp,
+    )
+    names = [
+        "crm",
+        "object_type",
+        "record_id",
+        "field",
+        "value",
+        "previous_value",
+        "written_at",
+        "entered_at",
+    ]
+    return _on_conflict_written(postgresql.insert(WrittenValueRow).from_select(names, source))
+
+
 def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -739,21 +799,17 @@ class StateStore:
         if not latest:
             return 0
         now = self._now()
-        w = WrittenValueRow
-        ins = self._insert(WrittenValueRow)
-        # NULL-safe: clearing a field (None) and setting it again are both changes.
-        unchanged = w.value.is_not_distinct_from(ins.excluded.value)
-        stmt = ins.on_conflict_do_update(
-            index_elements=[w.crm, w.object_type, w.record_id, w.field],
-            # SET expressions see the row as it was before this statement, so the old
-            # value moves to previous_value while the new one replaces it.
-            set_={
-                "previous_value": case((unchanged, w.previous_value), else_=w.value),
-                "entered_at": case((unchanged, w.entered_at), else_=ins.excluded.entered_at),
-                "value": ins.excluded.value,
-                "written_at": ins.excluded.written_at,
-            },
-        )
+        if self.dialect == "postgresql":
+            # One statement per chunk with the rows as arrays. An executemany sends one
+            # INSERT per row, which PostgreSQL parses and plans every time (prepared
+            # statements are off, see _create_engine): ~1.2 s for the 11,000 fields of
+            # one 500-record write task, ~0.2 s this way.
+            items = list(latest.items())
+            with self._write() as conn:
+                for part in _chunks(items, _WRITE_CHUNK):
+                    conn.execute(_upsert_written(crm, object_type, part, now))
+            return len(items)
+        stmt = _on_conflict_written(self._insert(WrittenValueRow))
         params = [
             {
                 "crm": crm,
