@@ -23,6 +23,7 @@ from connectors.sandbox import SandboxConfig, SandboxServer
 from workers.quota import (
     RedisDailyBudget,
     RedisRollingWindowLimiter,
+    calls_sent_here,
     hubspot_account,
     quota_key,
     salesforce_account,
@@ -244,3 +245,16 @@ def test_salesforce_connector_calls_go_through_the_shared_quota(
         assert window == other.calls
     finally:
         server.stop()
+
+
+def test_a_process_counts_its_own_calls_apart_from_the_shared_count(
+    client: redis.Redis, account: str
+) -> None:
+    """A task's API calls are this process's, not what other workers sent meanwhile."""
+    budget = RedisDailyBudget(client, f"{quota_key('hubspot', account)}:day", 0.5)
+    before = calls_sent_here("hubspot")
+    for _ in range(3):
+        budget.count_call()
+    client.hincrby(budget.day_key(), "calls", 5)  # another worker's calls
+    assert budget.calls == 8
+    assert calls_sent_here("hubspot") - before == 3

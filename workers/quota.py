@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from connectors.salesforce import SalesforceConfig
 
 DAY_KEY_TTL = int(timedelta(days=2).total_seconds())
+# Calls this process counted, per budget key: the shared count adds up every worker's
+# calls, so the difference of it over a task also counts what other workers sent meanwhile.
+_SENT_HERE: Counter[str] = Counter()
 
 # Redis server time stamps every call, so skew between worker clocks cannot let two
 # workers both believe a slot is free. Returns 0 when the call is granted, otherwise the
@@ -196,6 +200,7 @@ class RedisDailyBudget(DailyBudget):
             taken = int(self._take(keys=[self.day_key()], args=[repr(self.share), DAY_KEY_TTL]))
         if taken < 0:
             raise self._exhausted(*self._state())
+        _SENT_HERE[self.key] += 1
 
     def observe(self, daily_max: int | None, daily_remaining: int | None) -> None:
         self._store(daily_max=daily_max, daily_remaining=daily_remaining)
@@ -236,6 +241,12 @@ class RedisDailyBudget(DailyBudget):
 
 def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def calls_sent_here(crm: str) -> int:
+    """Calls this process has sent to ``crm`` under shared quotas (every account)."""
+    prefix = quota_key(crm, "")
+    return sum(n for key, n in _SENT_HERE.items() if key.startswith(prefix))
 
 
 def quota_key(crm: str, account: str) -> str:

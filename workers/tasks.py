@@ -30,6 +30,7 @@ from connectors.base import (
 )
 from workers.celery_app import make_app
 from workers.frames import EngineFrames
+from workers.quota import calls_sent_here
 from workers.runner import (
     SyncReport,
     build_connector,
@@ -94,9 +95,9 @@ def sync_task(self: Task, crm: str, full: bool = False, refit_clv: bool = False)
     try:
         book = load_playbook(settings().playbook)
         run_id = st.start_run(crm, f"sync-{'full' if full else 'incremental'}")
-        calls = connector(crm).usage().calls_made
+        calls = calls_sent_here(crm)
         pulled = pull_population(connector(crm), st, book, full=full)
-        pull_calls = connector(crm).usage().calls_made - calls
+        pull_calls = calls_sent_here(crm) - calls
         stash = f"segsync:stash:{run_id}"
         _stash(r, stash, pulled)
     except BaseException as exc:
@@ -122,7 +123,7 @@ def segment_task(
     r = redis_client()
     st = store()
     conn = connector(crm)
-    calls = conn.usage().calls_made
+    calls = calls_sent_here(crm)
     try:
         pulled = _unstash(r, stash)
         book = load_playbook(settings().playbook)
@@ -141,7 +142,7 @@ def segment_task(
         ]
         # The run row keeps counts, not the segment tables (those are in the profiles).
         summary = {k: v for k, v in report.as_dict().items() if k not in ("sample", "segments")}
-        summary["api_calls"] = pull_calls + conn.usage().calls_made - calls
+        summary["api_calls"] = pull_calls + calls_sent_here(crm) - calls
         if chunks:
             chord(chunks)(finish_task.s(crm, run_id, summary))
         else:
@@ -167,7 +168,7 @@ def segment_task(
 )
 def write_task(self: Task, crm: str, packed: list[list[Any]], derived: list[str]) -> dict[str, int]:
     """Write one chunk (queue write); idempotent, so a redelivered task writes only the rest."""
-    calls = connector(crm).usage().calls_made
+    calls = calls_sent_here(crm)
     try:
         outcome = apply_writes(
             connector(crm), store(), [_unpack(p) for p in packed], derived=set(derived)
@@ -182,7 +183,7 @@ def write_task(self: Task, crm: str, packed: list[list[Any]], derived: list[str]
         "already_written": outcome.already_written,
         "rejected": outcome.rejected,
         "dead_lettered": outcome.dead_lettered,
-        "api_calls": connector(crm).usage().calls_made - calls,
+        "api_calls": calls_sent_here(crm) - calls,
     }
 
 
