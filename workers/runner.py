@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,34 +36,22 @@ def build_connector(settings: Settings, crm: CrmName) -> Connector:
     """The configured connector; with Redis configured, its quota is shared by all workers."""
     from connectors.hubspot import HubSpotConnector
     from connectors.salesforce import SalesforceConnector
+    from workers.quota import hubspot_account, salesforce_account, shared_quota
 
+    config: Any
+    make: Callable[..., Connector]
     if crm == "hubspot":
-        hubspot = settings.hubspot()
-        if not settings.redis_url:
-            return HubSpotConnector(hubspot)
-        from workers.quota import hubspot_account, shared_quota
-
-        limiter, budget = shared_quota(
-            settings.redis_url,
-            crm,
-            hubspot_account(hubspot),
-            settings.hubspot_requests_per_10s,
-            settings.hubspot_daily_budget_share,
-        )
-        return HubSpotConnector(hubspot, limiter=limiter, budget=budget)
-    salesforce = settings.salesforce()
+        config, make = settings.hubspot(), HubSpotConnector
+        account = hubspot_account(config)
+        pace, share = settings.hubspot_requests_per_10s, settings.hubspot_daily_budget_share
+    else:
+        config, make = settings.salesforce(), SalesforceConnector
+        account = salesforce_account(config)
+        pace, share = settings.salesforce_requests_per_10s, settings.salesforce_daily_budget_share
     if not settings.redis_url:
-        return SalesforceConnector(salesforce)
-    from workers.quota import salesforce_account, shared_quota
-
-    limiter, budget = shared_quota(
-        settings.redis_url,
-        crm,
-        salesforce_account(salesforce),
-        settings.salesforce_requests_per_10s,
-        settings.salesforce_daily_budget_share,
-    )
-    return SalesforceConnector(salesforce, limiter=limiter, budget=budget)
+        return make(config)
+    limiter, budget = shared_quota(settings.redis_url, crm, account, pace, share)
+    return make(config, limiter=limiter, budget=budget)
 
 
 @dataclass
