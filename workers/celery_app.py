@@ -4,7 +4,9 @@
 finished, so a worker killed mid-task (even ``kill -9``) leaves it to be delivered
 again; the write task is idempotent, so the redelivery writes only what had not landed.
 With the Redis transport an unacknowledged task comes back once its visibility timeout
-has passed, so write tasks are kept far shorter than that timeout.
+has passed, so write tasks are kept far shorter than that timeout. Workers look for such
+tasks every ``RESTORE_SWEEP_SECONDS`` (kombu's default throttle would make that every
+100 s, so a killed task waited up to 100 s past its timeout).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from celery.schedules import crontab
 from workers.settings import Settings
 
 QUEUES = ("pull", "segment", "write")
+RESTORE_SWEEP_SECONDS = 10
 ROUTES = {
     "segsync.sync": {"queue": "pull"},
     "segsync.segment": {"queue": "segment"},
@@ -44,7 +47,11 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_routes=ROUTES,
         task_default_queue="segment",
         result_expires=24 * 3600,
-        broker_transport_options={"visibility_timeout": settings.task_visibility_seconds},
+        broker_transport_options={
+            "visibility_timeout": settings.task_visibility_seconds,
+            "unacked_restore_interval": RESTORE_SWEEP_SECONDS,
+            "unacked_restore_throttle": 1,  # sweep on every interval, not every 10th
+        },
         result_backend_transport_options={"visibility_timeout": settings.task_visibility_seconds},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
