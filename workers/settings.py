@@ -85,9 +85,10 @@ class Settings(BaseSettings):
         default=["hubspot"], description="CRMs the beat schedule syncs (JSON list in env)."
     )
     task_visibility_seconds: int = Field(
-        default=300,
+        default=1800,
         ge=5,
-        description="A task a dead worker held is redelivered after this long (Redis broker).",
+        description="A task a dead worker held is redelivered after this long (Redis broker); "
+        "keep it above the longest task (a full pull of a large CRM).",
     )
     write_chunk_size: int = Field(
         default=500, ge=1, description="Records per write task (one task spans several calls)."
