@@ -15,7 +15,7 @@ def test_tasks_survive_a_killed_worker_and_go_to_their_queues() -> None:
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
     assert conf.broker_transport_options["visibility_timeout"] == 42
-    assert {r["queue"] for r in conf.task_routes.values()} == {"pull", "segment", "write"}
+    assert {r["queue"] for r in conf.task_routes.values()} == {"pull", "segment", "write", "events"}
 
 
 def test_beat_schedule_follows_settings() -> None:

@@ -16,7 +16,7 @@ from celery.schedules import crontab
 
 from workers.settings import Settings
 
-QUEUES = ("pull", "segment", "write")
+QUEUES = ("pull", "segment", "write", "events")
 RESTORE_SWEEP_SECONDS = 10
 ROUTES = {
     "segsync.sync": {"queue": "pull"},
@@ -24,6 +24,8 @@ ROUTES = {
     "segsync.finish": {"queue": "segment"},
     "segsync.write": {"queue": "write"},
     "segsync.deadletter_retry": {"queue": "write"},
+    "segsync.events": {"queue": "events"},
+    "segsync.events_poll": {"queue": "events"},
 }
 
 
@@ -81,6 +83,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
                 minute=30, hour=settings.full_sync_hour, day_of_week=settings.clv_refit_weekday
             ),
             "kwargs": {"crm": crm, "full": True, "refit_clv": True},
+        }
+        schedule[f"{crm}-events-poll"] = {
+            "task": "segsync.events_poll",
+            "schedule": float(settings.events_poll_seconds),
+            "kwargs": {"crm": crm},
         }
         schedule[f"{crm}-deadletter-retry"] = {
             "task": "segsync.deadletter_retry",

@@ -226,7 +226,7 @@ def deadletter_retry(crm: str, as_json: bool) -> None:
 
 
 @click.command("worker")
-@click.option("--queues", default="pull,segment,write", show_default=True)
+@click.option("--queues", default="pull,segment,write,events", show_default=True)
 @click.option("--concurrency", type=int, default=1, show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(queues: str, concurrency: int, loglevel: str) -> None:

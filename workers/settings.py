@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=1, description="Largest share of the daily API limit segsync uses."
     )
     hubspot_search_lag_seconds: float = Field(default=15.0, ge=0)
+    hubspot_app_secret: SecretStr | None = Field(
+        default=None, description="The HubSpot app's client secret: verifies webhook signatures."
+    )
 
     salesforce_instance_url: str | None = Field(
         default=None, description="https://<my-domain>.my.salesforce.com, or the sandbox's URL."
@@ -66,6 +69,9 @@ class Settings(BaseSettings):
         default=2000, ge=1, description="Writes above this many records use Bulk API 2.0."
     )
     salesforce_lag_seconds: float = Field(default=5.0, ge=0)
+    salesforce_org_id: str | None = Field(
+        default=None, description="Organization id outbound messages must carry (15 or 18 chars)."
+    )
 
     database_url: str = Field(
         default="sqlite:///.segsync/state.db", description="State store (SQLAlchemy URL)."
@@ -90,6 +96,10 @@ class Settings(BaseSettings):
         description="A task a dead worker held is redelivered after this long (Redis broker); "
         "keep it above the longest task (a full pull of a large CRM).",
     )
+    events_poll_seconds: int = Field(
+        default=120, ge=5, description="Fallback incremental poll catching missed events."
+    )
+    events_batch_size: int = Field(default=1000, ge=1, description="Events claimed per round.")
     write_chunk_size: int = Field(
         default=500, ge=1, description="Records per write task (one task spans several calls)."
     )

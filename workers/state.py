@@ -247,6 +247,16 @@ class ModelStateRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class EventCounterRow(Base):
+    """A running count about change events (forged, duplicates, echoes of our writes)."""
+
+    __tablename__ = "event_counters"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class InboxEventRow(Base):
     """A CRM change event, stored before it is acknowledged."""
 
@@ -828,6 +838,17 @@ class StateStore:
                 conn.execute(stmt, list(chunk))
         return len(params)
 
+    def written_since(self, crm: str, object_type: str, since: datetime) -> set[str]:
+        """Records segsync wrote any field of after ``since``."""
+        w = WrittenValueRow
+        stmt = (
+            select(w.record_id)
+            .where(w.crm == crm, w.object_type == object_type, w.written_at > since)
+            .distinct()
+        )
+        with self._read() as session:
+            return set(session.scalars(stmt))
+
     def forget_records(self, crm: str, object_type: str, record_ids: Iterable[str]) -> int:
         """Privacy deletion: drop everything stored about these records; returns rows deleted.
 
@@ -999,6 +1020,79 @@ class StateStore:
         with self._write() as conn:
             return conn.execute(stmt).scalar_one_or_none() is not None
 
+    def add_events(self, crm: str, events: Sequence[tuple[str, JsonValue]]) -> int:
+        """Store a batch of events in one transaction; returns how many were new.
+
+        Committed before returning. An event whose key was stored before (a redelivery)
+        is skipped; so is a key repeated within the batch.
+        """
+        unique: dict[str, JsonValue] = {}
+        for key, payload in events:
+            if len(key) > 255:
+                raise ValueError("event_key longer than 255 characters; hash it first")
+            unique.setdefault(key, payload)
+        if not unique:
+            return 0
+        now = self._now()
+        e = InboxEventRow
+        stmt = (
+            self._insert(InboxEventRow)
+            .on_conflict_do_nothing(index_elements=[e.crm, e.event_key])
+            .returning(e.id)
+        )
+        rows = [
+            {
+                "crm": crm,
+                "event_key": key,
+                "received_at": now,
+                "payload": payload,
+                "status": EventStatus.PENDING.value,
+                "attempts": 0,
+            }
+            for key, payload in unique.items()
+        ]
+        with self._write() as conn:
+            stored = 0
+            for row in rows:
+                stored += conn.execute(stmt, row).scalar_one_or_none() is not None
+        return stored
+
+    def bump_counters(self, crm: str, counts: Mapping[str, int]) -> None:
+        """Add to named event counters (created at zero)."""
+        todo = {k: v for k, v in counts.items() if v}
+        if not todo:
+            return
+        c = EventCounterRow
+        ins = self._insert(EventCounterRow)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[c.crm, c.name], set_={"value": c.value + ins.excluded.value}
+        )
+        with self._write() as conn:
+            for name, value in sorted(todo.items()):
+                conn.execute(stmt, {"crm": crm, "name": name, "value": value})
+
+    def counters(self, crm: str) -> dict[str, int]:
+        """The event counters of ``crm``."""
+        c = EventCounterRow
+        with self._read() as session:
+            rows = session.execute(select(c.name, c.value).where(c.crm == crm))
+            return {name: int(value) for name, value in rows}
+
+    def oldest_pending(self, crm: str | None = None) -> datetime | None:
+        """When the oldest unfinished event arrived (None when the inbox is empty)."""
+        e = InboxEventRow
+        # Ordered select rather than MIN(): keeps the column's type (aware UTC datetimes).
+        stmt = (
+            select(e.received_at)
+            .where(e.status.in_([EventStatus.PENDING.value, EventStatus.ENQUEUED.value]))
+            .order_by(e.id)
+            .limit(1)
+        )
+        if crm is not None:
+            stmt = stmt.where(e.crm == crm)
+        with self._read() as session:
+            return session.execute(stmt).scalar_one_or_none()
+
     def pending_events(self, limit: int = 100, *, crm: str | None = None) -> list[InboxEvent]:
         """The oldest ``limit`` pending events (read only; see :meth:`claim_events`)."""
         e = InboxEventRow
@@ -1008,15 +1102,18 @@ class StateStore:
         with self._read() as session:
             return [InboxEvent._from_row(row) for row in session.scalars(stmt)]
 
-    def claim_events(self, limit: int = 100) -> list[InboxEvent]:
+    def claim_events(self, limit: int = 100, *, crm: str | None = None) -> list[InboxEvent]:
         """Atomically move up to ``limit`` of the oldest pending events to ``enqueued``.
 
         Safe with several concurrent claimers: each event is handed out once.
         """
         e = InboxEventRow
+        wanted = [e.status == EventStatus.PENDING.value]
+        if crm is not None:
+            wanted.append(e.crm == crm)
         oldest = (
             select(e.id)
-            .where(e.status == EventStatus.PENDING.value)
+            .where(*wanted)
             .order_by(e.id)
             .limit(limit)
             # PostgreSQL: skip rows another claimer holds; SQLite renders nothing (its

@@ -25,7 +25,7 @@ from connectors.base import Connector, CrmName, Cursor, FieldWrite, ObjectType
 from segmentation.engine import SegmentResult, segment
 from segmentation.playbook import Playbook, parse_playbook
 from workers.diff import Diff, diff_values, written_frame
-from workers.fieldmap import load_field_map
+from workers.fieldmap import FieldMap, load_field_map
 from workers.frames import EngineFrames, FrameCollector, playbook_mode
 from workers.lifecycle import lifecycle_field, plan_lifecycle
 from workers.offline import playbook_source
@@ -70,6 +70,9 @@ class Pulled:
     counts: dict[str, int]
     changed: dict[ObjectType, set[str]] | None  # None: a full run, everything counts
     cursors: list[Cursor]
+    # When reading began: a record written after it (by the event path) was planned on
+    # fresher data than this run's, so this run leaves it alone.
+    started_at: datetime | None = None
 
 
 def pull_population(
@@ -77,6 +80,7 @@ def pull_population(
 ) -> Pulled:
     """Read what changed (incremental) and, when anything did or ``full``, everything."""
     crm = connector.crm
+    started_at = datetime.now(UTC)
     field_map = load_field_map(crm)
     types = field_map.object_types()
     props = {t: field_map.native_properties(t) for t in types}
@@ -96,18 +100,26 @@ def pull_population(
             if latest != cursors[t]:
                 saved.append(latest)
         if not any(changed.values()):
-            return Pulled(None, {t: 0 for t in types}, changed, saved)
+            return Pulled(None, {t: 0 for t in types}, changed, saved, started_at)
     # Cursors taken before a full read: what changes during it is read again next time.
     snapshots = [connector.snapshot_cursor(t) for t in types] if full else []
+    collector, counts = read_population(connector, field_map)
+    frames = collector.frames(playbook_mode(playbook))
+    return Pulled(frames, counts, changed, saved + snapshots, started_at)
+
+
+def read_population(
+    connector: Connector, field_map: FieldMap
+) -> tuple[FrameCollector, dict[str, int]]:
+    """Every record of every mapped object type, collected; and the count per type."""
     collector = FrameCollector(field_map)
     counts: dict[str, int] = {}
-    for t in types:
+    for t in field_map.object_types():
         counts[t] = 0
-        for batch in connector.read_all(t, props[t]):
+        for batch in connector.read_all(t, field_map.native_properties(t)):
             collector(batch)
             counts[t] += len(batch)
-    frames = collector.frames(playbook_mode(playbook))
-    return Pulled(frames, counts, changed, saved + snapshots)
+    return collector, counts
 
 
 @dataclass
@@ -184,6 +196,9 @@ def plan_sync(
         plan.segmented[object_type] = frame.height
         if affected is not None:
             frame = frame.filter(pl.col("id").is_in(list(affected.get(object_type, set()))))
+        if pulled.started_at is not None:
+            fresher = store.written_since(crm, object_type, pulled.started_at)
+            frame = frame.filter(~pl.col("id").is_in(list(fresher)))
         _plan_object(plan, connector, store, playbook, object_type, engine_object, frame, run_at)
     return plan
 

@@ -25,10 +25,12 @@ from connectors.base import (
     CrmName,
     Cursor,
     FieldWrite,
+    ObjectType,
     RateLimitedError,
     TransientError,
 )
 from workers.celery_app import make_app
+from workers.events import POPULATION_TTL_SECONDS, Processor, poll_changes
 from workers.frames import EngineFrames
 from workers.quota import calls_sent_here
 from workers.runner import (
@@ -237,6 +239,7 @@ def _stash(r: redis.Redis, key: str, pulled: Pulled) -> None:
                 else {t: sorted(ids) for t, ids in pulled.changed.items()},
                 "cursors": [c.to_dict() for c in pulled.cursors],
                 "mode": None if pulled.frames is None else pulled.frames.mode,
+                "started_at": None if pulled.started_at is None else pulled.started_at.isoformat(),
             }
         ).encode()
     }
@@ -271,4 +274,79 @@ def _unstash(r: redis.Redis, key: str) -> Pulled:
         meta["counts"],
         None if changed is None else {t: set(ids) for t, ids in changed.items()},
         [Cursor.from_dict(c) for c in meta["cursors"]],
+        datetime.fromisoformat(meta["started_at"]) if meta.get("started_at") else None,
     )
+
+
+@cache
+def processor(crm: str) -> Processor:
+    """One event processor (and in-memory population) per worker process and CRM."""
+    return Processor(
+        connector(crm),
+        store(),
+        load_playbook(settings().playbook),
+        batch_size=settings().events_batch_size,
+    )
+
+
+def _feed_key(crm: str) -> str:
+    return f"segsync:events:feed:{crm}"
+
+
+@app.task(name="segsync.events")
+def events_task(crm: str) -> dict[str, Any]:
+    """Drain the inbox (queue events): one processor per CRM at a time, rounds until empty.
+
+    Rounds are serialised by a lock because each plans on its process's copy of the
+    population; the change feed tells the next worker which rows to re-read.
+    """
+    r = redis_client()
+    lock = r.lock(f"segsync:lock:events:{crm}", timeout=600, blocking=False)
+    if not lock.acquire():
+        return {"skipped": "another worker is processing this CRM's events"}
+    proc = processor(crm)
+    totals = {"rounds": 0, "events": 0, "records_written": 0}
+    try:
+        while True:
+            now = _redis_time(r)
+            others = _feed_since(r, crm, proc.population.feed_position)
+            report = proc.run_round(others)
+            proc.population.feed_position = now
+            changed = {f"{t}:{i}": now for t, ids in report.changed_ids.items() for i in ids}
+            if changed:
+                r.zadd(_feed_key(crm), changed)
+                r.zremrangebyscore(_feed_key(crm), 0, now - POPULATION_TTL_SECONDS)
+            totals["rounds"] += 1
+            totals["events"] += report.events
+            totals["records_written"] += report.records_written
+            if not report.events:
+                break
+    finally:
+        lock.release()
+    return totals
+
+
+@app.task(name="segsync.events_poll")
+def events_poll_task(crm: str) -> dict[str, int]:
+    """The fallback poll (beat): changes a missed event would have carried go to the inbox."""
+    added = poll_changes(connector(crm), store())
+    if added:
+        events_task.delay(crm)
+    return {"added": added}
+
+
+def _redis_time(r: redis.Redis) -> float:
+    seconds, micros = cast(tuple[int, int], r.time())
+    return seconds + micros / 1e6
+
+
+def _feed_since(r: redis.Redis, crm: str, position: float) -> dict[ObjectType, set[str]]:
+    """Records other workers saw change since this process last caught up."""
+    if position <= 0:
+        return {}
+    members = cast(list[bytes], r.zrangebyscore(_feed_key(crm), f"({position}", "+inf"))
+    out: dict[ObjectType, set[str]] = {}
+    for member in members:
+        object_type, _, record_id = member.decode().partition(":")
+        out.setdefault(cast(ObjectType, object_type), set()).add(record_id)
+    return out

@@ -1,0 +1,347 @@
+"""Processing change events: from the inbox to re-segmented, re-written records.
+
+A round claims the pending events of one CRM, drops what needs no work (echoes of
+segsync's own fields, a lifecycle stage equal to what segsync last wrote, repeats of the
+same record/property/value), re-reads the changed records by id, folds them into this
+process's in-memory population, and runs the scheduled sync's own planning on it:
+the same engine over the whole population, the same diff, restricted to the changed
+records and those they roll up into. A re-segmentation that changes nothing writes
+nothing, which is what makes write-back echoes die out instead of looping.
+
+The population is read once per process (and again after ``POPULATION_TTL_SECONDS``);
+with several workers, each round also re-reads what other workers saw change since this
+process's copy was refreshed (a change feed in Redis), so no worker plans on stale rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import Connector, ObjectType, Record, RecordBatch
+from segmentation.playbook import Playbook
+from workers.fieldmap import FieldMap, load_field_map
+from workers.frames import FrameCollector, playbook_mode
+from workers.runner import write_all
+from workers.settings import Settings
+from workers.state import EventStatus, InboxEvent, StateStore
+from workers.sync import Pulled, load_playbook, plan_sync, read_population
+
+log = logging.getLogger("segsync.events")
+
+POPULATION_TTL_SECONDS = 6 * 3600
+MAX_ATTEMPTS = 5
+OWN_PREFIX = {"hubspot": "segsync_", "salesforce": "Segsync_"}
+HUBSPOT_LIFECYCLE = "lifecyclestage"
+
+
+@dataclass
+class Change:
+    """What one event says changed."""
+
+    object_type: ObjectType
+    record_id: str
+    prop: str | None = None
+    value: str | None = None
+    deleted: bool = False
+
+
+def parse_event(crm: str, event: InboxEvent) -> Change | None:
+    """The change an inbox event carries (None when it names nothing segsync reads)."""
+    payload = event.payload
+    if not isinstance(payload, dict):
+        return None
+    if payload.get("source") == "poll" or crm == "salesforce":
+        object_type = payload.get("object_type")
+        if object_type not in ("contact", "lead", "company", "deal"):
+            return None
+        return Change(object_type, str(payload.get("id")))
+    if crm == "hubspot":
+        kind = str(payload.get("subscriptionType") or payload.get("eventType") or "")
+        object_type, _, action = kind.partition(".")
+        if object_type not in ("contact", "company", "deal"):
+            return None
+        value = payload.get("propertyValue")
+        return Change(
+            object_type,  # type: ignore[arg-type]
+            str(payload.get("objectId")),
+            payload.get("propertyName"),
+            None if value is None else str(value),
+            deleted=action in ("deletion", "privacyDeletion"),
+        )
+    return None
+
+
+@dataclass
+class RoundReport:
+    """What one processing round did."""
+
+    events: int = 0
+    dropped_own: int = 0
+    dropped_repeat: int = 0
+    records_changed: int = 0
+    records_written: int = 0
+    fields_written: int = 0
+    rejected: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+    changed_ids: dict[str, set[str]] = field(default_factory=dict)
+
+
+class Population:
+    """This process's copy of the CRM's records, kept current by id re-reads."""
+
+    def __init__(self, connector: Connector, field_map: FieldMap, clock: Callable[[], float]):
+        self._connector = connector
+        self._field_map = field_map
+        self._clock = clock
+        self._collector: FrameCollector | None = None
+        self._loaded_at = 0.0
+        self.feed_position = 0.0
+
+    @property
+    def loaded(self) -> bool:
+        return self._collector is not None
+
+    def ensure(self) -> FrameCollector:
+        """The population, read in full on first use and after the TTL."""
+        if self._collector is None or self._clock() - self._loaded_at > POPULATION_TTL_SECONDS:
+            started = self._clock()
+            self._collector, counts = read_population(self._connector, self._field_map)
+            self._loaded_at = started
+            log.info("population loaded: %s", counts)
+        return self._collector
+
+    def refresh(self, ids: dict[ObjectType, set[str]]) -> None:
+        """Re-read these records by id; those gone from the CRM leave the population."""
+        collector = self.ensure()
+        for object_type, wanted in ids.items():
+            if not wanted or object_type not in self._field_map.object_types():
+                continue
+            props = self._field_map.native_properties(object_type)
+            found = self._connector.read_ids(object_type, sorted(wanted), props)
+            seen = {r.id for r in found}
+            gone = [_tombstone(self._connector, object_type, i) for i in wanted - seen]
+            collector(RecordBatch(object_type, tuple(found) + tuple(gone)))
+
+
+def _tombstone(connector: Connector, object_type: ObjectType, record_id: str) -> Record:
+    return Record(connector.crm, object_type, record_id, {}, datetime.now(UTC), deleted=True)
+
+
+class Processor:
+    """Runs processing rounds for one CRM with one connector and population."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        store: StateStore,
+        playbook: Playbook,
+        *,
+        batch_size: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.connector = connector
+        self.crm = connector.crm
+        self.store = store
+        self.playbook = playbook
+        self.batch_size = batch_size
+        self.population = Population(connector, load_field_map(self.crm), clock)
+
+    def run_round(self, also_refresh: dict[ObjectType, set[str]] | None = None) -> RoundReport:
+        """Claim pending events, re-segment what they reach, write what changed."""
+        started = time.monotonic()
+        calls = self.connector.usage().calls_made
+        report = RoundReport()
+        events = self.store.claim_events(self.batch_size, crm=self.crm)
+        report.events = len(events)
+        if not events and not also_refresh:
+            return report
+        try:
+            changed = self._changes(events, report)
+            report.changed_ids = {t: set(ids) for t, ids in changed.items()}
+            refresh: dict[ObjectType, set[str]] = {t: set(ids) for t, ids in changed.items()}
+            for object_type, ids in (also_refresh or {}).items():
+                refresh.setdefault(object_type, set()).update(ids)
+            if any(changed.values()):
+                self.population.refresh(refresh)
+                self._resegment(changed, report)
+            elif refresh and self.population.loaded:
+                self.population.refresh(refresh)
+        except BaseException:
+            self._give_back(events)
+            raise
+        self.store.mark_events([e.id for e in events], EventStatus.DONE)
+        self.store.bump_counters(
+            self.crm,
+            {
+                "processed": report.events,
+                "dropped_own": report.dropped_own,
+                "dropped_repeat": report.dropped_repeat,
+                "records_written": report.records_written,
+            },
+        )
+        report.api_calls = self.connector.usage().calls_made - calls
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _changes(self, events: list[InboxEvent], report: RoundReport) -> dict[ObjectType, set[str]]:
+        """Changed record ids per type, without our own echoes and repeats."""
+        own = OWN_PREFIX[self.crm]
+        parsed = [(e, parse_event(self.crm, e)) for e in events]
+        lifecycle = [c for _, c in parsed if c is not None and c.prop == HUBSPOT_LIFECYCLE]
+        ours = self._last_lifecycle(lifecycle)
+        seen: set[tuple[str, str, str | None, str | None]] = set()
+        changed: dict[ObjectType, set[str]] = {}
+        for _event, change in parsed:
+            if change is None:
+                report.dropped_own += 1
+                continue
+            if change.prop is not None and change.prop.startswith(own):
+                report.dropped_own += 1
+                continue
+            key = (change.object_type, change.record_id)
+            if change.prop == HUBSPOT_LIFECYCLE and ours.get(key) == (change.value or ""):
+                report.dropped_own += 1
+                continue
+            identity = (change.object_type, change.record_id, change.prop, change.value)
+            if identity in seen:
+                report.dropped_repeat += 1
+                continue
+            seen.add(identity)
+            changed.setdefault(change.object_type, set()).add(change.record_id)
+        report.records_changed = sum(len(v) for v in changed.values())
+        return changed
+
+    def _last_lifecycle(self, changes: Iterable[Change]) -> dict[tuple[str, str], str]:
+        """The lifecycle stage segsync last wrote to each of these records."""
+        by_type: dict[str, list[str]] = {}
+        for c in changes:
+            by_type.setdefault(c.object_type, []).append(c.record_id)
+        out: dict[tuple[str, str], str] = {}
+        for object_type, ids in by_type.items():
+            known = self.store.last_written(self.crm, object_type, ids, fields=[HUBSPOT_LIFECYCLE])
+            for record_id, fields in known.items():
+                out[(object_type, record_id)] = fields.get(HUBSPOT_LIFECYCLE) or ""
+        return out
+
+    def _resegment(self, changed: dict[ObjectType, set[str]], report: RoundReport) -> None:
+        collector = self.population.ensure()
+        frames = collector.frames(playbook_mode(self.playbook))
+        pulled = Pulled(frames, {}, changed, [])
+        plan = plan_sync(self.connector, self.store, pulled, self.playbook)
+        outcome = write_all(self.connector, self.store, plan)
+        report.records_written += outcome.records_written
+        report.fields_written += outcome.fields_written
+        report.rejected += outcome.rejected
+
+    def _give_back(self, events: list[InboxEvent]) -> None:
+        """Events of a failed round wait again; past MAX_ATTEMPTS they are marked failed."""
+        retry = [e.id for e in events if e.attempts < MAX_ATTEMPTS]
+        failed = [e.id for e in events if e.attempts >= MAX_ATTEMPTS]
+        self.store.mark_events(retry, EventStatus.PENDING)
+        self.store.mark_events(failed, EventStatus.FAILED)
+
+
+class InProcessProcessor:
+    """The embedded default: one thread drains the inbox whenever the receiver nudges."""
+
+    def __init__(self, settings: Settings, store: StateStore) -> None:
+        self._settings = settings
+        self._store = store
+        self._wake = threading.Event()
+        self._crms: set[str] = set()
+        self._processors: dict[str, Processor] = {}
+        self._thread = threading.Thread(target=self._loop, name="segsync-events", daemon=True)
+        self._thread.start()
+
+    def nudge(self, crm: str) -> None:
+        """Ask for a round (coalesces: many nudges while a round runs, one more round)."""
+        self._crms.add(crm)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            for crm in sorted(self._crms):
+                try:
+                    processor = self._processor(crm)
+                    while processor.run_round().events:
+                        pass
+                except Exception:
+                    log.exception("%s event processing failed; events stay in the inbox", crm)
+
+    def _processor(self, crm: str) -> Processor:
+        if crm not in self._processors:
+            from workers.runner import build_connector
+
+            self._processors[crm] = Processor(
+                build_connector(self._settings, crm),  # type: ignore[arg-type]
+                self._store,
+                load_playbook(self._settings.playbook),
+                batch_size=self._settings.events_batch_size,
+            )
+        return self._processors[crm]
+
+
+def poll_changes(connector: Connector, store: StateStore) -> int:
+    """The fallback: changes since the poll's own cursors become inbox events.
+
+    Catches whatever a lost webhook would have carried; the events' keys carry the
+    modification time, so a record polled twice for one change is stored once.
+    """
+    crm = connector.crm
+    field_map = load_field_map(crm)
+    cursor_crm = f"{crm}:poll"
+    added = 0
+    for object_type in field_map.object_types():
+        cursor = store.get_cursor(cursor_crm, object_type)
+        if cursor.is_initial:
+            store.save_cursor(cursor_crm, connector.snapshot_cursor(object_type))
+            continue
+        props = field_map.native_properties(object_type)
+        for batch in connector.read_changed(cursor, props):
+            events = [
+                (
+                    f"poll:{object_type}:{r.id}:{r.updated_at.isoformat()}",
+                    {"source": "poll", "object_type": object_type, "id": r.id},
+                )
+                for r in batch.records
+            ]
+            added += store.add_events(crm, events)
+            if batch.cursor is not None:
+                store.save_cursor(cursor_crm, batch.cursor)
+    store.bump_counters(crm, {"polled": added})
+    return added
+
+
+def status(store: StateStore, crm: str, now: datetime | None = None) -> dict[str, Any]:
+    """Inbox depth, lag of the oldest waiting event, and the running counters."""
+    now = now or datetime.now(UTC)
+    oldest = store.oldest_pending(crm)
+    return {
+        "crm": crm,
+        "inbox_depth": store.inbox_depth(crm),
+        "lag_seconds": None if oldest is None else round((now - oldest).total_seconds(), 3),
+        **{name: store.counters(crm).get(name, 0) for name in COUNTERS},
+    }
+
+
+COUNTERS = (
+    "received",
+    "duplicates",
+    "forged",
+    "stale",
+    "malformed",
+    "processed",
+    "dropped_own",
+    "dropped_repeat",
+    "records_written",
+    "polled",
+)
