@@ -249,4 +249,98 @@ def beat(loglevel: str) -> None:
     app.start(["beat", f"--loglevel={loglevel}"])
 
 
-COMMANDS = (sync_command, schema, deadletter, worker, beat)
+@click.group("webhooks")
+def webhooks() -> None:
+    """The change-event receiver."""
+
+
+@webhooks.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+def webhooks_serve(host: str, port: int) -> None:
+    """Receive HubSpot webhooks (POST /webhooks/hubspot) and Salesforce outbound messages
+    (POST /webhooks/salesforce); health at GET /healthz."""
+    import uvicorn
+
+    from workers.webhooks import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="warning")
+
+
+@click.group("events")
+def events() -> None:
+    """Change events: inbox status, processing, the fallback poll."""
+
+
+@events.command("status")
+@CRM
+@AS_JSON
+def events_status(crm: str, as_json: bool) -> None:
+    """Inbox depth, lag of the oldest waiting event, duplicates, forged and echo counts."""
+    from workers.events import status
+    from workers.state import StateStore
+
+    with StateStore(_settings().database_url) as store:
+        store.migrate()
+        report = status(store, crm)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    lag = "-" if report["lag_seconds"] is None else f"{report['lag_seconds']:.1f} s"
+    click.echo(f"{crm}: inbox {report['inbox_depth']} waiting, oldest {lag}")
+    for name, value in report.items():
+        if name not in ("crm", "inbox_depth", "lag_seconds"):
+            click.echo(f"  {name:<16} {value:>10}")
+
+
+@events.command("process")
+@CRM
+@AS_JSON
+def events_process(crm: str, as_json: bool) -> None:
+    """Drain the inbox in this process (what the workers do on each nudge)."""
+    from workers.events import Processor
+    from workers.runner import build_connector
+    from workers.state import StateStore
+    from workers.sync import load_playbook
+
+    settings = _settings()
+    with StateStore(settings.database_url) as store:
+        store.migrate()
+        processor = Processor(
+            build_connector(settings, cast(CrmName, crm)),
+            store,
+            load_playbook(settings.playbook),
+            batch_size=settings.events_batch_size,
+        )
+        totals = {"rounds": 0, "events": 0, "records_written": 0, "api_calls": 0}
+        while True:
+            report = processor.run_round()
+            totals["rounds"] += 1
+            totals["events"] += report.events
+            totals["records_written"] += report.records_written
+            totals["api_calls"] += report.api_calls
+            if not report.events:
+                break
+    click.echo(
+        json.dumps(totals)
+        if as_json
+        else f"{totals['events']} events, {totals['records_written']} records written"
+    )
+
+
+@events.command("poll")
+@CRM
+def events_poll(crm: str) -> None:
+    """Put changes since the last poll into the inbox (the fallback for missed events)."""
+    from workers.events import poll_changes
+    from workers.runner import build_connector
+    from workers.state import StateStore
+
+    settings = _settings()
+    with StateStore(settings.database_url) as store:
+        store.migrate()
+        added = poll_changes(build_connector(settings, cast(CrmName, crm)), store)
+    click.echo(f"{added} changes added to the inbox")
+
+
+COMMANDS = (sync_command, schema, deadletter, worker, beat, webhooks, events)
