@@ -56,9 +56,9 @@ def test_full_sync_writes_segments_and_a_second_run_writes_nothing(
     assert first.records_written == first.records_to_write > 400
     assert first.rejected == 0
     # What the CRM holds is what the state store says segsync wrote.
-    first = next(iter(connector.read_all("contact", [])))
+    page = next(iter(connector.read_all("contact", [])))
     with StateStore(settings.database_url) as store:
-        written = store.last_written("hubspot", "contact", [r.id for r in first.records[:3]])
+        written = store.last_written("hubspot", "contact", [r.id for r in page.records[:3]])
     assert len(written) == 3
     for record_id, fields in written.items():
         crm_values = hubspot.record("contact", record_id)["properties"]
