@@ -212,6 +212,20 @@ class Connector(Protocol):
         """Stream records modified after ``cursor``; each batch carries the next cursor."""
         ...
 
+    def read_ids(
+        self, object_type: ObjectType, ids: Sequence[str], properties: Sequence[str]
+    ) -> list[Record]:
+        """The current version of each of ``ids``, in input order, in as few calls as the
+        CRM's batch limits allow (for re-segmenting records named by change events).
+
+        Records are shaped exactly as :meth:`read_all` shapes them, associations included.
+        Ids with no live record (never existed, malformed, archived or deleted, or not a
+        record :meth:`read_all` would return) are left out silently, and a repeated id is
+        returned once: the caller learns which are gone by comparing ``Record.id`` with
+        what it asked for. CRM failures raise as for any other read.
+        """
+        ...
+
     def field_name(self, name: str) -> str:
         """The CRM's own name for segsync field ``name`` (e.g. ``segsync_tier``)."""
         ...

@@ -28,11 +28,13 @@ from hubspot.crm.associations.v4 import (
 from hubspot.crm.objects import (
     BatchInputSimplePublicObjectBatchInput,
     BatchInputSimplePublicObjectBatchInputUpsert,
+    BatchReadInputSimplePublicObjectId,
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
     SimplePublicObjectBatchInput,
     SimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectId,
 )
 from hubspot.crm.properties import (
     OptionInput,
@@ -226,6 +228,41 @@ class HubSpotConnector:
             after = page.paging.next.after if page.paging and page.paging.next else None
             if not after:
                 return
+
+    def read_ids(
+        self, object_type: ObjectType, ids: Sequence[str], properties: Sequence[str]
+    ) -> list[Record]:
+        """The live records among ``ids``, in input order, associations included.
+
+        Batch reads of 100 ids (``archived=false``), then one v4 association batch read
+        per associated type for up to 1,000 records: 100 contacts cost 2 calls, 100 deals
+        3, 100 companies 1. Unknown and archived ids come back as a 207
+        ``OBJECT_NOT_FOUND`` error and are left out, as are ids that cannot be HubSpot
+        record ids (not all digits) and repeats of an id already asked for.
+        """
+        stream = stream_for(object_type)
+        props = _with_required(properties, stream)
+        wanted = list(dict.fromkeys(str(int(i)) for i in ids if i.isascii() and i.isdigit()))
+        found: dict[str, Record] = {}
+        for start in range(0, len(wanted), stream.batch_size):
+            chunk = wanted[start : start + stream.batch_size]
+            answer = self._transport.call(
+                f"POST /crm/v3/objects/{stream.api_name}/batch/read",
+                self._batch.read_with_http_info,
+                stream.api_name,
+                BatchReadInputSimplePublicObjectId(
+                    inputs=[SimplePublicObjectId(id=i) for i in chunk],
+                    properties=props,
+                    properties_with_history=[],
+                ),
+                archived=False,
+            )
+            _raise_unexpected_errors(stream, answer)
+            for item in answer.results or ():
+                if not item.archived:
+                    found[str(item.id)] = self._record(stream, item)
+        ordered = [found[i] for i in wanted if i in found]
+        return self._attach_associations(stream, ordered)
 
     def read_changed(self, cursor: Cursor, properties: Sequence[str]) -> Iterator[RecordBatch]:
         """Records modified after ``cursor``, in (modified time, id) order.
@@ -582,6 +619,18 @@ def _id_key(record: Record) -> tuple[int, str]:
 
 def _order_key(record: Record) -> tuple[int, int, str]:
     return (_to_ms(record.updated_at), *_id_key(record))
+
+
+def _raise_unexpected_errors(stream: HubSpotStream, answer: Any) -> None:
+    """A batch read's 207 errors: ``OBJECT_NOT_FOUND`` means left out, anything else fails."""
+    for error in getattr(answer, "errors", None) or ():
+        if error.category != "OBJECT_NOT_FOUND":
+            raise RejectedError(
+                f"POST /crm/v3/objects/{stream.api_name}/batch/read: HubSpot answered 207 "
+                f"{error.category}: {error.message}",
+                status=207,
+                category=str(error.category or ""),
+            )
 
 
 def _map_batch_answer(
