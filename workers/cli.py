@@ -85,6 +85,17 @@ def sandbox() -> None:
     help='Share of requests to fault ("0.1"), or "429=0.04,5xx=0.03,drop=0.03,reject=0.01".',
 )
 @click.option("--token", default="sandbox-token", show_default=True, help="Bearer token accepted.")
+@click.option(
+    "--webhook-url",
+    default=None,
+    help="Send every change there (HubSpot webhooks / Salesforce outbound messages).",
+)
+@click.option(
+    "--webhook-secret",
+    default="sandbox-app-secret",
+    show_default=True,
+    help="App secret the HubSpot webhook signatures are made with.",
+)
 def sandbox_serve(**options: Any) -> None:
     """Serve the sandbox CRM until interrupted."""
     from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
@@ -94,7 +105,10 @@ def sandbox_serve(**options: Any) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
     token = options.pop("token")
-    config = SandboxConfig(faults=faults, tokens=(token,), **options)
+    try:
+        config = SandboxConfig(faults=faults, tokens=(token,), **options)
+    except ValueError as exc:  # e.g. a --webhook-url that is not http(s)
+        raise click.UsageError(str(exc)) from None
     server = SandboxServer(config)
     click.echo(
         f"seeding {config.contacts} contacts, {config.companies} companies, {config.deals} deals…"
@@ -103,6 +117,8 @@ def sandbox_serve(**options: Any) -> None:
     click.echo(
         f"sandbox ({config.dialect}) listening on {server.url}; token {token!r}; Ctrl-C stops"
     )
+    if config.webhook_url:
+        click.echo(f"change events go to {config.webhook_url}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -12,7 +12,9 @@ Layout. Dialect-neutral: ``config`` (settings), ``seed`` + ``seed_*`` (determini
 canonical data), ``store`` (column store), ``search`` (filter/sort engine),
 ``ratelimit``, ``faults``, ``auth``, ``stats``, ``mutate`` (simulated activity),
 ``state`` (what a server shares), ``dialect`` (the protocol a CRM dialect implements),
-``admin`` (``/_sandbox/*``) and ``server`` (HTTP). HubSpot-specific: ``hubspot_*``.
+``events`` (change events to a receiver; ``events_hubspot`` webhooks,
+``events_salesforce`` outbound messages), ``admin`` (``/_sandbox/*``) and ``server``
+(HTTP). HubSpot-specific: ``hubspot_*``.
 Salesforce-specific: ``salesforce_api`` (routes, limits, errors), ``_objects``/``_schema``
 (objects, fields, picklists), ``_ids``, ``_seed``/``_load``/``_hooks`` (data and simulated
 activity), ``_records`` (values, field-level security), ``_values``, ``_writes``

@@ -1,4 +1,5 @@
-"""``/_sandbox/...``: stats, simulated activity and deletions, read-back, fault control.
+"""``/_sandbox/...``: stats, simulated activity and deletions, read-back, fault control,
+change-event delivery (``/_sandbox/webhooks``).
 
 Admin requests are never faulted, rate limited or counted in the request stats.
 """
@@ -16,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from .config import FaultConfig
 from .dialect import Dialect
+from .events import EventEmitter
 from .mutate import mutate, pick_rows
 from .search import FilterError, parse_instant
 from .state import SandboxState
@@ -38,9 +40,12 @@ def _json(status: int, body: Any) -> Response:
 class Admin:
     """The admin endpoints of one server."""
 
-    def __init__(self, state: SandboxState, dialect: Dialect) -> None:
+    def __init__(
+        self, state: SandboxState, dialect: Dialect, events: EventEmitter | None = None
+    ) -> None:
         self.state = state
         self.dialect = dialect
+        self.events = events
         self._mutations = 0
         self._lock = threading.Lock()
         self.url_map = Map(
@@ -57,6 +62,8 @@ class Admin:
                     endpoint="record",
                 ),
                 Rule("/_sandbox/oauth/expire", methods=["POST"], endpoint="expire_tokens"),
+                Rule("/_sandbox/webhooks", methods=["GET", "POST"], endpoint="webhooks"),
+                Rule("/_sandbox/webhooks/events", methods=["GET"], endpoint="webhook_events"),
             ],
             strict_slashes=False,
         )
@@ -247,3 +254,42 @@ class Admin:
 
     def _expire_tokens(self, request: Request) -> Response:
         return _json(200, {"expired": self.state.tokens.expire_all()})
+
+    def _emitter(self) -> EventEmitter:
+        if self.events is None:
+            raise AdminError(404, "this sandbox sends no change events")
+        return self.events
+
+    def _webhooks(self, request: Request) -> Response:
+        """Change-event settings and counters; POST changes settings (``{"url": null}``: off).
+
+        POST takes any of url, secret, duplicate, reorder, forged, delay_seconds,
+        max_attempts, retry_seconds, retry_max_seconds, timeout_seconds, linger_seconds,
+        batch_size, plus ``"reset": true`` to zero the counters.
+        """
+        events = self._emitter()
+        if request.method == "POST":
+            body = self._body(request)
+            reset = body.pop("reset", False)
+            try:
+                events.configure(body)
+            except ValueError as exc:
+                raise AdminError(400, str(exc)) from None
+            if reset:
+                events.reset_counters()
+        return _json(
+            200,
+            {
+                "dialect": self.dialect.name,
+                **events.settings.to_dict(),
+                "counters": events.snapshot(),
+            },
+        )
+
+    def _webhook_events(self, request: Request) -> Response:
+        """The latest emitted events with occurred/first-sent/acknowledged times (``limit``)."""
+        try:
+            limit = int(request.args.get("limit", "1000"))
+        except ValueError:
+            raise AdminError(400, "limit must be an integer") from None
+        return _json(200, {"events": self._emitter().recent(limit)})

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from .events import WebhookSettings
+
 Dialect = Literal["hubspot", "salesforce"]
 SeedMode = Literal["b2b", "b2c"]
 LifecycleBackward = Literal["reject", "ignore"]
@@ -130,6 +132,10 @@ class SandboxConfig:
     ``instance_url`` is what logins hand out (default: the URL the request came in on).
     Bulk API 2.0 ingest jobs wait ``bulk_latency_seconds`` after UploadComplete, then
     process ``bulk_rows_per_second`` rows per second.
+    With ``webhook_url`` set, every change is sent there as a change event (HubSpot
+    webhooks signed with ``webhook_secret``, or Salesforce outbound messages naming
+    ``org_id``); the ``webhook_*`` shares and delays inject delivery faults (see
+    :class:`~connectors.sandbox.events.WebhookSettings`).
     """
 
     dialect: Dialect = "hubspot"
@@ -162,6 +168,22 @@ class SandboxConfig:
     instance_url: str | None = None
     bulk_latency_seconds: float = 1.0
     bulk_rows_per_second: float = 5000.0
+    # Change events (see ``events``): sent to webhook_url when set, as HubSpot webhooks or
+    # Salesforce outbound messages; org_id overrides the Salesforce org's own id in them.
+    webhook_url: str | None = None
+    webhook_secret: str = "sandbox-app-secret"
+    org_id: str | None = None
+    webhook_duplicate: float = 0.0
+    webhook_reorder: float = 0.0
+    webhook_forged: float = 0.0
+    webhook_delay_seconds: float = 0.0
+    webhook_max_attempts: int = 10
+    webhook_retry_seconds: float = 1.0
+    webhook_retry_max_seconds: float = 60.0
+    webhook_timeout_seconds: float = 5.0
+    webhook_linger_seconds: float = 0.05
+    webhook_batch_size: int = 100
+    webhook_concurrency: int = 4
 
     @property
     def seeded_leads(self) -> int:
@@ -191,3 +213,8 @@ class SandboxConfig:
             raise ValueError("bulk_latency_seconds must be >= 0 and bulk_rows_per_second > 0")
         if not isinstance(self.tokens, tuple):
             object.__setattr__(self, "tokens", tuple(self.tokens))
+        if self.org_id is not None and len(self.org_id) != 18:
+            raise ValueError("org_id must be an 18-character Salesforce id")
+        if self.webhook_concurrency < 1:
+            raise ValueError("webhook_concurrency must be at least 1")
+        WebhookSettings.from_config(self)  # raises on bad webhook_* values

@@ -28,6 +28,14 @@ from .admin import Admin
 from .auth import AuthFailure
 from .config import SandboxConfig
 from .dialect import CallInfo, Dialect
+from .events import (
+    DEFAULT_SOURCE,
+    UI_SOURCE,
+    EventEmitter,
+    EventFormat,
+    WebhookSettings,
+    change_source,
+)
 from .hubspot_api import HubSpotDialect
 from .seed import SeedData, generate
 from .state import SandboxState
@@ -51,6 +59,20 @@ DIALECTS: dict[str, Callable[[SandboxState, SeedData], Dialect]] = {
 }
 
 
+def event_format(config: SandboxConfig, dialect: Dialect) -> EventFormat:
+    """How a dialect phrases change events (webhooks or outbound messages)."""
+    if isinstance(dialect, HubSpotDialect):
+        from .events_hubspot import HubSpotEvents
+
+        return HubSpotEvents(dialect.data)
+    from .events_salesforce import SalesforceEvents
+    from .salesforce_api import SalesforceDialect
+
+    if not isinstance(dialect, SalesforceDialect):
+        raise TypeError(f"no change events for the {dialect.name} dialect")
+    return SalesforceEvents(dialect.data, config.org_id)
+
+
 class SandboxApp:
     """The WSGI application: admin endpoints, then the dialect behind auth, quotas and faults."""
 
@@ -62,12 +84,15 @@ class SandboxApp:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         call = CallInfo(str(uuid.uuid4()), self.state.now_ms(), request.host_url)
+        admin = request.path.startswith("/_sandbox")
         try:
-            if request.path.startswith("/_sandbox"):
-                response = self.admin.handle(request)
-            else:
-                response = self._api(request, environ, call)
-                self.state.stats.status(response.status_code)
+            # Admin changes are simulated users; everything else is an API client's.
+            with change_source(UI_SOURCE if admin else DEFAULT_SOURCE):
+                if admin:
+                    response = self.admin.handle(request)
+                else:
+                    response = self._api(request, environ, call)
+                    self.state.stats.status(response.status_code)
         except Exception:
             log.exception("sandbox: unhandled error on %s %s", request.method, request.path)
             response = self.dialect.plain_error(500, "Internal error in the sandbox", call)
@@ -257,7 +282,14 @@ class SandboxServer:
         # (tens of ms per pass on 100k records); freezing moves them out of the collector's way.
         gc.collect()
         gc.freeze()
-        self.admin = Admin(self.state, self.dialect)
+        self.events = EventEmitter(
+            event_format(self.config, self.dialect),
+            WebhookSettings.from_config(self.config),
+            seed=self.config.seed,
+            concurrency=self.config.webhook_concurrency,
+        )
+        self.state.store.listen(self.events.record)
+        self.admin = Admin(self.state, self.dialect, self.events)
         self.app = SandboxApp(self.state, self.dialect, self.admin)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -282,6 +314,7 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         """Listen and serve in a background thread; returns once the port accepts connections."""
         server = self._bind()
+        self._start_events()
         self._thread = threading.Thread(
             target=self._serve, args=(server,), name="segsync-sandbox", daemon=True
         )
@@ -292,12 +325,18 @@ class SandboxServer:
     def serve_forever(self) -> None:
         """Serve in the foreground until Ctrl-C (or ``stop()`` from another thread)."""
         log.info("sandbox %s listening on %s", self.dialect.name, self.url)
+        self._start_events()
         try:
             self._serve(self._bind())
         except KeyboardInterrupt:
             pass
         finally:
             self._close()
+
+    def _start_events(self) -> None:
+        # Outbound messages name the instance the org lives on; only now is the port known.
+        self.events.format.base_url = self.config.instance_url or self.url
+        self.events.start()
 
     def _serve(self, server: _Server) -> None:
         self._serving.set()
@@ -319,6 +358,7 @@ class SandboxServer:
         self._close()
 
     def _close(self) -> None:
+        self.events.stop()
         server, self._server = self._server, None
         if server is not None:
             server.close_connections()

@@ -13,18 +13,24 @@ lists; a dialect exposes them under its own property names through ``aliases``
 
 Every change bumps ``version`` (search caches key on it). With a search index delay,
 changed records keep a snapshot of their old values until the new version becomes
-visible to search (see :class:`Snapshot`). Callers hold ``Store.lock``.
+visible to search (see :class:`Snapshot`). A listener set with :meth:`Store.listen`
+hears of every creation, real value change and deletion (the change events of
+``events``). Callers hold ``Store.lock``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 Kind = Literal["string", "number", "datetime", "date", "enum", "bool"]
+ChangeKind = Literal["create", "update", "delete"]
+# (table, row, kind, changed names or None for "every non-empty column", modification ms);
+# called with Store.lock held, so it must only enqueue (see ``events``).
+ChangeListener = Callable[["Table", int, ChangeKind, "Sequence[str] | None", int], None]
 ID = "@id"
 CREATED = "@created"
 UPDATED = "@updated"
@@ -75,6 +81,7 @@ class Table:
         self.pending: dict[int, Snapshot] = {}
         self.unique: dict[str, dict[str, int]] = {}
         self.version = 0
+        self.listener: ChangeListener | None = None
         self._next_id = first_id
         self._id_step = id_step
 
@@ -217,6 +224,8 @@ class Table:
         if index_delay > 0:
             self.pending[row] = Snapshot(time.monotonic() + index_delay, None, 0)
         self.version += 1
+        if self.listener is not None:
+            self.listener(self, row, "create", None, now_ms)
         return row
 
     def update(
@@ -246,6 +255,8 @@ class Table:
             for name in changed:
                 counts[name] = counts.get(name, 0) + 1
         self.version += 1
+        if self.listener is not None:
+            self.listener(self, row, "update", changed, now_ms)
         return changed
 
     def touch(self, row: int, modified_ms: int, *, index_delay: float = 0.0) -> None:
@@ -267,6 +278,8 @@ class Table:
                 del index[str(value).lower()]
         self.pending.pop(row, None)
         self.version += 1
+        if self.listener is not None:
+            self.listener(self, row, "delete", (), now_ms)
 
     def _snapshot(self, row: int, changed: Iterable[str], delay: float) -> None:
         now = time.monotonic()
@@ -306,10 +319,19 @@ class Store:
         self.lock = threading.RLock()
         self.tables: dict[str, Table] = {}
         self._links: dict[tuple[str, str], dict[int, list[int]]] = {}
+        self._listener: ChangeListener | None = None
 
     def add_table(self, table: Table) -> None:
         """Register a table under its object type."""
+        table.listener = self._listener
         self.tables[table.object_type] = table
+
+    def listen(self, listener: ChangeListener | None) -> None:
+        """Report every record creation, value change and deletion (None: stop reporting)."""
+        with self.lock:
+            self._listener = listener
+            for table in self.tables.values():
+                table.listener = listener
 
     def table(self, object_type: str) -> Table:
         """The table of an object type (KeyError when unknown)."""
