@@ -103,3 +103,24 @@ def test_the_fallback_poll_turns_missed_changes_into_events(
     report = Processor(connector, store, BOOK).run_round()
     assert {str(i) for i in mutated["ids"]} <= report.changed_ids["contact"]
     assert store.inbox_depth("hubspot") == 0
+
+
+def test_a_deletion_event_leaves_nothing_about_the_record_behind(
+    synced: tuple[Harness, StateStore, Settings],
+) -> None:
+    harness, store, _settings = synced
+    page = next(iter(harness.build().read_all("contact", [])))
+    gone = page.records[0].id
+    assert store.last_written("hubspot", "contact", [gone])
+    harness.admin("POST", "delete", json={"object_type": "contacts", "ids": [gone]})
+    event = {
+        "eventId": 1,
+        "subscriptionId": 2,
+        "occurredAt": 1_700_000_000_001,
+        "subscriptionType": "contact.privacyDeletion",
+        "objectId": int(gone),
+    }
+    store.add_events("hubspot", [("2:1:1700000000001", event)])
+    report = Processor(harness.build(), store, BOOK).run_round()
+    assert report.deleted_ids == {"contact": {gone}}
+    assert store.last_written("hubspot", "contact", [gone]) == {}

@@ -91,6 +91,7 @@ class RoundReport:
     api_calls: int = 0
     seconds: float = 0.0
     changed_ids: dict[str, set[str]] = field(default_factory=dict)
+    deleted_ids: dict[str, set[str]] = field(default_factory=dict)
 
 
 class Population:
@@ -173,6 +174,9 @@ class Processor:
                 self._resegment(changed, report)
             elif refresh and self.population.loaded:
                 self.population.refresh(refresh)
+            for object_type, ids in report.deleted_ids.items():
+                # A deletion (or GDPR deletion) in the CRM: nothing about it stays here.
+                self.store.forget_records(self.crm, object_type, ids)
         except BaseException:
             self._give_back(events)
             raise
@@ -215,6 +219,8 @@ class Processor:
                 continue
             seen.add(identity)
             changed.setdefault(change.object_type, set()).add(change.record_id)
+            if change.deleted:
+                report.deleted_ids.setdefault(change.object_type, set()).add(change.record_id)
         report.records_changed = sum(len(v) for v in changed.values())
         return changed
 
