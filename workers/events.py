@@ -174,9 +174,9 @@ class Processor:
                 self._resegment(changed, report)
             elif refresh and self.population.loaded:
                 self.population.refresh(refresh)
-            for object_type, ids in report.deleted_ids.items():
+            for kind, gone in report.deleted_ids.items():
                 # A deletion (or GDPR deletion) in the CRM: nothing about it stays here.
-                self.store.forget_records(self.crm, object_type, ids)
+                self.store.forget_records(self.crm, kind, gone)
         except BaseException:
             self._give_back(events)
             raise
