@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,25 @@ def test_incremental_sync_rewrites_only_what_the_changes_reach(
     if changed_ids:
         # Each written contact changed, or shares a company with one that did.
         assert report.records_written <= 100 + report.records_segmented["company"] * 20
+
+
+def test_activity_earlier_today_is_recent_engagement(hubspot: Harness, tmp_path: Path) -> None:
+    """The run's "now" is the end of its UTC day: what a contact did earlier today is
+    recent activity (with the day's first instant it lay "in the future", and the
+    contact fell through every behavioral rule to "dormant")."""
+    settings = _settings(tmp_path)
+    connector = _ready(hubspot)
+    run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
+    now_ms = int(time.time() * 1000)
+    store = hubspot.server.state.store
+    with store.lock:  # a read-only activity date: set the way the CRM sets it
+        table = store.table("contact")
+        row = next(r for r in range(len(table)) if not table.archived[r])
+        table.update(row, {"notes_last_updated": now_ms}, now_ms, via_api=False)
+        record_id = str(table.ids[row])
+    run_sync(settings, "hubspot", BOOK, connector=connector)
+    props = hubspot.admin("GET", f"records/contacts/{record_id}")["properties"]
+    assert props["segsync_behavioral"] in ("engaged", "active"), props["segsync_behavioral_reason"]
 
 
 def test_dry_run_shows_transitions_and_writes_nothing(hubspot: Harness, tmp_path: Path) -> None:

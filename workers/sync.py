@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import polars as pl
@@ -57,9 +57,15 @@ def load_playbook(spec: str) -> Playbook:
 
 
 def run_day(moment: datetime | None = None) -> datetime:
-    """The run's "now" for segmentation: midnight UTC of the run's day."""
+    """The run's "now" for segmentation: the end of the run's UTC day (the next midnight).
+
+    The end, not the start: rules treat times after "now" as the future ("within the
+    last 30 days" excludes them), so with the day's first instant every record active
+    earlier today counted as never engaged until tomorrow.
+    """
     moment = moment or datetime.now(UTC)
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start + timedelta(days=1)
 
 
 @dataclass
