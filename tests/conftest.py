@@ -12,6 +12,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+# The deployment fixtures (worker processes with their own PostgreSQL database and Redis
+# db index) live with their helpers in tests/deployment.py; imported here, every test
+# module can ask for them by name.
+from tests.deployment import deployment, worker_database, worker_redis  # noqa: F401
+
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
