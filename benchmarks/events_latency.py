@@ -1,0 +1,217 @@
+"""Change -> segment field latency through webhooks, the receiver and Celery workers.
+
+The issue's target: with the sandbox changing 50 records per second and 2 workers, the
+time from a change to the segment field being updated in the sandbox has p95 <= 2 s.
+
+    python -m benchmarks.events_latency [--rate 50 --seconds 60 --workers 2]
+
+The sandbox runs in this process (so the time of every change and of every write it
+applies is taken from its own store), fires a signed webhook for every change at a
+``segsync webhooks serve`` process, and N ``segsync worker --queues events`` processes
+drain the inbox. A full sync first writes every record's fields (its echoes must die
+out). Then a thread changes ``--rate`` contacts per second; for each change the latency
+is the first segsync write to that record after it. Changes that alter no segment get
+no write and are counted apart. Needs the PostgreSQL and Redis of the test suite.
+Exits 1 when p95 misses the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from benchmarks._harness import free_port, peak_rss_mb
+from benchmarks.sync_workers import Workers, dedicated_redis, fresh_database, segsync
+from connectors.sandbox import SandboxConfig, SandboxServer
+
+TOKEN = "sandbox-token"
+SECRET = "bench-app-secret"
+TARGET_P95 = 2.0
+
+
+class ChangeClock:
+    """Per contact: when simulated users changed it and when segsync wrote to it."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.changes: dict[str, list[float]] = {}
+        self.writes: dict[str, list[float]] = {}
+        table = server.state.store.tables["contact"]
+        original = table.update
+
+        def update(
+            row: int, values: Any, now_ms: int, *, via_api: bool, index_delay: float = 0.0
+        ) -> list[str]:
+            changed: list[str] = original(
+                row, values, now_ms, via_api=via_api, index_delay=index_delay
+            )
+            record = str(table.ids[row])
+            if not via_api and changed:
+                self.changes.setdefault(record, []).append(time.time())
+            elif via_api and any(name.startswith("segsync_") for name in values):
+                self.writes.setdefault(record, []).append(time.time())
+            return changed
+
+        table.update = update  # type: ignore[method-assign]
+
+    def latencies(self, since: float) -> tuple[list[float], int]:
+        """Seconds from each change after ``since`` to the next segsync write; unanswered."""
+        found: list[float] = []
+        unanswered = 0
+        for record, times in self.changes.items():
+            writes = sorted(self.writes.get(record, []))
+            for changed_at in (t for t in times if t >= since):
+                later = next((w for w in writes if w >= changed_at), None)
+                if later is None:
+                    unanswered += 1
+                else:
+                    found.append(later - changed_at)
+        return found, unanswered
+
+
+def wait_quiet(receiver: str, sandbox: str, quiet: float = 3.0, timeout: float = 600) -> None:
+    """Until no webhook is pending, the inbox is empty, and both stay so for ``quiet`` s."""
+    deadline = time.monotonic() + timeout
+    calm_since: float | None = None
+    while time.monotonic() < deadline:
+        hooks = requests.get(f"{sandbox}/_sandbox/webhooks", timeout=10).json()["counters"]
+        depth = requests.get(f"{receiver}/healthz", timeout=10).json()["inbox_depth"]
+        if hooks["pending"] == 0 and depth == 0:
+            calm_since = calm_since or time.monotonic()
+            if time.monotonic() - calm_since >= quiet:
+                return
+        else:
+            calm_since = None
+        time.sleep(0.2)
+    raise SystemExit("events did not settle in time")
+
+
+def run(args: argparse.Namespace) -> int:
+    logs = Path(tempfile.mkdtemp(prefix="segsync-events-"))
+    port = free_port()
+    receiver = f"http://127.0.0.1:{port}"
+    server = SandboxServer(
+        SandboxConfig(
+            dialect="hubspot",
+            seed=7,
+            contacts=args.contacts,
+            companies=args.contacts // 7,
+            deals=args.contacts * 2 // 5,
+            rate_limit=args.rate_limit,
+            tokens=(TOKEN,),
+            port=0,
+            webhook_url=f"{receiver}/webhooks/hubspot",
+            webhook_secret=SECRET,
+        )
+    ).start()
+    clock = ChangeClock(server)
+    procs: list[subprocess.Popen[bytes]] = []
+    with (
+        fresh_database(args.database_url) as database,
+        dedicated_redis(args.redis_url) as redis_url,
+    ):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSYNC_")}
+        env.update(
+            SEGSYNC_HUBSPOT_BASE_URL=server.url,
+            SEGSYNC_HUBSPOT_TOKEN=TOKEN,
+            SEGSYNC_HUBSPOT_SEARCH_LAG_SECONDS="0",
+            SEGSYNC_HUBSPOT_REQUESTS_PER_10S=str(args.rate_limit),
+            SEGSYNC_HUBSPOT_APP_SECRET=SECRET,
+            SEGSYNC_REDIS_URL=redis_url,
+            SEGSYNC_DATABASE_URL=database,
+        )
+        workers = Workers(env, logs)
+        try:
+            subprocess.run(
+                [*segsync(), "schema", "apply"], env=env, check=True, capture_output=True
+            )
+            receiver_log = (logs / "receiver.log").open("wb")
+            procs.append(
+                subprocess.Popen(
+                    [*segsync(), "webhooks", "serve", "--port", str(port)],
+                    env=env,
+                    stdout=receiver_log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            workers.start(args.workers)
+            workers.wait_ready()
+            started = time.monotonic()
+            subprocess.run(
+                [*segsync(), "sync", "--full", "--local", "--json"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            wait_quiet(receiver, server.url)
+            print(f"full sync and its echoes settled in {time.monotonic() - started:.1f} s")
+            since = time.time()
+            stop = time.monotonic() + args.seconds
+            per_tick, tick = max(1, args.rate // 10), 0.1
+            changed = 0
+            while time.monotonic() < stop:
+                t0 = time.monotonic()
+                body = {"count": per_tick, "object_type": "contacts"}
+                requests.post(f"{server.url}/_sandbox/mutate", json=body, timeout=10)
+                changed += per_tick
+                time.sleep(max(0.0, tick - (time.monotonic() - t0)))
+            wait_quiet(receiver, server.url)
+            latencies, unanswered = clock.latencies(since)
+            status = subprocess.run(
+                [*segsync(), "events", "status", "--json"], env=env, capture_output=True, text=True
+            ).stdout
+            worker_rss = workers.peak_rss_mb()
+        finally:
+            workers.stop()
+            for p in procs:
+                p.terminate()
+                p.wait(timeout=30)
+            server.stop()
+    if not latencies:
+        print("no change produced a write; nothing to measure", file=sys.stderr)
+        return 1
+    cuts = statistics.quantiles(latencies, n=100)
+    p50, p95 = statistics.median(latencies), cuts[94]
+    print(
+        f"changes made {changed} ({args.rate}/s for {args.seconds} s, {args.workers} workers, "
+        f"{args.contacts} contacts, {args.rate_limit} req/10 s)"
+    )
+    print(f"changes answered by a segment write {len(latencies)}; no segment change {unanswered}")
+    print(
+        f"latency change -> segment field: p50 {p50:.3f} s, p95 {p95:.3f} s, "
+        f"max {max(latencies):.3f} s"
+    )
+    print(f"events status {status.strip()}")
+    print(f"peak RSS: benchmark (sandbox) {peak_rss_mb():.0f} MB; workers {worker_rss}")
+    met = p95 <= TARGET_P95
+    print(f"target p95 <= {TARGET_P95} s: {'met' if met else 'MISSED'}")
+    return 0 if met else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=50, help="changes per second")
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--contacts", type=int, default=5000)
+    parser.add_argument("--rate-limit", type=int, default=190, help="sandbox requests per 10 s")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "SEGSYNC_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    sys.exit(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
