@@ -366,6 +366,27 @@ def _as_own_company(
     return firms.with_columns(pl.col(src).alias(dst) for dst, src in aliases.items()), list(aliases)
 
 
+# Compiled rule expressions by (model, schema, now, redaction): change events re-segment
+# the same population many times a minute, and compiling (with its type checks) cost a
+# quarter of such a run. Expressions are immutable, so sharing them is safe.
+_COMPILED: dict[tuple[Any, ...], tuple[RuleModel, tuple[pl.Expr, pl.Expr]]] = {}
+_COMPILED_MAX = 512
+
+
+def _compiled(
+    model: RuleModel, schema: Mapping[str, pl.DataType], now: datetime, redact: Collection[str]
+) -> tuple[pl.Expr, pl.Expr]:
+    key = (id(model), tuple(schema.items()), now, frozenset(redact))
+    hit = _COMPILED.get(key)
+    if hit is not None and hit[0] is model:  # the id of a collected model may be reused
+        return hit[1]
+    compiled = compile_model(model, schema, now, redact=redact)
+    if len(_COMPILED) >= _COMPILED_MAX:
+        _COMPILED.clear()
+    _COMPILED[key] = (model, compiled)
+    return compiled
+
+
 def _applies(model: RuleModel, object_type: str, native: Collection[str] | None = None) -> bool:
     """Whether ``model`` runs on ``object_type`` records.
 
@@ -447,7 +468,7 @@ def _segment_frame(
     direct_absent: set[str] = set()
     results: dict[str, pl.Series] = {}
     for model in models:
-        value, reason = compile_model(model, schema, now, redact=redact)
+        value, reason = _compiled(model, schema, now, redact)
         value, reason = spec_for(model.name).finish(value, reason, model, schema)
         value, reason = forward_only(value, reason, model, schema)
         pair = [value.alias(model.resolved_output), reason.alias(model.reason_output)]
