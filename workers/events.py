@@ -104,10 +104,15 @@ class Population:
         self._collector: FrameCollector | None = None
         self._loaded_at = 0.0
         self.feed_position = 0.0
+        self.feed_epoch: str | None = None  # which change feed the position refers to
 
     @property
     def loaded(self) -> bool:
         return self._collector is not None
+
+    def forget(self) -> None:
+        """Drop the copy: the next use reads the population again in full."""
+        self._collector = None
 
     def ensure(self) -> FrameCollector:
         """The population, read in full on first use and after the TTL."""
@@ -154,8 +159,18 @@ class Processor:
         self.batch_size = batch_size
         self.population = Population(connector, load_field_map(self.crm), clock)
 
-    def run_round(self, also_refresh: dict[ObjectType, set[str]] | None = None) -> RoundReport:
-        """Claim pending events, re-segment what they reach, write what changed."""
+    def run_round(
+        self,
+        also_refresh: dict[ObjectType, set[str]] | None = None,
+        *,
+        guard: Callable[[], None] | None = None,
+    ) -> RoundReport:
+        """Claim pending events, re-segment what they reach, write what changed.
+
+        ``guard`` is called between planning and writing; if it raises, nothing is
+        written and the round's events wait again (a worker that lost the CRM's
+        processing lock must not write a plan made while another may be planning).
+        """
         started = time.monotonic()
         calls = self.connector.usage().calls_made
         report = RoundReport()
@@ -171,7 +186,7 @@ class Processor:
                 refresh.setdefault(object_type, set()).update(ids)
             if any(changed.values()):
                 self.population.refresh(refresh)
-                self._resegment(changed, report)
+                self._resegment(changed, report, guard)
             elif refresh and self.population.loaded:
                 self.population.refresh(refresh)
             for kind, gone in report.deleted_ids.items():
@@ -236,11 +251,18 @@ class Processor:
                 out[(object_type, record_id)] = fields.get(HUBSPOT_LIFECYCLE) or ""
         return out
 
-    def _resegment(self, changed: dict[ObjectType, set[str]], report: RoundReport) -> None:
+    def _resegment(
+        self,
+        changed: dict[ObjectType, set[str]],
+        report: RoundReport,
+        guard: Callable[[], None] | None = None,
+    ) -> None:
         collector = self.population.ensure()
         frames = collector.frames(playbook_mode(self.playbook))
         pulled = Pulled(frames, {}, changed, [])
         plan = plan_sync(self.connector, self.store, pulled, self.playbook)
+        if guard is not None and plan.writes:
+            guard()
         outcome = write_all(self.connector, self.store, plan)
         report.records_written += outcome.records_written
         report.fields_written += outcome.fields_written

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, cast
@@ -18,6 +20,7 @@ from typing import Any, cast
 import polars as pl
 import redis
 from celery import Task, chord
+from redis.exceptions import LockNotOwnedError
 
 from connectors.base import (
     BudgetExhaustedError,
@@ -55,6 +58,9 @@ log = logging.getLogger("segsync.tasks")
 app = make_app()
 STASH_TTL_SECONDS = 4 * 3600
 LOCK_TTL_SECONDS = 2 * 3600
+# The event-processing lock outlives a worker that died holding it by this much; a live
+# holder extends it before every round, however long it keeps draining.
+EVENTS_LOCK_SECONDS = 600
 FRAMES = ("contacts", "companies", "deals", "orders")
 
 
@@ -299,18 +305,26 @@ def events_task(crm: str) -> dict[str, Any]:
 
     Rounds are serialised by a lock because each plans on its process's copy of the
     population; the change feed tells the next worker which rows to re-read.
+
+    Both live in Redis, which can lose them (a restart without persistence; the lock
+    also by expiring), so neither is trusted blindly: the lock is checked and extended
+    before every round and again before a round writes (a task that lost it stops
+    without writing: another worker may be processing by now), and the feed carries an
+    epoch, so a worker whose copy predates a lost feed reads the population again.
     """
     r = redis_client()
-    lock = r.lock(f"segsync:lock:events:{crm}", timeout=600, blocking=False)
+    lock = r.lock(f"segsync:lock:events:{crm}", timeout=EVENTS_LOCK_SECONDS, blocking=False)
     if not lock.acquire():
         return {"skipped": "another worker is processing this CRM's events"}
     proc = processor(crm)
     totals = {"rounds": 0, "events": 0, "records_written": 0}
     try:
         while True:
+            lock.reacquire()
+            _follow_feed_epoch(r, crm, proc)
             now = _redis_time(r)
             others = _feed_since(r, crm, proc.population.feed_position)
-            report = proc.run_round(others)
+            report = proc.run_round(others, guard=lock.reacquire)
             proc.population.feed_position = now
             changed = {f"{t}:{i}": now for t, ids in report.changed_ids.items() for i in ids}
             if changed:
@@ -321,8 +335,12 @@ def events_task(crm: str) -> dict[str, Any]:
             totals["records_written"] += report.records_written
             if not report.events:
                 break
+    except LockNotOwnedError:
+        log.warning("%s event processing lock lost (Redis restarted?); this task stops", crm)
+        return {**totals, "stopped": "lock lost"}
     finally:
-        lock.release()
+        with suppress(redis.RedisError):  # lost with Redis, or Redis is down: nothing to free
+            lock.release()
     return totals
 
 
@@ -338,6 +356,24 @@ def events_poll_task(crm: str) -> dict[str, int]:
 def _redis_time(r: redis.Redis) -> float:
     seconds, micros = cast(tuple[int, int], r.time())
     return seconds + micros / 1e6
+
+
+def _follow_feed_epoch(r: redis.Redis, crm: str, proc: Processor) -> None:
+    """Read the population again when the change feed it follows is gone.
+
+    A feed lost with Redis's data takes with it what other workers re-read since this
+    copy last caught up; the epoch key, created with the feed, is lost along with it.
+    """
+    key = f"{_feed_key(crm)}:epoch"
+    r.set(key, uuid.uuid4().hex, nx=True)
+    epoch = cast(bytes, r.get(key)).decode()
+    population = proc.population
+    if population.feed_epoch != epoch:
+        if population.feed_epoch is not None:
+            log.warning("%s change feed was lost (Redis restarted?): population read again", crm)
+        population.forget()
+        population.feed_position = 0.0
+        population.feed_epoch = epoch
 
 
 def _feed_since(r: redis.Redis, crm: str, position: float) -> dict[ObjectType, set[str]]:
