@@ -260,7 +260,9 @@ class Processor:
         collector = self.population.ensure()
         frames = collector.frames(playbook_mode(self.playbook))
         pulled = Pulled(frames, {}, changed, [])
-        plan = plan_sync(self.connector, self.store, pulled, self.playbook)
+        plan = plan_sync(
+            self.connector, self.store, pulled, self.playbook, affected_history_only=True
+        )
         if guard is not None and plan.writes:
             guard()
         outcome = write_all(self.connector, self.store, plan)

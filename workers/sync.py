@@ -165,11 +165,17 @@ def plan_sync(
     *,
     now: datetime | None = None,
     refit_clv: bool = False,
+    affected_history_only: bool = False,
 ) -> SyncPlan:
     """Segment the pulled population and diff it against what was last written.
 
     The stored cluster centroids keep cluster labels stable; the stored CLV fit is
     reused unless ``refit_clv`` (the weekly refit) or none is stored yet.
+
+    ``affected_history_only`` (the event path, which reports no segment summary) reads
+    the last written lifecycle stages of the records to be diffed only: the others'
+    values are computed but neither written nor reported, and reading every record's
+    history took a fifth of a round on 5,000 contacts.
     """
     crm = connector.crm
     plan = SyncPlan(crm, "full" if pulled.changed is None else "incremental")
@@ -178,6 +184,7 @@ def plan_sync(
         return plan
     day = run_day(now)
     previous = store.get_model_state(crm, CLUSTER_STATE)
+    affected = _affected(pulled.changed, frames) if pulled.changed is not None else None
     result = segment(
         frames.contacts,
         frames.companies,
@@ -185,7 +192,9 @@ def plan_sync(
         frames.orders,
         playbook=playbook,
         now=day,
-        previous=_previous_lifecycle(store, connector, frames),
+        previous=_previous_lifecycle(
+            store, connector, frames, affected if affected_history_only else None
+        ),
         previous_clusters=previous,
         previous_clv=None if refit_clv else _current_clv_fit(store, crm, day),
     )
@@ -196,7 +205,6 @@ def plan_sync(
     plan.clusters = result.clusters
     plan.clv_fit = result.clv_fit
     plan.summary = result.summary
-    affected = _affected(pulled.changed, frames) if pulled.changed is not None else None
     run_at = datetime.now(UTC).replace(microsecond=0)
     for object_type, engine_object, frame in _record_frames(result):
         plan.segmented[object_type] = frame.height
@@ -284,17 +292,24 @@ def _record_frames(
 
 
 def _previous_lifecycle(
-    store: StateStore, connector: Connector, frames: EngineFrames
+    store: StateStore,
+    connector: Connector,
+    frames: EngineFrames,
+    only: dict[ObjectType, set[str]] | None = None,
 ) -> pl.DataFrame | None:
-    """Last written lifecycle segments, for the forward-only lifecycle model."""
+    """Last written lifecycle segments, for the forward-only lifecycle model (of the
+    ``only`` records, when given)."""
     name = connector.field_name("lifecycle")
     people = frames.contacts["id"].to_list() if "id" in frames.contacts.columns else []
     firms = frames.companies["id"].to_list() if frames.companies is not None else []
     sources: tuple[tuple[ObjectType, str, list[str]], ...] = (
         ("contact", "contact", people),
-        ("lead", "contact", people),
         ("company", "company", firms),
     )
+    if "object_type" in frames.contacts.columns:  # a CRM with leads (as _record_frames)
+        sources += (("lead", "contact", people),)
+    if only is not None:
+        sources = tuple((t, e, sorted(only.get(t, set()))) for t, e, _ in sources)
     rows: list[tuple[str, str, str | None]] = []
     for object_type, engine_object, ids in sources:
         known = store.last_written(connector.crm, object_type, ids, fields=[name])
