@@ -530,15 +530,17 @@ class ApiWrite:
 
 
 class WriteLog:
-    """Every API write the in-process sandbox applies, with the values it replaced.
+    """Every API write the in-process sandbox applies, with the values it replaced; and
+    every other change (simulated users, calculated properties) in ``others``.
 
     The sandbox makes writing an unchanged value a silent no-op (no change counted, no
     event), so only a record of what was *sent* can show one; this wraps each table's
-    ``update`` (called with the store lock held, so the list stays in write order).
+    ``update`` (called with the store lock held, so each list stays in change order).
     """
 
     def __init__(self, server: SandboxServer) -> None:
         self.writes: list[ApiWrite] = []
+        self.others: list[ApiWrite] = []
         for table in server.state.store.tables.values():
             table.update = self._wrap(table)  # type: ignore[method-assign]
 
@@ -548,17 +550,18 @@ class WriteLog:
         def update(
             row: int, values: Any, now_ms: int, *, via_api: bool, index_delay: float = 0.0
         ) -> list[str]:
-            before = {name: table.cols[name][row] for name in values} if via_api else {}
+            before = {name: table.cols[name][row] for name in values}
             changed: list[str] = original(
                 row, values, now_ms, via_api=via_api, index_delay=index_delay
             )
-            if via_api:
-                self.writes.append(
+            names = values if via_api else changed
+            if names:
+                (self.writes if via_api else self.others).append(
                     ApiWrite(
                         time.time(),
                         table.object_type,
                         str(table.ids[row]),
-                        {name: (before[name], values[name]) for name in values},
+                        {name: (before[name], values[name]) for name in names},
                     )
                 )
             return changed
