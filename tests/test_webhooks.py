@@ -123,6 +123,20 @@ def test_events_are_stored_before_the_ack_and_redeliveries_are_not_stored_twice(
     assert counts["lag_seconds"] is not None and counts["lag_seconds"] >= 0
 
 
+def test_echoes_of_segsync_own_properties_are_acknowledged_and_counted_not_stored(
+    client: TestClient, store: StateStore, nudges: Nudges
+) -> None:
+    echoes = events(3, propertyName="segsync_demographic", propertyValue="executive")
+    answer = post_hubspot(client, json.dumps(echoes).encode())
+    assert answer.status_code == 200 and answer.json() == {"stored": 0, "echoes": 3}
+    assert store.inbox_depth() == 0 and nudges.calls == []  # nothing to process
+    mixed = events(2, start=10) + events(2, start=20, propertyName="segsync_lifecycle")
+    assert post_hubspot(client, json.dumps(mixed).encode()).json() == {"stored": 2, "echoes": 2}
+    assert store.inbox_depth("hubspot") == 2 and nudges.calls == ["hubspot"]
+    counts = status(store, "hubspot")
+    assert (counts["received"], counts["echoes"], counts["duplicates"]) == (7, 5, 0)
+
+
 def test_forged_stale_and_oversized_requests_are_refused_and_counted(
     client: TestClient, store: StateStore
 ) -> None:

@@ -366,6 +366,7 @@ def status(store: StateStore, crm: str, now: datetime | None = None) -> dict[str
 COUNTERS = (
     "received",
     "duplicates",
+    "echoes",  # segsync's own property changes, dropped by the receiver unstored
     "forged",
     "stale",
     "malformed",

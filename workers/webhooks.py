@@ -1,9 +1,11 @@
 """The change-event receiver (ASGI): HubSpot webhooks and Salesforce outbound messages.
 
-Every event is stored in the inbox before the 2xx goes out; only then is processing
-nudged (a Celery task, or an in-process processor without Redis). The nudge runs after
-the response and its failure is harmless: events wait in the inbox and a sweeper nudges
-again every few seconds, so a Redis outage delays events but loses none.
+Every event is stored in the inbox before the 2xx goes out (but for HubSpot's echoes of
+segsync's own property writes, which are counted and dropped: see ``own_echo``); only
+then is processing nudged (a Celery task, or an in-process processor without Redis).
+The nudge runs after the response and its failure is harmless: events wait in the inbox
+and a sweeper nudges again every few seconds, so a Redis outage delays events but loses
+none.
 
 HubSpot requests must carry a valid v3 signature (HMAC-SHA256 of method, URI, body and
 timestamp with the app's client secret) no older than five minutes; Salesforce
@@ -32,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from connectors.hubspot import PROPERTY_PREFIX
 from workers.settings import Settings
 from workers.state import StateStore
 
@@ -109,6 +112,17 @@ def hubspot_events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
     return pairs
 
 
+def own_echo(event: dict[str, Any]) -> bool:
+    """Whether a HubSpot event is a change of one of segsync's own properties.
+
+    Such a change is the echo of segsync's own write (every write-back comes back as
+    one event per property), and processing would drop it unread: it is acknowledged
+    and counted without being stored. A full sync's echoes were ~97% of all events,
+    and storing and draining them delayed real changes behind them.
+    """
+    return str(event.get("propertyName") or "").startswith(PROPERTY_PREFIX)
+
+
 def salesforce_notifications(body: bytes, org_id: str) -> list[tuple[str, dict[str, Any]]]:
     """``(notification id, {object_type, id, fields})`` of an outbound message."""
     try:
@@ -167,14 +181,13 @@ def create_app(
             failed_nudges.add(crm)
 
     async def store_and_ack(
-        crm: str, pairs: list[tuple[str, dict[str, Any]]], ok: Response
+        crm: str, pairs: list[tuple[str, dict[str, Any]]], ok: Response, echoes: int = 0
     ) -> Response:
         stored = await run_in_threadpool(state.add_events, crm, pairs)
-        duplicates = len(pairs) - stored
-        await run_in_threadpool(
-            state.bump_counters, crm, {"received": len(pairs), "duplicates": duplicates}
-        )
-        ok.background = BackgroundTask(run_in_threadpool, nudge_safely, crm)
+        counts = {"received": len(pairs) + echoes, "duplicates": len(pairs) - stored}
+        await run_in_threadpool(state.bump_counters, crm, {**counts, "echoes": echoes})
+        if stored:  # nothing new (redeliveries, echoes only): nothing to start
+            ok.background = BackgroundTask(run_in_threadpool, nudge_safely, crm)
         return ok
 
     async def refuse(crm: str, exc: Refused) -> Response:
@@ -199,7 +212,10 @@ def create_app(
             pairs = hubspot_events(body)
         except Refused as exc:
             return await refuse("hubspot", exc)
-        return await store_and_ack("hubspot", pairs, JSONResponse({"stored": len(pairs)}))
+        kept = [(key, event) for key, event in pairs if not own_echo(event)]
+        echoes = len(pairs) - len(kept)
+        answer = JSONResponse({"stored": len(kept), "echoes": echoes})
+        return await store_and_ack("hubspot", kept, answer, echoes)
 
     async def salesforce(request: Request) -> Response:
         body = await request.body()
