@@ -111,16 +111,17 @@ class ChangeClock:
             for i, (changed_at, hooked, _) in enumerate(changes):
                 if not since <= changed_at < until:
                     continue
+                if not hooked:  # a write after it came from some other record's change
+                    out.unreported += 1
+                    continue
                 following = changes[i + 1][0] if i + 1 < len(changes) else float("inf")
                 later = next((w for w in writes if w >= changed_at), None)
                 if later is not None and later < following:
                     out.answered.append(later - changed_at)
                 elif later is not None:
                     out.superseded += 1
-                elif hooked:
-                    out.unanswered += 1
                 else:
-                    out.unreported += 1
+                    out.unanswered += 1
         return out
 
 
