@@ -9,23 +9,10 @@ from datetime import datetime
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
-from workers.settings import Settings
+from workers.cli_common import load_settings
 
 log = logging.getLogger("segsync")
-
-
-def load_settings() -> Settings:
-    """Settings from the environment, or a readable list of what is wrong (exit 2)."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            name = "SEGSYNC_" + "_".join(str(p) for p in error["loc"]).upper()
-            lines.append(f"  {name}: {error['msg']}")
-        raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
 
 
 @click.group()
@@ -175,6 +162,7 @@ def playbook_check(file: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_json: bool) -> None:
     """The whole flow on the embedded default: sandbox CRM, SQLite state, in-process."""
+    from workers.cli_text import format_demo
     from workers.demo import run_demo
 
     settings = load_settings()
@@ -192,43 +180,6 @@ def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_jso
     click.echo(format_demo(result, seed, mode))
     if not result["complete"]:
         raise click.ClickException("some seeded records were not pulled")
-
-
-def format_demo(result: dict[str, Any], seed: int, mode: str) -> str:
-    """The demo's story: what was pulled, the segments, what each sync wrote."""
-    lines = [
-        f"sandbox CRM at {result['sandbox_url']} (seed {seed}, {mode}), "
-        f"playbook {result['playbook']}, state {result['database']}",
-        f"schema apply: {result['schema_changes']} properties/groups created",
-        f"{'object type':<12} {'seeded':>8} {'pulled':>8}",
-    ]
-    for object_type, row in result["objects"].items():
-        lines.append(f"{object_type:<12} {row['seeded']:>8} {row['pulled']:>8}")
-    lines.append("segments (full sync):")
-    for label, models in result["segments"].items():
-        for model, rows in models.items():
-            cells = ", ".join(f"{r['segment']} {r['count']}" for r in rows[:8])
-            more = f", +{len(rows) - 8} more" if len(rows) > 8 else ""
-            lines.append(f"  {label}/{model}: {cells}{more}")
-    lines.append(f"{'sync':<34} {'records':>8} {'fields':>8} {'unchanged':>10} {'calls':>6}")
-    names = {
-        "full": "full sync",
-        "incremental": f"incremental after {result['mutated']} changes",
-        "again": "incremental again",
-    }
-    for key, run in result["runs"].items():
-        lines.append(
-            f"{names[key]:<34} {run['records_written']:>8} {run['fields_written']:>8} "
-            f"{run['fields_unchanged']:>10} {run['api_calls']:>6}"
-        )
-    moves = result["runs"]["incremental"]["transitions"]
-    if moves:
-        lines.append("what the changes moved:")
-        for model, counts in moves.items():
-            top = sorted(counts.items(), key=lambda kv: -kv[1])[:4]
-            lines.append(f"  {model}: " + "; ".join(f"{m} ({n})" for m, n in top))
-    lines.append(f"time: {result['seconds']:.1f} s")
-    return "\n".join(lines)
 
 
 @main.command()

@@ -9,16 +9,10 @@ from typing import Any, cast
 import click
 
 from connectors.base import CrmName
-
-CRM = click.option(
-    "--crm", type=click.Choice(["hubspot", "salesforce"]), default="hubspot", show_default=True
-)
-AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+from workers.cli_common import AS_JSON, CRM, load_settings
 
 
 def _settings() -> Any:
-    from workers.cli import load_settings
-
     return load_settings()
 
 
@@ -46,6 +40,7 @@ def sync_command(
     """
     from connectors.base import BudgetExhaustedError
     from segmentation.playbook import PlaybookError
+    from workers.cli_text import brief, format_report
     from workers.runner import run_sync
     from workers.sync import SchemaMissingError, load_playbook
 
@@ -54,7 +49,7 @@ def sync_command(
         if playbook_spec:
             raise click.UsageError("--playbook applies to in-process runs; workers use settings")
         counts = _dispatch(settings, crm, full, timeout)
-        click.echo(json.dumps(counts, indent=2, default=str) if as_json else _brief(counts))
+        click.echo(json.dumps(counts, indent=2, default=str) if as_json else brief(counts))
         return
     try:
         book = load_playbook(playbook_spec or settings.playbook)
@@ -92,51 +87,6 @@ def _dispatch(settings: Any, crm: str, full: bool, timeout: float) -> dict[str, 
                 return {"run_id": run.id, **run.counts}
             time.sleep(0.5)
     raise click.ClickException(f"run #{started['run_id']} still running after {timeout:.0f} s")
-
-
-def _brief(counts: dict[str, Any]) -> str:
-    return (
-        f"run #{counts['run_id']} {counts.get('mode')}: {counts.get('records_written', 0)} "
-        f"records / {counts.get('fields_written', 0)} fields written in "
-        f"{counts.get('write_tasks', 0)} write tasks, rejected {counts.get('rejected', 0)}, "
-        f"{counts.get('seconds', 0)} s"
-    )
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """The human summary of a sync (dry runs list transitions and a sample)."""
-    lines = [
-        f"{report['crm']} {report['mode']} sync{' (dry run)' if report['dry_run'] else ''}: "
-        f"{report['seconds']:.1f} s, {report['api_calls']} API calls",
-        "  pulled: " + ", ".join(f"{k} {v}" for k, v in report["records_pulled"].items()),
-        "  segmented: " + ", ".join(f"{k} {v}" for k, v in report["records_segmented"].items()),
-        f"  records to write: {report['records_to_write']}, fields unchanged: "
-        f"{report['fields_unchanged']}",
-    ]
-    if not report["dry_run"]:
-        lines.append(
-            f"  written: {report['records_written']} records / {report['fields_written']} fields,"
-            f" rejected {report['rejected']} (dead-lettered {report['dead_lettered']})"
-        )
-    if report["lifecycle_backward_skipped"]:
-        lines.append(f"  lifecycle moves backward skipped: {report['lifecycle_backward_skipped']}")
-    if report["fields_changed"]:
-        lines.append("  fields changing:")
-        lines += [f"    {f:<32} {n:>8}" for f, n in report["fields_changed"].items()]
-    if report["transitions"]:
-        lines.append("  transitions:")
-        for name, moves in report["transitions"].items():
-            for move, n in sorted(moves.items(), key=lambda kv: -kv[1])[:10]:
-                lines.append(f"    {name}: {move}: {n}")
-    if report["sample"]:
-        lines.append("  sample:")
-        for item in report["sample"]:
-            lines.append(f"    {item['object_type']} {item['record_id']}")
-            for f, change in item["changes"].items():
-                lines.append(
-                    f"      {f}: {change['old'] or '(none)'} -> {change['new'] or '(none)'}"
-                )
-    return "\n".join(lines)
 
 
 @click.group("schema")
