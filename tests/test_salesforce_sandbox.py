@@ -239,3 +239,23 @@ def test_every_login_flow_works_and_an_expired_session_is_renewed() -> None:
         assert "not-the-password" not in str(caught.value)
     finally:
         server.stop()
+
+
+def test_check_passes_right_after_schema_apply(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """`check` asks for exactly the objects `schema apply` creates fields on."""
+    server = start(contacts=200, companies=20, deals=30)
+    try:
+        monkeypatch.setenv("SEGSYNC_DATABASE_URL", f"sqlite:///{tmp_path}/state.db")
+        monkeypatch.setenv("SEGSYNC_SALESFORCE_INSTANCE_URL", server.url)
+        monkeypatch.setenv("SEGSYNC_SALESFORCE_SESSION_ID", TOKEN)
+        before = CliRunner().invoke(main, ["check", "--crm", "salesforce"])
+        assert before.exit_code != 0 and "schema apply" in before.output
+        applied = CliRunner().invoke(main, ["schema", "apply", "--crm", "salesforce"])
+        assert applied.exit_code == 0, applied.output
+        after = CliRunner().invoke(main, ["check", "--crm", "salesforce"])
+        assert after.exit_code == 0, after.output
+        assert "all writable" in after.output and "no segsync fields" not in after.output
+    finally:
+        server.stop()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from connectors.base import OBJECT_TYPES, ConnectorError
+from connectors.base import ConnectorError
+from workers.fieldmap import load_field_map
+from workers.outputs import written_object_types
 from workers.settings import Settings
 
 Finding = tuple[bool, str]
@@ -48,7 +50,8 @@ def check_salesforce(settings: Settings) -> Iterator[Finding]:
             f"today; segsync stops at {settings.salesforce_daily_budget_share:.0%})"
         ),
     )
-    for object_type in OBJECT_TYPES:
+    # Exactly the objects `schema apply` creates fields on: asking for more could never pass.
+    for object_type in written_object_types(load_field_map("salesforce").object_types()):
         sobject = STREAMS[object_type].sobject
         try:
             fields = connector.field_access(object_type)

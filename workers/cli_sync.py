@@ -100,13 +100,14 @@ def schema() -> None:
 def schema_apply(crm: str, playbook_spec: str | None) -> None:
     """Create the fields segsync writes (idempotent; options are only ever added)."""
     from workers.fieldmap import load_field_map
+    from workers.outputs import written_object_types
     from workers.runner import build_connector
     from workers.sync import apply_schema, load_playbook
 
     settings = _settings()
     book = load_playbook(playbook_spec or settings.playbook)
     connector = build_connector(settings, cast(CrmName, crm))
-    types = [t for t in load_field_map(crm).object_types() if t != "deal"]
+    types = written_object_types(load_field_map(crm).object_types())
     changes = apply_schema(connector, book, types)
     done = [c for c in changes if c.action != "unchanged"]
     for c in done:

@@ -9,6 +9,7 @@ here are canonical (``demographic_reason``); a connector turns them into its own
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,6 +61,15 @@ def segment_outputs(playbook: Playbook, object_type: EngineObject) -> list[Outpu
     if playbook.clustering is not None and playbook.clustering.enabled:
         outputs.append(Output("cluster", "segment_cluster", "reason_cluster", "Cluster"))
     return outputs
+
+
+def written_object_types(object_types: Iterable[ObjectType]) -> list[ObjectType]:
+    """Of a field map's object types, those segsync writes fields on (deals roll up, unwritten).
+
+    ``schema apply`` creates fields on exactly these and ``check`` asks for exactly these,
+    so the two cannot disagree.
+    """
+    return [t for t in object_types if t != "deal"]
 
 
 def field_specs(playbook: Playbook, object_type: ObjectType) -> list[FieldSpec]:
