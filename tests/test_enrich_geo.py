@@ -17,6 +17,7 @@ from segmentation.enrich.geo import (
     region_table,
     sub_region_table,
 )
+from tests.locks import DEV_LOCK, Pin, read_lock, table_version_problem
 
 SPELLINGS = [
     # English, official and ISO inverted names
@@ -225,8 +226,45 @@ def test_geo_without_country_or_state_columns() -> None:
 
 
 def test_shipped_country_table_matches_a_fresh_build() -> None:
-    from segmentation.enrich.geo import build_country_table, country_table
+    """Built by the locked babel and pycountry, and equal to what they build now."""
+    from segmentation.enrich.geo import (
+        COUNTRY_TABLE_FILE,
+        build_country_table,
+        country_table,
+        country_table_built_with,
+        installed_source_versions,
+    )
 
+    problem = table_version_problem(
+        COUNTRY_TABLE_FILE,
+        country_table_built_with(),
+        installed_source_versions(),
+        read_lock(DEV_LOCK),
+    )
+    if problem:
+        pytest.fail(problem, pytrace=False)
     assert country_table() == build_country_table(), (
-        "the shipped country table is stale: run `python -m segmentation.enrich`"
+        "the shipped country table is stale: run `make tables`"
+    )
+
+
+def test_a_table_built_with_other_library_versions_names_the_library_and_the_command() -> None:
+    locked = {"babel": Pin("babel", "2.19.0", ("x",)), "pycountry": Pin("pycountry", "24.6.1", ())}
+    installed = {"babel": "2.19.0", "pycountry": "24.6.1"}
+    stale = {"babel": "2.18.0", "pycountry": "24.6.1"}
+    fresh = dict(installed)
+
+    assert table_version_problem("t.json.gz", fresh, installed, locked) is None
+    assert table_version_problem("t.json.gz", stale, installed, locked) == (
+        "t.json.gz records babel 2.18.0 but requirements/dev.txt locks 2.19.0: run `make tables`"
+    )
+    drifted = {**installed, "pycountry": "26.2.16"}
+    assert table_version_problem("t.json.gz", fresh, drifted, locked) == (
+        "pycountry 26.2.16 is installed but requirements/dev.txt locks 24.6.1: install the "
+        "locked versions with `make install` (or `pip install --require-hashes -r "
+        "requirements/dev.txt`)"
+    )
+    assert table_version_problem("t.json.gz", {}, installed, locked) == (
+        "t.json.gz records no babel version but requirements/dev.txt locks 2.19.0: "
+        "run `make tables`"
     )

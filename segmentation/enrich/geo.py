@@ -14,7 +14,8 @@ import gzip
 import json
 from datetime import datetime
 from functools import cache
-from importlib import resources
+from importlib import metadata, resources
+from typing import Any
 
 import babel
 import babel.localedata
@@ -35,6 +36,9 @@ from .normalize import NULL_MARKERS, fold, is_blank, map_unique, nulls
 
 REGIONS = ("NA", "LATAM", "EMEA", "APAC")
 COUNTRY_TABLE_FILE = "country_table.json.gz"
+# The distributions whose data the country table is made of: a new release of either can
+# move a spelling, so the shipped table records the versions it was built with.
+COUNTRY_TABLE_SOURCES = ("babel", "pycountry")
 EXTRA_CODES = ("XK",)  # user-assigned but universally used (Kosovo); CLDR names it
 _NAME_LANGUAGES_FOR_OFFICIAL = ("de", "fr", "es", "it", "pt", "nl", "sv", "da", "pl", "ja")
 
@@ -44,15 +48,30 @@ def _country_codes() -> set[str]:
 
 
 @cache
+def _shipped_country_table() -> dict[str, Any]:
+    with resources.files(__package__).joinpath(COUNTRY_TABLE_FILE).open("rb") as raw:
+        return dict(json.loads(gzip.decompress(raw.read())))
+
+
 def country_table() -> dict[str, str]:
     """Folded spelling -> ISO alpha-2 code, from the table shipped with the package.
 
     Building it reads CLDR data for every language (about a second per process), so it
     is built once, when the package is released, by :func:`build_country_table`; a test
-    keeps the shipped copy equal to a fresh build.
+    keeps the shipped copy equal to a fresh build with the locked library versions.
     """
-    with resources.files(__package__).joinpath(COUNTRY_TABLE_FILE).open("rb") as raw:
-        return dict(json.loads(gzip.decompress(raw.read())))
+    spellings: dict[str, str] = _shipped_country_table()["spellings"]
+    return spellings
+
+
+def country_table_built_with() -> dict[str, str]:
+    """Versions of :data:`COUNTRY_TABLE_SOURCES` that built the shipped country table."""
+    return dict(_shipped_country_table()["built_with"])
+
+
+def installed_source_versions() -> dict[str, str]:
+    """Installed versions of :data:`COUNTRY_TABLE_SOURCES`, as a build would record them."""
+    return {name: metadata.version(name) for name in COUNTRY_TABLE_SOURCES}
 
 
 def build_country_table() -> dict[str, str]:
