@@ -136,6 +136,13 @@ class RuleModel(_Closed):
         "demographic runs on contacts only).",
     )
 
+    _position: Position | None = PrivateAttr(default=None)
+
+    @property
+    def position(self) -> Position | None:
+        """Where the model's name (its key under ``models``) is, when parsed from text."""
+        return self._position
+
     @property
     def resolved_output(self) -> str:
         """The output column: ``output`` or ``segment_<name>``."""

@@ -157,6 +157,7 @@ def _attach_positions(playbook: Playbook, document: MarkedDocument, source: str)
     """Give rules and conditions their YAML positions, for errors raised at compile time."""
     playbook._source = source
     for name, model in playbook.models.items():
+        model._position = document.locate(("models", name), key=True)
         for index, rule in enumerate(model.rules):
             rule_loc: Loc = ("models", name, "rules", index)
             rule._position = document.locate(rule_loc)
