@@ -167,3 +167,19 @@ def test_a_model_assigns_at_most_a_picklist_of_values() -> None:
         "1,001 distinct segment values; a model assigns at most 1,000"
         " (a Salesforce picklist's limit) in model m0"
     )
+
+
+def test_known_fields_are_worked_out_only_for_a_playbook_within_the_limits() -> None:
+    calls: list[str] = []
+
+    def known() -> list[str]:
+        calls.append("known")
+        return ["industry"]
+
+    with pytest.raises(PlaybookError):
+        parse_playbook(billion_laughs(9), known_fields=known)
+    with pytest.raises(PlaybookError):
+        parse_playbook(many_rules(MAX_RULES + 1), known_fields=known)
+    assert calls == []
+    assert parse_playbook(HEAD + TAIL, known_fields=known).fields_used() == {"industry"}
+    assert calls == ["known"]

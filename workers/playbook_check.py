@@ -80,22 +80,28 @@ def check_playbook(
     :class:`FieldMapError` when a field map cannot be used.
     """
     now = now or datetime.now(UTC)
+    source, text = playbook_source(spec)  # an oversized file is refused unread
     maps = load_field_maps(crms, field_map)
-    source, text = playbook_source(spec)
     empty = {
         (crm, mode): FrameCollector(fmap).frames(mode)
         for crm, fmap in maps.items()
         for mode in ("b2b", "b2c")
     }
-    # Any field a run on any of these CRMs could have: parse-time "unknown field" then
-    # never refuses what compiling against one CRM's frames would accept.
-    known: set[str] = set()
-    for frames in empty.values():
-        schemas = rule_schemas(
-            frames.contacts, frames.companies, frames.deals, frames.orders, now=now
-        )
-        for schema in schemas.values():
-            known |= set(schema)
+
+    def known() -> set[str]:
+        # Any field a run on any of these CRMs could have: parse-time "unknown field"
+        # then never refuses what compiling against one CRM's frames would accept.
+        # Called by the parser once the YAML is within the limits (an alias bomb is
+        # refused before this costs anything).
+        names: set[str] = set()
+        for frames in empty.values():
+            schemas = rule_schemas(
+                frames.contacts, frames.companies, frames.deals, frames.orders, now=now
+            )
+            for schema in schemas.values():
+                names |= set(schema)
+        return names
+
     book = parse_playbook(text, source=source, known_fields=known)
     mode: Mode = playbook_mode(book)
     found: dict[PlaybookIssue, list[CrmName]] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,18 @@ from segmentation.playbook.yaml_marks import MarkedDocument, YamlLimitError, com
 
 
 def parse_playbook(
-    text: str, *, source: str = "<playbook>", known_fields: Collection[str] | None = None
+    text: str,
+    *,
+    source: str = "<playbook>",
+    known_fields: Collection[str] | Callable[[], Collection[str]] | None = None,
 ) -> Playbook:
     """Validate playbook ``text``; ``source`` names it in errors.
 
     With ``known_fields`` (canonical + enriched field names), every field a rule
     tests must be one of them or declared under ``fields:``; without, field names
-    are only checked when the playbook is compiled against a frame schema.
+    are only checked when the playbook is compiled against a frame schema. It may be
+    a function, called only once the text has passed the size limits: working out
+    the known fields can cost more than refusing an oversized file.
     Raises :class:`PlaybookError` listing every problem with its line and column; a text
     over :data:`~segmentation.playbook.limits.MAX_PLAYBOOK_BYTES` is refused unread.
     """
@@ -70,7 +75,8 @@ def parse_playbook(
     context: dict[str, Any] = {}
     if known_fields is not None:
         declared = data.get("fields")
-        context["known_fields"] = set(known_fields) | (
+        known = known_fields() if callable(known_fields) else known_fields
+        context["known_fields"] = set(known) | (
             {str(k) for k in declared} if isinstance(declared, dict) else set()
         )
     playbook: Playbook | None = None
