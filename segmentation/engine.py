@@ -29,7 +29,15 @@ from segmentation.models import COMPANY, CONTACT, MODELS, derived_fields, spec_f
 from segmentation.models.base import forward_only, previous_column
 from segmentation.models.behavioral import order_rollups
 from segmentation.models.lifecycle import deal_rollups
-from segmentation.playbook import PERSONAL_FIELDS, Playbook, RuleModel, compile_model
+from segmentation.playbook import (
+    PERSONAL_FIELDS,
+    FieldSpec,
+    Playbook,
+    PlaybookError,
+    PlaybookIssue,
+    RuleModel,
+    compile_model,
+)
 from segmentation.value_models import add_clusters, add_value_models
 
 # Canonical fields (design.md) held as text. With the typed ones enrichment parses, they
@@ -125,7 +133,64 @@ def segment(
     :class:`~segmentation.clv.ClvFitError` when a stored CLV fit has a bad parameter.
     """
     now = _utc(now)
-    models = list(playbook.models.values())
+    ready = _prepare(contacts, companies, deals, orders, playbook, now)
+    people, firms = ready.people, ready.firms
+    if firms is None:
+        contacts_out = _segment_frame(people, playbook, CONTACT, now, previous)
+        return _with_values(
+            contacts_out,
+            None,
+            ready.deals,
+            ready.orders,
+            now,
+            playbook,
+            previous_clusters,
+            previous_clv,
+        )
+    # Each side sees the other's fields as typed nulls, so one rule set compiles on both:
+    # a contact-only field never matches a company, nor a company-only one a contact.
+    contacts_out = _segment_frame(people, playbook, CONTACT, now, previous, other=firms.schema)
+    companies_out = _segment_frame(
+        firms, playbook, COMPANY, now, previous, other=people.schema
+    ).drop(ready.aliases)
+    return _with_values(
+        contacts_out,
+        companies_out,
+        ready.deals,
+        ready.orders,
+        now,
+        playbook,
+        previous_clusters,
+        previous_clv,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """The inputs enriched, rolled up and featured: what the rules of each side run on."""
+
+    people: pl.DataFrame
+    firms: pl.DataFrame | None
+    aliases: list[str]  # the companies' own company_* columns, dropped from the output
+    deals: pl.DataFrame | None
+    orders: pl.DataFrame | None
+
+
+def _prepare(
+    contacts: pl.DataFrame,
+    companies: pl.DataFrame | None,
+    deals: pl.DataFrame | None,
+    orders: pl.DataFrame | None,
+    playbook: Playbook | None,
+    now: datetime,
+) -> _Prepared:
+    """Enrichment, roll-up joins, model features and declared fields, for both sides.
+
+    With no ``playbook``, no declared fields and every model's features at their
+    defaults: the fields any playbook may name.
+    """
+    models = list(playbook.models.values()) if playbook is not None else []
+    declared = playbook.fields if playbook is not None else {}
     contacts = _typed_nulls(contacts)
     companies = _typed_nulls(companies) if companies is not None else None
     # Enrichment parses contacts and companies itself; deals and orders are parsed once
@@ -143,24 +208,75 @@ def segment(
             people_plan = _join_rollup(people_plan, order_rollups(orders.lazy(), now))
         if deals is not None and "contact_id" in deals.columns:
             people_plan = _join_rollup(people_plan, deal_rollups(deals))
-    people = _declared(_with_features(people_plan.collect(), models, now), playbook)
+    people = _declared(_with_features(people_plan.collect(), models, now), declared)
     if firms_enriched is None:
-        contacts_out = _segment_frame(people, playbook, CONTACT, now, previous)
-        return _with_values(
-            contacts_out, None, deals, orders, now, playbook, previous_clusters, previous_clv
-        )
-
+        return _Prepared(people, None, [], deals, orders)
     firms, aliases = _as_own_company(firms_enriched, people.columns)
-    firms = _declared(_with_features(firms, models, now), playbook, derived=False)
-    # Each side sees the other's fields as typed nulls, so one rule set compiles on both:
-    # a contact-only field never matches a company, nor a company-only one a contact.
-    contacts_out = _segment_frame(people, playbook, CONTACT, now, previous, other=firms.schema)
-    companies_out = _segment_frame(
-        firms, playbook, COMPANY, now, previous, other=people.schema
-    ).drop(aliases)
-    return _with_values(
-        contacts_out, companies_out, deals, orders, now, playbook, previous_clusters, previous_clv
-    )
+    firms = _declared(_with_features(firms, models, now), declared, derived=False)
+    return _Prepared(people, firms, aliases, deals, orders)
+
+
+def _sides(ready: _Prepared) -> list[tuple[pl.DataFrame, str, pl.Schema | None]]:
+    """(frame, object type, the other side's schema) for contacts and, if any, companies."""
+    if ready.firms is None:
+        return [(ready.people, CONTACT, None)]
+    return [
+        (ready.people, CONTACT, ready.firms.schema),
+        (ready.firms, COMPANY, ready.people.schema),
+    ]
+
+
+def rule_schemas(
+    contacts: pl.DataFrame,
+    companies: pl.DataFrame | None = None,
+    deals: pl.DataFrame | None = None,
+    orders: pl.DataFrame | None = None,
+    *,
+    now: datetime,
+    playbook: Playbook | None = None,
+) -> dict[str, dict[str, pl.DataType]]:
+    """The schema rules are compiled against, per object type, for inputs like these.
+
+    The inputs may be empty: only their columns matter (the frames a field map yields
+    before any pull will do). Without ``playbook``, the fields any playbook may name
+    besides those it declares itself: what :func:`~segmentation.playbook.parse_playbook`
+    takes as ``known_fields``.
+    """
+    ready = _prepare(contacts, companies, deals, orders, playbook, _utc(now))
+    return {
+        object_type: _rule_schema(frame.schema, other)[0]
+        for frame, object_type, other in _sides(ready)
+    }
+
+
+def validate_playbook(
+    contacts: pl.DataFrame,
+    companies: pl.DataFrame | None = None,
+    deals: pl.DataFrame | None = None,
+    orders: pl.DataFrame | None = None,
+    *,
+    playbook: Playbook,
+    now: datetime,
+) -> None:
+    """Raise :class:`~segmentation.playbook.PlaybookError` with every problem :func:`segment`
+    would raise on inputs with these columns, of every model on both sides at once.
+
+    The inputs may be empty: this runs the same preparation and compiles the same models
+    against the same schemas as :func:`segment`, without any data, so a playbook this
+    accepts compiles on any pull with these columns.
+    """
+    now = _utc(now)
+    ready = _prepare(contacts, companies, deals, orders, playbook, now)
+    redact = PERSONAL_FIELDS | playbook.personal_fields()
+    issues: dict[PlaybookIssue, None] = {}  # both sides often report the same problem
+    for frame, object_type, other in _sides(ready):
+        schema, _ = _rule_schema(frame.schema, other)
+        try:
+            _model_exprs(_applicable(frame, playbook, object_type), schema, now, redact)
+        except PlaybookError as exc:
+            issues.update(dict.fromkeys(exc.errors))
+    if issues:
+        raise PlaybookError(list(issues))
 
 
 def _with_values(
@@ -226,7 +342,7 @@ def apply_playbook(
     """
     now = _utc(now)
     models = list(playbook.models.values())
-    enriched = _declared(_with_features(frame, models, now), playbook)
+    enriched = _declared(_with_features(frame, models, now), playbook.fields)
     return _segment_frame(enriched, playbook, object_type, now, previous)
 
 
@@ -330,17 +446,19 @@ def _with_features(frame: pl.DataFrame, models: list[RuleModel], now: datetime) 
     return frame
 
 
-def _declared(frame: pl.DataFrame, playbook: Playbook, *, derived: bool = True) -> pl.DataFrame:
-    """The playbook's declared ``fields`` in their declared types (nulls when absent) and,
+def _declared(
+    frame: pl.DataFrame, declared: Mapping[str, FieldSpec], *, derived: bool = True
+) -> pl.DataFrame:
+    """The playbook's ``declared`` fields in their declared types (nulls when absent) and,
     with ``derived``, every derived field (roll-ups of a file not given are null).
     """
     schema = frame.schema
     exprs = [
         pl.lit(None, dtype).alias(name)
         for name, dtype in (derived_fields().items() if derived else ())
-        if name not in schema and name not in playbook.fields
+        if name not in schema and name not in declared
     ]
-    for name, spec in playbook.fields.items():
+    for name, spec in declared.items():
         if name not in schema:
             exprs.append(pl.lit(None, spec.dtype).alias(name))
         elif schema[name] != spec.dtype:
@@ -451,26 +569,15 @@ def _segment_frame(
     to the rows: its reasons are text built per row, and most rows share theirs with
     many others. Models reading timestamps run over all rows.
     """
-    native = set(frame.columns) if object_type == COMPANY else None
-    models = [m for m in playbook.models.values() if _applies(m, object_type, native)]
+    models = _applicable(frame, playbook, object_type)
     frame, helpers = _with_previous(frame, models, object_type, previous)
-    known = {
-        **CANONICAL_FIELDS,
-        **ENRICHED_COMPANY_COLUMNS,
-        **ENRICHED_CONTACT_COLUMNS,
-        **derived_fields(),
-        **(other or {}),
-    }
-    absent = {c: t for c, t in known.items() if c not in frame.schema}
-    schema = {**absent, **frame.schema}
+    schema, absent = _rule_schema(frame.schema, other)
     redact = PERSONAL_FIELDS | playbook.personal_fields()
+    compiled = _model_exprs(models, schema, now, redact)
     direct: list[pl.Expr] = []
     direct_absent: set[str] = set()
     results: dict[str, pl.Series] = {}
-    for model in models:
-        value, reason = _compiled(model, schema, now, redact)
-        value, reason = spec_for(model.name).finish(value, reason, model, schema)
-        value, reason = forward_only(value, reason, model, schema)
+    for model, (value, reason) in zip(models, compiled, strict=True):
         pair = [value.alias(model.resolved_output), reason.alias(model.reason_output)]
         reads = set(value.meta.root_names()) | set(reason.meta.root_names())
         present = sorted(reads & set(frame.columns))
@@ -489,6 +596,53 @@ def _segment_frame(
     order = [c for m in models for c in (m.resolved_output, m.reason_output)]
     out = frame.drop(helpers) if helpers else frame
     return out.with_columns(results[c] for c in order) if order else out
+
+
+def _applicable(frame: pl.DataFrame, playbook: Playbook, object_type: str) -> list[RuleModel]:
+    """The playbook's models that run on ``frame``'s records (see :func:`_applies`)."""
+    native = set(frame.columns) if object_type == COMPANY else None
+    return [m for m in playbook.models.values() if _applies(m, object_type, native)]
+
+
+def _rule_schema(
+    frame: Mapping[str, pl.DataType], other: Mapping[str, pl.DataType] | None
+) -> tuple[dict[str, pl.DataType], dict[str, pl.DataType]]:
+    """``(schema the rules compile against, the part of it the frame lacks)``.
+
+    Canonical, enriched and derived fields and the other side's fields the frame lacks
+    read as typed nulls: a field this data does not have matches only ``missing``.
+    """
+    known = {
+        **CANONICAL_FIELDS,
+        **ENRICHED_COMPANY_COLUMNS,
+        **ENRICHED_CONTACT_COLUMNS,
+        **derived_fields(),
+        **(other or {}),
+    }
+    absent = {c: t for c, t in known.items() if c not in frame}
+    return {**absent, **frame}, absent
+
+
+def _model_exprs(
+    models: list[RuleModel],
+    schema: Mapping[str, pl.DataType],
+    now: datetime,
+    redact: Collection[str],
+) -> list[tuple[pl.Expr, pl.Expr]]:
+    """Each model's finished (value, reason) expressions; the problems of all at once."""
+    pairs: list[tuple[pl.Expr, pl.Expr]] = []
+    issues: list[PlaybookIssue] = []
+    for model in models:
+        try:
+            value, reason = _compiled(model, schema, now, redact)
+        except PlaybookError as exc:
+            issues += exc.errors
+            continue
+        value, reason = spec_for(model.name).finish(value, reason, model, schema)
+        pairs.append(forward_only(value, reason, model, schema))
+    if issues:
+        raise PlaybookError(issues)
+    return pairs
 
 
 def _repetitive(frame: pl.DataFrame, columns: list[str]) -> bool:

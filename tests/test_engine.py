@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from segmentation.engine import SegmentResult, apply_playbook, available_fields, segment
+from segmentation.engine import (
+    SegmentResult,
+    apply_playbook,
+    available_fields,
+    rule_schemas,
+    segment,
+    validate_playbook,
+)
 from segmentation.playbook import PlaybookError, parse_playbook
 from workers.offline import load_shipped
 
@@ -196,6 +203,69 @@ def test_a_rule_that_does_not_fit_the_data_names_its_line() -> None:
         segment(frames()["contacts"], playbook=book, now=NOW)
     assert caught.value.line == 6
     assert "seniority" in str(caught.value)
+
+
+TWO_BAD_MODELS = """\
+version: 1
+name: t
+models:
+  demographic:
+    rules:
+      - {name: x, when: {field: seniorty, eq: vp}}
+    fallback: other
+  firmographic:
+    rules:
+      - {name: big, when: {field: company_employees, gte: '1000'}}
+    fallback: small
+"""
+BAD_LINES = [
+    "t.yaml:6:33: unknown field 'seniorty' in rule x of model demographic"
+    " — did you mean 'seniority'?",
+    "t.yaml:10:59: 'gte' on integer field 'company_employees' needs a number, got text '1000'"
+    " in rule big of model firmographic",
+]
+
+
+def test_a_run_reports_the_problems_of_every_model_at_once() -> None:
+    book = parse_playbook(TWO_BAD_MODELS, source="t.yaml")
+    f = frames()
+    with pytest.raises(PlaybookError) as caught:
+        segment(f["contacts"], f["companies"], f["deals"], playbook=book, now=NOW)
+    assert str(caught.value).splitlines() == BAD_LINES
+
+
+def test_validate_playbook_needs_no_data_and_agrees_with_segment() -> None:
+    book = parse_playbook(TWO_BAD_MODELS, source="t.yaml")
+    empty = {name: frame.clear() for name, frame in frames().items()}
+    with pytest.raises(PlaybookError) as caught:
+        validate_playbook(
+            empty["contacts"], empty["companies"], empty["deals"], playbook=book, now=NOW
+        )
+    # Firmographic runs on contacts and companies; its problem is reported once.
+    assert str(caught.value).splitlines() == BAD_LINES
+    fixed = parse_playbook(
+        TWO_BAD_MODELS.replace("seniorty", "seniority").replace("'1000'", "1000"),
+        source="t.yaml",
+    )
+    validate_playbook(
+        empty["contacts"], empty["companies"], empty["deals"], playbook=fixed, now=NOW
+    )
+    f = frames()
+    out = segment(f["contacts"], f["companies"], f["deals"], playbook=fixed, now=NOW)
+    assert out.contacts["segment_demographic"].to_list() == ["other", "other", "x", "other"]
+
+
+def test_rule_schemas_are_what_rules_compile_against_on_each_side() -> None:
+    empty = {name: frame.clear() for name, frame in frames().items()}
+    schemas = rule_schemas(empty["contacts"], empty["companies"], empty["deals"], now=NOW)
+    assert set(schemas) == {"contact", "company"}
+    contact = schemas["contact"]
+    assert contact["seniority"] == pl.String
+    assert contact["company_employees"] == pl.Int64
+    assert contact["days_since_engaged"].is_numeric()
+    # A contact-only field reads as a typed null on companies, and the other way round.
+    assert set(schemas["company"]) == set(contact)
+    assert set(contact) >= available_fields(empty["contacts"].schema, empty["companies"].schema)
 
 
 def test_grouped_evaluation_equals_row_by_row() -> None:

@@ -372,7 +372,7 @@ COMPILE_ERRORS = [
     ),
     (
         "{field: nn, eq: 1}",
-        "p.yaml:7:23: field 'nn' is not in the data in rule r of model m — did you mean 'n'?",
+        "p.yaml:7:23: unknown field 'nn' in rule r of model m — did you mean 'n'?",
     ),
     (
         "{field: s, gt: a}",

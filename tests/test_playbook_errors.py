@@ -287,6 +287,54 @@ CASES = [
         " Tiers) — standard models are demographic, firmographic, geographic, behavioral,"
         " psychographic, needs_based, technographic, lifecycle",
     ),
+    # Segment values are CRM option values: text, exactly as written.
+    (
+        rule("{field: industry, eq: x}").replace("fallback: smb", "fallback: 42"),
+        "42",
+        "'fallback' should be text, got 42 in model firmographic"
+        ' — YAML reads 42 as a number; quote it ("42") if you mean the text',
+    ),
+    (
+        rule("{field: industry, eq: x}", extra="        value: 1.50\n"),
+        "1.50",
+        "'value' should be text, got 1.50 in rule enterprise of model firmographic"
+        ' — YAML reads 1.50 as a number; quote it ("1.50") if you mean the text',
+    ),
+    (
+        rule("{field: industry, eq: x}", name="2024-01-01"),
+        "2024-01-01",
+        "'name' should be text, got 2024-01-01 in rule #1 of model firmographic"
+        ' — YAML reads 2024-01-01 as a date; quote it ("2024-01-01") if you mean the text',
+    ),
+    (
+        rule("{field: industry, eq: x}").replace("fallback: smb", "fallback: ''"),
+        "''",
+        "segment value '' is empty in model firmographic"
+        " — use fallback: null to leave the segment empty",
+    ),
+    (
+        rule("{field: industry, eq: x}", extra="        value: ' big'\n"),
+        "' big'",
+        "segment value ' big' starts or ends with a space in rule enterprise of model"
+        " firmographic — CRMs trim option values, so the value written would never match the"
+        " one stored",
+    ),
+    (
+        rule("{field: industry, eq: x}", extra='        value: "a\\nb"\n'),
+        '"a',
+        "segment value 'a\\nb' holds a line break or control character"
+        " in rule enterprise of model firmographic",
+    ),
+    (
+        rule("{field: industry, eq: x}", name="x" * 256),
+        "x" * 256,
+        "segment value '"
+        + "x" * 37
+        + "...' is 256 characters long in rule "
+        + "x" * 256
+        + " of model firmographic — a CRM option holds at most 255 (Salesforce picklist"
+        " values); put the description in the rule's description",
+    ),
     (
         "[1, 2]\n",
         "[",

@@ -136,21 +136,57 @@ def playbook_schema(output: str | None) -> None:
 
 
 @playbook.command("check")
-@click.argument("file", type=click.Path(dir_okay=False))
-def playbook_check(file: str) -> None:
-    """Validate a playbook; every problem as FILE:LINE:COL: message (exit 1 if any)."""
-    from segmentation.playbook import PlaybookError, load_playbook
+@click.argument("playbook_spec", metavar="PLAYBOOK")
+@click.option(
+    "--crm",
+    type=click.Choice(["hubspot", "salesforce"]),
+    help="Check against this CRM's field map only (default: HubSpot's and Salesforce's).",
+)
+@click.option(
+    "--field-map",
+    "field_map",
+    type=click.Path(dir_okay=False),
+    help="A field map file (canonical name -> CRM property, per object type) to check "
+    "against instead of the CRM's default; needs --crm.",
+)
+def playbook_check(playbook_spec: str, crm: str | None, field_map: str | None) -> None:
+    """Validate PLAYBOOK (a file, or a shipped one: b2b_saas, b2c_retail) as a run would.
 
+    Field names are checked against what a run has (the canonical fields, the CRM's
+    field map, what enrichment and the models derive, the playbook's own 'fields'),
+    with "did you mean"; then literals against the fields' types, segment values as CRM
+    options, and the CRM field names 'schema apply' would create. Every problem is
+    printed as FILE:LINE:COL: message; exit 2 if there is any.
+    """
+    from pathlib import Path
+
+    from segmentation.playbook import PlaybookError
+    from workers.playbook_check import CRMS, FieldMapError, check_playbook
+
+    if field_map is not None and crm is None:
+        raise click.UsageError("--field-map needs --crm: a field map belongs to one CRM")
+    crms = tuple(c for c in CRMS if crm in (None, c))
     try:
-        loaded = load_playbook(file)
+        checked = check_playbook(
+            playbook_spec, crms, field_map=Path(field_map) if field_map else None
+        )
     except PlaybookError as exc:
         for issue in exc.errors:
             click.echo(str(issue), err=True)
         count = len(exc.errors)
-        click.echo(f"{count} problem{'s' if count != 1 else ''} in {file}", err=True)
-        sys.exit(1)
-    rules = sum(len(model.rules) for model in loaded.models.values())
-    click.echo(f"{file}: OK ({len(loaded.models)} models, {rules} rules)")
+        click.echo(f"{count} problem{'s' if count != 1 else ''} in {exc.path}", err=True)
+        sys.exit(2)
+    except FieldMapError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    models = len(checked.playbook.models)
+    rules = sum(len(model.rules) for model in checked.playbook.models.values())
+    against = " and ".join(checked.crms)
+    click.echo(
+        f"{checked.source}: OK ({models} model{'s' if models != 1 else ''}, "
+        f"{rules} rule{'s' if rules != 1 else ''}; checked against the {against} field "
+        f"map{'s' if len(checked.crms) != 1 else ''})"
+    )
 
 
 @main.command()

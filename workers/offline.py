@@ -28,7 +28,7 @@ import polars as pl
 
 from segmentation.engine import available_fields, segment
 from segmentation.enrich import parse_report
-from segmentation.playbook import Playbook, PlaybookError, parse_playbook
+from segmentation.playbook import Playbook, PlaybookError, parse_playbook, read_playbook_file
 
 SHIPPED_PLAYBOOKS = ("b2b_saas", "b2c_retail")
 MAX_REPORTED = 10_000  # bad values kept in the report; the count is always exact
@@ -110,7 +110,8 @@ def playbook_source(spec: str) -> tuple[str, str]:
         resource = resources.files("segmentation") / "playbooks" / f"{spec}.yaml"
         return f"{spec}.yaml", resource.read_text(encoding="utf-8")
     try:
-        return str(path), path.read_text(encoding="utf-8")
+        # Read only up to the size limit: a wrong 5 GB file is refused, not loaded.
+        return str(path), read_playbook_file(path)
     except FileNotFoundError:
         shipped = ", ".join(SHIPPED_PLAYBOOKS)
         raise PlaybookError.single(

@@ -38,6 +38,7 @@ from workers.outputs import (
     output_values,
     tracked,
 )
+from workers.playbook_check import validate_against
 from workers.state import StateStore
 
 CLUSTER_STATE = "clusters"
@@ -88,6 +89,8 @@ def pull_population(
     crm = connector.crm
     started_at = datetime.now(UTC)
     field_map = load_field_map(crm)
+    # A playbook that would not compile on these fields stops the run before any read.
+    validate_against(playbook, field_map)
     types = field_map.object_types()
     props = {t: field_map.native_properties(t) for t in types}
     cursors = {t: store.get_cursor(crm, t) for t in types}

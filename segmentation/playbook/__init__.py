@@ -23,6 +23,7 @@ from segmentation.playbook.condition import Condition
 from segmentation.playbook.dates import Duration
 from segmentation.playbook.describe import describe_condition
 from segmentation.playbook.errors import PlaybookError, PlaybookIssue
+from segmentation.playbook.limits import MAX_PLAYBOOK_BYTES, MAX_RULES
 from segmentation.playbook.model import (
     LIFECYCLE_ORDER,
     STANDARD_MODELS,
@@ -33,12 +34,14 @@ from segmentation.playbook.model import (
     RuleModel,
 )
 from segmentation.playbook.operators import OPERATORS
-from segmentation.playbook.parse import load_playbook, parse_playbook
+from segmentation.playbook.parse import load_playbook, parse_playbook, read_playbook_file
 from segmentation.playbook.render import PERSONAL_FIELDS
 from segmentation.playbook.schema import playbook_json_schema
 
 __all__ = [
     "LIFECYCLE_ORDER",
+    "MAX_PLAYBOOK_BYTES",
+    "MAX_RULES",
     "OPERATORS",
     "PERSONAL_FIELDS",
     "STANDARD_MODELS",
@@ -58,4 +61,5 @@ __all__ = [
     "load_playbook",
     "parse_playbook",
     "playbook_json_schema",
+    "read_playbook_file",
 ]

@@ -122,7 +122,7 @@ class _Compiler:
             self.problem(
                 condition,
                 "field",
-                f"field '{field}' is not in the data",
+                f"unknown field '{field}'",
                 did_you_mean(field, self.schema),
             )
             return failed

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from segmentation.playbook.limits import MAX_RULES, MAX_SEGMENT_VALUE_LENGTH, MAX_SEGMENT_VALUES
 from segmentation.playbook.locations import Loc, Where, compose_message, rule_label
 from segmentation.playbook.model import LIFECYCLE_ORDER, MODEL_NAME, STANDARD_MODELS
 
@@ -39,6 +40,7 @@ def cross_check(data: Any) -> Iterator[Finding]:
                 ),
             )
         yield from _rule_names(name, model)
+        yield from _segment_values(name, model)
         yield from _stage_order(name, model)
         output = model.get("output") or f"segment_{name}"
         if isinstance(output, str):
@@ -53,6 +55,33 @@ def cross_check(data: Any) -> Iterator[Finding]:
                     ),
                 )
             outputs.setdefault(output, name)
+
+
+def too_many_rules(data: Any) -> Finding | None:
+    """The first rule past :data:`MAX_RULES` (all models together), or None.
+
+    Checked before validation, which costs per rule: a runaway file is refused in
+    milliseconds instead of being validated and compiled for minutes.
+    """
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict):
+        return None
+    total = sum(len(_rules(m)) for m in models.values() if isinstance(m, dict))
+    if total <= MAX_RULES:
+        return None
+    seen = 0
+    for name, model in models.items():
+        rules = _rules(model) if isinstance(model, dict) else []
+        if seen + len(rules) > MAX_RULES:
+            return (
+                ("models", name, "rules", MAX_RULES - seen),
+                False,
+                f"rule {MAX_RULES + 1:,} of {total:,}: a playbook holds at most "
+                f"{MAX_RULES:,} rules (all models together); refusing it — the shipped "
+                "playbooks have about 40",
+            )
+        seen += len(rules)
+    return None
 
 
 def _model_name(name: str) -> Iterator[Finding]:
@@ -88,6 +117,76 @@ def _rule_names(model_name: str, model: dict[str, Any]) -> Iterator[Finding]:
             )
         else:
             first[name] = index
+
+
+def _segment_values(model_name: str, model: dict[str, Any]) -> Iterator[Finding]:
+    """Values a CRM can hold as a picklist option and keep exactly as written.
+
+    Segment values are written to a CRM enumeration (a HubSpot option, a Salesforce
+    restricted picklist value), where workflows and lists match them exactly.
+    """
+    found: dict[str, None] = {}
+    for index, rule in enumerate(_rules(model)):
+        if not isinstance(rule, dict):
+            continue
+        key = "value" if rule.get("value") is not None else "name"
+        value = rule.get(key)
+        if isinstance(value, str):
+            found.setdefault(value)
+            where = Where(
+                "rule",
+                model=model_name,
+                rule=rule_label({"models": {model_name: model}}, model_name, index),
+            )
+            for problem, hint in _value_problems(value, key):
+                yield (
+                    ("models", model_name, "rules", index, key),
+                    False,
+                    compose_message(problem, where, hint),
+                )
+    fallback = model.get("fallback")
+    if isinstance(fallback, str):
+        found.setdefault(fallback)
+        for problem, hint in _value_problems(fallback, "fallback"):
+            yield (
+                ("models", model_name, "fallback"),
+                False,
+                compose_message(problem, Where("model", model=model_name), hint),
+            )
+    if len(found) > MAX_SEGMENT_VALUES:
+        yield (
+            ("models", model_name, "rules"),
+            True,
+            compose_message(
+                f"{len(found):,} distinct segment values; a model assigns at most "
+                f"{MAX_SEGMENT_VALUES:,} (a Salesforce picklist's limit)",
+                Where("model", model=model_name),
+            ),
+        )
+
+
+def _value_problems(value: str, key: str) -> Iterator[tuple[str, str | None]]:
+    """What is wrong with one segment value as a CRM option (nothing, usually)."""
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    if key == "name" and not value:
+        return  # validation says a rule needs a name
+    if not value.strip():
+        hint = "use fallback: null to leave the segment empty" if key == "fallback" else None
+        yield f"segment value {value!r} is empty", hint
+        return
+    if value != value.strip():
+        yield (
+            f"segment value {value!r} starts or ends with a space",
+            "CRMs trim option values, so the value written would never match the one stored",
+        )
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        yield f"segment value {shown!r} holds a line break or control character", None
+    if len(value) > MAX_SEGMENT_VALUE_LENGTH:
+        yield (
+            f"segment value {shown!r} is {len(value)} characters long",
+            f"a CRM option holds at most {MAX_SEGMENT_VALUE_LENGTH} "
+            "(Salesforce picklist values); put the description in the rule's description",
+        )
 
 
 def _stage_order(model_name: str, model: dict[str, Any]) -> Iterator[Finding]:
@@ -151,7 +250,8 @@ def _stage_order(model_name: str, model: dict[str, Any]) -> Iterator[Finding]:
                 ),
             )
     fallback = model.get("fallback")
-    if _is_name(fallback) and str(fallback) not in stages:
+    # An empty fallback is reported as such; "not a stage" would only repeat it.
+    if isinstance(fallback, str) and fallback.strip() and fallback not in stages:
         yield (
             ("models", model_name, "fallback"),
             False,
@@ -160,5 +260,5 @@ def _stage_order(model_name: str, model: dict[str, Any]) -> Iterator[Finding]:
 
 
 def _is_name(value: Any) -> bool:
-    # Booleans are reported by validation ("should be text"); don't echo them here.
-    return isinstance(value, str | int) and not isinstance(value, bool)
+    # Anything but text is reported by validation ("should be text"); don't echo it here.
+    return isinstance(value, str)

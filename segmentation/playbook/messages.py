@@ -7,8 +7,10 @@ enterprise of model firmographic — did you mean 'gte'?`` at the line of ``gtee
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+import yaml
 from pydantic_core import ErrorDetails
 
 from segmentation.playbook.errors import PlaybookIssue, did_you_mean
@@ -61,14 +63,22 @@ def translate(
         loc = tuple(error["loc"])
         if error["type"] == "missing" and loc in typos:
             continue
-        message, at_key, at_parent = _phrase(error, loc, document.data)
+        message, at_key, at_parent = _phrase(error, loc, document.data, _written(document, loc))
         target = loc[:-1] if at_parent else loc
         position = document.locate(target, key=at_key)
         issues.append(PlaybookIssue(source, position.line, position.column, message))
     return issues
 
 
-def _phrase(error: ErrorDetails, loc: tuple[str | int, ...], data: Any) -> tuple[str, bool, bool]:
+def _written(document: MarkedDocument, loc: tuple[str | int, ...]) -> str | None:
+    """The scalar at ``loc`` exactly as the file spells it (``1.50``, not ``1.5``)."""
+    node = document.node_at(loc)
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else None
+
+
+def _phrase(
+    error: ErrorDetails, loc: tuple[str | int, ...], data: Any, written: str | None = None
+) -> tuple[str, bool, bool]:
     """(message, point at the key?, point at the parent mapping?)."""
     kind = error["type"]
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
@@ -104,9 +114,17 @@ def _phrase(error: ErrorDetails, loc: tuple[str | int, ...], data: Any) -> tuple
         return compose_message(f"{subject} {detail}", where), False, False
     expected = _EXPECTED.get(kind) or _lower_first(str(error["msg"]).removeprefix("Input "))
     hint = None
-    if kind == "string_type" and isinstance(error["input"], bool):
+    value = error["input"]
+    if kind == "string_type" and isinstance(value, bool):
         hint = "YAML reads unquoted yes/no/on/off/true/false as a boolean; quote it"
-    problem = f"{subject} {expected}, got {_show(error['input'])}"
+    elif kind == "string_type" and isinstance(value, int | float | date) and written:
+        # A number or date where a name belongs is more often a slip (a score, a share)
+        # than a segment meant to be called "42"; quoting says which.
+        noun = "date" if isinstance(value, date) else "number"
+        hint = f'YAML reads {written} as a {noun}; quote it ("{written}") if you mean the text'
+    numeric = isinstance(value, int | float | date) and not isinstance(value, bool)
+    shown = written if written and numeric else _show(value)
+    problem = f"{subject} {expected}, got {shown}"
     return compose_message(problem, where, hint), False, False
 
 

@@ -9,7 +9,6 @@ at the exact line.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any, Literal
 
 import polars as pl
@@ -82,11 +81,6 @@ class Rule(_Closed):
 
     _position: Position | None = PrivateAttr(default=None)
 
-    @field_validator("name", "value", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        return _segment_text(value)
-
     @property
     def segment(self) -> str:
         """The value assigned when this rule matches."""
@@ -142,15 +136,12 @@ class RuleModel(_Closed):
         "demographic runs on contacts only).",
     )
 
-    @field_validator("fallback", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        return None if value is None else _segment_text(value)
+    _position: Position | None = PrivateAttr(default=None)
 
-    @field_validator("order", mode="before")
-    @classmethod
-    def _order_text(cls, value: Any) -> Any:
-        return [_segment_text(v) for v in value] if isinstance(value, list) else value
+    @property
+    def position(self) -> Position | None:
+        """Where the model's name (its key under ``models``) is, when parsed from text."""
+        return self._position
 
     @property
     def resolved_output(self) -> str:
@@ -313,16 +304,3 @@ class Playbook(_Closed):
     def personal_fields(self) -> set[str]:
         """Declared fields marked ``personal: true``."""
         return {name for name, spec in self.fields.items() if spec.personal}
-
-
-def _segment_text(value: Any) -> Any:
-    """Segment names are text; an unquoted 10 or 2024-01-01 in YAML is read as text too.
-
-    Booleans pass through unchanged so that they fail as "should be text" at their
-    own position: quietly writing "True" where the admin typed "yes" would be wrong.
-    """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float | date | datetime):
-        return str(value)
-    return value

@@ -5,7 +5,8 @@ tree first and built into Python data here; :meth:`MarkedDocument.locate` then
 maps a validation error's location (a path of keys and indexes) back to the node
 it is about. Building the data ourselves also lets us report what PyYAML silently
 accepts: duplicate keys (the last one would quietly win) and unconstructable
-scalars such as ``2024-02-30``.
+scalars such as ``2024-02-30``, and refuse documents too deep or whose aliases expand
+too far (:mod:`~segmentation.playbook.limits`) before a single value is built.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from segmentation.playbook.limits import MAX_NESTING, MAX_YAML_VALUES
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +103,96 @@ class _Unreadable:
 _UNREADABLE = _Unreadable()
 
 
+class YamlLimitError(yaml.MarkedYAMLError):
+    """A document over a limit: nested too deep, or aliases that expand too far."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, measuring what the document would expand to as it composes.
+
+    An alias is one event but stands for its whole anchored subtree, and building data
+    repeats that subtree at every use: ten nested levels of ten aliases are a few lines
+    and ten billion values. Each composed node's expanded size and height are recorded,
+    so an alias adds its anchor's to the running counts in O(1), and the document is
+    refused at the alias that passes a limit, before anything is expanded. Merge keys
+    (``<<: *defaults``) are aliases too and count the same way.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.values = 0
+        self.sizes: dict[int, int] = {}
+        self.heights: dict[int, int] = {}
+        # Per open list or mapping, the expanded height of its tallest child so far.
+        self.open: list[int] = [0]
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        depth = len(self.open) - 1
+        if isinstance(event, yaml.AliasEvent):
+            anchored = self.anchors.get(str(event.anchor))
+            # An alias inside its own anchor has no size yet; the builder reports it.
+            size = self.sizes.get(id(anchored), 1)
+            height = self.heights.get(id(anchored), 1)
+            self._count(size, event, alias=str(event.anchor))
+            self._nest(depth + height, event, alias=str(event.anchor))
+            self.open[-1] = max(self.open[-1], height)
+            return super().compose_node(parent, index)
+        self._nest(depth + 1, event)
+        start = self.values
+        self._count(1, event)
+        self.open.append(0)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            height = 1 + self.open.pop()
+        self.sizes[id(node)] = self.values - start
+        self.heights[id(node)] = height
+        self.open[-1] = max(self.open[-1], height)
+        return node
+
+    def _count(self, size: int, event: yaml.Event, alias: str | None = None) -> None:
+        self.values += size
+        if self.values <= MAX_YAML_VALUES:
+            return
+        if alias is not None and size > 1:
+            problem = (
+                f"alias *{alias} repeats {size:,} values and takes the playbook past "
+                f"{MAX_YAML_VALUES:,} values; refusing it (nested aliases multiply; "
+                "the shipped playbooks hold about 600 values)"
+            )
+        else:
+            problem = (
+                f"more than {MAX_YAML_VALUES:,} values; refusing the playbook "
+                "(the shipped ones hold about 600)"
+            )
+        raise YamlLimitError(problem=problem, problem_mark=_mark(event))
+
+    def _nest(self, levels: int, event: yaml.Event, alias: str | None = None) -> None:
+        if levels <= MAX_NESTING:
+            return
+        what = f"alias *{alias} nests" if alias is not None else "lists and mappings nest"
+        raise YamlLimitError(
+            problem=f"{what} more than {MAX_NESTING} levels deep; refusing the playbook "
+            "(the shipped ones nest 11 levels)",
+            problem_mark=_mark(event),
+        )
+
+
+def _mark(event: yaml.Event) -> yaml.error.Mark | None:
+    mark = event.start_mark
+    return mark if isinstance(mark, yaml.error.Mark) else None
+
+
 def compose(text: str) -> MarkedDocument:
     """Read ``text`` into a :class:`MarkedDocument`.
 
-    Raises :class:`yaml.MarkedYAMLError` for syntax errors (the caller turns its
-    mark into a line and column); semantic YAML problems are collected in
-    ``problems`` instead so that they are reported with everything else.
+    Raises :class:`yaml.MarkedYAMLError` for syntax errors and :class:`YamlLimitError`
+    for a document over the limits (the caller turns its mark into a line and column);
+    semantic YAML problems are collected in ``problems`` instead so that they are
+    reported with everything else.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text)
     try:
         root = loader.get_single_node()
         builder = _Builder(loader)
