@@ -135,7 +135,21 @@ def test_field_specs_cover_every_output_and_fit_salesforce_names(book: str) -> N
         assert len(field_api_name(name)) <= 40, name
     if book == "b2c_retail":
         assert "holdout" in specs and "cluster" in specs
+        # Cluster values are stable ids, so the dropdown is complete before any run (k: 5).
+        cluster = specs["cluster"]
+        assert cluster.type == "enumeration"
+        assert cluster.options == tuple(f"cluster_{i}" for i in range(1, 6))
     assert field_specs(playbook, "deal") == []
+
+
+def test_a_chosen_k_gets_an_option_for_every_id_it_may_use() -> None:
+    from segmentation.playbook import parse_playbook
+
+    book = parse_playbook(
+        "version: 1\nname: c\nmodels: {}\nclustering: {numeric: [age, income]}\n"
+    )
+    cluster = {s.name: s for s in field_specs(book, "contact")}["cluster"]
+    assert cluster.options == tuple(f"cluster_{i}" for i in range(1, 9))
 
 
 def test_output_values_are_text_and_companions_are_recognised() -> None:

@@ -16,6 +16,7 @@ from typing import Literal
 import polars as pl
 
 from connectors.base import FieldSpec, ObjectType
+from segmentation.cluster_ids import cluster_values, configured_k
 from segmentation.models import spec_for
 from segmentation.playbook import Playbook
 
@@ -59,7 +60,11 @@ def segment_outputs(playbook: Playbook, object_type: EngineObject) -> list[Outpu
     for name, column in VALUE_SEGMENTS.items():
         outputs.append(Output(name, column, f"reason_{name}", name.replace("_", " ").upper()))
     if playbook.clustering is not None and playbook.clustering.enabled:
-        outputs.append(Output("cluster", "segment_cluster", "reason_cluster", "Cluster"))
+        # Stable ids, known before any data: a dropdown like the rule models'.
+        k = configured_k(playbook.clustering.model_extra or {})
+        outputs.append(
+            Output("cluster", "segment_cluster", "reason_cluster", "Cluster", cluster_values(k))
+        )
     return outputs
 
 
