@@ -23,6 +23,7 @@ from segmentation.playbook import Playbook
 EngineObject = Literal["contact", "company"]
 VALUE_SEGMENTS = {"rfm": "segment_rfm", "value_tier": "segment_value_tier"}
 UPDATED_AT = "updated_at"
+MAX_TEXT = 255  # Salesforce Text(255), the field type segsync creates for reasons
 # The companion fields of a segment output, derived by the diff rather than computed.
 REASON, ENTERED_AT, PREVIOUS = "_reason", "_entered_at", "_previous"
 
@@ -114,7 +115,7 @@ def output_values(
             continue
         exprs.append(pl.col(out.column).cast(pl.String).alias(out.name))
         if out.reason_column in cols:
-            exprs.append(pl.col(out.reason_column).cast(pl.String).alias(out.name + REASON))
+            exprs.append(_fits(pl.col(out.reason_column).cast(pl.String)).alias(out.name + REASON))
     if "clv_12m" in cols:
         exprs.append(pl.col("clv_12m").round(2).cast(pl.String).alias("clv_12m"))
     if {"r_score", "f_score", "m_score"} <= cols:
@@ -131,6 +132,13 @@ def output_values(
             .alias("holdout")
         )
     return frame.select(pl.col("id").cast(pl.String), *exprs)
+
+
+def _fits(text: pl.Expr) -> pl.Expr:
+    """Text cut to the smallest CRM text field (Salesforce's 255 characters), the cut
+    marked: a longer value would be rejected and dead-lettered with its whole record."""
+    cut = pl.concat_str(text.str.slice(0, MAX_TEXT - 1), pl.lit("…"))
+    return pl.when(text.str.len_chars() > MAX_TEXT).then(cut).otherwise(text)
 
 
 def tracked(values: pl.DataFrame, playbook: Playbook, object_type: EngineObject) -> list[str]:
