@@ -29,6 +29,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances, silhouette_score
 
 from segmentation.cluster_ids import K_RANGE, cluster_value, id_limit
+from segmentation.playbook.phrases import phrase_of
 
 SKEW_THRESHOLD = 1.0
 TOP_CATEGORIES = 8
@@ -269,9 +270,9 @@ def _descriptions(
             members = raw[labels == k, j]
             if f.log and members.size:
                 lo, hi = np.quantile(members, [0.25, 0.75])
-                label = f"{_fmt(lo)}-{_fmt(hi)} {f.name}"
+                label = f"{_fmt(lo)}-{_fmt(hi)} {phrase_of(f.name).label}"
             else:
-                label = f"{'high' if z > 0 else 'low'} {f.name}"
+                label = f"{'high' if z > 0 else 'low'} {phrase_of(f.name).label}"
             traits.append((abs(z), 1, label))
         j = len(nums)
         for c in cats:
