@@ -141,11 +141,15 @@ class FieldSpec:
 
 @dataclass(frozen=True, slots=True)
 class SchemaChange:
-    """What applying field specs did: created, updated (options added) or left alone."""
+    """What applying field specs did: created, updated (options added) or left alone.
+
+    ``kept_as_text``: a text field from an earlier segsync where a dropdown is now
+    wanted; it takes every option's value, so it is left as it is (changing a field's
+    type is refused by the CRMs' APIs or loses data)."""
 
     object_type: ObjectType
     name: str
-    action: Literal["created", "options_added", "unchanged", "group_created"]
+    action: Literal["created", "options_added", "unchanged", "group_created", "kept_as_text"]
     detail: str = ""
 
 

@@ -76,6 +76,9 @@ SEARCH_RESULT_CAP = 10_000
 ASSOCIATION_BATCH = 1_000
 
 # segsync field type -> HubSpot (type, fieldType)
+# An earlier segsync wrote some segments (clusters) as text: that property takes every
+# option's value, so it stays; deleting it is the user's call, not a side effect.
+KEPT_AS_TEXT = "text property takes every value; delete it and apply again for a dropdown"
 _HUBSPOT_TYPES: dict[str, tuple[str, str]] = {
     "string": ("string", "text"),
     "number": ("number", "number"),
@@ -546,6 +549,8 @@ class HubSpotConnector:
                     api,
                     name,
                 )
+        if current.type == "string" and hs_type == "enumeration":
+            return SchemaChange(stream.object_type, name, "kept_as_text", KEPT_AS_TEXT)
         if current.type != hs_type:
             raise RejectedError(
                 f"HubSpot property {api}.{name} already exists with type {current.type!r}; "

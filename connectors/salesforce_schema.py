@@ -14,6 +14,7 @@ from typing import Any
 from connectors.base import AuthError, FieldSpec, ObjectType, RejectedError, SchemaChange
 
 PERMISSION_SET = "Segsync_Integration"
+KEPT_AS_TEXT = "text field takes every value; delete it and apply again for a picklist"
 METADATA_BATCH = 10  # components per Metadata API call
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
@@ -49,6 +50,11 @@ class MetadataSchema:
             if current is None:
                 to_create.append(wanted)
                 changes.append(SchemaChange(object_type, full_name, "created"))
+                continue
+            if str(getattr(current, "type", "")) == "Text" and spec.type == "enumeration":
+                # An earlier segsync wrote this segment as text: the field takes every
+                # option's value, and a type change would be the user's call.
+                changes.append(SchemaChange(object_type, full_name, "kept_as_text", KEPT_AS_TEXT))
                 continue
             if str(getattr(current, "type", "")) != _TYPES[spec.type][0]:
                 raise RejectedError(

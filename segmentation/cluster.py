@@ -1,4 +1,4 @@
-"""Clustering: data-driven segments (k-means, k in 3..8) with stable ids and readable names.
+"""Clustering: data-driven segments (k-means, k in 3..8) with stable ids and descriptions.
 
 Features are put into one standardized space: numeric columns have nulls imputed with
 the sample median, heavy-tailed non-negative ones (skewness > 1, e.g. revenue or
@@ -8,8 +8,11 @@ categories plus ``other`` and ``missing``. k-means is fitted on a sample and app
 every row by nearest centroid, in chunks so memory stays bounded.
 
 Ids are stable across runs: given the previous run's model, its centroids are mapped
-into this run's space and matched to the new ones (Hungarian assignment), so "cluster 2"
-keeps its meaning; the previous model is an argument, never module state.
+into this run's space and matched to the new ones (Hungarian assignment), so
+``cluster_2`` keeps its meaning; the previous model is an argument, never module state.
+The id is the value written to the CRM (:mod:`segmentation.cluster_ids`); the readable
+description ("millennial, 12-50 page_views") moves with the data and so goes only into
+the reason, which is written along with a change of cluster.
 """
 
 from __future__ import annotations
@@ -25,13 +28,16 @@ from scipy.stats import skew
 from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances, silhouette_score
 
+from segmentation.cluster_ids import K_RANGE, cluster_value, id_limit
+from segmentation.playbook.phrases import phrase_of
+
 SKEW_THRESHOLD = 1.0
 TOP_CATEGORIES = 8
 # Silhouette is O(n^2): one precomputed 3,000 x 3,000 distance matrix (72 MB) serves
 # every candidate k.
 SILHOUETTE_SAMPLE = 3_000
-# A previous k is kept unless another k beats its silhouette by more than this: ids and
-# names should not churn because two k are near-ties on tonight's sample.
+# A previous k is kept unless another k beats its silhouette by more than this: ids
+# should not churn because two k are near-ties on tonight's sample.
 K_HYSTERESIS = 0.02
 CHUNK_ROWS = 200_000
 OTHER = "other"
@@ -60,20 +66,25 @@ class CategoricalFeature:
 
 @dataclass(frozen=True, eq=False)
 class ClusterModel:
-    """A fitted clustering: preprocessing, centroids (k x d, standardized) and their
-    stable ids and names. ``to_dict``/``from_dict`` give plain JSON types so a run can
-    store its model and pass it back as ``previous`` next time."""
+    """A fitted clustering: preprocessing, centroids (k x d, standardized), their stable
+    ids (1-based) and descriptions. ``to_dict``/``from_dict`` give plain JSON types so a
+    run can store its model and pass it back as ``previous`` next time."""
 
     numeric: tuple[NumericFeature, ...]
     categorical: tuple[CategoricalFeature, ...]
     centroids: np.ndarray
     ids: tuple[int, ...]
-    names: tuple[str, ...]
+    descriptions: tuple[str, ...]
     silhouette: float | None = None
 
     @property
     def k(self) -> int:
         return len(self.ids)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The segment values written to the CRM, one per centroid: ``cluster_<id>``."""
+        return tuple(cluster_value(i) for i in self.ids)
 
     @property
     def columns(self) -> list[str]:
@@ -100,13 +111,14 @@ class ClusterModel:
             ],
             "centroids": [[float(v) for v in row] for row in self.centroids],
             "ids": list(self.ids),
-            "names": list(self.names),
+            "descriptions": list(self.descriptions),
             "silhouette": self.silhouette,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClusterModel:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (a model stored before descriptions were apart from
+        values has them under ``names``)."""
         return cls(
             numeric=tuple(
                 NumericFeature(
@@ -128,7 +140,7 @@ class ClusterModel:
             ),
             centroids=np.asarray(data["centroids"], dtype=np.float64),
             ids=tuple(int(i) for i in data["ids"]),
-            names=tuple(str(n) for n in data["names"]),
+            descriptions=tuple(str(n) for n in data.get("descriptions", data.get("names", ()))),
             silhouette=None if data.get("silhouette") is None else float(data["silhouette"]),
         )
 
@@ -236,14 +248,18 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _names(
+def _descriptions(
     centroids: np.ndarray,
     nums: Sequence[NumericFeature],
     cats: Sequence[CategoricalFeature],
     raw: np.ndarray,
     labels: np.ndarray,
 ) -> list[str]:
-    """Top distinguishing traits versus the whole base, categoricals first, unique."""
+    """Top distinguishing traits versus the whole base, categoricals first, unique.
+
+    They describe this run's members (numeric ranges are their quartiles), so they move
+    with the data: reasons carry them, segment values never do.
+    """
     ranked: list[list[tuple[float, int, str]]] = []
     for k in range(centroids.shape[0]):
         traits: list[tuple[float, int, str]] = []
@@ -254,9 +270,9 @@ def _names(
             members = raw[labels == k, j]
             if f.log and members.size:
                 lo, hi = np.quantile(members, [0.25, 0.75])
-                label = f"{_fmt(lo)}-{_fmt(hi)} {f.name}"
+                label = f"{_fmt(lo)}-{_fmt(hi)} {phrase_of(f.name).label}"
             else:
-                label = f"{'high' if z > 0 else 'low'} {f.name}"
+                label = f"{'high' if z > 0 else 'low'} {phrase_of(f.name).label}"
             traits.append((abs(z), 1, label))
         j = len(nums)
         for c in cats:
@@ -298,7 +314,7 @@ def fit_clusters(
     categorical: Sequence[str] = (),
     *,
     k: int | None = None,
-    k_range: tuple[int, int] = (3, 8),
+    k_range: tuple[int, int] = K_RANGE,
     sample_size: int = 50_000,
     seed: int = 0,
     previous: ClusterModel | None = None,
@@ -307,7 +323,8 @@ def fit_clusters(
 
     With ``previous``, new centroids are matched to the previous run's (Hungarian
     assignment on distances in this run's standardized space) and inherit their ids;
-    unmatched new clusters get fresh ids. Without it ids go by cluster size (0 largest).
+    unmatched new clusters get the smallest free ids. Without it ids go by cluster size
+    (1 largest). Ids never exceed ``k`` (or the top of ``k_range`` when k is chosen).
     """
     if not numeric and not categorical:
         raise ValueError("clustering needs at least one feature")
@@ -352,20 +369,7 @@ def fit_clusters(
         km = run(k)
     centroids = np.asarray(km.cluster_centers_, dtype=np.float64)
     labels = np.asarray(km.labels_)
-    n_new = centroids.shape[0]
-    if prev_space is None or previous is None:
-        order = np.argsort(-np.bincount(labels, minlength=n_new), kind="stable")
-        ids = np.empty(n_new, dtype=np.int64)
-        ids[order] = np.arange(n_new)
-    else:
-        cost = ((centroids[:, None, :] - prev_space[None, :, :]) ** 2).sum(axis=2)
-        rows, cols = linear_sum_assignment(cost)
-        ids = np.full(n_new, -1, dtype=np.int64)
-        ids[rows] = np.asarray(previous.ids)[cols]
-        fresh = max(previous.ids) + 1
-        for i in np.flatnonzero(ids < 0):
-            ids[i] = fresh
-            fresh += 1
+    ids = _stable_ids(centroids, labels, prev_space, previous, id_limit(k, k_range))
     raw = np.array(
         sample.select([_numeric_expr(f, standardize=False) for f in nums]).to_numpy()
         if nums
@@ -374,18 +378,53 @@ def fit_clusters(
     )
     for j, f in enumerate(nums):
         if f.log:
-            raw[:, j] = np.expm1(raw[:, j])  # back to raw units for the name's range
-    names = _names(centroids, nums, cats, raw, labels)
+            raw[:, j] = np.expm1(raw[:, j])  # back to raw units for the description's range
+    descriptions = _descriptions(centroids, nums, cats, raw, labels)
     return ClusterModel(
-        tuple(nums), tuple(cats), centroids, tuple(int(i) for i in ids), tuple(names), silhouette
+        tuple(nums),
+        tuple(cats),
+        centroids,
+        tuple(int(i) for i in ids),
+        tuple(descriptions),
+        silhouette,
     )
+
+
+def _stable_ids(
+    centroids: np.ndarray,
+    labels: np.ndarray,
+    prev_space: np.ndarray | None,
+    previous: ClusterModel | None,
+    limit: int,
+) -> np.ndarray:
+    """Ids in ``1..limit`` for the new centroids: the matched previous centroid's where
+    there is one, else the smallest free id (the larger cluster first).
+
+    Bounded ids let ``schema apply`` create every value up front. A freed id (k went
+    down) is given again only when k goes back up; an inherited id beyond ``limit`` (k
+    was lowered, or a model stored when ids began at 0) is replaced like a fresh one.
+    """
+    n_new = centroids.shape[0]
+    if n_new > limit:
+        raise ValueError(f"{n_new} clusters cannot have ids within 1..{limit}")
+    sizes = np.bincount(labels, minlength=n_new)
+    ids = np.full(n_new, -1, dtype=np.int64)
+    if prev_space is not None and previous is not None:
+        cost = ((centroids[:, None, :] - prev_space[None, :, :]) ** 2).sum(axis=2)
+        rows, cols = linear_sum_assignment(cost)
+        ids[rows] = np.asarray(previous.ids, dtype=np.int64)[cols]
+        ids[(ids < 1) | (ids > limit)] = -1
+    free = iter(i for i in range(1, limit + 1) if i not in set(ids.tolist()))
+    for i in sorted(np.flatnonzero(ids < 0), key=lambda j: (-sizes[j], j)):
+        ids[i] = next(free)
+    return ids
 
 
 def assign_clusters(
     df: pl.DataFrame, model: ClusterModel, chunk_rows: int = CHUNK_ROWS
 ) -> pl.DataFrame:
-    """Nearest-centroid assignment for every row; adds ``cluster_id``,
-    ``segment_cluster`` and ``reason_cluster``."""
+    """Nearest-centroid assignment for every row; adds ``cluster_id``, ``segment_cluster``
+    (the stable value, ``cluster_<id>``) and ``reason_cluster`` (value and description)."""
     c = model.centroids
     c_sq = (c * c).sum(axis=1)
     out = np.empty(df.height, dtype=np.int64)
@@ -394,13 +433,15 @@ def assign_clusters(
         # |x - c|^2 up to the per-row constant |x|^2, which does not change the argmin.
         out[start : start + len(x)] = np.argmin(c_sq[None, :] - 2.0 * (x @ c.T), axis=1)
     ids = list(model.ids)
+    # The description leads with the value, like every reason; it is as of this fit.
     reasons = [
-        f"k-means cluster {i} of {model.k}: {n}" for i, n in zip(ids, model.names, strict=True)
+        f"{value}: {description}"
+        for value, description in zip(model.values, model.descriptions, strict=True)
     ]
     idx = pl.Series("cluster_id", out)
     return df.with_columns(
         idx.replace_strict(list(range(model.k)), ids, return_dtype=pl.Int64).alias("cluster_id"),
-        idx.replace_strict(list(range(model.k)), list(model.names), return_dtype=pl.String).alias(
+        idx.replace_strict(list(range(model.k)), list(model.values), return_dtype=pl.String).alias(
             "segment_cluster"
         ),
         idx.replace_strict(list(range(model.k)), reasons, return_dtype=pl.String).alias(

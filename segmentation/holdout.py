@@ -65,8 +65,9 @@ def holdout_flags(ids: pl.Expr | str, *, share: float, salt: str) -> pl.Expr:
     """True for about ``share`` of records, decided by the record id alone.
 
     Independent of row order and of the other rows (so a record keeps its flag as the
-    base grows), hence ≈share per segment rather than exactly; use
-    :func:`assign_holdouts` for a guaranteed share per segment. Null ids are never held out.
+    base grows), hence ≈share per segment rather than exactly. This is what segsync
+    writes to the CRM; :func:`assign_holdouts` guarantees the share per segment but its
+    flags move with the other records. Null ids are never held out.
     """
     _check_share(share)
     return (holdout_draw(ids, salt=salt) < share).fill_null(False).alias(HOLDOUT_COLUMN)
@@ -86,7 +87,9 @@ def assign_holdouts(
     Within a stratum, records are ranked by their salted hash and the lowest ranks are
     held out; ranking (not thresholding) is what guarantees the share even for small
     segments, and the hash order keeps the choice stable across runs for unchanged
-    segments. Null ids are never held out.
+    segments. A record's flag still depends on the others (a record joining its
+    stratum can push it out), so this suits one-off analyses, not values written to a
+    CRM. Null ids are never held out.
     """
     _check_share(share)
     cols = list(segment_cols)

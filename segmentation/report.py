@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from segmentation.engine import SegmentResult
-from segmentation.holdout import assign_holdouts
+from segmentation.holdout import holdout_flags
 from segmentation.playbook import Playbook
 from segmentation.playbook.model import Rule
 from segmentation.profile import ProfileSpec, profile_segments
@@ -76,21 +76,22 @@ def _segment_fields(rules: list[Rule]) -> dict[str, frozenset[str]]:
 
 
 def add_holdouts(result: SegmentResult, playbook: Playbook) -> SegmentResult:
-    """``segment_holdout`` per the playbook's ``holdout`` section (share, salt, by)."""
+    """``segment_holdout`` per the playbook's ``holdout`` section (share, salt).
+
+    A record's flag comes from a salted hash of its id alone (about ``share`` of every
+    segment): it never flips because other records joined or left a segment. Ranking
+    within segments for an exact share did that, and each flip is a CRM write that
+    moves a record in or out of the control group the lift is measured on.
+    """
     section = playbook.holdout
     if section is None or not section.enabled:
         return result
     extra = section.model_extra or {}
     share = float(extra.get("share", 0.05))
     salt = str(extra.get("salt", playbook.name or "segsync"))
-    by = [str(b) for b in extra.get("by", ["lifecycle"])]
 
     def flagged(frame: pl.DataFrame) -> pl.DataFrame:
-        columns = [playbook.models[b].resolved_output for b in by if b in playbook.models]
-        columns = [c for c in columns if c in frame.columns] or [
-            next(c for c in frame.columns if c.startswith("segment_"))
-        ]
-        return assign_holdouts(frame, columns, share, salt)
+        return frame.with_columns(holdout_flags("id", share=share, salt=salt))
 
     companies = flagged(result.companies) if result.companies is not None else None
     return replace(result, contacts=flagged(result.contacts), companies=companies)

@@ -15,6 +15,8 @@ from datetime import date, datetime
 
 import polars as pl
 
+from segmentation.playbook.render import counted, days_ago_text, number_text
+
 
 @dataclass(frozen=True, slots=True)
 class RfmSegment:
@@ -93,7 +95,8 @@ def rfm_segment(
     *,
     fallback: str = "other",
 ) -> pl.DataFrame:
-    """Add ``segment_rfm`` from the R x F grid and ``reason_rfm`` naming the scores."""
+    """Add ``segment_rfm`` from the R x F grid and ``reason_rfm`` naming the scores:
+    ``loyal: R3 F4 M5 (last purchase 40 days ago, 6 purchases, 1250 spent)``."""
     value: pl.Expr | None = None
     for seg in segments:
         hit = pl.col("r_score").is_between(*seg.recency) & pl.col("f_score").is_between(
@@ -102,13 +105,14 @@ def rfm_segment(
         value = (pl.when(hit) if value is None else value.when(hit)).then(pl.lit(seg.name))  # type: ignore[attr-defined]
     name = pl.lit(fallback) if value is None else value.otherwise(pl.lit(fallback))  # type: ignore[attr-defined]
     reason = pl.format(
-        "R{} F{} M{} (last purchase {} days ago, {} purchases, {} spent)",
+        "{}: R{} F{} M{} (last purchase {}, {}, {} spent)",
+        name,
         "r_score",
         "f_score",
         "m_score",
-        "recency_days",
-        "frequency",
-        pl.col("monetary").round(2),
+        days_ago_text(pl.col("recency_days")),
+        counted(pl.col("frequency").cast(pl.String), "purchase", "purchases"),
+        number_text(pl.col("monetary"), table.schema["monetary"]),
     )
     return table.with_columns(name.alias("segment_rfm"), reason.alias("reason_rfm"))
 

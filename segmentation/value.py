@@ -25,6 +25,8 @@ from segmentation.clv import (
     probability_alive,
     summarize_transactions,
 )
+from segmentation.playbook.phrases import phrase_of
+from segmentation.playbook.render import number_text
 from segmentation.rfm import quantile_score
 
 
@@ -50,7 +52,8 @@ def value_tiers(
     *,
     fallback: str = "long_tail",
 ) -> pl.DataFrame:
-    """Add ``segment_value_tier`` and ``reason_value_tier`` from ``value_col``."""
+    """Add ``segment_value_tier`` and ``reason_value_tier`` from ``value_col``:
+    ``enterprise: won revenue 64000 >= 50000``."""
     ordered = sorted(tiers, key=lambda t: t.minimum, reverse=True)
     value = pl.col(value_col).cast(pl.Float64)
     name: pl.Expr = pl.lit(fallback)
@@ -59,10 +62,13 @@ def value_tiers(
         hit = value >= tier.minimum
         name = pl.when(hit).then(pl.lit(tier.name)).otherwise(name)
         minimum = pl.when(hit).then(pl.lit(tier.minimum)).otherwise(minimum)
+    label = phrase_of(value_col).label
+    shown = number_text(value, pl.Float64, [t.minimum for t in tiers])
+    minimum_text = minimum.cast(pl.String).str.strip_suffix(".0")
     reason = (
         pl.when(minimum.is_not_null())
-        .then(pl.format("{}={} >= {}", pl.lit(value_col), value.round(2), minimum))
-        .otherwise(pl.format("{}={} below every tier", pl.lit(value_col), value.round(2)))
+        .then(pl.format("{}: {} {} >= {}", name, pl.lit(label), shown, minimum_text))
+        .otherwise(pl.format("{}: {} {}, below every tier", name, pl.lit(label), shown))
     )
     return df.with_columns(name.alias("segment_value_tier"), reason.alias("reason_value_tier"))
 
@@ -72,16 +78,22 @@ def clv_quantile_tiers(
     clv_col: str = "clv_12m",
     labels: Sequence[str] = ("low", "medium", "high", "top"),
 ) -> pl.DataFrame:
-    """Add ``segment_value_tier`` by predicted-CLV quantiles (ties share a tier)."""
+    """Add ``segment_value_tier`` by predicted-CLV quantiles (ties share a tier) and its
+    reason: ``top: predicted 12-month value 1250, quantile 4 of 4``."""
     bins = len(labels)
     index = quantile_score(pl.col(clv_col), bins).cast(pl.Int64) - 1
     mapping = dict(enumerate(labels))
-    return df.with_columns(
-        index.replace_strict(mapping, return_dtype=pl.String).alias("segment_value_tier"),
-        pl.format("{} in quantile {} of {}", pl.col(clv_col).round(2), index + 1, bins).alias(
-            "reason_value_tier"
-        ),
+    tier = index.replace_strict(mapping, return_dtype=pl.String)
+    shown = number_text(pl.col(clv_col), df.schema[clv_col])
+    reason = pl.format(
+        "{}: {} {}, quantile {} of {}",
+        tier,
+        pl.lit(phrase_of(clv_col).label),
+        shown,
+        index + 1,
+        bins,
     )
+    return df.with_columns(tier.alias("segment_value_tier"), reason.alias("reason_value_tier"))
 
 
 def predict_clv(

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from segmentation.cluster_ids import configured_k
 from segmentation.clv import ClvError, ClvFit, ClvFitError
 from segmentation.enrich.rollups import deal_status
 from segmentation.playbook import Playbook
@@ -27,6 +28,9 @@ from segmentation.value import (
 )
 
 MIN_ROWS_PER_CLUSTER = 10
+# The RFM and value-tier segment of a customer with no purchase in the window (a B2C
+# shopper without orders; a B2B company without won deals takes the tier fallback).
+NO_PURCHASE = "no_purchase"
 VALUE_COLUMNS = (
     "recency_days",
     "frequency",
@@ -142,11 +146,7 @@ def add_value_models(
             values = clv_quantile_tiers(values, clv_column, clv_labels)
         contacts = _join(contacts, values.rename({"contact_id": "id"}))
         # Shoppers without an order in the window are a segment too, not a blank.
-        contacts = contacts.with_columns(
-            pl.col(c).fill_null("no_purchase")
-            for c in ("segment_rfm", "segment_value_tier")
-            if c in contacts.columns
-        )
+        contacts = _no_purchase(contacts, NO_PURCHASE, f"no order {_window(playbook)}")
     if deals is not None and {"company_id", "close_date", "amount"} <= set(deals.columns):
         won, _closed = deal_status(deals)
         won_deals = deals.filter(won.fill_null(False))
@@ -164,15 +164,38 @@ def add_value_models(
             fallback=fallback,
         )
         values = values.drop("won_acv").rename({"company_id": "id"})
+        # A company without a won deal in the window, and so each of its contacts (they
+        # inherit their company's values) and a contact with no company at all, gets
+        # the same named segments: never a blank that reads as "None".
+        none_won = f"no won deal {_window(playbook)}"
         if companies is not None:
-            companies = _join(companies, values)
-            companies = companies.with_columns(
-                pl.col("segment_value_tier").fill_null(fallback),
-                pl.col("segment_rfm").fill_null("no_purchase"),
-            )
+            companies = _no_purchase(_join(companies, values), fallback, none_won)
         if "company_id" in contacts.columns:
             contacts = _join(contacts, values.rename({"id": "company_id"}), on="company_id")
+            contacts = _no_purchase(contacts, fallback, none_won)
     return contacts, companies, notes, fits
+
+
+def _window(playbook: Playbook | None) -> str:
+    """The RFM look-back as a reason says it: ``in the last 365 days`` (or ``ever``)."""
+    section = playbook.rfm if playbook is not None and playbook.rfm is not None else None
+    days = (section or RfmSection.model_validate({})).window_days
+    return "ever" if days is None else f"in the last {days} days"
+
+
+def _no_purchase(frame: pl.DataFrame, tier: str, why: str) -> pl.DataFrame:
+    """RFM ``no_purchase`` and value tier ``tier``, with their reasons, where they are empty."""
+    exprs: list[pl.Expr] = []
+    for column, name in (("segment_rfm", NO_PURCHASE), ("segment_value_tier", tier)):
+        if column not in frame.columns:
+            continue
+        reason = column.replace("segment_", "reason_", 1)
+        empty = pl.col(column).is_null()
+        exprs.append(pl.col(column).fill_null(name))
+        exprs.append(
+            pl.when(empty).then(pl.lit(f"{name}: {why}")).otherwise(pl.col(reason)).alias(reason)
+        )
+    return frame.with_columns(exprs) if exprs else frame
 
 
 def _stored_fits(previous: Mapping[str, Any] | None) -> Callable[[str], ClvFit | None]:
@@ -215,8 +238,8 @@ def add_clusters(
 
     The section names ``numeric`` and ``categorical`` features (columns the frame
     lacks are skipped) and optionally a fixed ``k``; ``previous`` is the last run's
-    model (``ClusterModel.to_dict()``) so labels stay stable. Returns the frame, the
-    fitted model and, when clustering was skipped, why.
+    model (``ClusterModel.to_dict()``) so cluster ids, the values written, stay stable.
+    Returns the frame, the fitted model and, when clustering was skipped, why.
     """
     section = playbook.clustering if playbook is not None else None
     if section is None or not section.enabled:
@@ -229,16 +252,16 @@ def add_clusters(
     categorical = [c for c in extra.get("categorical", []) if c in contacts.columns]
     if not numeric and not categorical:
         return contacts, None, "clustering skipped: none of its features are in the data"
-    k = extra.get("k")
+    k = configured_k(extra)
     # A handful of rows per cluster at least, or the centroids describe noise.
-    needed = MIN_ROWS_PER_CLUSTER * (int(k) if isinstance(k, int) else 8)
+    needed = MIN_ROWS_PER_CLUSTER * (k if k is not None else 8)
     if contacts.height < needed:
         return contacts, None, f"clustering skipped: {contacts.height} rows, needs {needed}"
     model = fit_clusters(
         contacts,
         numeric,
         categorical,
-        k=int(k) if isinstance(k, int) else None,
+        k=k,
         previous=ClusterModel.from_dict(previous) if previous else None,
     )
     return assign_clusters(contacts, model), model.to_dict(), None

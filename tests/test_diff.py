@@ -135,7 +135,36 @@ def test_field_specs_cover_every_output_and_fit_salesforce_names(book: str) -> N
         assert len(field_api_name(name)) <= 40, name
     if book == "b2c_retail":
         assert "holdout" in specs and "cluster" in specs
+        # Cluster values are stable ids, so the dropdown is complete before any run (k: 5).
+        cluster = specs["cluster"]
+        assert cluster.type == "enumeration"
+        assert cluster.options == tuple(f"cluster_{i}" for i in range(1, 6))
     assert field_specs(playbook, "deal") == []
+
+
+def test_a_chosen_k_gets_an_option_for_every_id_it_may_use() -> None:
+    from segmentation.playbook import parse_playbook
+
+    book = parse_playbook("version: 1\nname: c\nmodels: {}\nclustering: {numeric: [age, income]}\n")
+    cluster = {s.name: s for s in field_specs(book, "contact")}["cluster"]
+    assert cluster.options == tuple(f"cluster_{i}" for i in range(1, 9))
+
+
+def test_a_reason_longer_than_salesforce_text_is_cut_and_marked() -> None:
+    # A 300-character reason (many keywords, long text values) would be rejected by a
+    # Salesforce Text(255) field and dead-letter the record's whole write.
+    playbook = load_playbook("b2b_saas")
+    frame = pl.DataFrame(
+        {
+            "id": [1, 2],
+            "segment_needs_based": ["analytics_reporting", "data_quality"],
+            "reason_needs_based": ["analytics_reporting: " + "x" * 300, "data_quality: short"],
+        }
+    )
+    reasons = output_values(frame, playbook, "contact")["needs_based_reason"].to_list()
+    assert len(reasons[0]) == 255 and reasons[0].endswith("…")
+    assert reasons[0].startswith("analytics_reporting: xxx")
+    assert reasons[1] == "data_quality: short"
 
 
 def test_output_values_are_text_and_companions_are_recognised() -> None:

@@ -124,9 +124,7 @@ def test_contacts_keep_every_input_column_and_gain_enrichment_and_segments() -> 
     assert out["segment_lifecycle"].to_list() == ["customer", "customer", "subscriber", "lead"]
     assert out["contact_won_deal_count"].to_list() == [1, 0, 0, 0]
     assert out["order_count"].to_list() == [0, 2, 0, 0]
-    assert out["reason_firmographic"][0] == (
-        "matched rule enterprise: company_employees=12000 >= 1000"
-    )
+    assert out["reason_firmographic"][0] == ("enterprise: 12000 employees >= 1000")
 
 
 def test_companies_get_the_models_that_suit_them() -> None:
@@ -175,7 +173,7 @@ def test_forward_only_previous_by_object_type() -> None:
     )
     result = run(previous=previous)
     assert result.contacts["segment_lifecycle"][2] == "customer"
-    assert result.contacts["reason_lifecycle"][2].startswith("kept customer")
+    assert result.contacts["reason_lifecycle"][2].startswith("customer: kept")
     assert result.companies is not None
     # The last previous row of a record wins.
     assert result.companies["segment_lifecycle"].to_list() == ["customer", "customer"]
@@ -294,7 +292,7 @@ def test_apply_playbook_runs_models_on_an_enriched_frame() -> None:
     book = parse_playbook(PLAYBOOK.split("  firmographic:")[0], source="t.yaml")
     out = apply_playbook(frame, book, now=NOW)
     assert out["segment_demographic"].to_list() == ["leader", "other"]
-    assert out["reason_demographic"][0] == "matched rule leader: seniority=vp in [c_level, vp]"
+    assert out["reason_demographic"][0] == "leader: seniority vp in [c_level, vp]"
 
 
 def test_applies_to_limits_a_model_to_the_object_types_it_names() -> None:

@@ -103,3 +103,34 @@ def test_bad_share_rejected() -> None:
         holdout_flags("id", share=1.5, salt="s")
     with pytest.raises(ValueError):
         assign_holdouts(pl.DataFrame({"id": ["a"]}), [], 0.1, "s")
+
+
+def test_the_flag_written_to_the_crm_never_moves_when_other_records_change_segment() -> None:
+    # Ranking within segments moved records in and out of the control group when other
+    # records joined or left their segment (2 of the b2c demo's incremental writes).
+    from segmentation.engine import SegmentResult
+    from segmentation.playbook import parse_playbook
+    from segmentation.report import add_holdouts
+
+    book = parse_playbook(
+        "version: 1\nname: h\nmodels:\n  lifecycle:\n    rules:\n"
+        "      - {name: lead, when: {field: email, exists: true}}\n    fallback: subscriber\n"
+        "holdout: {share: 0.1, salt: h}\n"
+    )
+    ids = _ids(2_000)
+    before = pl.DataFrame(
+        {"id": ids, "segment_lifecycle": ["lead"] * 1_000 + ["subscriber"] * 1_000}
+    )
+    # 300 leads become subscribers: both segments' sizes change.
+    after = before.with_columns(
+        pl.when(pl.int_range(pl.len()) < 300)
+        .then(pl.lit("subscriber"))
+        .otherwise(pl.col("segment_lifecycle"))
+        .alias("segment_lifecycle")
+    )
+    flags = [
+        add_holdouts(SegmentResult(frame, None), book).contacts[HOLDOUT_COLUMN]
+        for frame in (before, after)
+    ]
+    assert flags[0].equals(flags[1])
+    assert 150 <= int(flags[0].sum()) <= 250  # about 10%

@@ -163,6 +163,30 @@ def test_schema_apply_is_idempotent_and_writes_land(sandbox: SandboxServer) -> N
     assert record["properties"]["segsync_tier_reason"] == f"r{ids[7]}"
 
 
+def test_a_text_property_from_an_earlier_segsync_is_kept_where_a_dropdown_is_wanted() -> None:
+    # Cluster values were free text until they became stable ids with a fixed option
+    # list: an existing text property takes those values, so schema apply leaves it.
+    server = start(contacts=50, companies=10, deals=10)
+    try:
+        connector = connect(server)
+        connector.apply_schema("contact", [FieldSpec("cluster", "Cluster", "string")])
+        dropdown = FieldSpec(
+            "cluster", "Cluster", "enumeration", options=("cluster_1", "cluster_2")
+        )
+        [change] = connector.apply_schema("contact", [dropdown])
+        assert (change.name, change.action) == ("segsync_cluster", "kept_as_text")
+        assert "delete it" in change.detail
+        record_id = ids_of(connector.read_all("contact", []))[0]
+        [result] = connector.write(
+            [FieldWrite("contact", record_id, {"segsync_cluster": "cluster_2"})]
+        )
+        assert result.ok
+        record = admin(server, "GET", f"records/contacts/{record_id}")
+        assert record["properties"]["segsync_cluster"] == "cluster_2"
+    finally:
+        server.stop()
+
+
 def test_invalid_values_are_named_and_the_rest_of_the_batch_lands(sandbox: SandboxServer) -> None:
     connector = connect(sandbox)
     connector.apply_schema("contact", SPECS)

@@ -90,11 +90,8 @@ def test_demographic_normalizes_gender_and_bands_income() -> None:
         "executive",
         "other",
     ]
-    assert (
-        out["reason_demographic"][2]
-        == "matched rule affluent: income_band=100k-200k in [100k-200k, 200k+]"
-    )
-    assert out["reason_demographic"][5] == "no rule matched: fallback other"
+    assert out["reason_demographic"][2] == "affluent: income band 100k-200k in [100k-200k, 200k+]"
+    assert out["reason_demographic"][5] == "other: no rule matched (the fallback)"
 
 
 # --- firmographic -----------------------------------------------------------------------
@@ -123,9 +120,7 @@ def test_firmographic_bands_and_company_age() -> None:
     )
     assert out["company_age_years"].to_list() == [35, 5, None, None]
     assert out["segment_firmographic"].to_list() == ["enterprise", "mid_market", "smb", "smb"]
-    assert out["reason_firmographic"][0] == (
-        "matched rule enterprise: company_employees=5000 >= 1000"
-    )
+    assert out["reason_firmographic"][0] == ("enterprise: 5000 employees >= 1000")
 
 
 # --- geographic -------------------------------------------------------------------------
@@ -321,9 +316,9 @@ def test_needs_based_keyword_map_over_use_case_and_form_text() -> None:
         "analytics",
         "unknown",
     ]
-    assert out["reason_needs_based"][0].startswith("matched rule analytics: need_text=")
+    assert out["reason_needs_based"][0].startswith("analytics: stated needs lead generation")
     assert out["reason_needs_based"][0].endswith("(keywords: lead generation, dashboard)")
-    assert out["reason_needs_based"][4] == "no rule matched: fallback unknown"
+    assert out["reason_needs_based"][4] == "unknown: no rule matched (the fallback)"
 
 
 def test_needs_based_ignores_keywords_under_not() -> None:
@@ -420,9 +415,9 @@ def test_lifecycle_is_forward_only_against_the_previous_stage() -> None:
         "subscriber",
     ]
     assert out["reason_lifecycle"][0] == (
-        "kept customer (forward-only; rules gave lead: matched rule lead: crm_stage=lead == lead)"
+        "customer: kept, stages only move forward (rules gave lead: CRM stage == lead)"
     )
-    assert out["reason_lifecycle"][1].startswith("matched rule mql")
+    assert out["reason_lifecycle"][1].startswith("mql: ")
     assert "_previous_lifecycle" not in out.columns
 
 

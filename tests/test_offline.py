@@ -115,7 +115,7 @@ def test_csv_in_csv_out_with_bad_rows_reported(tmp_path: Path) -> None:
     assert first["segment_firmographic"] == "enterprise"
     assert first["segment_lifecycle"] == "customer"  # won deal d1 names c1
     assert first["reason_firmographic"] == (
-        "matched rule enterprise: company_employees=12000 >= 1000"
+        "enterprise: 12000 employees >= 1000"
     )
     # A bad value is read as empty and the row still runs.
     second = out.row(1, named=True)

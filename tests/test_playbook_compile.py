@@ -243,13 +243,13 @@ def test_model_values_and_reasons_first_match_wins() -> None:
         "smb",
     ]
     assert out["reason_firmographic"].to_list() == [
-        "matched rule enterprise: company_employees=2400 >= 1000",
-        "matched rule mid_market: company_employees=350 >= 200 and "
-        "company_revenue_band=50M-250M in [50M-250M, 250M-1B, 1B+]",
-        "matched rule tech: job_title=VP Marketing matches /(?i)^vp/",
-        "matched rule quiet: not (last_activity_at=null within last 30 days)",
-        "matched rule quiet: not (last_activity_at=null within last 30 days)",
-        "no rule matched: fallback smb",
+        "enterprise: 2400 employees >= 1000",
+        "mid_market: 350 employees >= 200 and "
+        "company revenue band 50M-250M in [50M-250M, 250M-1B, 1B+]",
+        "tech_buyer: job title VP Marketing matches /(?i)^vp/",
+        "quiet: not (last activity empty (within last 30 days))",
+        "quiet: not (last activity empty (within last 30 days))",
+        "smb: no rule matched (the fallback)",
     ]
     # Eager evaluation gives the same result.
     assert MODEL_FRAME.with_columns(value, reason).equals(out)
@@ -260,10 +260,8 @@ def test_any_reason_names_the_branch_that_matched() -> None:
     frame = MODEL_FRAME.with_columns(company_employees=pl.lit(5))
     _, reason = compile_model(model, frame.schema, NOW)
     reasons = frame.select(reason).to_series().to_list()
-    assert reasons[1] == (
-        'matched rule tech: tech_stack=["HubSpot","Snowflake"] contains \'hubspot\''
-    )
-    assert reasons[2] == "matched rule tech: job_title=VP Marketing matches /(?i)^vp/"
+    assert reasons[1] == 'tech_buyer: tech stack ["HubSpot","Snowflake"] contains \'hubspot\''
+    assert reasons[2] == "tech_buyer: job title VP Marketing matches /(?i)^vp/"
 
 
 def test_reason_text_per_type_redaction_and_truncation() -> None:
@@ -296,21 +294,73 @@ models:
     value, reason = compile_model(model, frame.schema, NOW)
     out = frame.select(value, reason)
     assert out["reason_m"].to_list() == [
-        "matched rule gone: email missing",
-        "matched rule personal: email=<redacted> matches /@acme/",
-        "matched rule long: title=" + ("word " * 12) + " contains 'word'",
-        "matched rule when: seen=2024-03-01 09:30 after 2024-01-01"
-        " and born=1990-05-01 before 2000-01-01",
-        "matched rule flag: ok=true == true and score=0.75 between 0.5 and 1",
-        "matched rule any_email: email exists",
+        "gone: email missing",
+        "personal: email <redacted> matches /@acme/",
+        "long: title " + ("word " * 12) + " contains 'word'",
+        "when: seen 2024-03-01 09:30 after 2024-01-01 and born 1990-05-01 before 2000-01-01",
+        "flag: ok == true and score 0.75 between 0.5 and 1",
+        "any_email: email exists",
     ]
     assert out["segment_m"].to_list() == ["gone", "personal", "long", "when", "flag", "any_email"]
     blank = pl.DataFrame({"email": ["  ", "z@z.z"]}).with_columns(
         pl.lit(None, frame.schema[c]).alias(c) for c in frame.columns[1:]
     )
     assert blank.select(value, reason).rows() == [
-        ("gone", "matched rule gone: email missing"),
-        ("any_email", "matched rule any_email: email exists"),
+        ("gone", "gone: email missing"),
+        ("any_email", "any_email: email exists"),
+    ]
+
+
+def test_reasons_lead_with_the_value_and_read_like_sentences() -> None:
+    # Reasons are written to the CRM for reps: the segment value first (not the rule's
+    # name), numbers rounded, units in agreement with the number, dates as days ago.
+    text = """\
+version: 1
+name: b2b
+models:
+  behavioral:
+    rules:
+      - name: highly_engaged
+        value: engaged
+        when: {field: activity_per_month, gte: 1.5}
+      - name: clicker
+        value: active
+        when: {field: email_clicks, gte: 1}
+      - name: recent
+        value: active
+        when: {field: last_engaged_at, within_last: 30 days}
+      - name: close_call
+        value: borderline
+        when: {field: activity_per_month, gt: 1.2}
+      - name: tiny
+        value: faint
+        when: {field: activity_per_month, gt: 0}
+    fallback: dormant
+"""
+    frame = pl.DataFrame(
+        {
+            "activity_per_month": [3.424041547991039, 0.0, 0.0, 1.2049, 0.0123456, 0.0],
+            "email_clicks": pl.Series([0, 1, 0, 0, 0, 0], dtype=pl.Int64),
+            "last_engaged_at": [
+                None,
+                None,
+                datetime(2024, 6, 3, 8, 0, tzinfo=UTC),
+                None,
+                None,
+                datetime(2024, 6, 15, 9, 0, tzinfo=UTC),
+            ],
+        }
+    )
+    model = parse_playbook(text).models["behavioral"]
+    _, reason = compile_model(model, frame.schema, NOW)
+    assert frame.select(reason).to_series().to_list() == [
+        "engaged: 3.4 activities/month >= 1.5",
+        "active: 1 email click >= 1",
+        "active: last engaged 12 days ago (within last 30 days)",
+        # 1.2 would read as "1.2 > 1.2": rounding never lands on the operand.
+        "borderline: 1.2049 activities/month > 1.2",
+        "faint: 0.012 activities/month > 0",
+        "active: last engaged today (within last 30 days)",
     ]
 
 
@@ -324,13 +374,13 @@ def test_fallback_null_and_custom_output() -> None:
     out = FRAME.select(value, reason)
     assert out.columns == ["tier", "reason_m"]
     assert out["tier"].to_list() == [None, None, "big", None]
-    assert out["reason_m"][0] == "no rule matched: no fallback, left empty"
+    assert out["reason_m"][0] == "no rule matched and no fallback: left empty"
 
 
 def test_redact_argument_hides_any_field() -> None:
     model = parse_playbook(playbook_for("{field: s, eq: Software}")).models["m"]
     _, reason = compile_model(model, FRAME.schema, NOW, redact={"s"})
-    assert FRAME.select(reason).item(0, 0) == "matched rule r: s=<redacted> == Software"
+    assert FRAME.select(reason).item(0, 0) == "r: s <redacted> == Software"
 
 
 def test_compile_playbook_redacts_declared_personal_fields() -> None:
@@ -339,7 +389,7 @@ def test_compile_playbook_redacts_declared_personal_fields() -> None:
     )
     compiled = compile_playbook(parse_playbook(text), FRAME.schema, NOW)
     _, reason = compiled["m"]
-    assert FRAME.select(reason).item(0, 0) == "matched rule r: s=<redacted> contains 'soft'"
+    assert FRAME.select(reason).item(0, 0) == "r: s <redacted> contains 'soft'"
 
 
 def test_describe_condition() -> None:

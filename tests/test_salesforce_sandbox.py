@@ -137,6 +137,30 @@ def test_schema_apply_grants_access_and_writes_land(sandbox: SandboxServer) -> N
     assert stored["Segsync_Tier__c"] == "smb"
 
 
+def test_a_text_field_from_an_earlier_segsync_is_kept_where_a_picklist_is_wanted() -> None:
+    # Cluster values were free text until they became stable ids with a fixed option
+    # list; the sandbox, like Salesforce's Metadata API here, refuses a type change.
+    server = start(contacts=50, companies=10, deals=10)
+    try:
+        connector = connect(server)
+        connector.apply_schema("contact", [FieldSpec("cluster", "Cluster", "string")])
+        picklist = FieldSpec(
+            "cluster", "Cluster", "enumeration", options=("cluster_1", "cluster_2")
+        )
+        [change] = connector.apply_schema("contact", [picklist])
+        assert (change.name, change.action) == ("Contact.Segsync_Cluster__c", "kept_as_text")
+        assert connector.field_access("contact") == {"Segsync_Cluster__c": True}
+        record_id = next(r.id for b in connector.read_all("contact", []) for r in b.records)
+        [result] = connector.write(
+            [FieldWrite("contact", record_id, {"Segsync_Cluster__c": "cluster_2"})]
+        )
+        assert result.ok
+        stored = admin(server, "GET", f"records/contacts/{record_id}")["properties"]
+        assert stored["Segsync_Cluster__c"] == "cluster_2"
+    finally:
+        server.stop()
+
+
 def test_bulk_writes_map_every_row_and_survive_faults() -> None:
     server = start(contacts=2500, faults=FaultConfig.parse("5xx=0.1,drop=0.1"))
     try:

@@ -32,7 +32,7 @@ def test_acv_tiers_use_the_b2b_cut_offs_and_explain_themselves() -> None:
         "long_tail",
         "long_tail",
     ]
-    assert out["reason_value_tier"][0] == "won_revenue=120000.0 >= 50000.0"
+    assert out["reason_value_tier"][0] == "enterprise: won revenue 120000 >= 50000"
 
 
 def test_clv_quantile_tiers_split_the_base_evenly() -> None:

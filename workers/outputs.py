@@ -16,12 +16,14 @@ from typing import Literal
 import polars as pl
 
 from connectors.base import FieldSpec, ObjectType
+from segmentation.cluster_ids import cluster_values, configured_k
 from segmentation.models import spec_for
 from segmentation.playbook import Playbook
 
 EngineObject = Literal["contact", "company"]
 VALUE_SEGMENTS = {"rfm": "segment_rfm", "value_tier": "segment_value_tier"}
 UPDATED_AT = "updated_at"
+MAX_TEXT = 255  # Salesforce Text(255), the field type segsync creates for reasons
 # The companion fields of a segment output, derived by the diff rather than computed.
 REASON, ENTERED_AT, PREVIOUS = "_reason", "_entered_at", "_previous"
 
@@ -59,7 +61,11 @@ def segment_outputs(playbook: Playbook, object_type: EngineObject) -> list[Outpu
     for name, column in VALUE_SEGMENTS.items():
         outputs.append(Output(name, column, f"reason_{name}", name.replace("_", " ").upper()))
     if playbook.clustering is not None and playbook.clustering.enabled:
-        outputs.append(Output("cluster", "segment_cluster", "reason_cluster", "Cluster"))
+        # Stable ids, known before any data: a dropdown like the rule models'.
+        k = configured_k(playbook.clustering.model_extra or {})
+        outputs.append(
+            Output("cluster", "segment_cluster", "reason_cluster", "Cluster", cluster_values(k))
+        )
     return outputs
 
 
@@ -109,7 +115,7 @@ def output_values(
             continue
         exprs.append(pl.col(out.column).cast(pl.String).alias(out.name))
         if out.reason_column in cols:
-            exprs.append(pl.col(out.reason_column).cast(pl.String).alias(out.name + REASON))
+            exprs.append(_fits(pl.col(out.reason_column).cast(pl.String)).alias(out.name + REASON))
     if "clv_12m" in cols:
         exprs.append(pl.col("clv_12m").round(2).cast(pl.String).alias("clv_12m"))
     if {"r_score", "f_score", "m_score"} <= cols:
@@ -126,6 +132,13 @@ def output_values(
             .alias("holdout")
         )
     return frame.select(pl.col("id").cast(pl.String), *exprs)
+
+
+def _fits(text: pl.Expr) -> pl.Expr:
+    """Text cut to the smallest CRM text field (Salesforce's 255 characters), the cut
+    marked: a longer value would be rejected and dead-lettered with its whole record."""
+    cut = pl.concat_str(text.str.slice(0, MAX_TEXT - 1), pl.lit("…"))
+    return pl.when(text.str.len_chars() > MAX_TEXT).then(cut).otherwise(text)
 
 
 def tracked(values: pl.DataFrame, playbook: Playbook, object_type: EngineObject) -> list[str]:

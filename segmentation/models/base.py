@@ -113,7 +113,8 @@ def forward_only(
         list(order), ranks, default=None, return_dtype=pl.Int32
     )
     backwards = (old_rank > new_rank).fill_null(False)
-    kept = pl.format("kept {} (forward-only; rules gave {}: {})", pl.col(previous), value, reason)
+    # The rules' own reason already starts with the value they gave ("lead: ...").
+    kept = pl.format("{}: kept, stages only move forward (rules gave {})", pl.col(previous), reason)
     return (
         pl.when(backwards).then(pl.col(previous)).otherwise(value),
         pl.when(backwards).then(kept).otherwise(reason),

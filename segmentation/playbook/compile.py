@@ -2,7 +2,7 @@
 
 Every condition becomes one boolean expression that is never null (a test on a
 null value is false), and every field test also yields a reason fragment such as
-``company_employees=2400 >= 1000`` built column-wise with ``concat_str``. A model
+``2400 employees >= 1000`` built column-wise with ``concat_str``. A model
 becomes two first-match-wins ``when/then`` chains: the segment value and the reason.
 Nothing here loops over rows.
 """
@@ -33,7 +33,16 @@ from segmentation.playbook.literals import (
     type_name,
 )
 from segmentation.playbook.model import Playbook, RuleModel
-from segmentation.playbook.render import PERSONAL_FIELDS, as_list, operator_text, value_text
+from segmentation.playbook.phrases import phrase_of
+from segmentation.playbook.render import (
+    NULL_TEXT,
+    PERSONAL_FIELDS,
+    as_list,
+    counted,
+    days_ago_text,
+    operator_text,
+    value_text,
+)
 
 Schema = Mapping[str, Any]  # field name -> polars dtype (class or instance)
 
@@ -136,10 +145,22 @@ class _Compiler:
         if len(tests) != len(condition.operators):
             return failed
         match = functools.reduce(operator.and_, tests).fill_null(False)
+        return Compiled(match, self.leaf_reason(condition, field, dtype))
+
+    def leaf_reason(self, condition: Condition, field: str, dtype: pl.DataType) -> pl.Expr:
+        """What a field test says in a reason, for the people reading it in the CRM.
+
+        ``3.4 activities/month >= 1.5``, ``last engaged 12 days ago (within last 30
+        days)``, ``CRM stage == customer``, ``job title VP Marketing matches /^vp/``:
+        the field's phrase (:mod:`~segmentation.playbook.phrases`), the record's value
+        rounded, then the test as written in the playbook.
+        """
+        phrase = phrase_of(field)
+        ops = [op for op, _ in condition.operators]
         wording = " and ".join(operator_text(op, operand) for op, operand in condition.operators)
-        if all(op in ("exists", "missing") for op, _ in condition.operators):
+        if all(op in ("exists", "missing") for op in ops):
             # "email exists" says it all; the value itself is noise (or personal).
-            return Compiled(match, pl.lit(f"{field} {wording}"))
+            return pl.lit(f"{phrase.label} {wording}")
         # A matching field test saw a value; only under "not", or with exists: false /
         # missing: true beside other operators, can the value shown be null.
         null_text = self.negated > 0 or any(
@@ -147,10 +168,41 @@ class _Compiler:
             for op, operand in condition.operators
             if op in ("exists", "missing")
         )
+        redacted = field in self.redact
+        kind = kind_of(dtype)
+        if not redacted and kind in ("date", "datetime") and set(ops) <= _RELATIVE:
+            when = self.days_ago(field, dtype, kind)
+            shown = when.fill_null(NULL_TEXT) if null_text else when
+            return pl.concat_str(pl.lit(f"{phrase.label} "), shown, pl.lit(f" ({wording})"))
+        if ops == ["eq"] and not self.negated and not redacted and not phrase.is_count:
+            # A match means the value is the operand: say it once.
+            return pl.lit(f"{phrase.label} {wording}")
         shown = value_text(
-            field, dtype, redact=field in self.redact, mask=self.mask, null_text=null_text
+            field,
+            dtype,
+            redact=redacted,
+            mask=self.mask,
+            null_text=null_text,
+            avoid=_numeric_operands(condition),
         )
-        return Compiled(match, pl.concat_str(pl.lit(f"{field}="), shown, pl.lit(f" {wording}")))
+        if phrase.is_count and kind == "numeric" and not redacted:
+            assert phrase.one is not None and phrase.many is not None
+            amount = counted(shown, phrase.one, phrase.many)
+            if null_text:
+                empty = pl.lit(f"{phrase.label} {NULL_TEXT}")
+                amount = pl.when(pl.col(field).is_null()).then(empty).otherwise(amount)
+            return pl.concat_str(amount, pl.lit(f" {wording}"))
+        return pl.concat_str(pl.lit(f"{phrase.label} "), shown, pl.lit(f" {wording}"))
+
+    def days_ago(self, field: str, dtype: pl.DataType, kind: Kind) -> pl.Expr:
+        """Whole days from the field's value to now, as words, on the masked rows."""
+        column = pl.col(field) if self.mask is None else pl.when(self.mask).then(pl.col(field))
+        if kind == "date":
+            days = (pl.lit(self.now.date()) - column).dt.total_days()
+        else:
+            elapsed = datetime_literal(self.now, dtype) - column
+            days = elapsed.dt.total_seconds() // 86_400
+        return days_ago_text(days)
 
     def test(self, field: str, dtype: pl.DataType, op: str, operand: Any) -> pl.Expr:
         kind = kind_of(dtype)
@@ -267,6 +319,20 @@ class _Compiler:
         _require(kind, ("date", "datetime"), field, dtype, op, "needs a date or datetime field")
         left, right = _comparable(column, kind, dtype, _fit(operand, dtype, field, op))
         return left < right if op == "before" else left > right
+
+
+_RELATIVE = frozenset({"within_last", "more_than_ago"})
+
+
+def _numeric_operands(condition: Condition) -> list[float]:
+    """The numbers a leaf compares with (the values its reason must not round onto)."""
+    numbers: list[float] = []
+    for op, operand in condition.operators:
+        if op in ("gt", "gte", "lt", "lte", "between", "eq", "neq"):
+            for value in operand if isinstance(operand, list | tuple) else [operand]:
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    numbers.append(float(value))
+    return numbers
 
 
 Handler = Callable[[_Compiler, pl.Expr, str, pl.DataType, Kind, str, Any], pl.Expr]
@@ -399,8 +465,9 @@ def compile_model(
     """The segment-value and reason expressions (both text) of one rule model.
 
     The first rule whose condition holds gives the value and the reason
-    ``matched rule NAME: field=value op operand ...``; rows no rule matches get
-    the fallback and ``no rule matched: fallback VALUE``. The expressions are
+    ``VALUE: phrase value op operand ...`` (``engaged: 3.4 activities/month >= 1.5``);
+    rows no rule matches get the fallback and ``VALUE: no rule matched (the
+    fallback)``. The expressions are
     aliased to the model's output and ``reason_<model>`` columns. Values of
     ``redact`` fields are shown as ``<redacted>`` in reasons. Raises
     :class:`PlaybookError` listing every rule whose fields do not fit ``schema``.
@@ -413,10 +480,10 @@ def compile_model(
     compiler.raise_if_any()
     if model.fallback is None:
         value = pl.lit(None, dtype=pl.String)
-        fallback_reason = pl.lit("no rule matched: no fallback, left empty")
+        fallback_reason = pl.lit("no rule matched and no fallback: left empty")
     else:
         value = pl.lit(model.fallback, dtype=pl.String)
-        fallback_reason = pl.lit(f"no rule matched: fallback {model.fallback}")
+        fallback_reason = pl.lit(f"{model.fallback}: no rule matched (the fallback)")
     # Built from the last rule back so that the first rule is the outermost test.
     for rule, match in zip(reversed(model.rules), reversed(matches), strict=True):
         value = pl.when(match).then(pl.lit(rule.segment, dtype=pl.String)).otherwise(value)
@@ -432,7 +499,8 @@ def compile_model(
         decided = match if earlier is None else match & ~earlier
         compiler.mask = decided
         fragment = compiler.condition(rule.when).reason
-        prefixed = pl.concat_str(pl.lit(f"matched rule {rule.name}: "), fragment)
+        # The value leads, as the rep sees it in the segment field; not the rule's name.
+        prefixed = pl.concat_str(pl.lit(f"{rule.segment}: "), fragment)
         reasons.append(pl.when(decided).then(prefixed))
         earlier = match if earlier is None else earlier | match
     reason = pl.coalesce(*reasons, fallback_reason)

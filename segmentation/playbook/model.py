@@ -64,7 +64,7 @@ class Rule(_Closed):
     """One named rule: when ``when`` holds (and no earlier rule did), the record gets ``value``."""
 
     name: str = Field(
-        description="Unique within the model; appears in the reason ('matched rule NAME: ...').",
+        description="Unique within the model; names the rule in playbook errors.",
         min_length=1,
     )
     value: str | None = Field(
