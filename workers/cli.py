@@ -11,15 +11,15 @@ from typing import Any, TypeVar
 
 import click
 
-from workers.cli_common import CRM, load_settings
-from workers.cli_errors import EXIT_USAGE, VERBOSE_KEY, SegsyncGroup, fail
+from workers.cli_common import CRM, listen, load_settings
+from workers.cli_errors import EXIT_USAGE, VERBOSE_KEY, SegsyncGroup
 
 log = logging.getLogger("segsync")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(cls=SegsyncGroup)
-@click.version_option(package_name="segsync", message="%(prog)s %(version)s")
+@click.version_option(package_name="segsync", prog_name="segsync", message="%(prog)s %(version)s")
 @click.option(
     "-v",
     "--verbose",
@@ -152,18 +152,15 @@ def sandbox_serve(**options: Any) -> None:
         config = SandboxConfig(faults=faults, tokens=(token,), **options)
     except ValueError as exc:  # e.g. a --webhook-url that is not http(s)
         raise click.UsageError(str(exc)) from None
+    if config.port:
+        # Before seeding, which takes a while, and before werkzeug, which exits on a port
+        # in use with a message of its own.
+        listen(config.host, config.port).close()
     server = SandboxServer(config)
     click.echo(
         f"seeding {config.contacts} contacts, {config.companies} companies, {config.deals} deals…"
     )
-    try:
-        server.start()
-    except OSError as exc:
-        raise fail(
-            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}; choose "
-            "another --host or --port",
-            EXIT_USAGE,
-        ) from None
+    server.start()
     click.echo(
         f"sandbox ({config.dialect}) listening on {server.url}; token {token!r}; Ctrl-C stops"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,7 +123,11 @@ def listen(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
         raise fail(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --host "
-            "or --port",
+            f"cannot listen on {host}:{port}: {_reason(exc)}; choose another --host or --port",
             EXIT_USAGE,
         ) from None
+
+
+def _reason(exc: OSError) -> str:
+    # create_server appends "(while attempting to bind on address ...)" to strerror.
+    return os.strerror(exc.errno) if exc.errno else str(exc)
