@@ -272,3 +272,12 @@ def test_v_adds_the_traceback_to_a_known_failure() -> None:
     assert "Traceback (most recent call last)" in result.stderr
     assert "connectors.base.AuthError" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("Error: no HubSpot credentials")
+
+
+def test_an_unreachable_redis_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEGSYNC_REDIS_URL", f"redis://:r3dis-pw@127.0.0.1:{closed_port()}/0")
+    line = one_line(segsync("sync"), 1)
+    assert line.startswith("Error: Redis unreachable (SEGSYNC_REDIS_URL=redis://:***@127.0.0.1:")
+    assert "r3dis-pw" not in line and "Connection refused" in line

@@ -90,9 +90,15 @@ def _dispatch(settings: Any, crm: str, full: bool, timeout: float) -> dict[str, 
     """Queue a sync for the workers and wait until its run is recorded as finished."""
     import time
 
+    import redis
+
     from workers.state import StateStore
     from workers.tasks import sync_task
 
+    # Celery reconnects to a missing broker for 20 s and then reports a RuntimeError;
+    # one ping names the URL at once (workers.cli_errors maps the ConnectionError).
+    with redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5) as client:
+        client.ping()
     started = sync_task.delay(crm, full).get(timeout=timeout)
     if "skipped" in started:
         raise fail(f"{crm} sync not started: {started['skipped']}")
