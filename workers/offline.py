@@ -189,7 +189,7 @@ def require_known_columns(label: str, path: str, schema: pl.Schema, book: Playbo
     shown = ", ".join(repr(c) for c in columns[:6]) + (", …" if len(columns) > 6 else "")
     hint = _column_hint(columns, reads)
     if not hint:
-        wanted = sorted(set(CANONICAL_FIELDS) & book.fields_used()) or sorted(CANONICAL_FIELDS)
+        wanted = list(CANONICAL_FIELDS)  # declared order: the common contact fields first
         more = f" and {len(wanted) - 10} more" if len(wanted) > 10 else ""
         hint = f"name the columns as segsync does: {', '.join(wanted[:10])}{more}"
     raise OfflineError(
