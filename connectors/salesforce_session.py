@@ -97,8 +97,8 @@ class GuardedAdapter(HTTPAdapter):
             response = super().send(request, **kwargs)
         except requests.RequestException as exc:
             raise TransientError(
-                f"{request.method} {_path(request.url)}: no answer from Salesforce "
-                f"({type(exc).__name__})"
+                f"{request.method} {_path(request.url)}: no answer from Salesforce at "
+                f"{_origin(request.url)} ({type(exc).__name__})"
             ) from None
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
@@ -109,6 +109,12 @@ class GuardedAdapter(HTTPAdapter):
 
 def _path(url: str | None) -> str:
     return urlsplit(url or "").path
+
+
+def _origin(url: str | None) -> str:
+    # Scheme and host only: a wrong instance URL is named without any query or token.
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
 
 
 def build_session(adapter: GuardedAdapter) -> requests.Session:

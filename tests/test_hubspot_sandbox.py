@@ -249,12 +249,12 @@ def test_segsync_check_reports_ok_and_a_bad_token(
 
     monkeypatch.setenv("SEGSYNC_HUBSPOT_TOKEN", "wrong-token-123")
     bad = CliRunner().invoke(main, ["check"])
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2  # refused credentials: configuration to fix
     assert "401" in bad.output and "wrong-token-123" not in bad.output
 
     monkeypatch.delenv("SEGSYNC_HUBSPOT_TOKEN")
     missing = CliRunner().invoke(main, ["check"])
-    assert missing.exit_code == 1 and "SEGSYNC_HUBSPOT_TOKEN" in missing.output
+    assert missing.exit_code == 2 and "SEGSYNC_HUBSPOT_TOKEN" in missing.output
 
 
 def test_check_names_an_unreachable_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

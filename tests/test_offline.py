@@ -253,9 +253,10 @@ def test_unknown_playbook_name(tmp_path: Path) -> None:
 
 def test_unreadable_inputs_are_plain_errors(tmp_path: Path) -> None:
     paths = write_inputs(tmp_path)
+    # Unreadable or invalid input files are usage errors: exit 2 (README "Exit codes").
     missing = segsync("--input", tmp_path / "nope.csv", "--output", tmp_path / "o.csv")
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2
     assert "nope.csv: no such file" in missing.stderr
     wrong = segsync("--input", paths["contacts"], "--output", tmp_path / "o.xlsx")
-    assert wrong.exit_code == 1
+    assert wrong.exit_code == 2
     assert "use .csv or .parquet" in wrong.stderr

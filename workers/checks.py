@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from connectors.base import ConnectorError
+from workers.cli_errors import EXIT_USAGE, connector_error
 from workers.fieldmap import load_field_map
 from workers.outputs import written_object_types
 from workers.settings import Settings
 
-Finding = tuple[bool, str]
+
+class Finding(NamedTuple):
+    """One line of the report; a failed finding carries the exit code it calls for."""
+
+    ok: bool
+    line: str
+    exit_code: int = 0
+
+
+def _failed(line: str, exc: Exception) -> Finding:
+    # Refused or missing credentials and settings the connector rejects (ValueError) are
+    # configuration (2); an unreachable or erroring CRM is a failure (1).
+    code = connector_error(exc).exit_code if isinstance(exc, ConnectorError) else EXIT_USAGE
+    return Finding(False, line, code)
 
 
 def check_hubspot(settings: Settings) -> Iterator[Finding]:
@@ -19,9 +34,9 @@ def check_hubspot(settings: Settings) -> Iterator[Finding]:
     try:
         usage = HubSpotConnector(settings.hubspot()).check()
     except (ConnectorError, ValueError) as exc:
-        yield False, f"hubspot: FAILED: {exc}"
+        yield _failed(f"hubspot: FAILED: {exc}", exc)
         return
-    yield (
+    yield Finding(
         True,
         (
             f"hubspot: OK at {settings.hubspot_base_url} (10-second limit {usage.interval_max}, "
@@ -40,10 +55,10 @@ def check_salesforce(settings: Settings) -> Iterator[Finding]:
         connector = SalesforceConnector(settings.salesforce())
         usage = connector.check()
     except (ConnectorError, ValueError) as exc:
-        yield False, f"salesforce: FAILED: {exc}"
+        yield _failed(f"salesforce: FAILED: {exc}", exc)
         return
     used = (usage.daily_max or 0) - (usage.daily_remaining or 0)
-    yield (
+    yield Finding(
         True,
         (
             f"salesforce: OK at {connector.sf.sf_instance} (API usage {used}/{usage.daily_max} "
@@ -56,29 +71,27 @@ def check_salesforce(settings: Settings) -> Iterator[Finding]:
         try:
             fields = connector.field_access(object_type)
         except ConnectorError as exc:
-            yield False, f"salesforce {sobject}: cannot describe: {exc}"
+            yield _failed(f"salesforce {sobject}: cannot describe: {exc}", exc)
             continue
         if not fields:
-            yield (
+            yield Finding(
                 False,
-                (
-                    f"salesforce {sobject}: no segsync fields yet: run `segsync schema apply "
-                    "--crm salesforce`"
-                ),
+                f"salesforce {sobject}: no segsync fields yet: run `segsync schema apply "
+                "--crm salesforce`",
+                EXIT_USAGE,
             )
             continue
         read_only = sorted(name for name, writable in fields.items() if not writable)
         if read_only:
-            yield (
+            yield Finding(
                 False,
-                (
-                    f"salesforce {sobject}: {len(fields)} segsync fields, not writable: "
-                    f"{', '.join(read_only)} (grant edit access in the Segsync_Integration "
-                    "permission set)"
-                ),
+                f"salesforce {sobject}: {len(fields)} segsync fields, not writable: "
+                f"{', '.join(read_only)} (grant edit access in the Segsync_Integration "
+                "permission set)",
+                EXIT_USAGE,
             )
         else:
-            yield True, f"salesforce {sobject}: {len(fields)} segsync fields, all writable"
+            yield Finding(True, f"salesforce {sobject}: {len(fields)} segsync fields, all writable")
 
 
 CHECKS = {"hubspot": check_hubspot, "salesforce": check_salesforce}

@@ -5,47 +5,101 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from workers.cli_common import load_settings
+from workers.cli_common import CRM, listen, load_settings
+from workers.cli_errors import EXIT_USAGE, VERBOSE_KEY, SegsyncGroup
 
 log = logging.getLogger("segsync")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group()
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def main(verbose: int) -> None:
-    """segsync: segmentation sync for HubSpot and Salesforce."""
+@click.group(cls=SegsyncGroup)
+@click.version_option(package_name="segsync", prog_name="segsync", message="%(prog)s %(version)s")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More log output (-vv for debug); with an error, also its traceback for bug reports.",
+)
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
+    """segsync: segmentation sync for HubSpot and Salesforce.
+
+    Exit codes: 0 success; 1 failure (CRM, state store or Redis unreachable, a bug);
+    2 usage or configuration error (flags, settings, credentials, playbook, input files);
+    3 completed, but the CRM rejected some rows (see `segsync deadletter list`).
+    """
+    ctx.meta[VERBOSE_KEY] = verbose
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @main.command()
-@click.option(
-    "--crm", type=click.Choice(["hubspot", "salesforce"]), default="hubspot", show_default=True
-)
+@CRM
 def check(crm: str) -> None:
-    """Validate the configuration and make one cheap authenticated call."""
+    """Validate the configuration and make one cheap authenticated call.
+
+    Every finding is one line; the exit code is the worst finding's: 2 when settings,
+    credentials or fields need fixing, 1 when the CRM or the state store failed.
+    """
     from workers.checks import CHECKS
+    from workers.cli_errors import EXIT_FAILURE, describe
     from workers.state import StateStore
 
     settings = load_settings()
-    problems = 0
+    codes = []
     try:
         with StateStore(settings.database_url) as store:
             store.migrate()
             click.echo(f"state store: OK ({store!r})")
     except Exception as exc:
-        problems += 1
-        click.echo(f"state store: FAILED: {type(exc).__name__}: {exc}", err=True)
-    for ok, line in CHECKS[crm](settings):
-        problems += not ok
-        click.echo(line, err=not ok)
-    if problems:
-        sys.exit(1)
+        error = describe(exc, settings)
+        codes.append(error.exit_code)
+        click.echo(f"state store: FAILED: {error.message}", err=True)
+    for finding in CHECKS[crm](settings):
+        click.echo(finding.line, err=not finding.ok)
+        if not finding.ok:
+            codes.append(finding.exit_code or EXIT_FAILURE)
+    if codes:
+        # Configuration first: an unreachable CRM is often a wrong URL in the settings.
+        sys.exit(EXIT_USAGE if EXIT_USAGE in codes else EXIT_FAILURE)
+
+
+def _seed_options(command: F) -> F:
+    """The sandbox's seeding options, shared by ``sandbox serve`` and ``demo``."""
+    options = (
+        click.option(
+            "--seed", type=int, default=42, show_default=True, help="Seed: same seed, same data."
+        ),
+        click.option(
+            "--contacts", type=int, default=2000, show_default=True, help="Contacts to seed."
+        ),
+        click.option(
+            "--companies", type=int, default=300, show_default=True, help="Companies to seed."
+        ),
+        click.option(
+            "--deals",
+            type=int,
+            default=800,
+            show_default=True,
+            help="Deals to seed (in b2c mode: orders, as deals linked to contacts).",
+        ),
+        click.option(
+            "--mode",
+            type=click.Choice(["b2b", "b2c"]),
+            default="b2b",
+            show_default=True,
+            help="b2b: people at companies buying through deals; b2c: consumers and orders.",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @main.group()
@@ -54,16 +108,18 @@ def sandbox() -> None:
 
 
 @sandbox.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--dialect", type=click.Choice(["hubspot", "salesforce"]), default="hubspot", show_default=True
+    "--port", type=int, default=8765, show_default=True, help="Port to listen on (0: any free)."
 )
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--contacts", type=int, default=2000, show_default=True)
-@click.option("--companies", type=int, default=300, show_default=True)
-@click.option("--deals", type=int, default=800, show_default=True)
-@click.option("--mode", type=click.Choice(["b2b", "b2c"]), default="b2b", show_default=True)
+@click.option(
+    "--dialect",
+    type=click.Choice(["hubspot", "salesforce"]),
+    default="hubspot",
+    show_default=True,
+    help="Which CRM's API the sandbox speaks.",
+)
+@_seed_options
 @click.option("--rate-limit", type=int, default=100, show_default=True, help="Requests per 10 s.")
 @click.option(
     "--faults",
@@ -96,6 +152,10 @@ def sandbox_serve(**options: Any) -> None:
         config = SandboxConfig(faults=faults, tokens=(token,), **options)
     except ValueError as exc:  # e.g. a --webhook-url that is not http(s)
         raise click.UsageError(str(exc)) from None
+    if config.port:
+        # Before seeding, which takes a while, and before werkzeug, which exits on a port
+        # in use with a message of its own.
+        listen(config.host, config.port).close()
     server = SandboxServer(config)
     click.echo(
         f"seeding {config.contacts} contacts, {config.companies} companies, {config.deals} deals…"
@@ -190,11 +250,7 @@ def playbook_check(playbook_spec: str, crm: str | None, field_map: str | None) -
 
 
 @main.command()
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--contacts", type=int, default=2000, show_default=True)
-@click.option("--companies", type=int, default=300, show_default=True)
-@click.option("--deals", type=int, default=800, show_default=True)
-@click.option("--mode", type=click.Choice(["b2b", "b2c"]), default="b2b", show_default=True)
+@_seed_options
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_json: bool) -> None:
     """The whole flow on the embedded default: sandbox CRM, SQLite state, in-process."""
@@ -219,7 +275,7 @@ def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_jso
 
 
 @main.command()
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--limit", type=int, default=20, show_default=True, help="How many runs to list.")
 def runs(limit: int) -> None:
     """Recent runs from the state store."""
     from workers.state import StateStore
@@ -273,27 +329,19 @@ def segment_command(
     with their file and row and do not stop the run; a playbook with errors stops it before
     anything is written (exit 2).
     """
-    from segmentation.playbook import PlaybookError
-    from workers.offline import OfflineError, format_report, run_offline
+    from workers.offline import format_report, run_offline
 
-    try:
-        report = run_offline(
-            input_path,
-            output_path,
-            companies_path=companies_path,
-            deals_path=deals_path,
-            orders_path=orders_path,
-            playbook=playbook,
-            now=now,
-            profile_path=profile_path,
-        )
-    except PlaybookError as exc:
-        click.echo(str(exc), err=True)
-        problems = f"{len(exc.errors)} playbook problem{'s' if len(exc.errors) != 1 else ''}"
-        click.echo(f"{problems}; nothing written", err=True)
-        sys.exit(2)
-    except OfflineError as exc:
-        raise click.ClickException(str(exc)) from None
+    # Playbook and input errors become one line each and exit 2 (workers.cli_errors).
+    report = run_offline(
+        input_path,
+        output_path,
+        companies_path=companies_path,
+        deals_path=deals_path,
+        orders_path=orders_path,
+        playbook=playbook,
+        now=now,
+        profile_path=profile_path,
+    )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, default=str))
         return

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any, cast
 
 import click
 
 from connectors.base import CrmName
-from workers.cli_common import AS_JSON, CRM, load_settings
+from workers.cli_common import AS_JSON, CRM, connect, load_settings
+from workers.cli_errors import EXIT_REJECTED, fail
+
+LOGLEVEL = click.option(
+    "--loglevel",
+    default="INFO",
+    show_default=True,
+    help="Celery's log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+)
 
 
 def _settings() -> Any:
     return load_settings()
+
+
+def _rejected(crm: str, rejected: int) -> None:
+    """Exit 3 when the run completed but the CRM refused some rows."""
+    if rejected:
+        raise fail(
+            f"{rejected} row{'s' if rejected != 1 else ''} rejected by {crm} and dead-lettered: "
+            f"`segsync deadletter list --crm {crm}` shows why",
+            EXIT_REJECTED,
+        )
 
 
 @click.command("sync")
@@ -39,10 +56,9 @@ def sync_command(
     it; without, every step runs in this process. Dry runs always run here.
     """
     from connectors.base import BudgetExhaustedError
-    from segmentation.playbook import PlaybookError
     from workers.cli_text import brief, format_report
     from workers.runner import run_sync
-    from workers.sync import SchemaMissingError, load_playbook
+    from workers.sync import load_playbook
 
     settings = _settings()
     if settings.redis_url and not dry_run and not local:
@@ -50,43 +66,52 @@ def sync_command(
             raise click.UsageError("--playbook applies to in-process runs; workers use settings")
         counts = _dispatch(settings, crm, full, timeout)
         click.echo(json.dumps(counts, indent=2, default=str) if as_json else brief(counts))
+        _rejected(crm, int(counts.get("rejected") or 0))
         return
+    book = load_playbook(playbook_spec or settings.playbook)
+    connector = connect(settings, crm)
     try:
-        book = load_playbook(playbook_spec or settings.playbook)
-        report = run_sync(settings, cast(CrmName, crm), book, full=full, dry_run=dry_run)
-    except (PlaybookError, SchemaMissingError) as exc:
-        raise click.ClickException(str(exc)) from None
+        report = run_sync(
+            settings, cast(CrmName, crm), book, full=full, dry_run=dry_run, connector=connector
+        )
     except BudgetExhaustedError as exc:
-        raise click.ClickException(
+        raise fail(
             f"{crm} sync stopped: {exc}; what was written is kept, the rest is written "
             "by the next sync once the budget window resets"
         ) from None
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
-        return
-    click.echo(format_report(report.as_dict()))
+    else:
+        click.echo(format_report(report.as_dict()))
+    _rejected(crm, report.rejected)
 
 
 def _dispatch(settings: Any, crm: str, full: bool, timeout: float) -> dict[str, Any]:
     """Queue a sync for the workers and wait until its run is recorded as finished."""
     import time
 
+    import redis
+
     from workers.state import StateStore
     from workers.tasks import sync_task
 
+    # Celery reconnects to a missing broker for 20 s and then reports a RuntimeError;
+    # one ping names the URL at once (workers.cli_errors maps the ConnectionError).
+    with redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5) as client:
+        client.ping()
     started = sync_task.delay(crm, full).get(timeout=timeout)
     if "skipped" in started:
-        raise click.ClickException(f"{crm} sync not started: {started['skipped']}")
+        raise fail(f"{crm} sync not started: {started['skipped']}")
     deadline = time.monotonic() + timeout
     with StateStore(settings.database_url) as store:
         while time.monotonic() < deadline:
             run = store.get_run(int(started["run_id"]))
             if run is not None and run.status != "running":
                 if run.status != "succeeded":
-                    raise click.ClickException(f"run #{run.id} {run.status}: {run.error}")
+                    raise fail(f"run #{run.id} {run.status}: {run.error}")
                 return {"run_id": run.id, **run.counts}
             time.sleep(0.5)
-    raise click.ClickException(f"run #{started['run_id']} still running after {timeout:.0f} s")
+    raise fail(f"run #{started['run_id']} still running after {timeout:.0f} s")
 
 
 @click.group("schema")
@@ -101,12 +126,11 @@ def schema_apply(crm: str, playbook_spec: str | None) -> None:
     """Create the fields segsync writes (idempotent; options are only ever added)."""
     from workers.fieldmap import load_field_map
     from workers.outputs import written_object_types
-    from workers.runner import build_connector
     from workers.sync import apply_schema, load_playbook
 
     settings = _settings()
     book = load_playbook(playbook_spec or settings.playbook)
-    connector = build_connector(settings, cast(CrmName, crm))
+    connector = connect(settings, crm)
     types = written_object_types(load_field_map(crm).object_types())
     changes = apply_schema(connector, book, types)
     done = [c for c in changes if c.action != "unchanged"]
@@ -160,10 +184,10 @@ def deadletter_list(crm: str, include_resolved: bool, as_json: bool) -> None:
 @AS_JSON
 def deadletter_retry(crm: str, as_json: bool) -> None:
     """Write every open dead letter again; those that land are resolved."""
-    from workers.runner import build_connector, retry_dead_letters
+    from workers.runner import retry_dead_letters
 
     settings = _settings()
-    connector = build_connector(settings, cast(CrmName, crm))
+    connector = connect(settings, crm)
     summary = retry_dead_letters(settings, connector)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -172,14 +196,20 @@ def deadletter_retry(crm: str, as_json: bool) -> None:
             f"retried {summary['retried']}: {summary['resolved']} landed, "
             f"{summary['still_failing']} still failing"
         )
-    if summary["still_failing"]:
-        sys.exit(1)
+    _rejected(crm, summary["still_failing"])
 
 
 @click.command("worker")
-@click.option("--queues", default="pull,segment,write,events", show_default=True)
-@click.option("--concurrency", type=int, default=1, show_default=True)
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option(
+    "--queues",
+    default="pull,segment,write,events",
+    show_default=True,
+    help="Comma-separated queues this worker takes tasks from.",
+)
+@click.option(
+    "--concurrency", type=int, default=1, show_default=True, help="Tasks run at the same time."
+)
+@LOGLEVEL
 def worker(queues: str, concurrency: int, loglevel: str) -> None:
     """Start a Celery worker (needs SEGSYNC_REDIS_URL)."""
     from workers.celery_app import make_app
@@ -191,7 +221,7 @@ def worker(queues: str, concurrency: int, loglevel: str) -> None:
 
 
 @click.command("beat")
-@click.option("--loglevel", default="INFO", show_default=True)
+@LOGLEVEL
 def beat(loglevel: str) -> None:
     """Start Celery beat with the schedule from settings (run exactly one)."""
     from workers.celery_app import make_app
@@ -206,16 +236,28 @@ def webhooks() -> None:
 
 
 @webhooks.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=int, default=8080, show_default=True, help="Port to listen on (0: any free)."
+)
 def webhooks_serve(host: str, port: int) -> None:
     """Receive HubSpot webhooks (POST /webhooks/hubspot) and Salesforce outbound messages
     (POST /webhooks/salesforce); health at GET /healthz."""
     import uvicorn
 
+    from workers.cli_common import listen
     from workers.webhooks import create_app
 
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="warning")
+    app = create_app(_settings())
+    sock = listen(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    base = f"http://{bound_host}:{bound_port}"
+    click.echo(
+        f"webhook receiver listening on {base}: POST {base}/webhooks/hubspot, "
+        f"POST {base}/webhooks/salesforce, GET {base}/healthz; Ctrl-C stops"
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[sock])
 
 
 @click.group("events")
@@ -250,17 +292,18 @@ def events_status(crm: str, as_json: bool) -> None:
 def events_process(crm: str, as_json: bool) -> None:
     """Drain the inbox in this process (what the workers do on each nudge)."""
     from workers.events import Processor
-    from workers.runner import build_connector
     from workers.state import StateStore
     from workers.sync import load_playbook
 
     settings = _settings()
+    book = load_playbook(settings.playbook)
+    connector = connect(settings, crm)
     with StateStore(settings.database_url) as store:
         store.migrate()
         processor = Processor(
-            build_connector(settings, cast(CrmName, crm)),
+            connector,
             store,
-            load_playbook(settings.playbook),
+            book,
             batch_size=settings.events_batch_size,
         )
         totals = {"rounds": 0, "events": 0, "records_written": 0, "api_calls": 0}
@@ -284,13 +327,13 @@ def events_process(crm: str, as_json: bool) -> None:
 def events_poll(crm: str) -> None:
     """Put changes since the last poll into the inbox (the fallback for missed events)."""
     from workers.events import poll_changes
-    from workers.runner import build_connector
     from workers.state import StateStore
 
     settings = _settings()
+    connector = connect(settings, crm)
     with StateStore(settings.database_url) as store:
         store.migrate()
-        added = poll_changes(build_connector(settings, cast(CrmName, crm)), store)
+        added = poll_changes(connector, store)
     click.echo(f"{added} changes added to the inbox")
 
 

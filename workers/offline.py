@@ -10,6 +10,13 @@ list columns joined with ";" in CSV).
 A playbook that does not validate stops the run before any input is read in full or any
 output is written; the output is written to a temporary file and renamed into place, so
 a failed run never leaves a half-written file behind.
+
+Inputs segsync cannot use are refused before the run, each with one line naming the
+file, line or row (:class:`OfflineError`): a CSV that is not UTF-8, empty, ragged or over
+the size limits (:mod:`workers.csv_check`), and a contacts or companies file sharing no
+column with what segsync reads — every row would get the fallback segments and the
+output would look like a result while meaning nothing. So are output paths that cannot
+be written, before the inputs are read.
 """
 
 from __future__ import annotations
@@ -26,9 +33,8 @@ from typing import Any
 
 import polars as pl
 
-from segmentation.engine import available_fields, segment
-from segmentation.enrich import parse_report
 from segmentation.playbook import Playbook, PlaybookError, parse_playbook, read_playbook_file
+from workers.csv_check import CsvShapeError, check_csv
 
 SHIPPED_PLAYBOOKS = ("b2b_saas", "b2c_retail")
 MAX_REPORTED = 10_000  # bad values kept in the report; the count is always exact
@@ -141,10 +147,79 @@ def scan(path: str) -> pl.LazyFrame:
         raise OfflineError(f"{path}: no such file")
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
+        try:
+            check_csv(path)
+        except CsvShapeError as exc:
+            raise OfflineError(str(exc)) from None
+        except OSError as exc:
+            raise OfflineError(f"{path}: cannot read: {exc.strerror or exc}") from None
         return pl.scan_csv(path, infer_schema=False, empty_string_is_null=True)
     if suffix in (".parquet", ".pq"):
         return pl.scan_parquet(path)
     raise OfflineError(f"{path}: unknown format {suffix!r}; use .csv or .parquet")
+
+
+def collect(lf: pl.LazyFrame, path: str) -> pl.DataFrame:
+    """Read a scanned file; what polars still cannot read is named with its file."""
+    try:
+        return lf.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise OfflineError(f"{path}: cannot read: {_first_line(str(exc))}") from None
+
+
+def _schema(lf: pl.LazyFrame, path: str) -> pl.Schema:
+    try:
+        return lf.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise OfflineError(f"{path}: cannot read: {_first_line(str(exc))}") from None
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)
+
+
+def require_known_columns(label: str, path: str, schema: pl.Schema, book: Playbook) -> None:
+    """Refuse a contacts or companies file that shares no column with what segsync reads."""
+    from segmentation.engine import CANONICAL_FIELDS
+
+    reads = set(CANONICAL_FIELDS) | set(book.fields) | book.fields_used()
+    columns = schema.names()
+    if reads & set(columns):
+        return
+    name = Path(path).name
+    shown = ", ".join(repr(c) for c in columns[:6]) + (", …" if len(columns) > 6 else "")
+    hint = _column_hint(columns, reads)
+    if not hint:
+        wanted = list(CANONICAL_FIELDS)  # declared order: the common contact fields first
+        more = f" and {len(wanted) - 10} more" if len(wanted) > 10 else ""
+        hint = f"name the columns as segsync does: {', '.join(wanted[:10])}{more}"
+    raise OfflineError(
+        f"{name}: none of its columns ({shown}) is one segsync reads for {label}, so every "
+        f"row would get the fallback segments; {hint}"
+    )
+
+
+def _column_hint(columns: list[str], reads: set[str]) -> str:
+    """The likely cause: another separator, or the CRM's labels instead of field names."""
+    import difflib
+
+    if len(columns) == 1:
+        for separator in (";", "\t", "|"):
+            if separator in columns[0]:
+                shown = "tab" if separator == "\t" else repr(separator)
+                return f"the file looks {shown}-separated; segsync reads comma-separated CSV"
+    renames = []
+    for column in columns:
+        normal = "_".join(column.strip().lower().replace("-", " ").split())
+        match = normal if normal in reads else None
+        if match is None:
+            close = difflib.get_close_matches(normal, sorted(reads), n=1, cutoff=0.8)
+            match = close[0] if close else None
+        if match is not None:
+            renames.append(f"{column!r} -> {match}")
+    if renames:
+        return "rename the columns: " + ", ".join(renames[:6])
+    return ""
 
 
 def bad_values(
@@ -155,6 +230,8 @@ def bad_values(
     Canonical fields are judged by enrichment's own parsers (the ones the run uses);
     fields the playbook declares with a type by whether the value casts to it.
     """
+    from segmentation.enrich import parse_report
+
     report = parse_report(frame)
     extra = []
     for name, dtype in declared.items():
@@ -199,7 +276,10 @@ def write(frame: pl.DataFrame, path: str) -> None:
     if suffix not in OUTPUT_SUFFIXES:
         raise OfflineError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
     directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OfflineError(f"{path}: cannot write in {directory}: {exc.strerror}") from None
     os.close(fd)
     try:
         if suffix == ".csv":
@@ -207,9 +287,27 @@ def write(frame: pl.DataFrame, path: str) -> None:
         else:
             frame.write_parquet(tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OfflineError(f"{path}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def require_writable(path: str) -> None:
+    """Fail before the run, not after it, when ``path`` cannot be written."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OfflineError(f"{path}: is a folder; name the file to write")
+    if not directory.is_dir():
+        raise OfflineError(f"{path}: no such folder {directory}")
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise OfflineError(f"{path}: cannot write in {directory}: {exc.strerror}") from None
 
 
 def run_offline(
@@ -227,6 +325,9 @@ def run_offline(
     now = now or datetime.now(UTC)
     if Path(output_path).suffix.lower() not in OUTPUT_SUFFIXES:
         raise OfflineError(f"{output_path}: unknown output format; use .csv or .parquet")
+    for target in (output_path, profile_path):
+        if target is not None:
+            require_writable(target)
     paths = {
         "contacts": input_path,
         "companies": companies_path,
@@ -234,19 +335,26 @@ def run_offline(
         "orders": orders_path,
     }
     scans = {label: scan(p) for label, p in paths.items() if p is not None}
-    schemas = {label: lf.collect_schema() for label, lf in scans.items()}
+    # The engine (scipy, scikit-learn: about half a second) is imported once the inputs
+    # passed their checks, so a refused file is named at once.
+    from segmentation.engine import available_fields, segment
+
+    schemas = {label: _schema(lf, paths[label] or label) for label, lf in scans.items()}
     # The playbook is checked against the fields these inputs will have (their columns,
     # enrichment, model features) before any input is read in full.
     source, text = playbook_source(playbook)
     known = available_fields(schemas["contacts"], schemas.get("companies"))
     book = parse_playbook(text, source=source, known_fields=known)
     declared = {name: spec.dtype for name, spec in book.fields.items()}
+    for label in ("contacts", "companies"):
+        if label in schemas:
+            require_known_columns(label, paths[label] or label, schemas[label], book)
 
     frames: dict[str, pl.DataFrame] = {}
     bad: list[BadValue] = []
     count = 0
     for label, lf in scans.items():
-        frames[label] = lf.collect()
+        frames[label] = collect(lf, paths[label] or label)
         found, n = bad_values(frames[label], Path(paths[label] or label).name, declared)
         bad += found
         count += n
@@ -269,7 +377,10 @@ def run_offline(
         from segmentation.report import build_profiles
 
         profiles = build_profiles(result, book)
-        Path(profile_path).write_text(json.dumps(profiles, indent=2, default=str) + "\n")
+        try:
+            Path(profile_path).write_text(json.dumps(profiles, indent=2, default=str) + "\n")
+        except OSError as exc:
+            raise OfflineError(f"{profile_path}: cannot write: {exc.strerror or exc}") from None
     return OfflineReport(result.summary, output_path, source, bad[:MAX_REPORTED], count)
 
 

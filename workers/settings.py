@@ -115,6 +115,34 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Checked here so a typo is named at start-up, not as a SQLAlchemy traceback later;
+        # the URL itself is never repeated (it may hold a password).
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        from workers.state import normalize_url
+
+        try:
+            url = normalize_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; use sqlite:///path/state.db or "
+                "postgresql://user:password@host:5432/dbname"
+            ) from None
+        backend = url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql")
+        try:
+            url.get_dialect().import_dbapi()
+        except (NoSuchModuleError, ImportError):
+            raise ValueError(
+                f"unknown driver {url.drivername!r}; use sqlite:// or postgresql:// "
+                "(psycopg 3 is the PostgreSQL driver segsync ships with)"
+            ) from None
+        return value
+
     def salesforce(self) -> SalesforceConfig:
         """The Salesforce connector's configuration."""
         return SalesforceConfig(
