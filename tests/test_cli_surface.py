@@ -42,7 +42,7 @@ def test_every_option_and_argument_of_every_command_is_explained() -> None:
                 missing.append(f"{path} {param.opts[0]}: no help")
             if isinstance(param, click.Argument):
                 # Arguments have no help of their own: the command's text must name them.
-                metavar = (param.name or "").upper()
+                metavar = param.metavar or (param.name or "").upper()
                 if metavar not in (command.help or ""):
                     missing.append(f"{path} {metavar}: not explained in the command's help")
     assert missing == []
