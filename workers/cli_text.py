@@ -192,7 +192,10 @@ def brief(counts: dict[str, Any]) -> str:
     parts = _run_parts(counts)
     tasks = counts.get("write_tasks")
     if tasks is not None:
-        parts.append(f"in {plural(int(tasks), 'write task')}")
+        parts = [
+            f"{p} in {plural(int(tasks), 'write task')}" if p.endswith(" written") else p
+            for p in parts
+        ]
     seconds = counts.get("seconds")
     tail = f", {float(seconds):.1f} s" if seconds is not None else ""
     return f"run #{counts['run_id']} {counts.get('mode', 'sync')}: " + ", ".join(parts) + tail
