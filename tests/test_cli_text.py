@@ -58,6 +58,7 @@ def test_demo_lists_every_segment_and_names_the_empty_one() -> None:
     for move in moves:
         assert f"{move} (1)" in flat
     assert "(none) 7" in flat and "None" not in text and "more" not in text
+    assert "(none): no value, the field is left empty" in text
     assert "schema apply: 1 property or group created" in text
     rows = {line.split("  ")[0]: line.split()[-8:] for line in text.splitlines()}
     assert rows["incremental after 1 change"][:2] == ["1", "20"]

@@ -126,7 +126,14 @@ def format_demo(result: dict[str, Any], seed: int, mode: str) -> str:
     ]
     for object_type, row in result["objects"].items():
         lines.append(f"{object_type:<12} {row['seeded']:>8} {row['pulled']:>8}")
-    lines.append("segments after the full sync (records in each):")
+    empty = any(
+        r["segment"] in (None, "")
+        for models in result["segments"].values()
+        for rows in models.values()
+        for r in rows
+    )
+    note = f"; {EMPTY}: no value, the field is left empty" if empty else ""
+    lines.append(f"segments after the full sync (records in each{note}):")
     for label, models in result["segments"].items():
         for model, rows in models.items():
             lines += segment_lines(f"  {label}/{model}:", rows)
