@@ -284,6 +284,32 @@ def test_demo_runs_the_whole_product(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     models = set(report["segments"]["contacts"])
     assert {"demographic", "firmographic", "lifecycle", "rfm", "value_tier"} <= models
     assert (tmp_path / "demo-state.db").exists()
+    # What an admin reads: the 100 edits, told apart from segsync's own writes of the
+    # full sync that the CRM lists as changes too; the whole population read again.
+    incremental = runs["incremental"]
+    assert incremental["changed"] - incremental["changed_by_segsync"] == report["mutated"]
+    assert incremental["pulled"] == 500 + 80 + 150
+    assert report["mutated"] <= incremental["compared"] <= 580
+    rows = {line.split("  ")[0]: line.split()[-8:] for line in result.output.splitlines()}
+    assert rows[f"incremental after {report['mutated']} changes"][:5] == [
+        str(report["mutated"]),
+        f"{incremental['changed_by_segsync']:,}",
+        f"{incremental['pulled']:,}",
+        f"{incremental['compared']:,}",
+        str(incremental["records_written"]),
+    ]
+    assert rows["full sync"][:2] == ["-", "-"]  # a full sync has no "changed since"
+    # Every term of the table is explained once.
+    for term in ("changed", "own", "read", "compared", "written", "API"):
+        assert sum(line.startswith(f"  {term} ") for line in result.output.splitlines()) == 1
+    # Every segment is listed, by name; an empty segment reads (none), never None.
+    text = " ".join(result.output.split())
+    assert "None" not in text and "more" not in text
+    for label, tables in report["segments"].items():
+        for model, rows in tables.items():
+            assert f"{label}/{model}:" in text
+            for r in rows:
+                assert f"{r['segment'] or '(none)'} {r['count']:,}" in text, (model, r)
 
 
 def test_oauth_token_is_refreshed_when_hubspot_expires_it(sandbox: SandboxServer) -> None:

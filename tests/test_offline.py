@@ -195,6 +195,26 @@ def test_text_summary_and_bad_values_on_stderr(tmp_path: Path) -> None:
     assert "contacts.csv: row 2: email_opens: not a number: '3x'" in result.stderr
 
 
+def test_text_summary_names_empty_segments_and_agrees_in_number(tmp_path: Path) -> None:
+    paths = write_inputs(tmp_path)
+    args = ["--input", paths["contacts"], "--companies", paths["companies"]]
+    result = segsync(*args, "--deals", paths["deals"], "--output", tmp_path / "o.csv")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "contacts: 4 rows" in lines and "companies: 2 rows" in lines
+    # Three contacts have no deal: their RFM segment is empty, shown as (none), not None.
+    rfm = lines[lines.index("  rfm") + 1 : lines.index("  rfm") + 3]
+    assert [line.split() for line in rfm] == [["(none)", "3", "75.0%"], ["lost", "1", "25.0%"]]
+    assert "None" not in result.stdout
+    assert lines[-1] == "4 bad values (read as empty; see above)"
+    one = tmp_path / "one.csv"
+    one.write_text(CONTACTS_CSV.splitlines()[0] + "\nc9,x@y.com,CEO,USA,,2025-05-25,3x,,\n")
+    single = segsync("--input", one, "--output", tmp_path / "one_out.csv")
+    assert single.exit_code == 0, single.output
+    assert "contacts: 1 row" in single.stdout.splitlines()
+    assert single.stdout.splitlines()[-1] == "1 bad value (read as empty; see above)"
+
+
 BROKEN_YAML = """\
 version: 1
 name: broken

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from connectors.base import Connector
 from tests.test_contract import Harness, hubspot_harness, salesforce_harness
+from workers.cli_text import format_report
 from workers.outputs import is_companion
 from workers.runner import retry_dead_letters, run_sync
 from workers.settings import Settings
@@ -91,6 +93,86 @@ def test_incremental_sync_rewrites_only_what_the_changes_reach(
     if changed_ids:
         # Each written contact changed, or shares a company with one that did.
         assert report.records_written <= 100 + report.records_segmented["company"] * 20
+
+
+def test_incremental_summary_says_what_changed_what_was_read_and_why(
+    hubspot: Harness, tmp_path: Path
+) -> None:
+    """The 100 edits are told apart from segsync's own writes of the full sync (which the
+    CRM lists as changes too), and the summary says why the whole population was read."""
+    settings = _settings(tmp_path)
+    connector = _ready(hubspot)
+    full = run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
+    assert full.records_changed is None and full.population_read
+    assert full.records_compared == {"contact": 400, "company": 60}
+    mutated = hubspot.admin("POST", "mutate", json={"count": 100, "object_type": "contact"})
+    edited = len(set(mutated["ids"]))
+    report = run_sync(settings, "hubspot", BOOK, connector=connector)
+    assert report.records_changed is not None and report.records_changed_by_segsync is not None
+    # Every record was written by the full sync; the edited ones changed after that.
+    assert report.records_changed == {"contact": 400, "company": 60, "deal": 0}
+    assert report.records_changed_by_segsync == {"contact": 400 - edited, "company": 60, "deal": 0}
+    assert report.records_pulled == {"contact": 400, "company": 60, "deal": 150}
+    assert report.population_read and report.change_lag_seconds == 0.0
+    assert edited <= report.records_compared["contact"] <= 400
+    text = " ".join(format_report(report.as_dict()).split())
+    assert (
+        f"changed in HubSpot since the last sync: {edited} contacts, 0 companies, 0 deals; "
+        f"and {400 - edited + 60} records whose last change was segsync's own write"
+    ) in text
+    assert "read: 400 contacts, 60 companies, 150 deals: every record again, since RFM" in text
+    assert f"written: {report.records_written} records / " in text
+    assert "None" not in text
+    payload = json.loads(json.dumps(report.as_dict()))
+    for key in ("records_changed", "records_changed_by_segsync", "records_compared"):
+        assert key in payload
+    with StateStore(settings.database_url) as store:
+        counts = store.list_runs(limit=1)[0].counts
+    assert counts["changed"]["contact"] - counts["changed_by_segsync"]["contact"] == edited
+    # Nothing but segsync's own writes changed since: compared again, nothing written.
+    again = run_sync(settings, "hubspot", BOOK, connector=connector)
+    assert again.records_changed == again.records_changed_by_segsync
+    assert again.records_written == 0
+    assert "since the last sync: 0 contacts, 0 companies, 0 deals; and " in " ".join(
+        format_report(again.as_dict()).split()
+    )
+
+
+def test_incremental_that_reads_nothing_names_the_search_lag(
+    hubspot: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change younger than the search lag is left for the next sync; the text says so."""
+    from workers.cli import main
+
+    env = {
+        "SEGSYNC_HUBSPOT_BASE_URL": hubspot.server.url,
+        "SEGSYNC_HUBSPOT_TOKEN": "sandbox-token",
+        "SEGSYNC_HUBSPOT_SEARCH_LAG_SECONDS": "300",
+        "SEGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SEGSYNC_REDIS_URL", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(main, ["schema", "apply", "--crm", "hubspot"]).exit_code == 0
+    full = runner.invoke(main, ["sync", "--crm", "hubspot", "--full"])
+    assert full.exit_code == 0, full.output
+    assert "a full sync reads and compares every record" in " ".join(full.output.split())
+    hubspot.admin("POST", "mutate", json={"count": 5, "object_type": "contact"})
+    result = runner.invoke(main, ["sync", "--crm", "hubspot"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "changed in HubSpot since the last sync: none, so nothing was read" in text
+    assert (
+        "HubSpot lists changes up to 300 s late: changes younger than that are read by the "
+        "next sync (SEGSYNC_HUBSPOT_SEARCH_LAG_SECONDS)"
+    ) in text
+    runs = runner.invoke(main, ["runs", "--limit", "2"])
+    assert runs.exit_code == 0, runs.output
+    latest, first = runs.output.splitlines()
+    assert ": 0 records changed, 0 read, 0 records / 0 fields written, 0 rejected, " in latest
+    assert "hubspot sync-full succeeded" in first and "610 records read, 460 records / " in first
+    assert "{" not in runs.output
 
 
 def test_activity_earlier_today_is_recent_engagement(hubspot: Harness, tmp_path: Path) -> None:
@@ -190,7 +272,6 @@ def test_cli_sync_json_and_dry_run(
     dry = runner.invoke(main, ["sync", "--crm", "hubspot", "--full", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "(dry run)" in dry.output and "demographic: (none) -> " in dry.output
-    import json
 
     done = runner.invoke(main, ["sync", "--crm", "hubspot", "--full", "--json"])
     assert done.exit_code == 0, done.output

@@ -63,6 +63,9 @@ def test_sync_through_a_worker_writes_everything_then_nothing_then_only_what_cha
         incremental = d.segsync_json("sync", "--crm", "hubspot")
         assert incremental["mode"] == "incremental"
         assert incremental["records_pulled"]["contact"] == 1500
+        # The edits, told apart from the full sync's own writes (listed as changes too).
+        changed, own = incremental["records_changed"], incremental["records_changed_by_segsync"]
+        assert changed["contact"] - own["contact"] == len(people)
         assert 0 < incremental["records_written"] == incremental["records_to_write"]
         assert incremental["records_written"] <= len(affected)
         assert incremental["fields_written"] > 0 and incremental["fields_unchanged"] > 0

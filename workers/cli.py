@@ -278,15 +278,25 @@ def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_jso
 @click.option("--limit", type=int, default=20, show_default=True, help="How many runs to list.")
 def runs(limit: int) -> None:
     """Recent runs from the state store."""
+    from workers.cli_text import format_run
     from workers.state import StateStore
 
     settings = load_settings()
     with StateStore(settings.database_url) as store:
         store.migrate()
         for run in store.list_runs(limit=limit):
-            counts = json.dumps(run.counts, sort_keys=True)
-            started = f"{run.started_at:%Y-%m-%d %H:%M:%S}"
-            click.echo(f"#{run.id} {run.crm} {run.kind} {run.status} {started} {counts}")
+            duration = run.duration
+            line = format_run(
+                run.id,
+                run.crm,
+                run.kind,
+                str(run.status),
+                f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+                None if duration is None else duration.total_seconds(),
+                run.counts,
+                run.error,
+            )
+            click.echo(line)
 
 
 @main.command("segment")

@@ -121,6 +121,10 @@ def _run(report: SyncReport) -> dict[str, Any]:
     return {
         "mode": report.mode,
         "pulled": sum(report.records_pulled.values()),
+        # None on a full run: everything is read, nothing is "changed since".
+        "changed": _total(report.records_changed),
+        "changed_by_segsync": _total(report.records_changed_by_segsync),
+        "compared": sum(report.records_compared.values()),
         "records_written": report.records_written,
         "fields_written": report.fields_written,
         "fields_unchanged": report.fields_unchanged,
@@ -129,3 +133,7 @@ def _run(report: SyncReport) -> dict[str, Any]:
         "seconds": report.seconds,
         "transitions": report.transitions,
     }
+
+
+def _total(counts: dict[str, int] | None) -> int | None:
+    return None if counts is None else sum(counts.values())

@@ -94,18 +94,22 @@ class OfflineReport:
 
 
 def format_report(report: OfflineReport) -> str:
-    """The human summary: rows, then per model each segment's count and share."""
+    """The human summary: rows, then per model every segment's row count and share."""
+    from workers.cli_text import plural, segment_name
+
     summary = report.summary
     lines = [f"playbook {report.playbook} -> {report.output}"]
     for label, tables in summary["segments"].items():
-        lines.append(f"{label}: {summary['rows'][label]} rows")
+        lines.append(f"{label}: {plural(summary['rows'][label], 'row')}")
+        lines.append(f"  {'model / segment':<30} {'rows':>9} {'share':>7}")
         for model, rows in tables.items():
             lines.append(f"  {model}")
             lines += [
-                f"    {row['segment']!s:<28} {row['count']:>9} {row['share']:>7.1%}" for row in rows
+                f"    {segment_name(row['segment']):<28} {row['count']:>9,} {row['share']:>7.1%}"
+                for row in rows
             ]
     if report.bad_value_count:
-        lines.append(f"{report.bad_value_count} bad values (read as empty; see above)")
+        lines.append(f"{plural(report.bad_value_count, 'bad value')} (read as empty; see above)")
     return "\n".join(lines)
 
 

@@ -56,7 +56,17 @@ def build_connector(settings: Settings, crm: CrmName) -> Connector:
 
 @dataclass
 class SyncReport:
-    """The machine-readable summary of a run (``--json``)."""
+    """The machine-readable summary of a run (``--json``).
+
+    ``records_pulled`` counts every record read. An incremental run first reads what
+    changed (``records_changed``, None on a full run; ``records_changed_by_segsync`` of
+    them were last modified by segsync's own writes) and, when anything did, reads the
+    whole population again (``population_read``): RFM quantiles, CLV and the company
+    roll-ups are computed over it. ``records_compared`` are the records whose values were
+    diffed against what segsync last wrote (an incremental run: the changed records and
+    those they roll up into). ``change_lag_seconds``: changes younger than this are left
+    for the next run (the CRM lists them late); None when unknown.
+    """
 
     crm: str
     mode: str
@@ -78,6 +88,11 @@ class SyncReport:
     transitions: dict[str, dict[str, int]] = field(default_factory=dict)
     sample: list[dict[str, Any]] = field(default_factory=list)
     segments: dict[str, Any] = field(default_factory=dict)
+    records_changed: dict[str, int] | None = None
+    records_changed_by_segsync: dict[str, int] | None = None
+    records_compared: dict[str, int] = field(default_factory=dict)
+    population_read: bool = False
+    change_lag_seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -91,6 +106,12 @@ def describe_plan(report: SyncReport, pulled: Pulled, plan: SyncPlan) -> None:
     report.mode = plan.mode
     report.records_pulled = dict(pulled.counts)
     report.records_segmented = dict(plan.segmented)
+    if pulled.changed is not None:
+        report.records_changed = {t: len(ids) for t, ids in pulled.changed.items()}
+    if pulled.echoes is not None:
+        report.records_changed_by_segsync = {t: n for t, n in pulled.echoes.items()}
+    report.records_compared = dict(plan.compared)
+    report.population_read = pulled.frames is not None
     report.records_to_write = len(plan.writes)
     report.lifecycle_backward_skipped = plan.lifecycle_backward_skipped
     fields: Counter[str] = Counter()
@@ -146,6 +167,7 @@ def run_sync(
     connector = connector or build_connector(settings, crm)
     calls_before = connector.usage().calls_made
     report = SyncReport(crm=crm, mode="full" if full else "incremental", dry_run=dry_run)
+    report.change_lag_seconds = change_lag(connector)
     with StateStore(settings.database_url) as store:
         store.migrate()
         run_id = None if dry_run else store.start_run(crm, f"sync-{report.mode}")
@@ -183,9 +205,28 @@ def run_sync(
     return report
 
 
+def change_lag(connector: Connector) -> float | None:
+    """Seconds by which the connector leaves recent changes to the next read.
+
+    HubSpot's search lists a change some seconds late and Salesforce's SystemModstamp can
+    trail a commit, so both connectors read changes up to ``now - lag`` only; a change
+    younger than that is read by the next run. Not part of the Connector protocol (test
+    doubles have no lag), hence the lookup on the connector's config.
+    """
+    config = getattr(connector, "config", None)
+    for name in ("search_lag_seconds", "lag_seconds"):
+        value = getattr(config, name, None)
+        if isinstance(value, int | float):
+            return float(value)
+    return None
+
+
 def _counts(report: SyncReport) -> dict[str, Any]:
     return {
         "pulled": report.records_pulled,
+        "changed": report.records_changed,
+        "changed_by_segsync": report.records_changed_by_segsync,
+        "compared": report.records_compared,
         "to_write": report.records_to_write,
         "written": report.records_written,
         "fields_written": report.fields_written,

@@ -80,6 +80,9 @@ class Pulled:
     # When reading began: a record written after it (by the event path) was planned on
     # fresher data than this run's, so this run leaves it alone.
     started_at: datetime | None = None
+    # Of the changed records, those whose last change was segsync's own write (the CRM
+    # lists it like any other): for the run's summary only; they are diffed all the same.
+    echoes: dict[ObjectType, int] | None = None
 
 
 def pull_population(
@@ -98,23 +101,44 @@ def pull_population(
         full = True
     changed: dict[ObjectType, set[str]] | None = None
     saved: list[Cursor] = []
+    echoes: dict[ObjectType, int] | None = None
     if not full:
         changed = {t: set() for t in types}
+        echoes = {}
         for t in types:
             latest = cursors[t]
+            modified: dict[str, datetime] = {}
             for batch in connector.read_changed(cursors[t], props[t]):
-                changed[t].update(r.id for r in batch.records)
+                modified.update((r.id, r.updated_at) for r in batch.records)
                 if batch.cursor is not None:
                     latest = batch.cursor
+            changed[t] = set(modified)
+            echoes[t] = count_echoes(store, crm, t, modified)
             if latest != cursors[t]:
                 saved.append(latest)
         if not any(changed.values()):
-            return Pulled(None, {t: 0 for t in types}, changed, saved, started_at)
+            return Pulled(None, {t: 0 for t in types}, changed, saved, started_at, echoes)
     # Cursors taken before a full read: what changes during it is read again next time.
     snapshots = [connector.snapshot_cursor(t) for t in types] if full else []
     collector, counts = read_population(connector, field_map)
     frames = collector.frames(playbook_mode(playbook))
-    return Pulled(frames, counts, changed, saved + snapshots, started_at)
+    return Pulled(frames, counts, changed, saved + snapshots, started_at, echoes)
+
+
+def count_echoes(
+    store: StateStore, crm: str, object_type: ObjectType, modified: dict[str, datetime]
+) -> int:
+    """How many changed records were last modified no later than segsync last wrote them.
+
+    segsync records a write once the CRM has answered it, so a record whose modification
+    time is not after that was last changed by segsync itself. No allowance for clock
+    skew: a change made a moment after segsync's write must count as a change, and a CRM
+    clock running ahead of this host's only makes echoes count as changes.
+    """
+    if not modified:
+        return 0
+    written = store.last_write_times(crm, object_type, modified)
+    return sum(1 for rid, at in modified.items() if rid in written and at <= written[rid])
 
 
 def read_population(
@@ -141,6 +165,9 @@ class SyncPlan:
     derived: set[str] = field(default_factory=set)
     crm_owned: set[str] = field(default_factory=set)  # the CRM's own fields (lifecycle)
     segmented: dict[str, int] = field(default_factory=dict)
+    # Records whose values were diffed against the state store: all segmented ones on a
+    # full run; the changed ones and what they roll up into on an incremental one.
+    compared: dict[str, int] = field(default_factory=dict)
     lifecycle_backward_skipped: int = 0
     lifecycle_clears: list[FieldWrite] = field(default_factory=list)
     clusters: dict[str, Any] | None = None
@@ -216,6 +243,7 @@ def plan_sync(
         if pulled.started_at is not None:
             fresher = store.written_since(crm, object_type, pulled.started_at)
             frame = frame.filter(~pl.col("id").is_in(list(fresher)))
+        plan.compared[object_type] = frame.height
         _plan_object(plan, connector, store, playbook, object_type, engine_object, frame, run_at)
     return plan
 

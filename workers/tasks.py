@@ -246,6 +246,7 @@ def _stash(r: redis.Redis, key: str, pulled: Pulled) -> None:
                 "cursors": [c.to_dict() for c in pulled.cursors],
                 "mode": None if pulled.frames is None else pulled.frames.mode,
                 "started_at": None if pulled.started_at is None else pulled.started_at.isoformat(),
+                "echoes": pulled.echoes,
             }
         ).encode()
     }
@@ -281,6 +282,7 @@ def _unstash(r: redis.Redis, key: str) -> Pulled:
         None if changed is None else {t: set(ids) for t, ids in changed.items()},
         [Cursor.from_dict(c) for c in meta["cursors"]],
         datetime.fromisoformat(meta["started_at"]) if meta.get("started_at") else None,
+        meta.get("echoes"),
     )
 
 
