@@ -114,9 +114,7 @@ def test_csv_in_csv_out_with_bad_rows_reported(tmp_path: Path) -> None:
     assert first["segment_demographic"] == "executive"
     assert first["segment_firmographic"] == "enterprise"
     assert first["segment_lifecycle"] == "customer"  # won deal d1 names c1
-    assert first["reason_firmographic"] == (
-        "enterprise: 12000 employees >= 1000"
-    )
+    assert first["reason_firmographic"] == ("enterprise: 12000 employees >= 1000")
     # A bad value is read as empty and the row still runs.
     second = out.row(1, named=True)
     assert second["last_activity_at"] is None
@@ -195,16 +193,18 @@ def test_text_summary_and_bad_values_on_stderr(tmp_path: Path) -> None:
     assert "contacts.csv: row 2: email_opens: not a number: '3x'" in result.stderr
 
 
-def test_text_summary_names_empty_segments_and_agrees_in_number(tmp_path: Path) -> None:
+def test_text_summary_names_segments_as_the_playbook_does_and_agrees_in_number(
+    tmp_path: Path,
+) -> None:
     paths = write_inputs(tmp_path)
     args = ["--input", paths["contacts"], "--companies", paths["companies"]]
     result = segsync(*args, "--deals", paths["deals"], "--output", tmp_path / "o.csv")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert "contacts: 4 rows" in lines and "companies: 2 rows" in lines
-    # Three contacts have no deal: their RFM segment is empty, shown as (none), not None.
+    # Three contacts have no deal: the playbook's name for that, never a Python None.
     rfm = lines[lines.index("  rfm") + 1 : lines.index("  rfm") + 3]
-    assert [line.split() for line in rfm] == [["(none)", "3", "75.0%"], ["lost", "1", "25.0%"]]
+    assert [line.split() for line in rfm] == [["no_purchase", "3", "75.0%"], ["lost", "1", "25.0%"]]
     assert "None" not in result.stdout
     assert lines[-1] == "4 bad values (read as empty; see above)"
     one = tmp_path / "one.csv"
