@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from connectors.base import FieldWrite
 from tests.test_contract import Harness, hubspot_harness
 from workers.events import Processor, poll_changes, status
 from workers.runner import run_sync
@@ -31,12 +33,14 @@ def synced(tmp_path: Path) -> Iterator[tuple[Harness, StateStore, Settings]]:
     harness.server.stop()
 
 
-def webhook(n: int, object_id: str, prop: str, value: str | None) -> tuple[str, dict[str, Any]]:
+def webhook(
+    n: int, object_id: str, prop: str, value: str | None, object_type: str = "contact"
+) -> tuple[str, dict[str, Any]]:
     event = {
         "eventId": n,
         "subscriptionId": 1,
         "occurredAt": 1_700_000_000_000 + n,
-        "subscriptionType": "contact.propertyChange",
+        "subscriptionType": f"{object_type}.propertyChange",
         "objectId": int(object_id),
         "propertyName": prop,
         "propertyValue": value,
@@ -89,6 +93,46 @@ def test_echoes_of_our_own_writes_and_repeats_cost_nothing(
     assert report.dropped_repeat == 2 and report.records_changed == 1
     counts = status(store, "hubspot")
     assert counts["dropped_own"] == n and counts["dropped_repeat"] == 2
+
+
+def test_a_record_reached_through_its_company_is_planned_on_its_current_data(
+    synced: tuple[Harness, StateStore, Settings],
+) -> None:
+    """A contact logs an activity (a read-only property: HubSpot sends no event for it),
+    then a user edits the contact's company. The round re-segments the company's people
+    for the company's change; what it writes to the contact must be computed from the
+    contact as the CRM holds it now, not from the worker's copy read before the activity
+    (that wrote the new company segments next to a stale "dormant")."""
+    harness, store, settings = synced
+    connector = harness.build()
+    contacts = [r for b in connector.read_all("contact", ["jobtitle"]) for r in b.records]
+    written = store.last_written("hubspot", "contact", [r.id for r in contacts])
+    contact = next(
+        r
+        for r in contacts
+        if r.associations.get("company")
+        and written[r.id].get("segsync_behavioral") == "dormant"
+        and written[r.id].get("segsync_firmographic") != "enterprise"
+    )
+    company = contact.associations["company"][0]
+    elsewhere = next(r for r in contacts if r.associations.get("company", [company]) != [company])
+    # The worker processed a change before: its copy of the population was read then.
+    processor = Processor(connector, store, BOOK)
+    store.add_events("hubspot", [webhook(1, elsewhere.id, "jobtitle", "CEO")])
+    processor.run_round()
+
+    table = harness.server.state.store.table("contact")
+    now_ms = int(time.time() * 1000)
+    table.update(table.row(contact.id), {"notes_last_updated": now_ms}, now_ms, via_api=False)
+    connector.write([FieldWrite("company", company, {"numberofemployees": "5000"})])
+    store.add_events("hubspot", [webhook(2, company, "numberofemployees", "5000", "company")])
+    processor.run_round()
+
+    held = harness.record("contact", contact.id)["properties"]
+    assert held["segsync_firmographic"] == "enterprise"  # the company's change reached it
+    assert held["segsync_behavioral"] in ("active", "engaged"), held["segsync_behavioral_reason"]
+    again = run_sync(settings, "hubspot", BOOK, connector=harness.build(), full=True, dry_run=True)
+    assert again.records_to_write == 0, again.sample
 
 
 def test_the_fallback_poll_turns_missed_changes_into_events(

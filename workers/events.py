@@ -8,6 +8,12 @@ the same engine over the whole population, the same diff, restricted to the chan
 records and those they roll up into. A re-segmentation that changes nothing writes
 nothing, which is what makes write-back echoes die out instead of looping.
 
+The records a change reaches through roll-ups (a changed company's people) are re-read
+too before planning: they may be written, and a write must not carry segments computed
+from an old copy of the record it lands on. Their own changes may have sent no event at
+all (HubSpot sends none for read-only properties such as the last activity date), so
+this process's copy can be older than the CRM's record.
+
 The population is read once per process (and again after ``POPULATION_TTL_SECONDS``);
 with several workers, each round also re-reads what other workers saw change since this
 process's copy was refreshed (a change feed in Redis), so no worker plans on stale rows.
@@ -23,14 +29,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
+
 from connectors.base import Connector, ObjectType, Record, RecordBatch
 from segmentation.playbook import Playbook
 from workers.fieldmap import FieldMap, load_field_map
-from workers.frames import FrameCollector, playbook_mode
+from workers.frames import EngineFrames, FrameCollector, playbook_mode
 from workers.runner import write_all
 from workers.settings import Settings
 from workers.state import EventStatus, InboxEvent, StateStore
-from workers.sync import Pulled, load_playbook, plan_sync, read_population
+from workers.sync import Pulled, affected_records, load_playbook, plan_sync, read_population
 
 log = logging.getLogger("segsync.events")
 
@@ -136,6 +144,31 @@ class Population:
             collector(RecordBatch(object_type, tuple(found) + tuple(gone)))
 
 
+def _unread_reach(
+    changed: dict[ObjectType, set[str]],
+    refreshed: dict[ObjectType, set[str]],
+    frames: EngineFrames,
+) -> dict[ObjectType, set[str]]:
+    """The records the plan will diff that this round has not re-read, per object type.
+
+    The plan lists people under both ``contact`` and ``lead``; the population's own
+    ``object_type`` column says which each one is, so each is read from its own object.
+    """
+    reach = affected_records(changed, frames)
+    out: dict[ObjectType, set[str]] = {}
+    companies = reach.get("company", set()) - refreshed.get("company", set())
+    if companies:
+        out["company"] = companies
+    people = reach.get("contact", set()) | reach.get("lead", set())
+    if people and "object_type" in frames.contacts.columns:
+        rows = frames.contacts.filter(pl.col("id").is_in(list(people)))
+        for kind, ids in rows.group_by("object_type").agg("id").iter_rows():
+            unread = set(ids) - refreshed.get(kind, set())
+            if unread:
+                out.setdefault(kind, set()).update(unread)
+    return out
+
+
 def _tombstone(connector: Connector, object_type: ObjectType, record_id: str) -> Record:
     return Record(connector.crm, object_type, record_id, {}, datetime.now(UTC), deleted=True)
 
@@ -186,7 +219,7 @@ class Processor:
                 refresh.setdefault(object_type, set()).update(ids)
             if any(changed.values()):
                 self.population.refresh(refresh)
-                self._resegment(changed, report, guard)
+                self._resegment(changed, refresh, report, guard)
             elif refresh and self.population.loaded:
                 self.population.refresh(refresh)
             for kind, gone in report.deleted_ids.items():
@@ -254,11 +287,17 @@ class Processor:
     def _resegment(
         self,
         changed: dict[ObjectType, set[str]],
+        refreshed: dict[ObjectType, set[str]],
         report: RoundReport,
         guard: Callable[[], None] | None = None,
     ) -> None:
         collector = self.population.ensure()
-        frames = collector.frames(playbook_mode(self.playbook))
+        mode = playbook_mode(self.playbook)
+        frames = collector.frames(mode)
+        unread = _unread_reach(changed, refreshed, frames)
+        if unread:
+            self.population.refresh(unread)
+            frames = collector.frames(mode)
         pulled = Pulled(frames, {}, changed, [])
         plan = plan_sync(
             self.connector, self.store, pulled, self.playbook, affected_history_only=True

@@ -214,7 +214,7 @@ def plan_sync(
         return plan
     day = run_day(now)
     previous = store.get_model_state(crm, CLUSTER_STATE)
-    affected = _affected(pulled.changed, frames) if pulled.changed is not None else None
+    affected = affected_records(pulled.changed, frames) if pulled.changed is not None else None
     result = segment(
         frames.contacts,
         frames.companies,
@@ -354,8 +354,12 @@ def _previous_lifecycle(
     )
 
 
-def _affected(changed: dict[ObjectType, set[str]], frames: Any) -> dict[ObjectType, set[str]]:
-    """Changed records plus what they roll up into (companies) and what inherits from them."""
+def affected_records(
+    changed: dict[ObjectType, set[str]], frames: Any
+) -> dict[ObjectType, set[str]]:
+    """Changed records plus what they roll up into (companies) and what inherits from them
+    (the companies' people): the records an incremental plan diffs. People ids are listed
+    under both ``contact`` and ``lead``, as the engine keeps them in one frame."""
     contacts, deals = frames.contacts, frames.deals if frames.deals is not None else frames.orders
     people = changed.get("contact", set()) | changed.get("lead", set())
     companies = set(changed.get("company", set()))
