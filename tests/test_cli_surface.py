@@ -49,6 +49,28 @@ def test_every_option_and_argument_of_every_command_is_explained() -> None:
     assert len(list(commands(main))) > 20  # the walk reached the subcommands
 
 
+def test_the_readme_documents_every_command_and_option() -> None:
+    """A newcomer finds every command and flag in the README's command table."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r"^\| `(segsync [a-z ]+?)(?: [A-Z]+)?` \|.*$", readme, re.M)
+    }
+    missing = []
+    for path, command in commands(main):
+        if isinstance(command, click.Group):
+            continue
+        row = rows.get(path)
+        if row is None:
+            missing.append(f"{path}: no row in the README's command table")
+            continue
+        for param in command.params:
+            named = isinstance(param, click.Option) and any(f"`{o}" in row for o in param.opts)
+            if isinstance(param, click.Option) and not named:
+                missing.append(f"{path} {param.opts[0]}: not in its README row")
+    assert missing == []
+
+
 @pytest.fixture()
 def env(tmp_path: Path) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SEGSYNC_")}
