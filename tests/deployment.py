@@ -204,8 +204,11 @@ class Deployment:
         )
         return env
 
-    def segsync(self, *args: str, timeout: float = 180) -> str:
-        """Run the CLI to the end (in the test's folder: no stray .env); its stdout."""
+    def segsync(self, *args: str, timeout: float = 180, exit_code: int = 0) -> str:
+        """Run the CLI to the end (in the test's folder: no stray .env); its stdout.
+
+        ``exit_code`` is the one the run must end with (3: completed with rejected rows).
+        """
         try:
             done = subprocess.run(
                 [sys.executable, "-c", CLI, *args],
@@ -217,15 +220,15 @@ class Deployment:
             )
         except subprocess.TimeoutExpired as exc:
             self.fail(f"`segsync {' '.join(args)}` still running after {timeout:.0f} s: {exc}")
-        if done.returncode != 0:
+        if done.returncode != exit_code:
             self.fail(
-                f"`segsync {' '.join(args)}` exited {done.returncode}\n"
+                f"`segsync {' '.join(args)}` exited {done.returncode}, not {exit_code}\n"
                 f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
             )
         return done.stdout
 
-    def segsync_json(self, *args: str, timeout: float = 180) -> Any:
-        return json.loads(self.segsync(*args, "--json", timeout=timeout))
+    def segsync_json(self, *args: str, timeout: float = 180, exit_code: int = 0) -> Any:
+        return json.loads(self.segsync(*args, "--json", timeout=timeout, exit_code=exit_code))
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
         """Start the CLI in the background (e.g. a sync that waits for the workers)."""
