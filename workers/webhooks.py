@@ -50,7 +50,7 @@ from workers.receiver.auth import (
     signed_uri,
     verify_hubspot,
 )
-from workers.receiver.body import BodyLimits, BufferBudget, limited_body
+from workers.receiver.body import BodyLimits, BufferBudget, declared_length, limited_body
 from workers.receiver.refused import Refused
 from workers.settings import Settings
 from workers.state import StateStore
@@ -298,6 +298,7 @@ def create_app(
         batch: Batch | None = None
         read = False
         try:
+            declared_length(request, limits)
             hubspot_headers(signature, timestamp, int(clock() * 1000))
             async with limited_body(request, limits, budget) as body:
                 read = True
@@ -328,6 +329,7 @@ def create_app(
             return unavailable("SEGSYNC_SALESFORCE_OUTBOUND_SECRET")
         read = False
         try:
+            declared_length(request, limits)
             salesforce_sender(
                 request.query_params.get("token", ""),
                 secret.get_secret_value(),
