@@ -182,6 +182,7 @@ LAUGHS = (
     )
     + b"]><lolz>&lol9;</lolz>"
 )
+LONG_NOTIFICATION_ID = outbound(notes=[("04l" + "1" * 297, "Contact", "003000000000101AAA")])
 
 
 @pytest.mark.parametrize(
