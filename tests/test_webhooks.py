@@ -20,6 +20,8 @@ from workers.webhooks import ACK, Refused, create_app, signed_uri, verify_hubspo
 
 SECRET = "app-secret"
 ORG = "00D000000000001AAA"
+SF_TOKEN = "outbound-secret-0123456789"
+SF_HOOK = f"/webhooks/salesforce?token={SF_TOKEN}"
 URL = "http://testserver/webhooks/hubspot"
 
 
@@ -50,7 +52,12 @@ def nudges() -> Nudges:
 
 @pytest.fixture
 def client(store: StateStore, nudges: Nudges) -> Iterator[TestClient]:
-    settings = Settings(hubspot_app_secret=SecretStr(SECRET), salesforce_org_id=ORG, redis_url=None)
+    settings = Settings(
+        hubspot_app_secret=SecretStr(SECRET),
+        salesforce_org_id=ORG,
+        salesforce_outbound_secret=SecretStr(SF_TOKEN),
+        redis_url=None,
+    )
     app = create_app(settings, store=store, nudge=nudges, sweep_seconds=0.2)
     with TestClient(app) as c:
         yield c
@@ -201,7 +208,7 @@ def test_salesforce_outbound_messages_are_acknowledged_after_storing(
     client: TestClient, store: StateStore
 ) -> None:
     answer = client.post(
-        "/webhooks/salesforce",
+        SF_HOOK,
         content=outbound(ORG[:15], "04l000000000101", "04l000000000102"),
         headers={"Content-Type": "text/xml"},
     )
@@ -211,7 +218,7 @@ def test_salesforce_outbound_messages_are_acknowledged_after_storing(
     assert all(isinstance(p, dict) for p in payloads)
     assert [p["object_type"] for p in payloads if isinstance(p, dict)] == ["contact", "contact"]
     assert isinstance(payloads[0], dict) and payloads[0]["id"] == "003000000000101AAA"
-    forged = client.post("/webhooks/salesforce", content=outbound("00D00000000XXXX", "04l9"))
+    forged = client.post(SF_HOOK, content=outbound("00D00000000XXXX", "04l000000000009"))
     assert forged.status_code == 401 and "Ack" not in forged.text
     assert status(store, "salesforce")["forged"] == 1
     assert client.get("/healthz").json() == {"status": "ok", "inbox_depth": 2}

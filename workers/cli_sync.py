@@ -9,7 +9,7 @@ import click
 
 from connectors.base import CrmName
 from workers.cli_common import AS_JSON, CRM, connect, load_settings
-from workers.cli_errors import EXIT_REJECTED, fail
+from workers.cli_errors import EXIT_REJECTED, EXIT_USAGE, fail
 
 LOGLEVEL = click.option(
     "--loglevel",
@@ -240,15 +240,33 @@ def webhooks() -> None:
 @click.option(
     "--port", type=int, default=8080, show_default=True, help="Port to listen on (0: any free)."
 )
-def webhooks_serve(host: str, port: int) -> None:
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    metavar="ADDRESSES",
+    help="Proxies (IPs or CIDRs, comma-separated; * any) whose X-Forwarded-Proto/-Host/-For "
+    "are believed [default: SEGSYNC_WEBHOOK_FORWARDED_ALLOW_IPS, else none].",
+)
+def webhooks_serve(host: str, port: int, forwarded_allow_ips: str | None) -> None:
     """Receive HubSpot webhooks (POST /webhooks/hubspot) and Salesforce outbound messages
     (POST /webhooks/salesforce); health at GET /healthz."""
-    import uvicorn
-
     from workers.cli_common import listen
+    from workers.receiver.addresses import AddressSet
+    from workers.receiver.server import fitted_connection_limit, serve
     from workers.webhooks import create_app
 
-    app = create_app(_settings())
+    settings = _settings()
+    if forwarded_allow_ips is not None:
+        try:
+            AddressSet.parse(forwarded_allow_ips)
+        except ValueError as exc:
+            raise fail(f"--forwarded-allow-ips: {exc}", EXIT_USAGE) from None
+        settings = settings.model_copy(update={"webhook_forwarded_allow_ips": forwarded_allow_ips})
+    try:
+        max_connections = fitted_connection_limit(settings.webhook_max_connections)
+    except ValueError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    app = create_app(settings)
     sock = listen(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     base = f"http://{bound_host}:{bound_port}"
@@ -256,8 +274,12 @@ def webhooks_serve(host: str, port: int) -> None:
         f"webhook receiver listening on {base}: POST {base}/webhooks/hubspot, "
         f"POST {base}/webhooks/salesforce, GET {base}/healthz; Ctrl-C stops"
     )
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[sock])
+    serve(
+        app,
+        sock,
+        max_connections=max_connections,
+        header_timeout=settings.webhook_header_timeout_seconds,
+    )
 
 
 @click.group("events")
@@ -283,7 +305,7 @@ def events_status(crm: str, as_json: bool) -> None:
     click.echo(f"{crm}: inbox {report['inbox_depth']} waiting, oldest {lag}")
     for name, value in report.items():
         if name not in ("crm", "inbox_depth", "lag_seconds"):
-            click.echo(f"  {name:<16} {value:>10}")
+            click.echo(f"  {name:<34} {value:>10}")
 
 
 @events.command("process")

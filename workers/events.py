@@ -394,11 +394,15 @@ def status(store: StateStore, crm: str, now: datetime | None = None) -> dict[str
     """Inbox depth, lag of the oldest waiting event, and the running counters."""
     now = now or datetime.now(UTC)
     oldest = store.oldest_pending(crm)
+    counters = store.counters(crm)
     return {
         "crm": crm,
         "inbox_depth": store.inbox_depth(crm),
         "lag_seconds": None if oldest is None else round((now - oldest).total_seconds(), 3),
-        **{name: store.counters(crm).get(name, 0) for name in COUNTERS},
+        **{name: counters.get(name, 0) for name in COUNTERS},
+        # Counters named by what was seen (``unsupported.ticket.creation``,
+        # ``malformed.too_deep``): every one stored, after the fixed ones.
+        **{name: counters[name] for name in sorted(counters) if name not in COUNTERS},
     }
 
 

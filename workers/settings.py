@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.hubspot import HubSpotConfig
@@ -13,6 +13,9 @@ from connectors.salesforce import SalesforceConfig
 from connectors.salesforce_session import SalesforceAuth
 
 HUBSPOT_API = "https://api.hubapi.com"
+MIB = 1024 * 1024
+# Characters that stand in a URL's query unescaped: the secret is pasted into one.
+_URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 class Settings(BaseSettings):
@@ -72,6 +75,35 @@ class Settings(BaseSettings):
     salesforce_org_id: str | None = Field(
         default=None, description="Organization id outbound messages must carry (15 or 18 chars)."
     )
+    salesforce_outbound_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret outbound messages carry in the endpoint URL (?token=...).",
+    )
+    salesforce_outbound_allow_ips: str = Field(
+        default="", description="Addresses or CIDRs outbound messages may come from (empty: any)."
+    )
+
+    webhook_max_body_bytes: int = Field(
+        default=4 * MIB, ge=1024, le=256 * MIB, description="Largest request body accepted."
+    )
+    webhook_max_buffered_bytes: int = Field(
+        default=8 * MIB,
+        ge=1024,
+        le=4096 * MIB,
+        description="Bytes all requests in flight may hold together (503 beyond).",
+    )
+    webhook_max_connections: int = Field(
+        default=1000,
+        ge=16,
+        le=1_000_000,
+        description="Open connections (lowered to fit the file-descriptor limit).",
+    )
+    webhook_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    webhook_forwarded_allow_ips: str = Field(
+        default="",
+        description="Proxies whose X-Forwarded-Proto/-Host/-For are believed (empty: none).",
+    )
 
     database_url: str = Field(
         default="sqlite:///.segsync/state.db", description="State store (SQLAlchemy URL)."
@@ -114,6 +146,36 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("salesforce_outbound_secret")
+    @classmethod
+    def _url_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < 16 or not set(secret) <= _URL_SAFE:
+            raise ValueError(
+                "must be at least 16 characters of A-Z a-z 0-9 - . _ ~ (it goes into a URL); "
+                "make one with: python -c 'import secrets; print(secrets.token_urlsafe())'"
+            )
+        return value
+
+    @field_validator("salesforce_outbound_allow_ips", "webhook_forwarded_allow_ips")
+    @classmethod
+    def _address_list(cls, value: str) -> str:
+        from workers.receiver.addresses import AddressSet
+
+        AddressSet.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _buffer_fits_a_body(self) -> Settings:
+        if self.webhook_max_buffered_bytes < self.webhook_max_body_bytes:
+            raise ValueError(
+                "SEGSYNC_WEBHOOK_MAX_BUFFERED_BYTES must be at least "
+                "SEGSYNC_WEBHOOK_MAX_BODY_BYTES (one whole body)"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

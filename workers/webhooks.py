@@ -9,24 +9,32 @@ none.
 
 HubSpot requests must carry a valid v3 signature (HMAC-SHA256 of method, URI, body and
 timestamp with the app's client secret) no older than five minutes; Salesforce
-notifications must name the configured organization. Refusals are answered 401 and
-counted (``segsync events status``).
+outbound messages must carry the shared secret of the endpoint URL (``?token=``), come
+from an allowed address when an allowlist is set, and name the configured organization.
+Whatever can be checked without the body is checked before it is read; the body is
+read within a size limit and a timeout (``workers/receiver/body.py``).
+
+Acceptance is per event: in a batch, an event of a type segsync does not process is
+acknowledged and counted (``unsupported.<type>``), a malformed one is counted with its
+reason (``malformed_events.<reason>``), and the rest are stored. Refusals of a whole
+request get a 4xx (never a 500) and are counted by reason (``segsync events status``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
+import hashlib
 import json
 import logging
+import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
-from defusedxml import ElementTree
-from hubspot.utils.signature import Signature
+from defusedxml import DefusedXmlException, ElementTree
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -35,19 +43,31 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from connectors.hubspot import PROPERTY_PREFIX
+from workers.receiver.addresses import AddressSet, client_ip, public_url
+from workers.receiver.auth import (
+    hubspot_headers,
+    salesforce_sender,
+    signed_uri,
+    verify_hubspot,
+)
+from workers.receiver.body import BodyLimits, BufferBudget, declared_length, limited_body
+from workers.receiver.refused import Refused
 from workers.settings import Settings
 from workers.state import StateStore
 
+__all__ = ["ACK", "Refused", "create_app", "signed_uri", "verify_hubspot"]
+
 log = logging.getLogger("segsync.webhooks")
 
-MAX_AGE_MS = 5 * 60 * 1000
 MAX_EVENTS = 100
+MAX_KEY = 255
 SWEEP_SECONDS = 2.0
 OM_NS = "http://soap.sforce.com/2005/09/outbound"
 SF_OBJECTS = {"Contact": "contact", "Lead": "lead", "Account": "company", "Opportunity": "deal"}
 HUBSPOT_OBJECTS = {"contact": "contact", "company": "company", "deal": "deal"}
-# The escapes HubSpot decodes in the URI before signing (fact sheet, section 10).
-_URI_ESCAPES = ("%3A", "%2F", "%3F", "%40", "%21", "%24", "%27", "%28", "%29", "%2A", "%2C", "%3B")
+SF_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+# A sender's type name becomes part of a counter's name (64 characters at most).
+_TYPE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 ACK = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
@@ -58,58 +78,97 @@ ACK = (
 Nudge = Callable[[str], None]
 
 
-class Refused(Exception):
-    """A request the receiver will not store: answered with ``status`` and counted."""
+@dataclass
+class Batch:
+    """What one request carried: events to store, and what was left out and why."""
 
-    def __init__(self, status: int, counter: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.counter = counter
+    received: int = 0
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    echoes: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # counter name -> events
+
+    def skip(self, family: str, detail: str) -> None:
+        self.skipped[family] += 1
+        self.skipped[f"{family}.{detail}"] += 1
+
+    @property
+    def malformed(self) -> int:
+        return self.skipped["malformed_events"]
+
+    @property
+    def unsupported(self) -> int:
+        return self.skipped["unsupported"]
+
+    def counts(self, stored: int) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "duplicates": len(self.events) - stored,
+            "echoes": self.echoes,
+            **self.skipped,
+        }
+
+    def refuse_if_nothing_valid(self) -> None:
+        """A request whose every event is malformed is refused: the sender is broken."""
+        if self.received and self.malformed == self.received:
+            reason = next(k for k in self.skipped if k.startswith("malformed_events."))
+            raise Refused(400, "malformed", f"no valid event ({reason})", "events")
 
 
-def signed_uri(url: str) -> str:
-    """The URI as HubSpot signs it: the listed escapes decoded, the rest left as sent."""
-    for escape in _URI_ESCAPES:
-        url = url.replace(escape, unquote(escape)).replace(escape.lower(), unquote(escape))
-    return url
+def type_name(kind: object) -> str:
+    text = str(kind)
+    return text if _TYPE_NAME.fullmatch(text) else "other"
 
 
-def verify_hubspot(
-    secret: str, method: str, uri: str, body: bytes, signature: str, timestamp: str, now_ms: int
-) -> None:
-    """Raise :class:`Refused` unless the v3 signature is valid and fresh."""
+def parse_json(body: bytes) -> Any:
     try:
-        sent_ms = int(timestamp)
-    except (TypeError, ValueError):
-        raise Refused(401, "forged", "missing or malformed X-HubSpot-Request-Timestamp") from None
-    if abs(now_ms - sent_ms) > MAX_AGE_MS:
-        raise Refused(401, "stale", "request timestamp is more than 5 minutes away")
-    expected = Signature.get_signature(
-        secret, body.decode("utf-8", "replace"), "v3", signed_uri(uri), method, timestamp
-    )
-    if not signature or not hmac.compare_digest(expected, signature):
-        raise Refused(401, "forged", "invalid X-HubSpot-Signature-v3")
+        return json.loads(body)
+    except RecursionError:  # json's C scanner recurses per nesting level
+        raise Refused(400, "malformed", "JSON nested too deeply", "too_deep") from None
+    except ValueError:  # includes a body that is not UTF-8
+        raise Refused(400, "malformed", "body is not JSON", "not_json") from None
 
 
-def hubspot_events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
-    """``(event key, event)`` pairs of a webhook batch; the key dedupes redeliveries."""
-    try:
-        events = json.loads(body)
-    except ValueError:
-        raise Refused(400, "malformed", "body is not JSON") from None
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        raise Refused(400, "malformed", "body is not a JSON array of events")
+def hubspot_id(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value > 0
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20
+
+
+def hubspot_events(body: bytes) -> Batch:
+    """The events of a webhook batch, keyed so that redeliveries are stored once."""
+    events = parse_json(body)
+    if not isinstance(events, list):
+        raise Refused(400, "malformed", "body is not a JSON array of events", "not_an_array")
     if len(events) > MAX_EVENTS:
-        raise Refused(400, "malformed", f"{len(events)} events in one request (at most 100)")
-    pairs = []
+        raise Refused(
+            400, "malformed", f"{len(events)} events in one request (at most 100)", "too_many"
+        )
+    batch = Batch(received=len(events))
     for event in events:
-        kind = str(event.get("subscriptionType") or event.get("eventType") or "")
-        if "objectId" not in event or kind.split(".")[0] not in HUBSPOT_OBJECTS:
-            raise Refused(400, "malformed", f"event {event.get('eventId')}: no objectId or type")
+        if not isinstance(event, dict):
+            batch.skip("malformed_events", "not_an_object")
+            continue
+        kind = event.get("subscriptionType") or event.get("eventType")
+        if not isinstance(kind, str) or not kind:
+            batch.skip("malformed_events", "no_type")
+            continue
+        if kind.split(".")[0] not in HUBSPOT_OBJECTS:
+            batch.skip("unsupported", type_name(kind))
+            continue
+        if not hubspot_id(event.get("objectId")):
+            batch.skip("malformed_events", "object_id")
+            continue
+        if own_echo(event):
+            batch.echoes += 1
+            continue
         # eventId alone is not unique (fact sheet): with the subscription and the time it is.
         key = f"{event.get('subscriptionId')}:{event.get('eventId')}:{event.get('occurredAt')}"
-        pairs.append((key, event))
-    return pairs
+        if len(key) > MAX_KEY:
+            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+        batch.events.append((key, event))
+    return batch
 
 
 def own_echo(event: dict[str, Any]) -> bool:
@@ -123,34 +182,56 @@ def own_echo(event: dict[str, Any]) -> bool:
     return str(event.get("propertyName") or "").startswith(PROPERTY_PREFIX)
 
 
-def salesforce_notifications(body: bytes, org_id: str) -> list[tuple[str, dict[str, Any]]]:
-    """``(notification id, {object_type, id, fields})`` of an outbound message."""
+def parse_xml(body: bytes) -> Any:
     try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        raise Refused(400, "malformed", "body is not XML") from None
+        # No SOAP message has a DTD: refusing any keeps entity tricks out entirely.
+        return ElementTree.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException:
+        raise Refused(
+            400, "malformed", "XML with a DTD or entities is refused", "xml_entities"
+        ) from None
+    except (ElementTree.ParseError, ValueError):
+        raise Refused(400, "malformed", "body is not XML", "not_xml") from None
+
+
+def salesforce_notifications(body: bytes, org_id: str) -> Batch:
+    """``(notification id, {object_type, id, fields})`` of an outbound message."""
+    root = parse_xml(body)
     sent_org = root.findtext(f".//{{{OM_NS}}}OrganizationId") or ""
     # 15- and 18-character ids name the same org; the first 15 are case-sensitive.
     if not org_id or sent_org[:15] != org_id[:15]:
-        raise Refused(401, "forged", "OrganizationId does not match SEGSYNC_SALESFORCE_ORG_ID")
-    pairs = []
-    for note in root.iter(f"{{{OM_NS}}}Notification"):
+        raise Refused(
+            401, "forged", "OrganizationId does not match SEGSYNC_SALESFORCE_ORG_ID", "org_id"
+        )
+    notes = list(root.iter(f"{{{OM_NS}}}Notification"))
+    if len(notes) > MAX_EVENTS:
+        raise Refused(
+            400, "malformed", f"{len(notes)} notifications in one message (at most 100)", "too_many"
+        )
+    batch = Batch(received=len(notes))
+    for note in notes:
         note_id = note.findtext(f"{{{OM_NS}}}Id") or ""
         sobject = note.find(f"{{{OM_NS}}}sObject")
-        if not note_id or sobject is None:
-            raise Refused(400, "malformed", "notification without Id or sObject")
+        if not SF_ID.fullmatch(note_id):
+            batch.skip("malformed_events", "notification_id")
+            continue
+        if sobject is None:
+            batch.skip("malformed_events", "no_sobject")
+            continue
         kind = next((v for k, v in sobject.attrib.items() if k.endswith("type")), "")
         sf_type = kind.split(":")[-1]
         if sf_type not in SF_OBJECTS:
-            raise Refused(400, "malformed", f"notification {note_id}: unsupported {sf_type!r}")
+            batch.skip("unsupported", type_name(sf_type))
+            continue
         fields = {child.tag.split("}")[-1]: child.text for child in sobject}
         record_id = fields.get("Id") or ""
-        pairs.append(
+        if not SF_ID.fullmatch(record_id):
+            batch.skip("malformed_events", "record_id")
+            continue
+        batch.events.append(
             (note_id, {"object_type": SF_OBJECTS[sf_type], "id": record_id, "fields": fields})
         )
-    if len(pairs) > MAX_EVENTS:
-        raise Refused(400, "malformed", f"{len(pairs)} notifications in one message (at most 100)")
-    return pairs
+    return batch
 
 
 def create_app(
@@ -168,6 +249,14 @@ def create_app(
         state.migrate()
     poke = nudge or default_nudge(settings, state)
     failed_nudges: set[str] = set()
+    limits = BodyLimits(
+        max_bytes=settings.webhook_max_body_bytes,
+        max_buffered=settings.webhook_max_buffered_bytes,
+        timeout=settings.webhook_body_timeout_seconds,
+    )
+    budget = BufferBudget(limits.max_buffered)
+    proxies = AddressSet.parse(settings.webhook_forwarded_allow_ips)
+    sf_senders = AddressSet.parse(settings.salesforce_outbound_allow_ips)
 
     def nudge_safely(crm: str) -> None:
         try:
@@ -180,51 +269,82 @@ def create_app(
                 )
             failed_nudges.add(crm)
 
-    async def store_and_ack(
-        crm: str, pairs: list[tuple[str, dict[str, Any]]], ok: Response, echoes: int = 0
-    ) -> Response:
-        stored = await run_in_threadpool(state.add_events, crm, pairs)
-        counts = {"received": len(pairs) + echoes, "duplicates": len(pairs) - stored}
-        await run_in_threadpool(state.bump_counters, crm, {**counts, "echoes": echoes})
+    async def store_and_ack(crm: str, batch: Batch, ok: Response) -> Response:
+        stored = await run_in_threadpool(state.add_events, crm, batch.events)
+        await run_in_threadpool(state.bump_counters, crm, batch.counts(stored))
         if stored:  # nothing new (redeliveries, echoes only): nothing to start
             ok.background = BackgroundTask(run_in_threadpool, nudge_safely, crm)
         return ok
 
-    async def refuse(crm: str, exc: Refused) -> Response:
-        await run_in_threadpool(state.bump_counters, crm, {exc.counter: 1})
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    async def refuse(crm: str, exc: Refused, counts: dict[str, int] | None = None) -> Response:
+        await run_in_threadpool(state.bump_counters, crm, {**(counts or {}), **exc.counts()})
+        headers = {"connection": "close"} if exc.close else None
+        if exc.status == 503:
+            headers = {**(headers or {}), "retry-after": "1"}
+        return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
+
+    def unavailable(setting: str) -> Response:
+        # The body is left unread: close rather than read it to keep the connection.
+        return JSONResponse(
+            {"error": f"{setting} is not set"}, 503, headers={"connection": "close"}
+        )
 
     async def hubspot(request: Request) -> Response:
         secret = settings.hubspot_app_secret
         if secret is None:
-            return JSONResponse({"error": "SEGSYNC_HUBSPOT_APP_SECRET is not set"}, 503)
-        body = await request.body()
+            return unavailable("SEGSYNC_HUBSPOT_APP_SECRET")
+        signature = request.headers.get("x-hubspot-signature-v3", "")
+        timestamp = request.headers.get("x-hubspot-request-timestamp", "")
+        batch: Batch | None = None
+        read = False
         try:
-            verify_hubspot(
-                secret.get_secret_value(),
-                request.method,
-                str(request.url),
-                body,
-                request.headers.get("x-hubspot-signature-v3", ""),
-                request.headers.get("x-hubspot-request-timestamp", ""),
-                int(clock() * 1000),
-            )
-            pairs = hubspot_events(body)
+            declared_length(request, limits)
+            hubspot_headers(signature, timestamp, int(clock() * 1000))
+            async with limited_body(request, limits, budget) as body:
+                read = True
+                verify_hubspot(
+                    secret.get_secret_value(),
+                    request.method,
+                    public_url(request, proxies),
+                    body,
+                    signature,
+                    timestamp,
+                    int(clock() * 1000),
+                )
+                batch = hubspot_events(body)
+                batch.refuse_if_nothing_valid()
         except Refused as exc:
-            return await refuse("hubspot", exc)
-        kept = [(key, event) for key, event in pairs if not own_echo(event)]
-        echoes = len(pairs) - len(kept)
-        answer = JSONResponse({"stored": len(kept), "echoes": echoes})
-        return await store_and_ack("hubspot", kept, answer, echoes)
+            exc.close = exc.close or not read
+            return await refuse("hubspot", exc, batch.counts(0) if batch else None)
+        answer: dict[str, int] = {"stored": len(batch.events), "echoes": batch.echoes}
+        if batch.unsupported:
+            answer["unsupported"] = batch.unsupported
+        if batch.malformed:
+            answer["malformed"] = batch.malformed
+        return await store_and_ack("hubspot", batch, JSONResponse(answer))
 
     async def salesforce(request: Request) -> Response:
-        body = await request.body()
+        secret = settings.salesforce_outbound_secret
+        if secret is None:
+            return unavailable("SEGSYNC_SALESFORCE_OUTBOUND_SECRET")
+        read = False
         try:
-            pairs = salesforce_notifications(body, settings.salesforce_org_id or "")
+            declared_length(request, limits)
+            salesforce_sender(
+                request.query_params.get("token", ""),
+                secret.get_secret_value(),
+                client_ip(request, proxies),
+                sf_senders,
+            )
+            async with limited_body(request, limits, budget) as body:
+                read = True
+                batch = salesforce_notifications(body, settings.salesforce_org_id or "")
+                batch.refuse_if_nothing_valid()
         except Refused as exc:
+            exc.close = exc.close or not read
             return await refuse("salesforce", exc)
         ack = Response(ACK, media_type="text/xml; charset=utf-8")
-        return await store_and_ack("salesforce", pairs, ack)
+        return await store_and_ack("salesforce", batch, ack)
 
     async def healthz(_request: Request) -> Response:
         depth = await run_in_threadpool(state.inbox_depth)
