@@ -243,7 +243,7 @@ class SalesforceConnector:
         mdapi = self.sf.mdapi
         # zeep keeps its own requests session: route Metadata calls through ours too.
         mdapi._client.transport.session = self.session
-        schema = MetadataSchema(mdapi, self._rest, self._user_id)
+        schema = MetadataSchema(mdapi, self._rest, self._user_id, self.config.retry)
         return schema.apply(object_type, stream.sobject, specs)
 
     # -- reading ----------------------------------------------------------------------------
