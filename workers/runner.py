@@ -14,6 +14,7 @@ from typing import Any
 
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
+from workers.inflight import adopt_in_flight
 from workers.outputs import is_companion
 from workers.settings import Settings
 from workers.state import StateStore
@@ -173,6 +174,8 @@ def run_sync(
         run_id = None if dry_run else store.start_run(crm, f"sync-{report.mode}")
         report.run_id = run_id
         try:
+            if not dry_run:
+                adopt_in_flight(connector, store)
             pulled = pull_population(connector, store, playbook, full=full)
             plan = plan_sync(connector, store, pulled, playbook, now=now, refit_clv=refit_clv)
             describe_plan(report, pulled, plan)

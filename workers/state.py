@@ -189,6 +189,10 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     counts: Mapped[dict[str, Any]] = mapped_column(JsonType)
     error: Mapped[str | None] = mapped_column(Text)
+    # host:pid of the process running it, and when that process last said it was alive:
+    # what reaping a run whose process died goes by.
+    owner: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WrittenValueRow(Base):
@@ -204,6 +208,23 @@ class WrittenValueRow(Base):
     previous_value: Mapped[str | None] = mapped_column(Text)
     written_at: Mapped[datetime] = mapped_column(UTCDateTime())
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WriteInFlightRow(Base):
+    """A record's write sent to the CRM whose answer has not been recorded yet.
+
+    Marked before the batch goes out and dropped once its outcome is recorded; a row
+    left behind belongs to a process that died mid-batch, and the next run reads the
+    record back to adopt what the CRM holds instead of sending it again.
+    """
+
+    __tablename__ = "writes_in_flight"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DeadLetterRow(Base):
@@ -793,14 +814,20 @@ class StateStore:
         return result
 
     def record_written(
-        self, crm: str, object_type: str, rows: Iterable[tuple[str, str, str | None]]
+        self,
+        crm: str,
+        object_type: str,
+        rows: Iterable[tuple[str, str, str | None]],
+        *,
+        at: datetime | None = None,
     ) -> int:
         """Remember that ``(record_id, field, value)`` rows were written to the CRM.
 
         A bulk upsert: ``written_at`` always moves; ``previous_value`` and
         ``entered_at`` move only when the value differs from the stored one. When a
         ``(record_id, field)`` repeats within ``rows`` the last value wins. Returns the
-        number of distinct fields recorded.
+        number of distinct fields recorded. ``at`` (default now) is when they were
+        written: a write adopted after a crash keeps the time it was sent.
         """
         latest: dict[tuple[str, str], str | None] = {}
         for record_id, field, value in rows:
@@ -808,7 +835,7 @@ class StateStore:
             latest[(record_id, field)] = value
         if not latest:
             return 0
-        now = self._now()
+        now = self._now() if at is None else at.astimezone(UTC)
         if self.dialect == "postgresql":
             # One statement per chunk with the rows as arrays. An executemany sends one
             # INSERT per row, which PostgreSQL parses and plans every time (prepared
@@ -875,7 +902,7 @@ class StateStore:
         deleted = 0
         with self._write() as conn:
             for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
-                for model in (WrittenValueRow, DeadLetterRow):
+                for model in (WrittenValueRow, DeadLetterRow, WriteInFlightRow):
                     stmt = delete(model).where(
                         model.crm == crm,
                         model.object_type == object_type,
@@ -883,6 +910,70 @@ class StateStore:
                     )
                     deleted += conn.execute(stmt).rowcount
         return deleted
+
+    # ------------------------------------------------------------------ writes in flight
+
+    def mark_in_flight(self, crm: str, writes: Sequence[FieldWrite]) -> None:
+        """Remember that these writes are about to be sent (one row per record)."""
+        if not writes:
+            return
+        now = self._now()
+        ins = self._insert(WriteInFlightRow)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[
+                WriteInFlightRow.crm,
+                WriteInFlightRow.object_type,
+                WriteInFlightRow.record_id,
+            ],
+            set_={"fields": ins.excluded.fields, "sent_at": ins.excluded.sent_at},
+        )
+        latest = {(w.object_type, w.record_id): w for w in writes}
+        params = [
+            {
+                "crm": crm,
+                "object_type": object_type,
+                "record_id": record_id,
+                "fields": dict(w.fields),
+                "sent_at": now,
+            }
+            for (object_type, record_id), w in latest.items()
+        ]
+        with self._write() as conn:
+            for chunk in _chunks(params, _WRITE_CHUNK):
+                conn.execute(stmt, list(chunk))
+
+    def clear_in_flight(self, crm: str, keys: Iterable[tuple[str, str]]) -> int:
+        """Forget in-flight marks of ``(object_type, record_id)`` whose outcome is recorded."""
+        by_type: dict[str, list[str]] = {}
+        for object_type, record_id in keys:
+            by_type.setdefault(object_type, []).append(record_id)
+        f = WriteInFlightRow
+        cleared = 0
+        with self._write() as conn:
+            for object_type, ids in by_type.items():
+                for chunk in _chunks(_unique(ids), _IN_CHUNK):
+                    stmt = delete(f).where(
+                        f.crm == crm, f.object_type == object_type, f.record_id.in_(chunk)
+                    )
+                    cleared += conn.execute(stmt).rowcount
+        return cleared
+
+    def in_flight(self, crm: str) -> list[tuple[FieldWrite, datetime]]:
+        """Writes marked in flight and never settled (their process died), oldest first."""
+        f = WriteInFlightRow
+        stmt = select(f).where(f.crm == crm).order_by(f.sent_at)
+        with self._read() as session:
+            return [
+                (
+                    FieldWrite(
+                        _check_object_type(row.object_type),
+                        row.record_id,
+                        {str(k): str(v) for k, v in (row.fields or {}).items()},
+                    ),
+                    row.sent_at,
+                )
+                for row in session.scalars(stmt)
+            ]
 
     # ------------------------------------------------------------------ dead letters
 

@@ -35,6 +35,7 @@ from connectors.base import (
 from workers.celery_app import make_app
 from workers.events import POPULATION_TTL_SECONDS, Processor, poll_changes
 from workers.frames import EngineFrames
+from workers.inflight import adopt_in_flight
 from workers.quota import calls_sent_here
 from workers.runner import (
     SyncReport,
@@ -104,6 +105,7 @@ def sync_task(self: Task, crm: str, full: bool = False, refit_clv: bool = False)
         book = load_playbook(settings().playbook)
         run_id = st.start_run(crm, f"sync-{'full' if full else 'incremental'}")
         calls = calls_sent_here(crm)
+        adopt_in_flight(connector(crm), st)
         pulled = pull_population(connector(crm), st, book, full=full)
         pull_calls = calls_sent_here(crm) - calls
         stash = f"segsync:stash:{run_id}"
