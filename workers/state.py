@@ -18,7 +18,9 @@ follows it there too).
 from __future__ import annotations
 
 import enum
+import json
 import sqlite3
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     case,
+    cast,
     create_engine,
     delete,
     event,
@@ -565,6 +568,36 @@ def _upsert_written(
     return _on_conflict_written(postgresql.insert(WrittenValueRow).from_select(names, source))
 
 
+def _upsert_in_flight(
+    crm: str, items: Sequence[tuple[tuple[str, str], dict[str, str]]], now: datetime
+) -> Any:
+    """PostgreSQL: the in-flight marks as one ``INSERT ... SELECT FROM unnest(...)``."""
+    rows = (
+        func.unnest(
+            literal([t for (t, _), _ in items], postgresql.ARRAY(Text)),
+            literal([r for (_, r), _ in items], postgresql.ARRAY(Text)),
+            literal([json.dumps(v) for _, v in items], postgresql.ARRAY(Text)),
+        )
+        .table_valued("object_type", "record_id", "fields")
+        .render_derived()
+    )
+    source = select(
+        literal(crm, String()),
+        rows.c.object_type,
+        rows.c.record_id,
+        cast(rows.c.fields, postgresql.JSONB),
+        literal(now, UTCDateTime()),
+    )
+    f = WriteInFlightRow
+    ins = postgresql.insert(f).from_select(
+        ["crm", "object_type", "record_id", "fields", "sent_at"], source
+    )
+    return ins.on_conflict_do_update(
+        index_elements=[f.crm, f.object_type, f.record_id],
+        set_={"fields": ins.excluded.fields, "sent_at": ins.excluded.sent_at},
+    )
+
+
 def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -601,6 +634,8 @@ class StateStore:
         self._clock = clock
         self.engine: Engine = _create_engine(self.url)
         self.dialect: str = self.engine.dialect.name
+        # The connection of this thread's open transaction() block, if any.
+        self._shared = threading.local()
 
     def __repr__(self) -> str:
         # Safe for logs and error messages: the password is masked.
@@ -626,11 +661,30 @@ class StateStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """A connection inside a write transaction, committed on success."""
+        """A connection inside a write transaction, committed on success (or at the end of
+        the enclosing :meth:`transaction` block)."""
+        shared: Connection | None = getattr(self._shared, "conn", None)
+        if shared is not None:
+            yield shared
+            return
         with self.engine.connect() as conn:
             conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run this thread's store writes inside the block as one transaction: all or none
+        of them, and one commit (a commit is a disk flush on PostgreSQL)."""
+        if getattr(self._shared, "conn", None) is not None:
+            yield
+            return
+        with self._write() as conn:
+            self._shared.conn = conn
+            try:
+                yield
+            finally:
+                self._shared.conn = None
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -915,28 +969,27 @@ class StateStore:
 
     def mark_in_flight(self, crm: str, writes: Sequence[FieldWrite]) -> None:
         """Remember that these writes are about to be sent (one row per record)."""
-        if not writes:
+        latest = {(w.object_type, w.record_id): dict(w.fields) for w in writes}
+        if not latest:
             return
         now = self._now()
-        ins = self._insert(WriteInFlightRow)
+        f = WriteInFlightRow
+        if self.dialect == "postgresql":
+            # One INSERT ... SELECT FROM unnest(...) per chunk, as record_written does:
+            # an executemany is one parsed and planned statement per row here.
+            items = list(latest.items())
+            with self._write() as conn:
+                for part in _chunks(items, _WRITE_CHUNK):
+                    conn.execute(_upsert_in_flight(crm, part, now))
+            return
+        ins = sqlite.insert(f)
         stmt = ins.on_conflict_do_update(
-            index_elements=[
-                WriteInFlightRow.crm,
-                WriteInFlightRow.object_type,
-                WriteInFlightRow.record_id,
-            ],
+            index_elements=[f.crm, f.object_type, f.record_id],
             set_={"fields": ins.excluded.fields, "sent_at": ins.excluded.sent_at},
         )
-        latest = {(w.object_type, w.record_id): w for w in writes}
         params = [
-            {
-                "crm": crm,
-                "object_type": object_type,
-                "record_id": record_id,
-                "fields": dict(w.fields),
-                "sent_at": now,
-            }
-            for (object_type, record_id), w in latest.items()
+            {"crm": crm, "object_type": t, "record_id": r, "fields": v, "sent_at": now}
+            for (t, r), v in latest.items()
         ]
         with self._write() as conn:
             for chunk in _chunks(params, _WRITE_CHUNK):

@@ -139,15 +139,16 @@ def _send_batch(
             outcome.rejected += result.status is WriteStatus.REJECTED
             outcome.rejections.append(result)
             letters.append(DeadLetterEntry.from_write(write, result))
-    _remember(store, crm, landed, derived)
-    outcome.records_written += len(landed)
-    outcome.fields_written += sum(len(w.fields) for w in landed)
-    outcome.dead_lettered += store.add_dead_letters(crm, letters)
     # A retryable write may have landed with its answer lost: it stays marked until
     # its retry settles it, so a crash in between still reads it back.
     settled: set[tuple[str, str]] = {(w.object_type, w.record_id) for w in landed}
     settled |= {(e.object_type, e.record_id) for e in letters}
-    store.clear_in_flight(crm, settled)
+    with store.transaction():  # the batch's outcome is recorded whole, in one commit
+        _remember(store, crm, landed, derived)
+        outcome.dead_lettered += store.add_dead_letters(crm, letters)
+        store.clear_in_flight(crm, settled)
+    outcome.records_written += len(landed)
+    outcome.fields_written += sum(len(w.fields) for w in landed)
     return retry
 
 
