@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import enum
 import json
+import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -315,6 +317,8 @@ class Run:
     finished_at: datetime | None
     counts: dict[str, Any]
     error: str | None
+    owner: str | None = None
+    heartbeat_at: datetime | None = None
 
     @property
     def duration(self) -> timedelta | None:
@@ -332,6 +336,8 @@ class Run:
             finished_at=row.finished_at,
             counts=dict(row.counts or {}),
             error=row.error,
+            owner=row.owner,
+            heartbeat_at=row.heartbeat_at,
         )
 
 
@@ -598,6 +604,28 @@ def _upsert_in_flight(
     )
 
 
+def process_owner() -> str:
+    """``host:pid`` of this process: what a run records as its owner."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the ``host:pid`` process still runs; None when it is on another host."""
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
+
+
 def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -769,15 +797,79 @@ class StateStore:
 
     # ------------------------------------------------------------------ runs
 
-    def start_run(self, crm: str, kind: str) -> int:
-        """Record that a run of ``kind`` ("pull", "sync", "demo", ...) started; returns its id."""
+    def start_run(self, crm: str, kind: str, *, owner: str | None = None) -> int:
+        """Record that a run of ``kind`` ("pull", "sync", "demo", ...) started; returns its id.
+
+        ``owner`` (``host:pid``, see :func:`process_owner`) names the process that will
+        finish it; without one (a run spread over Celery tasks) only a stale heartbeat
+        says it died.
+        """
+        now = self._now()
         stmt = insert(RunRow).values(
-            crm=crm, kind=kind, status=RunStatus.RUNNING.value, started_at=self._now(), counts={}
+            crm=crm,
+            kind=kind,
+            status=RunStatus.RUNNING.value,
+            started_at=now,
+            counts={},
+            owner=owner,
+            heartbeat_at=now,
         )
         with self._write() as conn:
             key = conn.execute(stmt).inserted_primary_key
         assert key is not None  # an INSERT always reports its primary key
         return int(key[0])
+
+    def heartbeat(self, run_id: int | None = None, *, crm: str | None = None) -> int:
+        """Say run ``run_id`` is still alive; with ``crm`` instead, every owner-less running
+        run of that CRM (a Celery run: its tasks know the CRM, not the run)."""
+        stmt = update(RunRow).where(RunRow.status == RunStatus.RUNNING.value)
+        if run_id is not None:
+            stmt = stmt.where(RunRow.id == run_id)
+        if crm is not None:
+            stmt = stmt.where(RunRow.crm == crm, RunRow.owner.is_(None))
+        with self._write() as conn:
+            return int(conn.execute(stmt.values(heartbeat_at=self._now())).rowcount)
+
+    def reap_runs(
+        self, stale_after: timedelta, *, alive: Callable[[str], bool | None] | None = None
+    ) -> list[Run]:
+        """Mark failed the running runs whose process is gone; returns them, reaped.
+
+        A run is reaped when ``alive(owner)`` says False (its process is gone from this
+        host), or when its heartbeat is older than ``stale_after`` (a process elsewhere,
+        or none). ``alive`` answers None when it cannot tell (another host).
+        """
+        alive = alive or owner_alive
+        now = self._now()
+        reaped: list[Run] = []
+        with self._read() as session:
+            rows = session.scalars(select(RunRow).where(RunRow.status == RunStatus.RUNNING.value))
+            running = [Run._from_row(r) for r in rows]
+            beats = {r.id: r.heartbeat_at or r.started_at for r in running}
+            owners = {r.id: r.owner for r in running}
+        for run in running:
+            owner, beat = owners[run.id], beats[run.id]
+            verdict = alive(owner) if owner else None
+            if verdict is False:
+                reason = f"reaped: its process {owner} is gone (it died or was killed)"
+            elif verdict is None and now - beat > stale_after:
+                reason = (
+                    f"reaped: no heartbeat since {beat:%Y-%m-%d %H:%M:%S} UTC "
+                    f"(older than {int(stale_after.total_seconds())} s)"
+                    + (f" from {owner}" if owner else "")
+                )
+            else:
+                continue
+            stmt = (
+                update(RunRow)
+                .where(RunRow.id == run.id, RunRow.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.FAILED.value, finished_at=now, error=reason)
+            )
+            with self._write() as conn:
+                done = conn.execute(stmt).rowcount
+            if done:  # read after the commit: another connection sees the reaped row
+                reaped.append(self.get_run(run.id) or run)
+        return reaped
 
     def finish_run(
         self,
