@@ -24,7 +24,7 @@ import requests
 import sqlalchemy as sa
 
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
-from workers.runs import finish_run
+from workers.runs import Heartbeat, finish_run
 from workers.state import RunStatus, StateStore, process_owner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,3 +236,17 @@ def test_finishing_a_run_retries_while_the_store_refuses_connections(
         finish_run(store, run_id, "succeeded", {"written": 3}, within=20)
     status, error = run_row(worker_database, run_id)
     assert (status, error) == ("succeeded", None)
+
+
+def test_a_live_run_keeps_its_heartbeat_fresh(tmp_path: Path) -> None:
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        store.migrate()
+        run_id = store.start_run("hubspot", "sync-full", owner="another-host:1")
+        started = store.get_run(run_id).heartbeat_at  # type: ignore[union-attr]
+        beat = Heartbeat(store, run_id, every=0.05)
+        beat.start()
+        time.sleep(0.3)
+        beat.stop()
+        beaten = store.get_run(run_id).heartbeat_at  # type: ignore[union-attr]
+        assert started is not None and beaten is not None and beaten > started
+        assert store.reap_runs(timedelta(seconds=2)) == []  # fresh enough
