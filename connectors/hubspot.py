@@ -74,6 +74,7 @@ PROPERTY_GROUP = "segsync"
 PROPERTY_PREFIX = "segsync_"
 SEARCH_RESULT_CAP = 10_000
 ASSOCIATION_BATCH = 1_000
+WRITE_BATCH = 100  # records per batch update (HubSpot's maximum for every object)
 
 # segsync field type -> HubSpot (type, fieldType)
 # An earlier segsync wrote some segments (clusters) as text: that property takes every
@@ -186,6 +187,11 @@ class HubSpotConnector:
 
     def usage(self) -> ApiUsage:
         return self._transport.usage()
+
+    @property
+    def write_batch_size(self) -> int:
+        """Records one write call confirms together (a batch update)."""
+        return WRITE_BATCH
 
     def field_name(self, name: str) -> str:
         """HubSpot's internal name for a segsync field."""

@@ -136,6 +136,11 @@ class SalesforceConnector:
         """The Bulk API 2.0 jobs this connector has run (state, rows, API calls)."""
         return list(self._bulk.reports)
 
+    @property
+    def write_batch_size(self) -> int:
+        """Records one write call confirms together (an sObject Collections request)."""
+        return COLLECTION_SIZE
+
     def field_name(self, name: str) -> str:
         """Salesforce's API name for a segsync field."""
         return field_api_name(name)
@@ -243,7 +248,7 @@ class SalesforceConnector:
         mdapi = self.sf.mdapi
         # zeep keeps its own requests session: route Metadata calls through ours too.
         mdapi._client.transport.session = self.session
-        schema = MetadataSchema(mdapi, self._rest, self._user_id)
+        schema = MetadataSchema(mdapi, self._rest, self._user_id, self.config.retry)
         return schema.apply(object_type, stream.sobject, specs)
 
     # -- reading ----------------------------------------------------------------------------

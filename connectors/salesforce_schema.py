@@ -11,7 +11,21 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import AuthError, FieldSpec, ObjectType, RejectedError, SchemaChange
+from zeep.exceptions import Fault, TransportError
+
+from connectors.base import (
+    AuthError,
+    BudgetExhaustedError,
+    ConnectorError,
+    FieldSpec,
+    ObjectType,
+    RateLimitedError,
+    RejectedError,
+    SchemaChange,
+    TransientError,
+)
+from connectors.retrying import RetryPolicy, call_with_retries, is_retryable
+from connectors.salesforce_errors import RETRYABLE_RECORD_CODES
 
 PERMISSION_SET = "Segsync_Integration"
 KEPT_AS_TEXT = "text field takes every value; delete it and apply again for a picklist"
@@ -32,10 +46,17 @@ def field_api_name(name: str) -> str:
 class MetadataSchema:
     """Creates fields and grants access through simple-salesforce's ``mdapi`` (zeep)."""
 
-    def __init__(self, mdapi: Any, rest: Callable[..., Any], user_id: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        mdapi: Any,
+        rest: Callable[..., Any],
+        user_id: Callable[[], str],
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self._md = mdapi
         self._rest = rest
         self._user_id = user_id
+        self._retry = retry or RetryPolicy()
 
     def apply(
         self, object_type: ObjectType, sobject: str, specs: Sequence[FieldSpec]
@@ -76,7 +97,10 @@ class MetadataSchema:
                 changes.append(SchemaChange(object_type, full_name, "unchanged"))
         for start in range(0, len(to_create), METADATA_BATCH):
             self._call(
-                "create", self._md.CustomField.create, to_create[start : start + METADATA_BATCH]
+                "create",
+                self._md.CustomField.create,
+                to_create[start : start + METADATA_BATCH],
+                after_lost_answer=self._md.CustomField.upsert,
             )
         for start in range(0, len(to_update), METADATA_BATCH):
             self._call(
@@ -165,24 +189,85 @@ class MetadataSchema:
                     found[str(item.fullName)] = item
         return found
 
-    @staticmethod
-    def _call(what: str, fn: Callable[[Any], Any], argument: Any) -> Any:
-        try:
-            return fn(argument)
-        except (AuthError, RejectedError):
-            raise
-        except Exception as exc:
-            text = str(exc)
-            if "INSUFFICIENT_ACCESS" in text or "insufficient access" in text.lower():
-                raise AuthError(
-                    f"Salesforce Metadata API {what} refused: the integration user lacks the "
-                    "'Customize Application' and 'Modify Metadata' permissions needed to create "
-                    "segsync's fields. Ask an admin to grant them, or to run `segsync schema "
-                    "apply` once with an admin user."
-                ) from None
-            if type(exc).__module__.startswith(("connectors", "requests")):
-                raise
-            raise RejectedError(f"Salesforce Metadata API {what} failed: {text.strip()}") from None
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[Any], Any],
+        argument: Any,
+        *,
+        after_lost_answer: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """One Metadata API call under the connector's retry policy.
+
+        ``after_lost_answer`` replaces ``fn`` once an attempt failed without a usable
+        answer: a create that landed before its connection dropped must not come back as
+        a duplicate, so the retry upserts the same components instead.
+        """
+        lost = False
+
+        def attempt() -> Any:
+            nonlocal lost
+            call = after_lost_answer if lost and after_lost_answer is not None else fn
+            try:
+                return call(argument)
+            except Exception as exc:
+                error = metadata_error(what, exc)
+                lost = lost or is_retryable(error)
+                if error is exc:
+                    raise
+                raise error from None
+
+        return call_with_retries(self._retry, attempt)
+
+
+# Fault codes after which the same call can succeed (SOAP faults all come as HTTP 500,
+# so the code, not the status, says whether to try again).
+TRANSIENT_FAULTS = RETRYABLE_RECORD_CODES | {"UNKNOWN_EXCEPTION"}
+
+
+def metadata_error(what: str, exc: Exception) -> Exception:
+    """The connector error for a failed Metadata API call (``exc`` itself when it is one)."""
+    if isinstance(exc, ConnectorError):
+        return exc
+    if isinstance(exc, Fault):
+        code = str(exc.code or "").rsplit(":", 1)[-1]
+        message = str(exc.message or "").strip()
+        if not code or code in ("Server", "Client"):
+            code = message.split(":", 1)[0].strip()
+        text = f"Salesforce Metadata API {what} failed: {message}"
+        if code == "INSUFFICIENT_ACCESS":
+            return AuthError(NO_METADATA_ACCESS.format(what=what))
+        if code == "INVALID_SESSION_ID":
+            return AuthError(f"{text} (the session expired)")
+        if code == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" not in message:
+            return RateLimitedError(text, policy=code)
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return BudgetExhaustedError(
+                f"{text} — the org's daily API allocation is used up", policy=code
+            )
+        if code in TRANSIENT_FAULTS:
+            return TransientError(text)
+        return RejectedError(text, category=code)
+    if isinstance(exc, TransportError):
+        text = f"Salesforce Metadata API {what} failed: HTTP {exc.status_code}"
+        if exc.status_code >= 500 or exc.status_code == 429:
+            return TransientError(text)
+        return RejectedError(text, status=exc.status_code)
+    if type(exc).__module__.startswith("requests"):
+        return TransientError(f"Salesforce Metadata API {what}: no answer ({type(exc).__name__})")
+    # simple-salesforce raises a plain Exception listing each component's (statusCode, message)
+    text = " ".join(str(exc).split())
+    if "INSUFFICIENT_ACCESS" in text or "insufficient access" in text.lower():
+        return AuthError(NO_METADATA_ACCESS.format(what=what))
+    return RejectedError(f"Salesforce Metadata API {what} failed: {text}")
+
+
+NO_METADATA_ACCESS = (
+    "Salesforce Metadata API {what} refused: the integration user lacks the "
+    "'Customize Application' and 'Modify Metadata' permissions needed to create "
+    "segsync's fields. Ask an admin to grant them, or to run `segsync schema "
+    "apply` once with an admin user."
+)
 
 
 _TYPES: dict[str, tuple[str, dict[str, Any]]] = {

@@ -35,7 +35,14 @@ from workers.state import (
     StateStore,
 )
 
-TABLES = {"sync_cursors", "runs", "written_values", "dead_letters", "event_inbox"}
+TABLES = {
+    "sync_cursors",
+    "runs",
+    "written_values",
+    "dead_letters",
+    "event_inbox",
+    "writes_in_flight",
+}
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
@@ -589,3 +596,44 @@ def test_concurrent_claimers_never_share_an_event(backend_url: str) -> None:
     assert errors == []
     every = [event_id for ids in claimed for event_id in ids]
     assert len(every) == 120 and len(set(every)) == 120
+
+
+# ----------------------------------------------------------------------------- in flight
+
+
+def test_in_flight_marks_round_trip_and_clear(store: StateStore, clock: FakeClock) -> None:
+    writes = [
+        FieldWrite("contact", "1", {"segsync_tier": "smb", "segsync_tier_reason": "r"}),
+        FieldWrite("company", "9", {"segsync_size": "large"}),
+    ]
+    store.mark_in_flight("hubspot", writes)
+    store.mark_in_flight("hubspot", [FieldWrite("contact", "1", {"segsync_tier": "mid"})])
+    marks = {(w.object_type, w.record_id): (w.fields, at) for w, at in store.in_flight("hubspot")}
+    assert marks == {
+        ("contact", "1"): ({"segsync_tier": "mid"}, T0),  # marked again: the newest wins
+        ("company", "9"): ({"segsync_size": "large"}, T0),
+    }
+    assert store.in_flight("salesforce") == []
+    assert store.clear_in_flight("hubspot", [("contact", "1"), ("contact", "2")]) == 1
+    assert [w.record_id for w, _ in store.in_flight("hubspot")] == ["9"]
+
+
+def test_a_transaction_block_commits_all_or_nothing(store: StateStore) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.record_written("hubspot", "contact", [("1", "segsync_tier", "smb")])
+        store.mark_in_flight("hubspot", [FieldWrite("contact", "1", {"segsync_tier": "smb"})])
+        raise RuntimeError("crash between two writes")
+    assert store.last_written("hubspot", "contact", ["1"]) == {}
+    assert store.in_flight("hubspot") == []
+    with store.transaction():
+        store.record_written("hubspot", "contact", [("1", "segsync_tier", "smb")])
+    assert store.last_written("hubspot", "contact", ["1"]) == {"1": {"segsync_tier": "smb"}}
+
+
+def test_record_written_at_keeps_the_time_an_adopted_write_was_sent(
+    store: StateStore, clock: FakeClock
+) -> None:
+    sent = T0 - timedelta(hours=1)
+    store.record_written("hubspot", "contact", [("1", "segsync_tier", "smb")], at=sent)
+    detail = store.written_details("hubspot", "contact", ["1"])["1"]["segsync_tier"]
+    assert detail.entered_at == sent and detail.written_at == sent

@@ -279,11 +279,14 @@ def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_jso
 def runs(limit: int) -> None:
     """Recent runs from the state store."""
     from workers.cli_text import format_run
+    from workers.runs import reap_dead_runs
     from workers.state import StateStore
 
     settings = load_settings()
     with StateStore(settings.database_url) as store:
         store.migrate()
+        # A run whose process died says "running" until someone looks: this is a look.
+        reap_dead_runs(store, settings.run_stale_seconds)
         for run in store.list_runs(limit=limit):
             duration = run.duration
             line = format_run(

@@ -14,9 +14,11 @@ from typing import Any
 
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
+from workers.inflight import adopt_in_flight
 from workers.outputs import is_companion
+from workers.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs
 from workers.settings import Settings
-from workers.state import StateStore
+from workers.state import StateStore, process_owner
 from workers.sync import (
     CLUSTER_STATE,
     CLV_STATE,
@@ -170,9 +172,17 @@ def run_sync(
     report.change_lag_seconds = change_lag(connector)
     with StateStore(settings.database_url) as store:
         store.migrate()
-        run_id = None if dry_run else store.start_run(crm, f"sync-{report.mode}")
+        run_id = None
+        if not dry_run:
+            reap_dead_runs(store, settings.run_stale_seconds)
+            run_id = store.start_run(crm, f"sync-{report.mode}", owner=process_owner())
         report.run_id = run_id
+        within = settings.run_finish_retry_seconds
+        beat = Heartbeat(store, run_id, heartbeat_interval(settings.run_stale_seconds))
         try:
+            beat.start()
+            if not dry_run:
+                adopt_in_flight(connector, store)
             pulled = pull_population(connector, store, playbook, full=full)
             plan = plan_sync(connector, store, pulled, playbook, now=now, refit_clv=refit_clv)
             describe_plan(report, pulled, plan)
@@ -191,17 +201,21 @@ def run_sync(
         except BudgetExhaustedError as exc:
             # Not a failure: what was written is recorded, the cursors did not move, and
             # the next run after the budget window resets picks up the rest.
+            beat.stop()
             if run_id is not None:
-                store.finish_run(run_id, "stopped", _counts(report), error=str(exc))
+                finish_run(store, run_id, "stopped", _counts(report), error=str(exc), within=within)
             raise
         except BaseException as exc:
+            beat.stop()
             if run_id is not None:
-                store.finish_run(run_id, "failed", _counts(report), error=str(exc) or repr(exc))
+                error = str(exc) or repr(exc)
+                finish_run(store, run_id, "failed", _counts(report), error=error, within=within)
             raise
+        beat.stop()
         report.api_calls = connector.usage().calls_made - calls_before
         report.seconds = round(time.monotonic() - started, 3)
         if run_id is not None:
-            store.finish_run(run_id, "succeeded", _counts(report))
+            finish_run(store, run_id, "succeeded", _counts(report), within=within)
     return report
 
 

@@ -135,6 +135,21 @@ class Settings(BaseSettings):
     write_chunk_size: int = Field(
         default=500, ge=1, description="Records per write task (one task spans several calls)."
     )
+    run_stale_seconds: int = Field(
+        default=1800,
+        ge=10,
+        le=7 * 86_400,
+        description="A running run whose heartbeat is older than this is reaped as failed "
+        "(by the next run or `segsync runs`); a run on this host is reaped as soon as its "
+        "process is gone.",
+    )
+    run_finish_retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How long a run keeps retrying to record its end while the state store "
+        "refuses connections.",
+    )
 
     http_connect_timeout: float = Field(default=5.0, gt=0)
     http_read_timeout: float = Field(default=30.0, gt=0)

@@ -18,7 +18,11 @@ follows it there too).
 from __future__ import annotations
 
 import enum
+import json
+import os
+import socket
 import sqlite3
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +47,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     case,
+    cast,
     create_engine,
     delete,
     event,
@@ -189,6 +194,10 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     counts: Mapped[dict[str, Any]] = mapped_column(JsonType)
     error: Mapped[str | None] = mapped_column(Text)
+    # host:pid of the process running it, and when that process last said it was alive:
+    # what reaping a run whose process died goes by.
+    owner: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WrittenValueRow(Base):
@@ -204,6 +213,23 @@ class WrittenValueRow(Base):
     previous_value: Mapped[str | None] = mapped_column(Text)
     written_at: Mapped[datetime] = mapped_column(UTCDateTime())
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WriteInFlightRow(Base):
+    """A record's write sent to the CRM whose answer has not been recorded yet.
+
+    Marked before the batch goes out and dropped once its outcome is recorded; a row
+    left behind belongs to a process that died mid-batch, and the next run reads the
+    record back to adopt what the CRM holds instead of sending it again.
+    """
+
+    __tablename__ = "writes_in_flight"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DeadLetterRow(Base):
@@ -291,6 +317,8 @@ class Run:
     finished_at: datetime | None
     counts: dict[str, Any]
     error: str | None
+    owner: str | None = None
+    heartbeat_at: datetime | None = None
 
     @property
     def duration(self) -> timedelta | None:
@@ -308,6 +336,8 @@ class Run:
             finished_at=row.finished_at,
             counts=dict(row.counts or {}),
             error=row.error,
+            owner=row.owner,
+            heartbeat_at=row.heartbeat_at,
         )
 
 
@@ -544,6 +574,58 @@ def _upsert_written(
     return _on_conflict_written(postgresql.insert(WrittenValueRow).from_select(names, source))
 
 
+def _upsert_in_flight(
+    crm: str, items: Sequence[tuple[tuple[str, str], dict[str, str]]], now: datetime
+) -> Any:
+    """PostgreSQL: the in-flight marks as one ``INSERT ... SELECT FROM unnest(...)``."""
+    rows = (
+        func.unnest(
+            literal([t for (t, _), _ in items], postgresql.ARRAY(Text)),
+            literal([r for (_, r), _ in items], postgresql.ARRAY(Text)),
+            literal([json.dumps(v) for _, v in items], postgresql.ARRAY(Text)),
+        )
+        .table_valued("object_type", "record_id", "fields")
+        .render_derived()
+    )
+    source = select(
+        literal(crm, String()),
+        rows.c.object_type,
+        rows.c.record_id,
+        cast(rows.c.fields, postgresql.JSONB),
+        literal(now, UTCDateTime()),
+    )
+    f = WriteInFlightRow
+    ins = postgresql.insert(f).from_select(
+        ["crm", "object_type", "record_id", "fields", "sent_at"], source
+    )
+    return ins.on_conflict_do_update(
+        index_elements=[f.crm, f.object_type, f.record_id],
+        set_={"fields": ins.excluded.fields, "sent_at": ins.excluded.sent_at},
+    )
+
+
+def process_owner() -> str:
+    """``host:pid`` of this process: what a run records as its owner."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the ``host:pid`` process still runs; None when it is on another host."""
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
+
+
 def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -580,6 +662,8 @@ class StateStore:
         self._clock = clock
         self.engine: Engine = _create_engine(self.url)
         self.dialect: str = self.engine.dialect.name
+        # The connection of this thread's open transaction() block, if any.
+        self._shared = threading.local()
 
     def __repr__(self) -> str:
         # Safe for logs and error messages: the password is masked.
@@ -605,11 +689,30 @@ class StateStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """A connection inside a write transaction, committed on success."""
+        """A connection inside a write transaction, committed on success (or at the end of
+        the enclosing :meth:`transaction` block)."""
+        shared: Connection | None = getattr(self._shared, "conn", None)
+        if shared is not None:
+            yield shared
+            return
         with self.engine.connect() as conn:
             conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run this thread's store writes inside the block as one transaction: all or none
+        of them, and one commit (a commit is a disk flush on PostgreSQL)."""
+        if getattr(self._shared, "conn", None) is not None:
+            yield
+            return
+        with self._write() as conn:
+            self._shared.conn = conn
+            try:
+                yield
+            finally:
+                self._shared.conn = None
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -694,15 +797,79 @@ class StateStore:
 
     # ------------------------------------------------------------------ runs
 
-    def start_run(self, crm: str, kind: str) -> int:
-        """Record that a run of ``kind`` ("pull", "sync", "demo", ...) started; returns its id."""
+    def start_run(self, crm: str, kind: str, *, owner: str | None = None) -> int:
+        """Record that a run of ``kind`` ("pull", "sync", "demo", ...) started; returns its id.
+
+        ``owner`` (``host:pid``, see :func:`process_owner`) names the process that will
+        finish it; without one (a run spread over Celery tasks) only a stale heartbeat
+        says it died.
+        """
+        now = self._now()
         stmt = insert(RunRow).values(
-            crm=crm, kind=kind, status=RunStatus.RUNNING.value, started_at=self._now(), counts={}
+            crm=crm,
+            kind=kind,
+            status=RunStatus.RUNNING.value,
+            started_at=now,
+            counts={},
+            owner=owner,
+            heartbeat_at=now,
         )
         with self._write() as conn:
             key = conn.execute(stmt).inserted_primary_key
         assert key is not None  # an INSERT always reports its primary key
         return int(key[0])
+
+    def heartbeat(self, run_id: int | None = None, *, crm: str | None = None) -> int:
+        """Say run ``run_id`` is still alive; with ``crm`` instead, every owner-less running
+        run of that CRM (a Celery run: its tasks know the CRM, not the run)."""
+        stmt = update(RunRow).where(RunRow.status == RunStatus.RUNNING.value)
+        if run_id is not None:
+            stmt = stmt.where(RunRow.id == run_id)
+        if crm is not None:
+            stmt = stmt.where(RunRow.crm == crm, RunRow.owner.is_(None))
+        with self._write() as conn:
+            return int(conn.execute(stmt.values(heartbeat_at=self._now())).rowcount)
+
+    def reap_runs(
+        self, stale_after: timedelta, *, alive: Callable[[str], bool | None] | None = None
+    ) -> list[Run]:
+        """Mark failed the running runs whose process is gone; returns them, reaped.
+
+        A run is reaped when ``alive(owner)`` says False (its process is gone from this
+        host), or when its heartbeat is older than ``stale_after`` (a process elsewhere,
+        or none). ``alive`` answers None when it cannot tell (another host).
+        """
+        alive = alive or owner_alive
+        now = self._now()
+        reaped: list[Run] = []
+        with self._read() as session:
+            rows = session.scalars(select(RunRow).where(RunRow.status == RunStatus.RUNNING.value))
+            running = [Run._from_row(r) for r in rows]
+            beats = {r.id: r.heartbeat_at or r.started_at for r in running}
+            owners = {r.id: r.owner for r in running}
+        for run in running:
+            owner, beat = owners[run.id], beats[run.id]
+            verdict = alive(owner) if owner else None
+            if verdict is False:
+                reason = f"reaped: its process {owner} is gone (it died or was killed)"
+            elif verdict is None and now - beat > stale_after:
+                reason = (
+                    f"reaped: no heartbeat since {beat:%Y-%m-%d %H:%M:%S} UTC "
+                    f"(older than {int(stale_after.total_seconds())} s)"
+                    + (f" from {owner}" if owner else "")
+                )
+            else:
+                continue
+            stmt = (
+                update(RunRow)
+                .where(RunRow.id == run.id, RunRow.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.FAILED.value, finished_at=now, error=reason)
+            )
+            with self._write() as conn:
+                done = conn.execute(stmt).rowcount
+            if done:  # read after the commit: another connection sees the reaped row
+                reaped.append(self.get_run(run.id) or run)
+        return reaped
 
     def finish_run(
         self,
@@ -793,14 +960,20 @@ class StateStore:
         return result
 
     def record_written(
-        self, crm: str, object_type: str, rows: Iterable[tuple[str, str, str | None]]
+        self,
+        crm: str,
+        object_type: str,
+        rows: Iterable[tuple[str, str, str | None]],
+        *,
+        at: datetime | None = None,
     ) -> int:
         """Remember that ``(record_id, field, value)`` rows were written to the CRM.
 
         A bulk upsert: ``written_at`` always moves; ``previous_value`` and
         ``entered_at`` move only when the value differs from the stored one. When a
         ``(record_id, field)`` repeats within ``rows`` the last value wins. Returns the
-        number of distinct fields recorded.
+        number of distinct fields recorded. ``at`` (default now) is when they were
+        written: a write adopted after a crash keeps the time it was sent.
         """
         latest: dict[tuple[str, str], str | None] = {}
         for record_id, field, value in rows:
@@ -808,7 +981,7 @@ class StateStore:
             latest[(record_id, field)] = value
         if not latest:
             return 0
-        now = self._now()
+        now = self._now() if at is None else at.astimezone(UTC)
         if self.dialect == "postgresql":
             # One statement per chunk with the rows as arrays. An executemany sends one
             # INSERT per row, which PostgreSQL parses and plans every time (prepared
@@ -875,7 +1048,7 @@ class StateStore:
         deleted = 0
         with self._write() as conn:
             for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
-                for model in (WrittenValueRow, DeadLetterRow):
+                for model in (WrittenValueRow, DeadLetterRow, WriteInFlightRow):
                     stmt = delete(model).where(
                         model.crm == crm,
                         model.object_type == object_type,
@@ -883,6 +1056,69 @@ class StateStore:
                     )
                     deleted += conn.execute(stmt).rowcount
         return deleted
+
+    # ------------------------------------------------------------------ writes in flight
+
+    def mark_in_flight(self, crm: str, writes: Sequence[FieldWrite]) -> None:
+        """Remember that these writes are about to be sent (one row per record)."""
+        latest = {(w.object_type, w.record_id): dict(w.fields) for w in writes}
+        if not latest:
+            return
+        now = self._now()
+        f = WriteInFlightRow
+        if self.dialect == "postgresql":
+            # One INSERT ... SELECT FROM unnest(...) per chunk, as record_written does:
+            # an executemany is one parsed and planned statement per row here.
+            items = list(latest.items())
+            with self._write() as conn:
+                for part in _chunks(items, _WRITE_CHUNK):
+                    conn.execute(_upsert_in_flight(crm, part, now))
+            return
+        ins = sqlite.insert(f)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[f.crm, f.object_type, f.record_id],
+            set_={"fields": ins.excluded.fields, "sent_at": ins.excluded.sent_at},
+        )
+        params = [
+            {"crm": crm, "object_type": t, "record_id": r, "fields": v, "sent_at": now}
+            for (t, r), v in latest.items()
+        ]
+        with self._write() as conn:
+            for chunk in _chunks(params, _WRITE_CHUNK):
+                conn.execute(stmt, list(chunk))
+
+    def clear_in_flight(self, crm: str, keys: Iterable[tuple[str, str]]) -> int:
+        """Forget in-flight marks of ``(object_type, record_id)`` whose outcome is recorded."""
+        by_type: dict[str, list[str]] = {}
+        for object_type, record_id in keys:
+            by_type.setdefault(object_type, []).append(record_id)
+        f = WriteInFlightRow
+        cleared = 0
+        with self._write() as conn:
+            for object_type, ids in by_type.items():
+                for chunk in _chunks(_unique(ids), _IN_CHUNK):
+                    stmt = delete(f).where(
+                        f.crm == crm, f.object_type == object_type, f.record_id.in_(chunk)
+                    )
+                    cleared += conn.execute(stmt).rowcount
+        return cleared
+
+    def in_flight(self, crm: str) -> list[tuple[FieldWrite, datetime]]:
+        """Writes marked in flight and never settled (their process died), oldest first."""
+        f = WriteInFlightRow
+        stmt = select(f).where(f.crm == crm).order_by(f.sent_at)
+        with self._read() as session:
+            return [
+                (
+                    FieldWrite(
+                        _check_object_type(row.object_type),
+                        row.record_id,
+                        {str(k): str(v) for k, v in (row.fields or {}).items()},
+                    ),
+                    row.sent_at,
+                )
+                for row in session.scalars(stmt)
+            ]
 
     # ------------------------------------------------------------------ dead letters
 

@@ -35,6 +35,7 @@ from connectors.base import (
 from workers.celery_app import make_app
 from workers.events import POPULATION_TTL_SECONDS, Processor, poll_changes
 from workers.frames import EngineFrames
+from workers.inflight import adopt_in_flight
 from workers.quota import calls_sent_here
 from workers.runner import (
     SyncReport,
@@ -43,6 +44,7 @@ from workers.runner import (
     finish_pull,
     retry_dead_letters,
 )
+from workers.runs import reap_dead_runs
 from workers.settings import Settings
 from workers.state import StateStore
 from workers.sync import (
@@ -102,8 +104,10 @@ def sync_task(self: Task, crm: str, full: bool = False, refit_clv: bool = False)
     run_id: int | None = None
     try:
         book = load_playbook(settings().playbook)
+        reap_dead_runs(st, settings().run_stale_seconds)
         run_id = st.start_run(crm, f"sync-{'full' if full else 'incremental'}")
         calls = calls_sent_here(crm)
+        adopt_in_flight(connector(crm), st)
         pulled = pull_population(connector(crm), st, book, full=full)
         pull_calls = calls_sent_here(crm) - calls
         stash = f"segsync:stash:{run_id}"
@@ -178,6 +182,7 @@ def write_task(self: Task, crm: str, packed: list[list[Any]], derived: list[str]
     """Write one chunk (queue write); idempotent, so a redelivered task writes only the rest."""
     calls = calls_sent_here(crm)
     try:
+        store().heartbeat(crm=crm)  # the run these writes belong to is alive
         outcome = apply_writes(
             connector(crm), store(), [_unpack(p) for p in packed], derived=set(derived)
         )

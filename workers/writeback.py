@@ -4,6 +4,12 @@ Idempotent by construction: before sending, each write is compared again with th
 written-values table, so a task that runs twice (a killed worker's task redelivered)
 sends only what is not yet recorded. A write the CRM applied but whose answer was lost
 is sent again with the same value, which the CRM treats as no change.
+
+Writes go out one CRM batch at a time and each batch's outcome is recorded as soon as
+the CRM confirms it, so a crash leaves at most one batch unrecorded. That batch is
+marked in flight before it is sent (``writes_in_flight``); the next run reads those
+records back and adopts what the CRM holds (``workers.inflight``) instead of sending
+them again with a new entry time.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from workers.state import DeadLetterEntry, StateStore
 # (still retryable from there: nothing is dropped).
 RETRY_ROUNDS = 3
 RETRY_PAUSE_SECONDS = 2.0
+# Records per confirmed batch when the connector does not say: HubSpot's batch maximum.
+DEFAULT_BATCH = 100
 
 
 @dataclass
@@ -63,6 +71,13 @@ def pending(
     return todo, done
 
 
+def write_batch_size(connector: Connector) -> int:
+    """Records the connector sends in one CRM call (not part of the Connector protocol:
+    test doubles have none, hence the lookup)."""
+    size = getattr(connector, "write_batch_size", None)
+    return size if isinstance(size, int) and size > 0 else DEFAULT_BATCH
+
+
 def apply_writes(
     connector: Connector,
     store: StateStore,
@@ -71,43 +86,75 @@ def apply_writes(
     derived: Collection[str],
     sleep: Callable[[float], None] = time.sleep,
 ) -> WriteOutcome:
-    """Write what is still pending; record successes, dead-letter refusals.
+    """Write what is still pending, one CRM batch at a time; record each batch's
+    successes as soon as it is confirmed, dead-letter refusals.
 
     Transient per-record failures are retried a few rounds; whatever still fails is
     dead-lettered with the CRM's reason so ``segsync deadletter retry`` can replay it.
     """
-    crm = connector.crm
     outcome = WriteOutcome()
-    todo, outcome.already_written = pending(store, crm, writes, derived)
+    todo, outcome.already_written = pending(store, connector.crm, writes, derived)
+    size = write_batch_size(connector)
     for attempt in range(RETRY_ROUNDS + 1):
         if not todo:
             break
         if attempt:
             sleep(RETRY_PAUSE_SECONDS * attempt)
-        results = connector.write(todo)
-        by_key = {(w.object_type, w.record_id): w for w in todo}
         retry: list[FieldWrite] = []
-        landed: list[FieldWrite] = []
-        letters: list[DeadLetterEntry] = []
-        last_round = attempt == RETRY_ROUNDS
-        for result in results:
-            write = by_key.get((result.object_type, result.record_id))
-            if write is None:
-                continue
-            if result.ok:
-                landed.append(write)
-            elif result.status is WriteStatus.RETRYABLE and not last_round:
-                retry.append(write)
-            else:
-                outcome.rejected += result.status is WriteStatus.REJECTED
-                outcome.rejections.append(result)
-                letters.append(DeadLetterEntry.from_write(write, result))
-        _remember(store, crm, landed, derived)
-        outcome.records_written += len(landed)
-        outcome.fields_written += sum(len(w.fields) for w in landed)
-        outcome.dead_lettered += store.add_dead_letters(crm, letters)
+        for start in range(0, len(todo), size):
+            batch = todo[start : start + size]
+            retry += _send_batch(
+                connector, store, batch, derived, outcome, last_round=attempt == RETRY_ROUNDS
+            )
         todo = retry
     return outcome
+
+
+def _send_batch(
+    connector: Connector,
+    store: StateStore,
+    batch: Sequence[FieldWrite],
+    derived: Collection[str],
+    outcome: WriteOutcome,
+    *,
+    last_round: bool,
+) -> list[FieldWrite]:
+    """Send one batch, marked in flight until its outcome is recorded; the writes to retry."""
+    crm = connector.crm
+    store.mark_in_flight(crm, [_remembered(w, derived) for w in batch])
+    results = connector.write(batch)
+    by_key = {(w.object_type, w.record_id): w for w in batch}
+    retry: list[FieldWrite] = []
+    landed: list[FieldWrite] = []
+    letters: list[DeadLetterEntry] = []
+    for result in results:
+        write = by_key.get((result.object_type, result.record_id))
+        if write is None:
+            continue
+        if result.ok:
+            landed.append(write)
+        elif result.status is WriteStatus.RETRYABLE and not last_round:
+            retry.append(write)
+        else:
+            outcome.rejected += result.status is WriteStatus.REJECTED
+            outcome.rejections.append(result)
+            letters.append(DeadLetterEntry.from_write(write, result))
+    # A retryable write may have landed with its answer lost: it stays marked until
+    # its retry settles it, so a crash in between still reads it back.
+    settled: set[tuple[str, str]] = {(w.object_type, w.record_id) for w in landed}
+    settled |= {(e.object_type, e.record_id) for e in letters}
+    with store.transaction():  # the batch's outcome is recorded whole, in one commit
+        _remember(store, crm, landed, derived)
+        outcome.dead_lettered += store.add_dead_letters(crm, letters)
+        store.clear_in_flight(crm, settled)
+    outcome.records_written += len(landed)
+    outcome.fields_written += sum(len(w.fields) for w in landed)
+    return retry
+
+
+def _remembered(write: FieldWrite, derived: Collection[str]) -> FieldWrite:
+    fields = {k: v for k, v in write.fields.items() if k not in derived}
+    return FieldWrite(write.object_type, write.record_id, fields)
 
 
 def _remember(

@@ -54,6 +54,11 @@ class Admin:
                 Rule("/_sandbox/stats", methods=["GET"], endpoint="stats"),
                 Rule("/_sandbox/reset-stats", methods=["POST"], endpoint="reset_stats"),
                 Rule("/_sandbox/faults", methods=["GET", "POST"], endpoint="faults"),
+                Rule(
+                    "/_sandbox/faults/script",
+                    methods=["GET", "POST"],
+                    endpoint="fault_script",
+                ),
                 Rule("/_sandbox/mutate", methods=["POST"], endpoint="mutate"),
                 Rule("/_sandbox/delete", methods=["POST"], endpoint="delete"),
                 Rule(
@@ -122,6 +127,26 @@ class Admin:
                 "spec": self.state.faults.config.to_spec(),
             },
         )
+
+    def _fault_script(self, request: Request) -> Response:
+        """``{"endpoint": "soap.metadata", "faults": ["429", "ok", "drop_after"]}``: the next
+        requests to that endpoint get these faults in order."""
+        if request.method == "POST":
+            try:
+                body = orjson.loads(request.get_data())
+            except orjson.JSONDecodeError as exc:
+                raise AdminError(400, f"invalid JSON: {exc}") from None
+            endpoint = body.get("endpoint") if isinstance(body, dict) else None
+            kinds = body.get("faults") if isinstance(body, dict) else None
+            if not isinstance(endpoint, str) or not endpoint:
+                raise AdminError(400, "endpoint must be an endpoint name such as soap.metadata")
+            if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+                raise AdminError(400, "faults must be a list of fault kinds")
+            try:
+                self.state.faults.script(endpoint, kinds)
+            except ValueError as exc:
+                raise AdminError(400, str(exc)) from None
+        return _json(200, {"scripted": self.state.faults.scripted()})
 
     def _object_type(self, name: Any) -> str:
         object_type = self.dialect.object_type(str(name)) if name else None

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from .config import FaultConfig
 
-FaultKind = Literal["429", "5xx", "drop_before", "drop_after", "slow"]
+FaultKind = Literal["429", "5xx", "drop_before", "drop_after", "slow", "daily_limit"]
+SCRIPTED_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +32,49 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._rng = random.Random(f"{seed}:faults")
         self.config = config
+        # endpoint prefix -> faults the next requests to it get, in order (before any draw)
+        self._scripted: dict[str, deque[Fault | None]] = {}
 
     def set_config(self, config: FaultConfig) -> None:
         """Swap the fault shares at run time (the random stream continues)."""
         with self._lock:
             self.config = config
 
-    def draw(self) -> Fault | None:
+    def script(self, endpoint: str, kinds: Sequence[str]) -> None:
+        """The next ``len(kinds)`` requests to endpoints named ``endpoint`` (or
+        ``endpoint.*``) get these faults in order; ``ok`` lets one request through.
+
+        Tests use it to fault one API deterministically (e.g. ``soap.metadata``) while
+        the rest of the server behaves.
+        """
+        faults: list[Fault | None] = []
+        for kind in kinds:
+            if kind == "ok":
+                faults.append(None)
+            elif kind in SCRIPTED_KINDS:
+                fault_kind = cast(FaultKind, kind)
+                faults.append(Fault(fault_kind, 503) if kind == "5xx" else Fault(fault_kind))
+            else:
+                known = ", ".join([*SCRIPTED_KINDS, "ok"])
+                raise ValueError(f"unknown scripted fault {kind!r}; known: {known}")
+        with self._lock:
+            self._scripted[endpoint] = deque(faults)
+
+    def scripted(self) -> dict[str, list[str]]:
+        """What is still scripted, per endpoint."""
+        with self._lock:
+            return {
+                name: [f.kind if f is not None else "ok" for f in queue]
+                for name, queue in self._scripted.items()
+                if queue
+            }
+
+    def draw(self, endpoint: str = "") -> Fault | None:
         """The fault for the next API request, or None."""
         with self._lock:
+            for prefix, queue in self._scripted.items():
+                if queue and (endpoint == prefix or endpoint.startswith(prefix + ".")):
+                    return queue.popleft()
             cfg = self.config
             if cfg.per_request_total <= 0:
                 return None

@@ -37,6 +37,7 @@ from .events import (
     change_source,
 )
 from .hubspot_api import HubSpotDialect
+from .ratelimit import DAILY
 from .seed import SeedData, generate
 from .state import SandboxState
 
@@ -142,12 +143,14 @@ class SandboxApp:
         call: CallInfo,
         environ: dict[str, Any],
     ) -> Response:
-        fault = self.state.faults.draw()
+        fault = self.state.faults.draw(endpoint.split(":", 1)[0])
         if fault is None:
             return self.dialect.handle(endpoint, request, args, call)
         self.state.stats.fault(fault.kind)
         if fault.kind == "429":
             return self.dialect.rate_limited("TEN_SECONDLY_ROLLING", call)
+        if fault.kind == "daily_limit":
+            return self.dialect.rate_limited(DAILY, call)
         if fault.kind == "5xx":
             return self.dialect.gateway_error(fault.status, call)
         if fault.kind == "drop_before":

@@ -1,0 +1,100 @@
+"""Runs that end: an owner and a heartbeat while running, a retried end, reaping of the dead.
+
+A run row says ``running`` until its process records the end. A process that is killed,
+or that cannot reach the state store as it finishes, never does; the next run (or
+``segsync runs``) reaps it: marked failed with the reason, when its process is gone from
+this host or its heartbeat is older than ``SEGSYNC_RUN_STALE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from workers.state import Run, RunStatus, StateStore
+
+log = logging.getLogger(__name__)
+
+
+def reap_dead_runs(store: StateStore, stale_seconds: float) -> list[Run]:
+    """Mark failed the runs whose process died; logs each one."""
+    reaped = store.reap_runs(timedelta(seconds=stale_seconds))
+    for run in reaped:
+        log.warning("run #%d (%s %s) %s", run.id, run.crm, run.kind, run.error)
+    return reaped
+
+
+def finish_run(
+    store: StateStore,
+    run_id: int,
+    status: RunStatus | str,
+    counts: Mapping[str, Any],
+    *,
+    error: str | None = None,
+    within: float,
+) -> None:
+    """Record a run's end, retrying for ``within`` seconds while the store refuses
+    connections (a restart, a failover): a run whose end is lost is reported failed by
+    the next reaping, not as what it was."""
+    retrying = Retrying(
+        retry=retry_if_exception_type((OperationalError, InterfaceError)),
+        stop=stop_after_delay(within),
+        wait=wait_random_exponential(multiplier=0.2, max=5.0),
+        before_sleep=lambda state: log.warning(
+            "recording the end of run #%d failed (attempt %d), retrying: %s",
+            run_id,
+            state.attempt_number,
+            state.outcome.exception() if state.outcome else None,
+        ),
+        reraise=True,
+    )
+    retrying(store.finish_run, run_id, status, counts, error=error)
+
+
+class Heartbeat:
+    """Bumps a run's heartbeat every ``every`` seconds from a daemon thread.
+
+    A failed beat is logged and skipped: the run itself decides whether the store is
+    gone for good.
+    """
+
+    def __init__(self, store: StateStore, run_id: int | None, every: float) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="run-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Start beating (nothing to beat for a run without a row, e.g. a dry run)."""
+        if self._run_id is not None:
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating; idempotent."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._store.heartbeat(self._run_id)
+            except Exception as exc:  # a missed beat is not the run's failure
+                log.warning("run #%s heartbeat failed: %s", self._run_id, exc)
+
+
+def heartbeat_interval(stale_seconds: float) -> float:
+    """Beat often enough that a live run is never taken for dead."""
+    return max(1.0, stale_seconds / 6)
