@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -153,17 +153,58 @@ class Population:
             log.info("population loaded: %s", counts)
         return self._collector
 
-    def refresh(self, ids: dict[ObjectType, set[str]]) -> None:
-        """Re-read these records by id; those gone from the CRM leave the population."""
+    def refresh(
+        self, ids: dict[ObjectType, set[str]], split_reads: int = 0
+    ) -> tuple[dict[ObjectType, set[str]], str]:
+        """Re-read these records by id; those gone from the CRM leave the population.
+
+        A read the CRM refuses for some records (not as a whole: see ``crm_wide``) is
+        halved, at most ``split_reads`` extra reads, to find them; they keep their old
+        copy and are returned, per type, with the CRM's reason.
+        """
         collector = self.ensure()
+        budget = [split_reads]
+        unreadable: dict[ObjectType, set[str]] = {}
+        reason = ""
         for object_type, wanted in ids.items():
             if not wanted or object_type not in self._field_map.object_types():
                 continue
             props = self._field_map.native_properties(object_type)
-            found = self._connector.read_ids(object_type, sorted(wanted), props)
+            found, bad, why = self._read(object_type, sorted(wanted), props, budget)
             seen = {r.id for r in found}
-            gone = [_tombstone(self._connector, object_type, i) for i in wanted - seen]
+            gone = [_tombstone(self._connector, object_type, i) for i in wanted - seen - bad]
             collector(RecordBatch(object_type, tuple(found) + tuple(gone)))
+            if bad:
+                unreadable[object_type] = bad
+                reason = reason or why
+        return unreadable, reason
+
+    def _read(
+        self, object_type: ObjectType, ids: list[str], props: Sequence[str], budget: list[int]
+    ) -> tuple[list[Record], set[str], str]:
+        try:
+            return self._connector.read_ids(object_type, ids, props), set(), ""
+        except Exception as exc:
+            if crm_wide(exc):
+                raise
+            if len(ids) == 1:
+                return [], set(ids), describe(exc)
+            if budget[0] < 2:
+                raise
+            budget[0] -= 2
+        half = len(ids) // 2
+        left = self._read(object_type, ids[:half], props, budget)
+        right = self._read(object_type, ids[half:], props, budget)
+        return left[0] + right[0], left[1] | right[1], left[2] or right[2]
+
+
+class RecordsFailed(Exception):
+    """Records an event round needs and the CRM would not read; their events fail alone."""
+
+    def __init__(self, records: set[tuple[str, str]], reason: str) -> None:
+        super().__init__(reason)
+        self.records = records
+        self.reason = reason
 
 
 def _unread_reach(
@@ -287,6 +328,18 @@ class Processor:
             group = groups.pop(0)
             try:
                 self._attempt(group, refresh, report, check)
+            except RecordsFailed as exc:
+                report.failed_rounds += 1
+                # The events naming those records fail; the rest are tried again without.
+                bad = [e for e in group if self._names(e, exc.records)]
+                self._fail(claim, bad, exc.reason, report)
+                others = [e for e in group if e not in bad]
+                if others and extra >= 1:
+                    extra -= 1
+                    groups.insert(0, others)
+                elif others:
+                    self._fail(claim, others, exc.reason, report)
+                continue
             except LeaseLost as exc:
                 log.warning("%s event round stopped before writing: %s", self.crm, exc)
                 # Token-checked: only events this claim still holds go back.
@@ -308,17 +361,7 @@ class Processor:
                     half = len(group) // 2
                     groups[:0] = [group[:half], group[half:]]
                     continue
-                outcome = self.inbox.give_back(claim.token, group, describe(exc))
-                report.failed += len(group)
-                log.warning(
-                    "%s: %d event(s) failed (%s); %d retry with backoff, %d parked as dead",
-                    self.crm,
-                    len(group),
-                    describe(exc),
-                    outcome["retrying"],
-                    outcome["dead"],
-                    exc_info=exc,
-                )
+                self._fail(claim, group, describe(exc), report, exc)
                 continue
             except BaseException:
                 # Interrupted (Ctrl-C, shutdown): the events go back at once, unpenalised.
@@ -326,6 +369,30 @@ class Processor:
                 raise
             refresh = None
             self.inbox.finish(claim.token, [e.id for e in group])
+
+    def _fail(
+        self,
+        claim: Claim,
+        events: list[InboxEvent],
+        reason: str,
+        report: RoundReport,
+        exc: BaseException | None = None,
+    ) -> None:
+        outcome = self.inbox.give_back(claim.token, events, reason)
+        report.failed += len(events)
+        log.warning(
+            "%s: %d event(s) failed (%s); %d retry with backoff, %d parked as dead",
+            self.crm,
+            len(events),
+            reason,
+            outcome["retrying"],
+            outcome["dead"],
+            exc_info=exc,
+        )
+
+    def _names(self, event: InboxEvent, records: set[tuple[str, str]]) -> bool:
+        change = parse_event(self.crm, event)
+        return change is not None and (change.object_type, change.record_id) in records
 
     def _attempt(
         self,
@@ -340,11 +407,17 @@ class Processor:
         refresh: dict[ObjectType, set[str]] = {t: set(ids) for t, ids in changed.items()}
         for object_type, ids in (also_refresh or {}).items():
             refresh.setdefault(object_type, set()).update(ids)
+        splits = self.inbox.policy.split_rounds
         if any(changed.values()):
-            self.population.refresh(refresh)
-            self._resegment(changed, refresh, part, check)
+            unreadable, reason = self.population.refresh(refresh, splits)
+            failed: set[tuple[str, str]] = {
+                (t, i) for t, ids in unreadable.items() for i in ids if i in changed.get(t, ())
+            }
+            if failed:
+                raise RecordsFailed(failed, reason)
+            self._resegment(changed, refresh, part, check, unreadable)
         elif refresh and self.population.loaded:
-            self.population.refresh(refresh)
+            self.population.refresh(refresh, splits)
         for kind, gone in part.deleted_ids.items():
             # A deletion (or GDPR deletion) in the CRM: nothing about it stays here.
             self.store.forget_records(self.crm, kind, gone)
@@ -398,18 +471,30 @@ class Processor:
         refreshed: dict[ObjectType, set[str]],
         report: RoundReport,
         guard: Callable[[], None] | None = None,
+        unreadable: dict[ObjectType, set[str]] | None = None,
     ) -> None:
         collector = self.population.ensure()
         mode = playbook_mode(self.playbook)
         frames = collector.frames(mode)
         unread = _unread_reach(changed, refreshed, frames)
+        skip = {t: set(ids) for t, ids in (unreadable or {}).items()}
         if unread:
-            self.population.refresh(unread)
+            more, _reason = self.population.refresh(unread, self.inbox.policy.split_rounds)
+            for object_type, ids in more.items():
+                skip.setdefault(object_type, set()).update(ids)
             frames = collector.frames(mode)
         pulled = Pulled(frames, {}, changed, [])
         plan = plan_sync(
             self.connector, self.store, pulled, self.playbook, affected_history_only=True
         )
+        if any(skip.values()):
+            # Reached through a roll-up but unreadable now: planned on an old copy, so
+            # not written; the record's own next change (or the next sync) writes it.
+            people = skip.get("contact", set()) | skip.get("lead", set())
+            for kind, diff in plan.diffs.items():
+                ids = people if kind in ("contact", "lead") else skip.get(kind, set())
+                diff.writes[:] = [w for w in diff.writes if w.record_id not in ids]
+            log.info("%s: %s not re-readable, left unwritten this round", self.crm, skip)
         if guard is not None and (plan.writes or plan.lifecycle_clears):
             guard()
         outcome = write_all(self.connector, self.store, plan)
