@@ -104,6 +104,9 @@ class RoundReport:
     released: int = 0  # events handed back untried (CRM-wide failure, lease lost)
     failed_rounds: int = 0
     paused: str | None = None  # why the CRM's processing is paused
+    # Whether the round's ``also_refresh`` records were re-read: a paused or failed round
+    # did not, and the caller must offer them again (the Celery change feed).
+    refreshed: bool = False
 
     @property
     def more(self) -> bool:
@@ -284,6 +287,7 @@ class Processor:
         claim = self.inbox.claim(self.crm, self.batch_size)
         report.events = len(claim.events)
         if not claim.events and not also_refresh:
+            report.refreshed = True
             return report
         with LeaseKeeper(self.inbox, claim.token, renew) as lease:
 
@@ -368,6 +372,7 @@ class Processor:
                 self.inbox.release(claim.token, [e.id for g in [group, *groups] for e in g])
                 raise
             refresh = None
+            report.refreshed = True
             self.inbox.finish(claim.token, [e.id for e in group])
 
     def _fail(

@@ -340,7 +340,10 @@ def events_task(crm: str) -> dict[str, Any]:
             now = _redis_time(r)
             others = _feed_since(r, crm, proc.population.feed_position)
             report = proc.run_round(others, guard=lock.reacquire, renew=lock.reacquire)
-            proc.population.feed_position = now
+            if report.refreshed:
+                # Not when paused or failed: those rows were not re-read, so the next
+                # round must still see them in the feed.
+                proc.population.feed_position = now
             changed = {f"{t}:{i}": now for t, ids in report.changed_ids.items() for i in ids}
             if changed:
                 r.zadd(_feed_key(crm), changed)
