@@ -260,7 +260,7 @@ class Admin:
     def _token(self, request: Request) -> str:
         token = self._body(request).get("token")
         if not isinstance(token, str) or not token:
-            raise AdminError(400, "body must be {\"token\": \"<bearer token>\"}")
+            raise AdminError(400, 'body must be {"token": "<bearer token>"}')
         return token
 
     def _revoke_token(self, request: Request) -> Response:
