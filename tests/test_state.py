@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Cursor, FieldWrite, WriteResult, WriteStatus
 from workers import state as state_module
+from workers.inbox import Inbox, InboxPolicy
 from workers.state import (
     Base,
     DeadLetterEntry,
@@ -42,6 +43,7 @@ TABLES = {
     "dead_letters",
     "event_inbox",
     "writes_in_flight",
+    "event_pauses",
 }
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -541,35 +543,31 @@ def test_event_inbox_dedupes_and_tracks_status(store: StateStore, clock: FakeClo
     assert [e.crm for e in store.pending_events(limit=10, crm="salesforce")] == ["salesforce"]
     assert len(store.pending_events(limit=2)) == 2
 
-    assert store.mark_events([pending[0].id, pending[1].id], "enqueued") == 2
-    assert [e.event_key for e in store.pending_events()] == ["evt-2", "evt-3"]
-    assert store.inbox_depth() == 4  # enqueued is not finished yet
+    inbox = Inbox(store, InboxPolicy(lease_seconds=30))
+    first = inbox.claim("hubspot", 2)
+    assert [e.event_key for e in first.events] == ["evt-1", "evt-2"]
+    assert all(e.status is EventStatus.LEASED and e.attempts == 1 for e in first.events)
+    assert [e.event_key for e in store.pending_events()] == ["evt-1", "evt-3"]
+    assert store.inbox_depth() == 4  # leased is not finished yet
 
-    t1 = clock.advance()
-    assert store.mark_events([pending[0].id], EventStatus.DONE) == 1
-    assert store.mark_events([pending[1].id], "failed") == 1
-    assert store.inbox_depth() == 2
+    t1 = clock.advance(10)
+    assert inbox.finish(first.token, [first.events[0].id]) == 1
+    assert inbox.finish("someone-else", [first.events[1].id]) == 0  # not this claim's
+    assert store.inbox_depth() == 3
 
-    claimed = store.claim_events(limit=1)
-    assert [e.event_key for e in claimed] == ["evt-2"]
-    assert claimed[0].status is EventStatus.ENQUEUED and claimed[0].attempts == 1
-    assert [e.event_key for e in store.claim_events(limit=10)] == ["evt-3"]
-    assert store.claim_events() == []
-
-    # Put a failed event back in line: it is pending again and keeps its attempt count.
-    store.mark_events([pending[1].id], "pending")
-    back = store.pending_events()
-    assert [e.id for e in back] == [pending[1].id]
-    assert back[0].attempts == 1 and back[0].processed_at is None
+    second = inbox.claim("hubspot", 10)
+    assert [e.event_key for e in second.events] == ["evt-3"]
+    assert inbox.claim("hubspot", 10).events == []  # evt-2's lease runs until T0 + 30 s
 
     with Session(store.engine) as session:
-        finished = session.get(InboxEventRow, pending[0].id)
+        finished = session.get(InboxEventRow, first.events[0].id)
         assert finished is not None
         assert (finished.status, finished.processed_at, finished.attempts) == ("done", t1, 1)
 
-    with pytest.raises(ValueError):
-        store.mark_events([pending[0].id], "lost")
-    assert pending[0].id not in {e.id for e in store.claim_events()}  # done stays done
+    clock.advance(25)  # evt-2's lease has expired: claimable again, evt-3's has not
+    again = inbox.claim("hubspot", 10)
+    assert [e.event_key for e in again.events] == ["evt-2"] and again.events[0].attempts == 2
+    assert first.events[0].id not in {e.id for e in inbox.claim("hubspot", 10).events}
 
 
 def test_concurrent_claimers_never_share_an_event(backend_url: str) -> None:
@@ -583,7 +581,7 @@ def test_concurrent_claimers_never_share_an_event(backend_url: str) -> None:
         # Its own store per thread: separate connections, as in separate workers.
         try:
             with StateStore(backend_url) as mine:
-                while batch := mine.claim_events(limit=7):
+                while batch := Inbox(mine).claim("hubspot", 7).events:
                     claimed[slot].extend(event.id for event in batch)
         except BaseException as exc:
             errors.append(exc)

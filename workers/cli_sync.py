@@ -291,7 +291,7 @@ def events() -> None:
 @CRM
 @AS_JSON
 def events_status(crm: str, as_json: bool) -> None:
-    """Inbox depth, lag of the oldest waiting event, duplicates, forged and echo counts."""
+    """Inbox depth, lag, in-flight, backing-off and dead events (with reasons), counters."""
     from workers.events import status
     from workers.state import StateStore
 
@@ -303,17 +303,27 @@ def events_status(crm: str, as_json: bool) -> None:
         return
     lag = "-" if report["lag_seconds"] is None else f"{report['lag_seconds']:.1f} s"
     click.echo(f"{crm}: inbox {report['inbox_depth']} waiting, oldest {lag}")
+    if report["paused_until"]:
+        click.echo(f"  paused until {report['paused_until']}: {report['pause_reason']}")
     for name, value in report.items():
-        if name not in ("crm", "inbox_depth", "lag_seconds"):
-            click.echo(f"  {name:<34} {value:>10}")
+        if name in ("crm", "inbox_depth", "lag_seconds", "paused_until", "pause_reason"):
+            continue
+        if name == "dead_reasons":
+            for reason, count in value.items():
+                click.echo(f"    dead {count:>6}: {reason}")
+            continue
+        click.echo(f"  {name:<34} {value:>10}")
+    if report["dead"]:
+        click.echo(f"  `segsync events retry --crm {crm}` puts the dead events back in line")
 
 
 @events.command("process")
 @CRM
 @AS_JSON
 def events_process(crm: str, as_json: bool) -> None:
-    """Drain the inbox in this process (what the workers do on each nudge)."""
+    """Drain the due events in this process (what the workers do on each nudge)."""
     from workers.events import Processor
+    from workers.inbox import InboxPolicy
     from workers.state import StateStore
     from workers.sync import load_playbook
 
@@ -327,21 +337,60 @@ def events_process(crm: str, as_json: bool) -> None:
             store,
             book,
             batch_size=settings.events_batch_size,
+            policy=InboxPolicy.from_settings(settings),
         )
-        totals = {"rounds": 0, "events": 0, "records_written": 0, "api_calls": 0}
+        totals: dict[str, Any] = {
+            "rounds": 0,
+            "events": 0,
+            "failed": 0,
+            "records_written": 0,
+            "api_calls": 0,
+            "paused": None,
+        }
         while True:
             report = processor.run_round()
             totals["rounds"] += 1
             totals["events"] += report.events
+            totals["failed"] += report.failed
             totals["records_written"] += report.records_written
             totals["api_calls"] += report.api_calls
-            if not report.events:
+            totals["paused"] = report.paused
+            if not report.more:
                 break
+    if as_json:
+        click.echo(json.dumps(totals))
+        return
     click.echo(
-        json.dumps(totals)
-        if as_json
-        else f"{totals['events']} events, {totals['records_written']} records written"
+        f"{totals['events']} events, {totals['records_written']} records written"
+        + (f", {totals['failed']} failed (retried with backoff)" if totals["failed"] else "")
     )
+    if totals["paused"]:
+        raise fail(f"{crm} event processing is paused: {totals['paused']}")
+
+
+@events.command("retry")
+@click.option(
+    "--crm",
+    type=click.Choice(["hubspot", "salesforce"]),
+    default=None,
+    help="Only this CRM's dead events (default: every CRM's).",
+)
+@AS_JSON
+def events_retry(crm: str | None, as_json: bool) -> None:
+    """Put dead events (failed for SEGSYNC_EVENTS_DEAD_AFTER_SECONDS) back in line."""
+    from workers.inbox import Inbox
+    from workers.state import StateStore
+
+    with StateStore(_settings().database_url) as store:
+        store.migrate()
+        revived = Inbox(store).retry_dead(crm)
+    if as_json:
+        click.echo(json.dumps({"crm": crm, "revived": revived}))
+    else:
+        click.echo(
+            f"{revived} dead event{'s' if revived != 1 else ''} back in line; "
+            "the next round (a nudge, the poll, `segsync events process`) takes them"
+        )
 
 
 @events.command("poll")

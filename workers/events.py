@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,15 +35,15 @@ from connectors.base import Connector, ObjectType, Record, RecordBatch
 from segmentation.playbook import Playbook
 from workers.fieldmap import FieldMap, load_field_map
 from workers.frames import EngineFrames, FrameCollector, playbook_mode
+from workers.inbox import Claim, Inbox, InboxPolicy, LeaseKeeper, LeaseLost, crm_wide, describe
 from workers.runner import write_all
 from workers.settings import Settings
-from workers.state import EventStatus, InboxEvent, StateStore
+from workers.state import InboxEvent, StateStore
 from workers.sync import Pulled, affected_records, load_playbook, plan_sync, read_population
 
 log = logging.getLogger("segsync.events")
 
 POPULATION_TTL_SECONDS = 6 * 3600
-MAX_ATTEMPTS = 5
 OWN_PREFIX = {"hubspot": "segsync_", "salesforce": "Segsync_"}
 HUBSPOT_LIFECYCLE = "lifecyclestage"
 
@@ -100,6 +100,31 @@ class RoundReport:
     seconds: float = 0.0
     changed_ids: dict[str, set[str]] = field(default_factory=dict)
     deleted_ids: dict[str, set[str]] = field(default_factory=dict)
+    failed: int = 0  # events given back to retry later (or parked as dead)
+    released: int = 0  # events handed back untried (CRM-wide failure, lease lost)
+    failed_rounds: int = 0
+    paused: str | None = None  # why the CRM's processing is paused
+    # Whether the round's ``also_refresh`` records were re-read: a paused or failed round
+    # did not, and the caller must offer them again (the Celery change feed).
+    refreshed: bool = False
+
+    @property
+    def more(self) -> bool:
+        """Whether another round right away may find work."""
+        return bool(self.events) and self.paused is None
+
+    def absorb(self, part: RoundReport, changed: dict[ObjectType, set[str]]) -> None:
+        """Add a finished group's counts to the round's."""
+        self.dropped_own += part.dropped_own
+        self.dropped_repeat += part.dropped_repeat
+        self.records_changed += part.records_changed
+        self.records_written += part.records_written
+        self.fields_written += part.fields_written
+        self.rejected += part.rejected
+        for kind, ids in changed.items():
+            self.changed_ids.setdefault(kind, set()).update(ids)
+        for name, gone in part.deleted_ids.items():
+            self.deleted_ids.setdefault(name, set()).update(gone)
 
 
 class Population:
@@ -131,17 +156,58 @@ class Population:
             log.info("population loaded: %s", counts)
         return self._collector
 
-    def refresh(self, ids: dict[ObjectType, set[str]]) -> None:
-        """Re-read these records by id; those gone from the CRM leave the population."""
+    def refresh(
+        self, ids: dict[ObjectType, set[str]], split_reads: int = 0
+    ) -> tuple[dict[ObjectType, set[str]], str]:
+        """Re-read these records by id; those gone from the CRM leave the population.
+
+        A read the CRM refuses for some records (not as a whole: see ``crm_wide``) is
+        halved, at most ``split_reads`` extra reads, to find them; they keep their old
+        copy and are returned, per type, with the CRM's reason.
+        """
         collector = self.ensure()
+        budget = [split_reads]
+        unreadable: dict[ObjectType, set[str]] = {}
+        reason = ""
         for object_type, wanted in ids.items():
             if not wanted or object_type not in self._field_map.object_types():
                 continue
             props = self._field_map.native_properties(object_type)
-            found = self._connector.read_ids(object_type, sorted(wanted), props)
+            found, bad, why = self._read(object_type, sorted(wanted), props, budget)
             seen = {r.id for r in found}
-            gone = [_tombstone(self._connector, object_type, i) for i in wanted - seen]
+            gone = [_tombstone(self._connector, object_type, i) for i in wanted - seen - bad]
             collector(RecordBatch(object_type, tuple(found) + tuple(gone)))
+            if bad:
+                unreadable[object_type] = bad
+                reason = reason or why
+        return unreadable, reason
+
+    def _read(
+        self, object_type: ObjectType, ids: list[str], props: Sequence[str], budget: list[int]
+    ) -> tuple[list[Record], set[str], str]:
+        try:
+            return self._connector.read_ids(object_type, ids, props), set(), ""
+        except Exception as exc:
+            if crm_wide(exc):
+                raise
+            if len(ids) == 1:
+                return [], set(ids), describe(exc)
+            if budget[0] < 2:
+                raise
+            budget[0] -= 2
+        half = len(ids) // 2
+        left = self._read(object_type, ids[:half], props, budget)
+        right = self._read(object_type, ids[half:], props, budget)
+        return left[0] + right[0], left[1] | right[1], left[2] or right[2]
+
+
+class RecordsFailed(Exception):
+    """Records an event round needs and the CRM would not read; their events fail alone."""
+
+    def __init__(self, records: set[tuple[str, str]], reason: str) -> None:
+        super().__init__(reason)
+        self.records = records
+        self.reason = reason
 
 
 def _unread_reach(
@@ -183,11 +249,13 @@ class Processor:
         playbook: Playbook,
         *,
         batch_size: int = 1000,
+        policy: InboxPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.connector = connector
         self.crm = connector.crm
         self.store = store
+        self.inbox = Inbox(store, policy)
         self.playbook = playbook
         self.batch_size = batch_size
         self.population = Population(connector, load_field_map(self.crm), clock)
@@ -197,42 +265,50 @@ class Processor:
         also_refresh: dict[ObjectType, set[str]] | None = None,
         *,
         guard: Callable[[], None] | None = None,
+        renew: Callable[[], object] | None = None,
     ) -> RoundReport:
-        """Claim pending events, re-segment what they reach, write what changed.
+        """Claim due events, re-segment what they reach, write what changed.
 
-        ``guard`` is called between planning and writing; if it raises, nothing is
-        written and the round's events wait again (a worker that lost the CRM's
-        processing lock must not write a plan made while another may be planning).
+        The claim is a lease, renewed (with ``renew``, e.g. a Redis lock) while the round
+        runs; before writing, the lease is checked and ``guard`` called: if either fails,
+        nothing is written and the events are left to whoever holds them now.
+
+        A round that fails is split in halves (at most ``policy.split_rounds`` extra
+        rounds), so the events that fail are told from those that do not; these finish,
+        those back off. A failure of the CRM as a whole pauses the CRM instead.
         """
         started = time.monotonic()
         calls = self.connector.usage().calls_made
         report = RoundReport()
-        events = self.store.claim_events(self.batch_size, crm=self.crm)
-        report.events = len(events)
-        if not events and not also_refresh:
+        pause = self.inbox.paused(self.crm)
+        if pause is not None:
+            report.paused = pause.reason
             return report
-        try:
-            changed = self._changes(events, report)
-            report.changed_ids = {t: set(ids) for t, ids in changed.items()}
-            refresh: dict[ObjectType, set[str]] = {t: set(ids) for t, ids in changed.items()}
-            for object_type, ids in (also_refresh or {}).items():
-                refresh.setdefault(object_type, set()).update(ids)
-            if any(changed.values()):
-                self.population.refresh(refresh)
-                self._resegment(changed, refresh, report, guard)
-            elif refresh and self.population.loaded:
-                self.population.refresh(refresh)
-            for kind, gone in report.deleted_ids.items():
-                # A deletion (or GDPR deletion) in the CRM: nothing about it stays here.
-                self.store.forget_records(self.crm, kind, gone)
-        except BaseException:
-            self._give_back(events)
-            raise
-        self.store.mark_events([e.id for e in events], EventStatus.DONE)
+        claim = self.inbox.claim(self.crm, self.batch_size)
+        report.events = len(claim.events)
+        if not claim.events and not also_refresh:
+            report.refreshed = True
+            return report
+        with LeaseKeeper(self.inbox, claim.token, renew) as lease:
+
+            def check() -> None:
+                lease.check()
+                if guard is not None:
+                    try:
+                        guard()
+                    except Exception as exc:
+                        raise LeaseLost(describe(exc)) from exc
+
+            self._run_claim(claim, also_refresh, report, check)
+        if not report.paused:
+            ended = self.inbox.resume(self.crm)
+            if ended is not None:
+                log.warning("%s event processing resumed (paused for: %s)", self.crm, ended.reason)
         self.store.bump_counters(
             self.crm,
             {
-                "processed": report.events,
+                "processed": report.events - report.failed - report.released,
+                "failed_rounds": report.failed_rounds,
                 "dropped_own": report.dropped_own,
                 "dropped_repeat": report.dropped_repeat,
                 "records_written": report.records_written,
@@ -241,6 +317,116 @@ class Processor:
         report.api_calls = self.connector.usage().calls_made - calls
         report.seconds = time.monotonic() - started
         return report
+
+    def _run_claim(
+        self,
+        claim: Claim,
+        also_refresh: dict[ObjectType, set[str]] | None,
+        report: RoundReport,
+        check: Callable[[], None],
+    ) -> None:
+        groups: list[list[InboxEvent]] = [claim.events]
+        extra = self.inbox.policy.split_rounds
+        refresh = also_refresh
+        while groups:
+            group = groups.pop(0)
+            try:
+                self._attempt(group, refresh, report, check)
+            except RecordsFailed as exc:
+                report.failed_rounds += 1
+                # The events naming those records fail; the rest are tried again without.
+                bad = [e for e in group if self._names(e, exc.records)]
+                self._fail(claim, bad, exc.reason, report)
+                others = [e for e in group if e not in bad]
+                if others and extra >= 1:
+                    extra -= 1
+                    groups.insert(0, others)
+                elif others:
+                    self._fail(claim, others, exc.reason, report)
+                continue
+            except LeaseLost as exc:
+                log.warning("%s event round stopped before writing: %s", self.crm, exc)
+                # Token-checked: only events this claim still holds go back.
+                rest = [e.id for g in [group, *groups] for e in g]
+                self.inbox.release(claim.token, rest)
+                report.released += len(rest)
+                return
+            except Exception as exc:
+                if crm_wide(exc):
+                    rest = [e.id for g in [group, *groups] for e in g]
+                    self.inbox.release(claim.token, rest)
+                    report.released += len(rest)
+                    pause_crm(self.inbox, self.crm, describe(exc))
+                    report.paused = describe(exc)
+                    return
+                report.failed_rounds += 1
+                if len(group) > 1 and extra >= 2:
+                    extra -= 2
+                    half = len(group) // 2
+                    groups[:0] = [group[:half], group[half:]]
+                    continue
+                self._fail(claim, group, describe(exc), report, exc)
+                continue
+            except BaseException:
+                # Interrupted (Ctrl-C, shutdown): the events go back at once, unpenalised.
+                self.inbox.release(claim.token, [e.id for g in [group, *groups] for e in g])
+                raise
+            refresh = None
+            report.refreshed = True
+            self.inbox.finish(claim.token, [e.id for e in group])
+
+    def _fail(
+        self,
+        claim: Claim,
+        events: list[InboxEvent],
+        reason: str,
+        report: RoundReport,
+        exc: BaseException | None = None,
+    ) -> None:
+        outcome = self.inbox.give_back(claim.token, events, reason)
+        report.failed += len(events)
+        log.warning(
+            "%s: %d event(s) failed (%s); %d retry with backoff, %d parked as dead",
+            self.crm,
+            len(events),
+            reason,
+            outcome["retrying"],
+            outcome["dead"],
+            exc_info=exc,
+        )
+
+    def _names(self, event: InboxEvent, records: set[tuple[str, str]]) -> bool:
+        change = parse_event(self.crm, event)
+        return change is not None and (change.object_type, change.record_id) in records
+
+    def _attempt(
+        self,
+        events: list[InboxEvent],
+        also_refresh: dict[ObjectType, set[str]] | None,
+        report: RoundReport,
+        check: Callable[[], None],
+    ) -> None:
+        """One try at a group of events (the whole claim, or a half of a failed one)."""
+        part = RoundReport()
+        changed = self._changes(events, part)
+        refresh: dict[ObjectType, set[str]] = {t: set(ids) for t, ids in changed.items()}
+        for object_type, ids in (also_refresh or {}).items():
+            refresh.setdefault(object_type, set()).update(ids)
+        splits = self.inbox.policy.split_rounds
+        if any(changed.values()):
+            unreadable, reason = self.population.refresh(refresh, splits)
+            failed: set[tuple[str, str]] = {
+                (t, i) for t, ids in unreadable.items() for i in ids if i in changed.get(t, ())
+            }
+            if failed:
+                raise RecordsFailed(failed, reason)
+            self._resegment(changed, refresh, part, check, unreadable)
+        elif refresh and self.population.loaded:
+            self.population.refresh(refresh, splits)
+        for kind, gone in part.deleted_ids.items():
+            # A deletion (or GDPR deletion) in the CRM: nothing about it stays here.
+            self.store.forget_records(self.crm, kind, gone)
+        report.absorb(part, changed)
 
     def _changes(self, events: list[InboxEvent], report: RoundReport) -> dict[ObjectType, set[str]]:
         """Changed record ids per type, without our own echoes and repeats."""
@@ -290,31 +476,62 @@ class Processor:
         refreshed: dict[ObjectType, set[str]],
         report: RoundReport,
         guard: Callable[[], None] | None = None,
+        unreadable: dict[ObjectType, set[str]] | None = None,
     ) -> None:
         collector = self.population.ensure()
         mode = playbook_mode(self.playbook)
         frames = collector.frames(mode)
         unread = _unread_reach(changed, refreshed, frames)
+        skip = {t: set(ids) for t, ids in (unreadable or {}).items()}
         if unread:
-            self.population.refresh(unread)
+            more, _reason = self.population.refresh(unread, self.inbox.policy.split_rounds)
+            for object_type, ids in more.items():
+                skip.setdefault(object_type, set()).update(ids)
             frames = collector.frames(mode)
         pulled = Pulled(frames, {}, changed, [])
         plan = plan_sync(
             self.connector, self.store, pulled, self.playbook, affected_history_only=True
         )
-        if guard is not None and plan.writes:
+        if any(skip.values()):
+            # Reached through a roll-up but unreadable now: planned on an old copy, so
+            # not written; the record's own next change (or the next sync) writes it.
+            people = skip.get("contact", set()) | skip.get("lead", set())
+            for kind, diff in plan.diffs.items():
+                ids = people if kind in ("contact", "lead") else skip.get(kind, set())
+                diff.writes[:] = [w for w in diff.writes if w.record_id not in ids]
+            log.info("%s: %s not re-readable, left unwritten this round", self.crm, skip)
+        if guard is not None and (plan.writes or plan.lifecycle_clears):
             guard()
         outcome = write_all(self.connector, self.store, plan)
         report.records_written += outcome.records_written
         report.fields_written += outcome.fields_written
         report.rejected += outcome.rejected
 
-    def _give_back(self, events: list[InboxEvent]) -> None:
-        """Events of a failed round wait again; past MAX_ATTEMPTS they are marked failed."""
-        retry = [e.id for e in events if e.attempts < MAX_ATTEMPTS]
-        failed = [e.id for e in events if e.attempts >= MAX_ATTEMPTS]
-        self.store.mark_events(retry, EventStatus.PENDING)
-        self.store.mark_events(failed, EventStatus.FAILED)
+
+def build_processor(settings: Settings, store: StateStore, crm: str) -> Processor:
+    """A processor for ``crm`` from settings (raises when the CRM is not configured)."""
+    from workers.runner import build_connector
+
+    return Processor(
+        build_connector(settings, crm),  # type: ignore[arg-type]
+        store,
+        load_playbook(settings.playbook),
+        batch_size=settings.events_batch_size,
+        policy=InboxPolicy.from_settings(settings),
+    )
+
+
+def pause_crm(inbox: Inbox, crm: str, reason: str) -> None:
+    """Pause a CRM's processing; logged once per new pause or reason, not per attempt."""
+    pause, news = inbox.pause(crm, reason)
+    if news:
+        log.warning(
+            "%s event processing paused (%s); events wait and are retried with backoff",
+            crm,
+            reason,
+        )
+    else:
+        log.info("%s still failing (%s); next try at %s", crm, reason, pause.until.isoformat())
 
 
 class InProcessProcessor:
@@ -323,9 +540,11 @@ class InProcessProcessor:
     def __init__(self, settings: Settings, store: StateStore) -> None:
         self._settings = settings
         self._store = store
+        self._inbox = Inbox(store, InboxPolicy.from_settings(settings))
         self._wake = threading.Event()
         self._crms: set[str] = set()
         self._processors: dict[str, Processor] = {}
+        self._last_error: dict[str, str] = {}
         self._thread = threading.Thread(target=self._loop, name="segsync-events", daemon=True)
         self._thread.start()
 
@@ -340,23 +559,27 @@ class InProcessProcessor:
             self._wake.clear()
             for crm in sorted(self._crms):
                 try:
-                    processor = self._processor(crm)
-                    while processor.run_round().events:
-                        pass
-                except Exception:
-                    log.exception("%s event processing failed; events stay in the inbox", crm)
+                    self._drain(crm)
+                    self._last_error.pop(crm, None)
+                except Exception as exc:
+                    # The state store failing, most likely: one traceback per new error.
+                    if self._last_error.get(crm) != describe(exc):
+                        log.exception("%s event processing failed; events stay in the inbox", crm)
+                    self._last_error[crm] = describe(exc)
 
-    def _processor(self, crm: str) -> Processor:
-        if crm not in self._processors:
-            from workers.runner import build_connector
-
-            self._processors[crm] = Processor(
-                build_connector(self._settings, crm),  # type: ignore[arg-type]
-                self._store,
-                load_playbook(self._settings.playbook),
-                batch_size=self._settings.events_batch_size,
-            )
-        return self._processors[crm]
+    def _drain(self, crm: str) -> None:
+        if self._inbox.paused(crm) is not None:
+            return
+        processor = self._processors.get(crm)
+        if processor is None:
+            try:
+                processor = build_processor(self._settings, self._store, crm)
+            except Exception as exc:  # not configured (or its login refused): the CRM's failure
+                pause_crm(self._inbox, crm, f"cannot connect: {describe(exc)}")
+                return
+            self._processors[crm] = processor
+        while processor.run_round().more:
+            pass
 
 
 def poll_changes(connector: Connector, store: StateStore) -> int:
@@ -391,7 +614,12 @@ def poll_changes(connector: Connector, store: StateStore) -> int:
 
 
 def status(store: StateStore, crm: str, now: datetime | None = None) -> dict[str, Any]:
-    """Inbox depth, lag of the oldest waiting event, and the running counters."""
+    """Inbox depth, lag of the oldest waiting event, leases, dead events, the counters.
+
+    ``inbox_depth`` counts unfinished events: ``ready`` (due now, an expired lease
+    included), ``backing_off`` (failed, waiting to be retried) and ``in_flight`` (leased
+    to a running round). ``dead`` ones are apart, with their commonest reasons.
+    """
     now = now or datetime.now(UTC)
     oldest = store.oldest_pending(crm)
     counters = store.counters(crm)
@@ -399,6 +627,7 @@ def status(store: StateStore, crm: str, now: datetime | None = None) -> dict[str
         "crm": crm,
         "inbox_depth": store.inbox_depth(crm),
         "lag_seconds": None if oldest is None else round((now - oldest).total_seconds(), 3),
+        **Inbox(store).status(crm),
         **{name: counters.get(name, 0) for name in COUNTERS},
         # Counters named by what was seen (``unsupported.ticket.creation``,
         # ``malformed.too_deep``): every one stored, after the fixed ones.
@@ -414,6 +643,7 @@ COUNTERS = (
     "stale",
     "malformed",
     "processed",
+    "failed_rounds",
     "dropped_own",
     "dropped_repeat",
     "records_written",

@@ -132,6 +132,32 @@ class Settings(BaseSettings):
         default=120, ge=5, description="Fallback incremental poll catching missed events."
     )
     events_batch_size: int = Field(default=1000, ge=1, description="Events claimed per round.")
+    events_lease_seconds: float = Field(
+        default=300,
+        ge=0.5,
+        le=86400,
+        description="A claimed event's lease, renewed while its round runs; a processor that "
+        "died leaves it to any other once it expires.",
+    )
+    events_retry_seconds: float = Field(
+        default=5, gt=0, le=3600, description="First wait after a failed round; doubles."
+    )
+    events_retry_max_seconds: float = Field(
+        default=300, gt=0, le=86400, description="Longest wait between attempts (events, CRM)."
+    )
+    events_dead_after_seconds: float = Field(
+        default=86400,
+        gt=0,
+        description="An event failing this long is parked as dead (`segsync events retry`); "
+        "HubSpot's own retry window is 24 h.",
+    )
+    events_split_rounds: int = Field(
+        default=16,
+        ge=0,
+        le=1000,
+        description="Extra rounds a failed round may spend halving its events to isolate "
+        "the ones that fail.",
+    )
     write_chunk_size: int = Field(
         default=500, ge=1, description="Records per write task (one task spans several calls)."
     )
@@ -154,6 +180,14 @@ class Settings(BaseSettings):
     http_connect_timeout: float = Field(default=5.0, gt=0)
     http_read_timeout: float = Field(default=30.0, gt=0)
     http_max_attempts: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> Settings:
+        if self.events_retry_max_seconds < self.events_retry_seconds:
+            raise ValueError(
+                "SEGSYNC_EVENTS_RETRY_MAX_SECONDS must not be below SEGSYNC_EVENTS_RETRY_SECONDS"
+            )
+        return self
 
     @field_validator("hubspot_base_url")
     @classmethod

@@ -102,12 +102,12 @@ class RunStatus(enum.StrEnum):
 
 
 class EventStatus(enum.StrEnum):
-    """Lifecycle of an inbox event."""
+    """Lifecycle of an inbox event (see ``workers/inbox.py``)."""
 
-    PENDING = "pending"  # stored, not yet handed to a worker
-    ENQUEUED = "enqueued"  # handed to a worker; not finished yet
+    PENDING = "pending"  # waiting; claimable once ``due_at`` has passed
+    LEASED = "leased"  # claimed until ``due_at`` (the lease's expiry), then claimable again
     DONE = "done"
-    FAILED = "failed"
+    DEAD = "dead"  # kept failing for SEGSYNC_EVENTS_DEAD_AFTER_SECONDS; `events retry` revives
 
 
 def utcnow() -> datetime:
@@ -290,6 +290,8 @@ class InboxEventRow(Base):
     __table_args__ = (
         UniqueConstraint("crm", "event_key", name="uq_event_inbox_crm_event_key"),
         Index("ix_event_inbox_status_id", "status", "id"),
+        # Claiming and status read only waiting rows: done ones (millions) are never scanned.
+        Index("ix_event_inbox_crm_status_due_at", "crm", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -300,6 +302,23 @@ class InboxEventRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Pending: not before (backoff); leased: when the lease expires.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventPauseRow(Base):
+    """A CRM whose event processing failed as a whole (auth refused, down, unconfigured)."""
+
+    __tablename__ = "event_pauses"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    paused_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
 
 
 # --------------------------------------------------------------------------- values
@@ -423,6 +442,8 @@ class InboxEvent:
     attempts: int
     received_at: datetime
     processed_at: datetime | None
+    lease_token: str | None = None
+    failing_since: datetime | None = None
 
     @classmethod
     def _from_row(cls, row: InboxEventRow) -> InboxEvent:
@@ -435,6 +456,8 @@ class InboxEvent:
             attempts=row.attempts,
             received_at=row.received_at,
             processed_at=row.processed_at,
+            lease_token=row.lease_token,
+            failing_since=row.failing_since,
         )
 
 
@@ -1260,10 +1283,11 @@ class StateStore:
             .values(
                 crm=crm,
                 event_key=event_key,
-                received_at=self._now(),
+                received_at=(now := self._now()),
                 payload=payload,
                 status=EventStatus.PENDING.value,
                 attempts=0,
+                due_at=now,
             )
             .on_conflict_do_nothing(index_elements=[InboxEventRow.crm, InboxEventRow.event_key])
             # rowcount is unreliable here (-1 on psycopg with RETURNING); a skipped
@@ -1301,6 +1325,7 @@ class StateStore:
                 "payload": payload,
                 "status": EventStatus.PENDING.value,
                 "attempts": 0,
+                "due_at": now,
             }
             for key, payload in unique.items()
         ]
@@ -1337,7 +1362,7 @@ class StateStore:
         # Ordered select rather than MIN(): keeps the column's type (aware UTC datetimes).
         stmt = (
             select(e.received_at)
-            .where(e.status.in_([EventStatus.PENDING.value, EventStatus.ENQUEUED.value]))
+            .where(e.status.in_([EventStatus.PENDING.value, EventStatus.LEASED.value]))
             .order_by(e.id)
             .limit(1)
         )
@@ -1355,68 +1380,13 @@ class StateStore:
         with self._read() as session:
             return [InboxEvent._from_row(row) for row in session.scalars(stmt)]
 
-    def claim_events(self, limit: int = 100, *, crm: str | None = None) -> list[InboxEvent]:
-        """Atomically move up to ``limit`` of the oldest pending events to ``enqueued``.
-
-        Safe with several concurrent claimers: each event is handed out once.
-        """
-        e = InboxEventRow
-        wanted = [e.status == EventStatus.PENDING.value]
-        if crm is not None:
-            wanted.append(e.crm == crm)
-        oldest = (
-            select(e.id)
-            .where(*wanted)
-            .order_by(e.id)
-            .limit(limit)
-            # PostgreSQL: skip rows another claimer holds; SQLite renders nothing (its
-            # write lock already serialises claimers).
-            .with_for_update(skip_locked=True)
-            .cte("claimable")
-            # Evaluated exactly once: as a plain IN-subquery PostgreSQL may re-run the
-            # LIMIT per candidate row and hand out more than ``limit`` events.
-            .prefix_with("MATERIALIZED")
-        )
-        stmt = (
-            update(e)
-            # Re-checking status matters on PostgreSQL: after waiting on a row lock the
-            # outer WHERE is re-evaluated against the committed row.
-            .where(e.id.in_(select(oldest.c.id)), e.status == EventStatus.PENDING.value)
-            .values(status=EventStatus.ENQUEUED.value, attempts=e.attempts + 1)
-            .returning(e)
-        )
-        with self._write() as conn, Session(conn) as session:
-            rows = session.scalars(stmt, execution_options={"synchronize_session": False}).all()
-            events = [InboxEvent._from_row(row) for row in rows]
-        return sorted(events, key=lambda event: event.id)
-
-    def mark_events(self, ids: Iterable[int], status: EventStatus | str) -> int:
-        """Set the status of events; returns how many rows changed.
-
-        ``enqueued`` counts an attempt; ``done``/``failed`` stamp ``processed_at``;
-        ``pending`` puts an event back in line (e.g. after its worker died).
-        """
-        new = EventStatus(status)
-        values: dict[str, Any] = {"status": new.value}
-        if new is EventStatus.ENQUEUED:
-            values["attempts"] = InboxEventRow.attempts + 1
-        values["processed_at"] = (
-            self._now() if new in (EventStatus.DONE, EventStatus.FAILED) else None
-        )
-        changed = 0
-        with self._write() as conn:
-            for chunk in _chunks(_unique(ids), _IN_CHUNK):
-                stmt = update(InboxEventRow).where(InboxEventRow.id.in_(chunk)).values(**values)
-                changed += conn.execute(stmt).rowcount
-        return changed
-
     def inbox_depth(self, crm: str | None = None) -> int:
-        """Events not finished yet (pending or enqueued)."""
+        """Events not finished yet (pending or leased; dead ones are counted apart)."""
         e = InboxEventRow
         stmt = (
             select(func.count())
             .select_from(e)
-            .where(e.status.in_([EventStatus.PENDING.value, EventStatus.ENQUEUED.value]))
+            .where(e.status.in_([EventStatus.PENDING.value, EventStatus.LEASED.value]))
         )
         if crm is not None:
             stmt = stmt.where(e.crm == crm)

@@ -33,8 +33,9 @@ from connectors.base import (
     TransientError,
 )
 from workers.celery_app import make_app
-from workers.events import POPULATION_TTL_SECONDS, Processor, poll_changes
+from workers.events import POPULATION_TTL_SECONDS, Processor, pause_crm, poll_changes
 from workers.frames import EngineFrames
+from workers.inbox import Inbox, InboxPolicy, describe
 from workers.inflight import adopt_in_flight
 from workers.quota import calls_sent_here
 from workers.runner import (
@@ -60,9 +61,6 @@ log = logging.getLogger("segsync.tasks")
 app = make_app()
 STASH_TTL_SECONDS = 4 * 3600
 LOCK_TTL_SECONDS = 2 * 3600
-# The event-processing lock outlives a worker that died holding it by this much; a live
-# holder extends it before every round, however long it keeps draining.
-EVENTS_LOCK_SECONDS = 600
 FRAMES = ("contacts", "companies", "deals", "orders")
 
 
@@ -299,6 +297,7 @@ def processor(crm: str) -> Processor:
         store(),
         load_playbook(settings().playbook),
         batch_size=settings().events_batch_size,
+        policy=InboxPolicy.from_settings(settings()),
     )
 
 
@@ -319,11 +318,25 @@ def events_task(crm: str) -> dict[str, Any]:
     without writing: another worker may be processing by now), and the feed carries an
     epoch, so a worker whose copy predates a lost feed reads the population again.
     """
+    inbox = Inbox(store(), InboxPolicy.from_settings(settings()))
+    if inbox.paused(crm) is not None:
+        return {"skipped": "this CRM's event processing is paused (see `segsync events status`)"}
+    try:
+        proc = processor(crm)
+    except Exception as exc:  # not configured, or its login refused: the CRM's failure
+        pause_crm(inbox, crm, f"cannot connect: {describe(exc)}")
+        return {"paused": describe(exc)}
     r = redis_client()
-    lock = r.lock(f"segsync:lock:events:{crm}", timeout=EVENTS_LOCK_SECONDS, blocking=False)
+    # As long as an event lease: a worker that died holding it holds up nobody for longer
+    # than its events stay claimed; a live holder extends it with the lease.
+    lock = r.lock(
+        f"segsync:lock:events:{crm}",
+        timeout=settings().events_lease_seconds,
+        blocking=False,
+        thread_local=False,  # the lease keeper's thread extends it too
+    )
     if not lock.acquire():
         return {"skipped": "another worker is processing this CRM's events"}
-    proc = processor(crm)
     totals = {"rounds": 0, "events": 0, "records_written": 0}
     try:
         while True:
@@ -331,8 +344,11 @@ def events_task(crm: str) -> dict[str, Any]:
             _follow_feed_epoch(r, crm, proc)
             now = _redis_time(r)
             others = _feed_since(r, crm, proc.population.feed_position)
-            report = proc.run_round(others, guard=lock.reacquire)
-            proc.population.feed_position = now
+            report = proc.run_round(others, guard=lock.reacquire, renew=lock.reacquire)
+            if report.refreshed:
+                # Not when paused or failed: those rows were not re-read, so the next
+                # round must still see them in the feed.
+                proc.population.feed_position = now
             changed = {f"{t}:{i}": now for t, ids in report.changed_ids.items() for i in ids}
             if changed:
                 r.zadd(_feed_key(crm), changed)
@@ -340,7 +356,7 @@ def events_task(crm: str) -> dict[str, Any]:
             totals["rounds"] += 1
             totals["events"] += report.events
             totals["records_written"] += report.records_written
-            if not report.events:
+            if not report.more:
                 break
     except LockNotOwnedError:
         log.warning("%s event processing lock lost (Redis restarted?); this task stops", crm)

@@ -43,6 +43,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from connectors.hubspot import PROPERTY_PREFIX
+from workers.inbox import Inbox
 from workers.receiver.addresses import AddressSet, client_ip, public_url
 from workers.receiver.auth import (
     hubspot_headers,
@@ -350,12 +351,16 @@ def create_app(
         depth = await run_in_threadpool(state.inbox_depth)
         return JSONResponse({"status": "ok", "inbox_depth": depth})
 
+    inbox = Inbox(state)
+
     async def sweep() -> None:
+        # Nudges only for events due now: not for leased ones (a round is running), not
+        # for backing-off ones, not for a paused CRM (unconfigured, token refused).
         while True:
             await asyncio.sleep(sweep_seconds)
             try:
                 for crm in ("hubspot", "salesforce"):
-                    if await run_in_threadpool(state.inbox_depth, crm):
+                    if await run_in_threadpool(inbox.due, crm):
                         await run_in_threadpool(nudge_safely, crm)
             except Exception:  # the sweeper must outlive a database hiccup
                 log.exception("inbox sweep failed")

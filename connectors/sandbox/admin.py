@@ -67,6 +67,8 @@ class Admin:
                     endpoint="record",
                 ),
                 Rule("/_sandbox/oauth/expire", methods=["POST"], endpoint="expire_tokens"),
+                Rule("/_sandbox/tokens/revoke", methods=["POST"], endpoint="revoke_token"),
+                Rule("/_sandbox/tokens/restore", methods=["POST"], endpoint="restore_token"),
                 Rule("/_sandbox/webhooks", methods=["GET", "POST"], endpoint="webhooks"),
                 Rule("/_sandbox/webhooks/events", methods=["GET"], endpoint="webhook_events"),
             ],
@@ -279,6 +281,20 @@ class Admin:
 
     def _expire_tokens(self, request: Request) -> Response:
         return _json(200, {"expired": self.state.tokens.expire_all()})
+
+    def _token(self, request: Request) -> str:
+        token = self._body(request).get("token")
+        if not isinstance(token, str) or not token:
+            raise AdminError(400, 'body must be {"token": "<bearer token>"}')
+        return token
+
+    def _revoke_token(self, request: Request) -> Response:
+        """Every call with this bearer token gets 401 until it is restored."""
+        self.state.tokens.revoke(self._token(request))
+        return _json(200, {"revoked": True})
+
+    def _restore_token(self, request: Request) -> Response:
+        return _json(200, {"restored": self.state.tokens.restore(self._token(request))})
 
     def _emitter(self) -> EventEmitter:
         if self.events is None:

@@ -66,6 +66,7 @@ class TokenRegistry:
         self._clock = clock
         self._lock = threading.Lock()
         self._issued: dict[str, float] = {}  # access token -> expiry (epoch s)
+        self._revoked: set[str] = set()  # tokens an admin revoked (until restored)
 
     def authenticate(self, header: str | None) -> Principal | AuthFailure:
         """Check an ``Authorization`` header value."""
@@ -75,6 +76,9 @@ class TokenRegistry:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return AuthFailure("invalid")
+        with self._lock:
+            if token in self._revoked:
+                return AuthFailure("invalid")
         label = self._static.get(token)
         if label is not None:
             return Principal(label, oauth=False)
@@ -126,6 +130,19 @@ class TokenRegistry:
         with self._lock:
             expiry = self._issued.get(access_token)
         return None if expiry is None else int(expiry - self._clock())
+
+    def revoke(self, token: str) -> None:
+        """Refuse ``token`` (a private app's token rotated or revoked) until :meth:`restore`."""
+        with self._lock:
+            self._revoked.add(token)
+
+    def restore(self, token: str) -> bool:
+        """Accept a revoked token again; False if it was not revoked."""
+        with self._lock:
+            if token not in self._revoked:
+                return False
+            self._revoked.discard(token)
+            return True
 
     def expire_all(self) -> int:
         """Make every issued access token expire now (demo and test helper)."""
