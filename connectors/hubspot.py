@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ from connectors.http_session import use_session
 from connectors.hubspot_auth import OAuthRefreshToken, StaticToken, TokenProvider
 from connectors.hubspot_http import HubSpotTransport
 from connectors.hubspot_streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
+from connectors.isolate import IsolationStats, allowance, isolate
 from connectors.ratelimit import Limiter, RollingWindowLimiter
 from connectors.retrying import RetryPolicy
 from connectors.writes import group_writes, same_result, write_in_chunks
@@ -106,6 +108,9 @@ class HubSpotConfig:
     # Search results trail writes by a short, unspecified time; an incremental read
     # never claims completeness closer to "now" than this.
     search_lag_seconds: float = 15.0
+    # Extra calls allowed for isolating the bad rows of refused batches, as a share of
+    # the batches a write sends (connectors/isolate.py).
+    isolate_calls_ratio: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def token_provider(self, session: requests.Session | None = None) -> TokenProvider:
@@ -145,6 +150,8 @@ class HubSpotConnector:
     ) -> None:
         self.config = config
         self._clock = clock
+        # One entry per object type of a write whose batches HubSpot refused as a whole.
+        self.isolation: list[IsolationStats] = []
         self._transport = HubSpotTransport(
             tokens=config.token_provider(session),
             limiter=limiter or RollingWindowLimiter(config.requests_per_10s, 10.0),
@@ -317,8 +324,26 @@ class HubSpotConnector:
         results: list[WriteResult] = []
         for object_type, inputs in group_writes(writes).items():
             stream = stream_for(object_type)
-            send = partial(self._write_chunk, stream, id_property=id_property)
+            refused: list[tuple[list[FieldWrite], RejectedError]] = []
+            send = partial(self._write_chunk, stream, id_property=id_property, refused=refused)
             results.extend(write_in_chunks(inputs, stream.batch_size, send))
+            if refused:
+                clean = math.ceil(len(inputs) / stream.batch_size)
+                budget = allowance(clean, self.config.isolate_calls_ratio)
+                stats = IsolationStats(clean_calls=clean)
+                isolated = partial(self._write_chunk, stream, id_property=id_property)
+                results.extend(isolate(refused, isolated, _rejection, budget, stats))
+                self.isolation.append(stats)
+                log.info(
+                    "hubspot %s: %d refused batches, %d extra calls (allowance %d), "
+                    "%d rejected, %d deferred",
+                    object_type,
+                    len(refused),
+                    stats.extra_calls,
+                    budget,
+                    stats.rejected,
+                    stats.deferred,
+                )
         return results
 
     def apply_schema(
@@ -470,8 +495,14 @@ class HubSpotConnector:
     # -- writing ----------------------------------------------------------------------
 
     def _write_chunk(
-        self, stream: HubSpotStream, chunk: list[FieldWrite], id_property: str | None
+        self,
+        stream: HubSpotStream,
+        chunk: list[FieldWrite],
+        id_property: str | None,
+        refused: list[tuple[list[FieldWrite], RejectedError]] | None = None,
     ) -> list[WriteResult]:
+        """One batch call. A whole-batch 400 of several rows goes to ``refused`` (to
+        isolate within the allowance) when given, and is raised otherwise."""
         try:
             if id_property is None:
                 answer = self._transport.call(
@@ -504,12 +535,11 @@ class HubSpotConnector:
                 )
         except RejectedError as exc:
             if exc.status == 400 and len(chunk) > 1:
-                # HubSpot refuses a whole batch for one invalid row without saying which:
-                # halve until the culprit stands alone.
-                middle = len(chunk) // 2
-                return self._write_chunk(stream, chunk[:middle], id_property) + self._write_chunk(
-                    stream, chunk[middle:], id_property
-                )
+                # HubSpot refuses a whole batch for one invalid row without saying which.
+                if refused is None:
+                    raise
+                refused.append((chunk, exc))
+                return []
             reason, code = _rejection(exc)
             return same_result(chunk, WriteStatus.REJECTED, reason, code)
         return _map_batch_answer(stream, chunk, answer, id_property)

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=1, description="Largest share of the daily API limit segsync uses."
     )
     hubspot_search_lag_seconds: float = Field(default=15.0, ge=0)
+    hubspot_isolate_calls_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=20,
+        description="Extra batch calls allowed for isolating rejected rows, as a share of a "
+        "write's clean batch calls; rows left unisolated are dead-lettered as deferred.",
+    )
     hubspot_app_secret: SecretStr | None = Field(
         default=None, description="The HubSpot app's client secret: verifies webhook signatures."
     )
@@ -180,5 +187,6 @@ class Settings(BaseSettings):
             connect_timeout=self.http_connect_timeout,
             read_timeout=self.http_read_timeout,
             search_lag_seconds=self.hubspot_search_lag_seconds,
+            isolate_calls_ratio=self.hubspot_isolate_calls_ratio,
             retry=RetryPolicy(max_attempts=self.http_max_attempts),
         )
