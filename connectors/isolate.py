@@ -109,9 +109,12 @@ def isolate(
         try:
             results.extend(send(rows))
         except RejectedError as exc:
-            if exc.status != 400:
-                raise
-            return exc
+            if exc.status == 400:
+                return exc
+            # Refused for another reason (a conflict): every row of it, with that reason.
+            reason, code = explain(exc)
+            results.extend(same_result(rows, WriteStatus.REJECTED, reason, code))
+            stats.rejected += len(rows)
         except (TransientError, RateLimitedError) as exc:
             # As write_in_chunks does: stop spending, keep every row retryable.
             code = "BUDGET" if isinstance(exc, BudgetExhaustedError) else "TRANSIENT"
@@ -119,8 +122,8 @@ def isolate(
             halted.append(str(exc))
         return None
 
-    for rows, error in refused:
-        _push(heap, rows, error)
+    for batch, refusal in refused:
+        _push(heap, batch, refusal)
     spent = 0
     while heap:
         group = heapq.heappop(heap)
