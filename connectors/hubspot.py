@@ -65,7 +65,7 @@ from connectors.http_session import use_session
 from connectors.hubspot_auth import OAuthRefreshToken, StaticToken, TokenProvider
 from connectors.hubspot_http import HubSpotTransport
 from connectors.hubspot_streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
-from connectors.isolate import IsolationStats, allowance, isolate
+from connectors.isolate import IsolationStats, allowance, bad_share, isolate
 from connectors.ratelimit import Limiter, RollingWindowLimiter
 from connectors.retrying import RetryPolicy
 from connectors.writes import group_writes, same_result, write_in_chunks
@@ -332,7 +332,8 @@ class HubSpotConnector:
                 budget = allowance(clean, self.config.isolate_calls_ratio)
                 stats = IsolationStats(clean_calls=clean)
                 isolated = partial(self._write_chunk, stream, id_property=id_property)
-                results.extend(isolate(refused, isolated, _rejection, budget, stats))
+                share = bad_share(len(refused), clean, stream.batch_size)
+                results.extend(isolate(refused, isolated, _rejection, budget, stats, share=share))
                 self.isolation.append(stats)
                 log.info(
                     "hubspot %s: %d refused batches, %d extra calls (allowance %d), "

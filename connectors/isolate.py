@@ -5,9 +5,10 @@ and a problem but never the input. Plain halving until every culprit stands alon
 about ``2 * bad * log2(batch)`` calls: 14x the clean run's calls at 1% bad rows, far
 more at 30%. Here the extra calls are capped (a share of the clean calls), spent where
 they land the most rows, and guided by what the error does say: an ``INVALID_OPTION``
-names the property and the value, so the rows carrying that value are tried apart from
-the rest before any blind halving. Rows the allowance did not reach are returned as
-``DEFERRED``: never dropped, sent again by the next retry or run.
+(or ``INVALID_DECIMAL``) names the property and the refused value, so the rows carrying
+that value are rejected at no cost and the rest is sent again before any blind halving.
+Rows the allowance did not reach are returned as ``DEFERRED``: never dropped, sent
+again by the next retry or run.
 
 A group known to contain a bad row (its batch was refused) is split in two and only the
 first part is sent: if that lands, the second part is known bad without a call of its
@@ -19,6 +20,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,7 +40,9 @@ Send = Callable[[list[FieldWrite]], list[WriteResult]]
 Explain = Callable[[RejectedError], tuple[str, str]]
 
 DEFERRED_CODE = "DEFERRED"
-OPTION_MARKER = " was not one of the allowed options"
+# HubSpot's validation messages start with the refused value: "smb2 was not one of the
+# allowed options: [...]" (INVALID_OPTION), "NaN was not a valid number." (INVALID_DECIMAL).
+VALUE_MARKER = " was not "
 
 
 @dataclass
@@ -53,18 +57,22 @@ class IsolationStats:
 
 @dataclass(order=True)
 class _Group:
-    priority: tuple[int, int]
+    priority: tuple[int, float]
     rows: list[FieldWrite] = field(compare=False)
     error: RejectedError | None = field(compare=False)  # None: not sent yet
 
 
 def suspects(rows: Sequence[FieldWrite], error: RejectedError) -> list[FieldWrite]:
-    """Rows carrying a value the error names (HubSpot's ``INVALID_OPTION``), if any."""
+    """Rows carrying a value the error names as invalid for a property, if any.
+
+    The CRM said that value is not valid for that property, so every row carrying it is
+    refused for the same reason: these rows are rejected without a call of their own.
+    """
     bad: set[tuple[str, str]] = set()
     for item in _details(error):
         message = str(item.get("message") or "")
-        if item.get("error") == "INVALID_OPTION" and OPTION_MARKER in message:
-            bad.add((str(item.get("name")), message.split(OPTION_MARKER, 1)[0]))
+        if item.get("name") and VALUE_MARKER in message:
+            bad.add((str(item.get("name")), message.split(VALUE_MARKER, 1)[0]))
     if not bad:
         return []
     return [w for w in rows if any(w.fields.get(name) == value for name, value in bad)]
@@ -87,22 +95,57 @@ def allowance(clean_calls: int, ratio: float) -> int:
     return math.floor(clean_calls * ratio + 1e-9)
 
 
+def bad_share(refused: int, sent: int, batch: int) -> float:
+    """An estimate of the share of bad rows from how many batches of ``batch`` rows were
+    refused: a batch lands only if all its rows are good, ``1 - (1 - p) ** batch``.
+
+    The refused fraction is taken as ``refused / (sent + 1)``: every one of a few
+    batches refused says little, and must not read as "every row is bad".
+    """
+    if sent <= 0 or refused <= 0:
+        return 0.0
+    return float(1.0 - (1.0 - refused / (sent + 1)) ** (1.0 / max(batch, 1)))
+
+
+ALL_REFUSED_GUESS = 0.1
+
+
 def isolate(
     refused: Sequence[tuple[list[FieldWrite], RejectedError]],
     send: Send,
     explain: Explain,
     budget: int,
     stats: IsolationStats | None = None,
+    *,
+    share: float = ALL_REFUSED_GUESS,
+    rng: random.Random | None = None,
 ) -> list[WriteResult]:
     """One result per row of the ``refused`` batches, spending at most ``budget`` calls.
 
     ``send`` raises :class:`RejectedError` when the CRM refuses a batch as a whole.
+    ``share`` is the estimated share of bad rows (:func:`bad_share`): a refused group is
+    cut into pieces of about ``1 / share`` rows, the size at which one call lands the
+    most rows on average; below twice that it is halved. The pieces go out in a shuffled
+    order (``rng``) so that a retry of the same rows tries other pieces first, instead of
+    failing on the same ones every time.
     """
     stats = stats if stats is not None else IsolationStats()
+    rng = rng or random.Random()
+    piece = max(2, round(1.0 / share)) if share > 0 else 2
+    keep = max(1e-6, 1.0 - min(share, 0.999))
     heap: list[_Group] = []
     results: list[WriteResult] = []
-
     halted: list[str] = []
+
+    def push(rows: list[FieldWrite], error: RejectedError | None) -> None:
+        if not rows:
+            return
+        if error is None:
+            # Unsent groups first, by the rows one call is expected to land.
+            gain = len(rows) * keep ** len(rows)
+            heapq.heappush(heap, _Group((0, -gain + rng.random() * 1e-9), rows, error))
+        else:
+            heapq.heappush(heap, _Group((1, -float(len(rows))), rows, error))
 
     def attempt(rows: list[FieldWrite]) -> RejectedError | None:
         stats.extra_calls += 1
@@ -123,7 +166,7 @@ def isolate(
         return None
 
     for batch, refusal in refused:
-        _push(heap, batch, refusal)
+        push(batch, refusal)
     spent = 0
     while heap:
         group = heapq.heappop(heap)
@@ -133,6 +176,22 @@ def isolate(
             results.extend(same_result(rows, WriteStatus.REJECTED, reason, code))
             stats.rejected += 1
             continue
+        named = suspects(rows, error) if error is not None else []
+        if named and error is not None:
+            reason, code = explain(error)
+            results.extend(same_result(named, WriteStatus.REJECTED, reason, code))
+            stats.rejected += len(named)
+            ids = {id(w) for w in named}
+            # The others may all be fine: one call may land them.
+            push([w for w in rows if id(w) not in ids], None)
+            continue
+        if error is not None and len(rows) > 2 * piece:
+            # Cutting costs nothing by itself: the pieces are sent as unsent groups.
+            shuffled = list(rows)
+            rng.shuffle(shuffled)
+            for start in range(0, len(shuffled), piece):
+                push(shuffled[start : start + piece], None)
+            continue
         if spent >= budget or halted:
             results.extend(_deferred(rows, error))
             stats.deferred += len(rows)
@@ -140,34 +199,21 @@ def isolate(
         spent += 1
         if error is None:
             failed = attempt(rows)
-            if halted:
-                continue
-            if failed is not None:
-                _push(heap, rows, failed)
+            if failed is not None and not halted:
+                push(rows, failed)
             continue
-        named = suspects(rows, error)
-        if 0 < len(named) < len(rows):
-            first = [w for w in rows if w not in named]
-            rest = named
-        else:
-            middle = len(rows) // 2
-            first, rest = rows[:middle], rows[middle:]
+        middle = len(rows) // 2
+        first, rest = rows[:middle], rows[middle:]
         failed = attempt(first)
         if halted:
             results.extend(_deferred(rest, error))
             stats.deferred += len(rest)
         elif failed is None:
-            _push(heap, rest, error)  # the refusal lies in what was not sent
+            push(rest, error)  # the refusal lies in what was not sent
         else:
-            _push(heap, first, failed)
-            _push(heap, rest, None)
+            push(first, failed)
+            push(rest, None)
     return results
-
-
-def _push(heap: list[_Group], rows: list[FieldWrite], error: RejectedError | None) -> None:
-    if rows:
-        # Unsent groups first (one call may land all of them), then the largest bad ones.
-        heapq.heappush(heap, _Group((0 if error is None else 1, -len(rows)), rows, error))
 
 
 def _deferred(rows: list[FieldWrite], error: RejectedError | None) -> list[WriteResult]:
