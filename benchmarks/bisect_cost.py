@@ -8,7 +8,7 @@ takes until every bad row is isolated (rows the allowance did not reach are defe
 sent again by each retry), and then one more ``deadletter retry`` with nothing changed,
 which must make 0 write calls (permanent rejections wait for a change). Run by hand:
 
-    .venv/bin/python benchmarks/bisect_cost.py [--contacts 2000] [--ratio 1.0]
+    .venv/bin/python -m benchmarks.bisect_cost [--contacts 2000] [--ratio 1.0]
 """
 
 from __future__ import annotations

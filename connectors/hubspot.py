@@ -152,6 +152,9 @@ class HubSpotConnector:
         self._clock = clock
         # One entry per object type of a write whose batches HubSpot refused as a whole.
         self.isolation: list[IsolationStats] = []
+        # Overrides config.isolate_calls_ratio (a dead-letter retry, whose rows are known
+        # to sit in refused batches, isolates them with its own allowance).
+        self.isolate_calls_ratio: float | None = None
         self._transport = HubSpotTransport(
             tokens=config.token_provider(session),
             limiter=limiter or RollingWindowLimiter(config.requests_per_10s, 10.0),
@@ -329,7 +332,10 @@ class HubSpotConnector:
             results.extend(write_in_chunks(inputs, stream.batch_size, send))
             if refused:
                 clean = math.ceil(len(inputs) / stream.batch_size)
-                budget = allowance(clean, self.config.isolate_calls_ratio)
+                ratio = self.isolate_calls_ratio
+                budget = allowance(
+                    clean, self.config.isolate_calls_ratio if ratio is None else ratio
+                )
                 stats = IsolationStats(clean_calls=clean)
                 isolated = partial(self._write_chunk, stream, id_property=id_property)
                 share = bad_share(len(refused), clean, stream.batch_size)

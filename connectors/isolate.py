@@ -125,9 +125,9 @@ def isolate(
     ``send`` raises :class:`RejectedError` when the CRM refuses a batch as a whole.
     ``share`` is the estimated share of bad rows (:func:`bad_share`): a refused group is
     cut into pieces of about ``1 / share`` rows, the size at which one call lands the
-    most rows on average; below twice that it is halved. The pieces go out in a shuffled
-    order (``rng``) so that a retry of the same rows tries other pieces first, instead of
-    failing on the same ones every time.
+    most rows on average; below twice that it is halved. Pieces and halves are cut from
+    a shuffled order (``rng``) so that a retry of the same rows tries other cuts, instead
+    of failing on the same ones every time.
     """
     stats = stats if stats is not None else IsolationStats()
     rng = rng or random.Random()
@@ -202,6 +202,9 @@ def isolate(
             if failed is not None and not halted:
                 push(rows, failed)
             continue
+        # A different cut each time: a retry of the same rows must not fail on the same half.
+        rows = list(rows)
+        rng.shuffle(rows)
         middle = len(rows) // 2
         first, rest = rows[:middle], rows[middle:]
         failed = attempt(first)

@@ -31,8 +31,8 @@ def hubspot() -> Iterator[Harness]:
     harness.server.stop()
 
 
-def _ready(harness: Harness, **config: float) -> Connector:
-    connector = harness.build(**config)
+def _ready(harness: Harness) -> Connector:
+    connector = harness.build()
     apply_schema(connector, BOOK, ["contact", "company"])
     return connector
 
@@ -110,8 +110,7 @@ def test_permanent_rejections_are_not_sent_again_until_the_record_changes(
     hubspot: Harness, tmp_path: Path
 ) -> None:
     settings = _settings(tmp_path)
-    # An allowance large enough to isolate every bad row within a few retries.
-    connector = _ready(hubspot, isolate_calls_ratio=20.0)
+    connector = _ready(hubspot)
     hubspot.admin("POST", "faults", data="reject=0.03")
     run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
     # Rows the call allowance left unisolated are isolated by the next retries.

@@ -253,7 +253,16 @@ def retry_dead_letters(
     from workers.sync import load_playbook
 
     book = playbook or load_playbook(settings.playbook)
-    with StateStore(settings.database_url) as store:
-        store.migrate()
-        summary = retry_letters(connector, store, book, population=population, force=force)
+    # The retry's rows sit in batches the CRM refused: isolating them is the point, with
+    # its own allowance (HubSpot; Salesforce answers per record and never bisects).
+    previous = getattr(connector, "isolate_calls_ratio", None)
+    if hasattr(connector, "isolate_calls_ratio"):
+        connector.isolate_calls_ratio = settings.deadletter_isolate_calls_ratio
+    try:
+        with StateStore(settings.database_url) as store:
+            store.migrate()
+            summary = retry_letters(connector, store, book, population=population, force=force)
+    finally:
+        if hasattr(connector, "isolate_calls_ratio"):
+            connector.isolate_calls_ratio = previous
     return summary.as_dict()
