@@ -71,6 +71,7 @@ from connectors.retrying import RetryPolicy
 from connectors.writes import group_writes, same_result, write_in_chunks
 
 log = logging.getLogger(__name__)
+MIN_RETRY_ISOLATE_CALLS = 10
 
 PROPERTY_GROUP = "segsync"
 PROPERTY_PREFIX = "segsync_"
@@ -152,9 +153,9 @@ class HubSpotConnector:
         self._clock = clock
         # One entry per object type of a write whose batches HubSpot refused as a whole.
         self.isolation: list[IsolationStats] = []
-        # Overrides config.isolate_calls_ratio (a dead-letter retry, whose rows are known
-        # to sit in refused batches, isolates them with its own allowance).
-        self.isolate_calls_ratio: float | None = None
+        # A dead-letter retry's own allowance, in calls per row written: its rows are
+        # known to sit in refused batches, and isolating them is the retry's point.
+        self.isolate_calls_per_row: float | None = None
         self._transport = HubSpotTransport(
             tokens=config.token_provider(session),
             limiter=limiter or RollingWindowLimiter(config.requests_per_10s, 10.0),
@@ -332,10 +333,11 @@ class HubSpotConnector:
             results.extend(write_in_chunks(inputs, stream.batch_size, send))
             if refused:
                 clean = math.ceil(len(inputs) / stream.batch_size)
-                ratio = self.isolate_calls_ratio
-                budget = allowance(
-                    clean, self.config.isolate_calls_ratio if ratio is None else ratio
-                )
+                budget = allowance(clean, self.config.isolate_calls_ratio)
+                if self.isolate_calls_per_row is not None:
+                    # At least a call per row for the last few: every retry makes progress.
+                    per_row = math.ceil(self.isolate_calls_per_row * len(inputs))
+                    budget = max(budget, per_row, min(len(inputs), MIN_RETRY_ISOLATE_CALLS))
                 stats = IsolationStats(clean_calls=clean)
                 isolated = partial(self._write_chunk, stream, id_property=id_property)
                 share = bad_share(len(refused), clean, stream.batch_size)

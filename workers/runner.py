@@ -255,14 +255,14 @@ def retry_dead_letters(
     book = playbook or load_playbook(settings.playbook)
     # The retry's rows sit in batches the CRM refused: isolating them is the point, with
     # its own allowance (HubSpot; Salesforce answers per record and never bisects).
-    previous = getattr(connector, "isolate_calls_ratio", None)
-    if hasattr(connector, "isolate_calls_ratio"):
-        connector.isolate_calls_ratio = settings.deadletter_isolate_calls_ratio
+    previous = getattr(connector, "isolate_calls_per_row", None)
+    if hasattr(connector, "isolate_calls_per_row"):
+        connector.isolate_calls_per_row = settings.deadletter_isolate_calls_per_row
     try:
         with StateStore(settings.database_url) as store:
             store.migrate()
             summary = retry_letters(connector, store, book, population=population, force=force)
     finally:
-        if hasattr(connector, "isolate_calls_ratio"):
-            connector.isolate_calls_ratio = previous
+        if hasattr(connector, "isolate_calls_per_row"):
+            connector.isolate_calls_per_row = previous
     return summary.as_dict()

@@ -94,12 +94,12 @@ class Settings(BaseSettings):
         default=0, ge=0, le=6, description="Weekly CLV refit day (0 = Sunday, cron style)."
     )
     deadletter_retry_minutes: int = Field(default=60, ge=1)
-    deadletter_isolate_calls_ratio: float = Field(
-        default=8.0,
+    deadletter_isolate_calls_per_row: float = Field(
+        default=0.5,
         ge=0,
-        le=50,
-        description="A dead-letter retry's allowance for isolating rejected rows, as a share "
-        "of its clean batch calls (its rows are known to sit in refused batches; once "
+        le=5,
+        description="A dead-letter retry's allowance for isolating rejected rows, in batch "
+        "calls per letter retried (its rows are known to sit in refused batches; once "
         "isolated, permanent rejections cost no call until their record changes).",
     )
     crms: list[Literal["hubspot", "salesforce"]] = Field(
