@@ -140,7 +140,10 @@ def test_permanent_rejections_are_not_sent_again_until_the_record_changes(
     assert after["landed"] + after["superseded"] == 1
     # --force sends the rest although nothing changed.
     forced = retry_dead_letters(settings, connector, force=True)
-    assert forced["still_failing"] == 0 and forced["landed"] == len(letters) - 1
+    # (the changed record's write may also land a letter of a record it rolls up into)
+    assert forced["retried"] == after["still_failing"] >= len(letters) - 2
+    assert forced["still_failing"] == 0
+    assert forced["landed"] + forced["superseded"] == forced["retried"] and forced["landed"] > 0
 
 
 def test_isolating_rejected_rows_costs_at_most_the_clean_calls_again(
