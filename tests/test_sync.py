@@ -227,7 +227,8 @@ def test_rejected_writes_are_dead_lettered_and_replayed(hubspot: Harness, tmp_pa
     with StateStore(settings.database_url) as store:
         kinds = {d.kind for d in store.list_dead_letters("hubspot")}
     # Permanent rejections wait for a change to the record or the playbook...
-    assert kinds <= {"permanent"} and waiting["still_failing"] == waiting["skipped_permanent"]
+    # (a deferred record's write may also land the letter of a company it rolls up into)
+    assert kinds <= {"permanent"} and waiting["still_failing"] <= waiting["skipped_permanent"]
     # ...or for --force.
     done = retry_dead_letters(settings, connector, force=True)
     assert done["still_failing"] == 0
