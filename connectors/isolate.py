@@ -147,10 +147,17 @@ def isolate(
         else:
             heapq.heappush(heap, _Group((1, -float(len(rows))), rows, error))
 
+    landed_all: list[bool] = [True]
+
     def attempt(rows: list[FieldWrite]) -> RejectedError | None:
+        """Send ``rows``; the whole-batch 400 if refused. ``landed_all[0]`` says whether
+        every row landed (a lone row is refused by a per-row result, not a 400)."""
         stats.extra_calls += 1
+        landed_all[0] = False
         try:
-            results.extend(send(rows))
+            answer = send(rows)
+            results.extend(answer)
+            landed_all[0] = all(r.ok for r in answer)
         except RejectedError as exc:
             if exc.status == 400:
                 return exc
@@ -211,8 +218,11 @@ def isolate(
         if halted:
             results.extend(_deferred(rest, error))
             stats.deferred += len(rest)
-        elif failed is None:
+        elif failed is None and landed_all[0]:
             push(rest, error)  # the refusal lies in what was not sent
+        elif failed is None:
+            # Some of what was sent was refused row by row: the rest may be fine.
+            push(rest, None)
         else:
             push(first, failed)
             push(rest, None)

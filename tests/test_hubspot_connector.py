@@ -328,7 +328,7 @@ def test_a_larger_allowance_isolates_every_bad_row() -> None:
     results = make_connector(isolate_calls_ratio=20.0).write(writes(range(101, 301)))
 
     rejected = {r.record_id for r in results if not r.ok}
-    assert rejected == bad
+    assert rejected == bad, [r for r in results if not r.ok]
     assert {r.status for r in results if not r.ok} == {WriteStatus.REJECTED}
     # 2 batches + about 1.5 calls per halving, log2(100) halvings per bad row (the cuts
     # are random: 25 extra calls at worst in 2,000 simulated runs)
