@@ -111,6 +111,9 @@ class WriteStatus(enum.StrEnum):
     OK = "ok"
     REJECTED = "rejected"  # the CRM refused this record; retrying unchanged will fail again
     RETRYABLE = "retryable"  # transient: the write may succeed later
+    # In a batch the CRM refused as a whole, not isolated within the call allowance:
+    # possibly fine, kept for the next retry (connectors/isolate.py).
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -64,11 +65,13 @@ from connectors.http_session import use_session
 from connectors.hubspot_auth import OAuthRefreshToken, StaticToken, TokenProvider
 from connectors.hubspot_http import HubSpotTransport
 from connectors.hubspot_streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
+from connectors.isolate import IsolationStats, allowance, bad_share, isolate
 from connectors.ratelimit import Limiter, RollingWindowLimiter
 from connectors.retrying import RetryPolicy
 from connectors.writes import group_writes, same_result, write_in_chunks
 
 log = logging.getLogger(__name__)
+MIN_RETRY_ISOLATE_CALLS = 10
 
 PROPERTY_GROUP = "segsync"
 PROPERTY_PREFIX = "segsync_"
@@ -107,6 +110,9 @@ class HubSpotConfig:
     # Search results trail writes by a short, unspecified time; an incremental read
     # never claims completeness closer to "now" than this.
     search_lag_seconds: float = 15.0
+    # Extra calls allowed for isolating the bad rows of refused batches, as a share of
+    # the batches a write sends (connectors/isolate.py).
+    isolate_calls_ratio: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def token_provider(self, session: requests.Session | None = None) -> TokenProvider:
@@ -146,6 +152,11 @@ class HubSpotConnector:
     ) -> None:
         self.config = config
         self._clock = clock
+        # One entry per object type of a write whose batches HubSpot refused as a whole.
+        self.isolation: list[IsolationStats] = []
+        # A dead-letter retry's own allowance, in calls per row written: its rows are
+        # known to sit in refused batches, and isolating them is the retry's point.
+        self.isolate_calls_per_row: float | None = None
         self._transport = HubSpotTransport(
             tokens=config.token_provider(session),
             limiter=limiter or RollingWindowLimiter(config.requests_per_10s, 10.0),
@@ -323,8 +334,31 @@ class HubSpotConnector:
         results: list[WriteResult] = []
         for object_type, inputs in group_writes(writes).items():
             stream = stream_for(object_type)
-            send = partial(self._write_chunk, stream, id_property=id_property)
+            refused: list[tuple[list[FieldWrite], RejectedError]] = []
+            send = partial(self._write_chunk, stream, id_property=id_property, refused=refused)
             results.extend(write_in_chunks(inputs, stream.batch_size, send))
+            if refused:
+                clean = math.ceil(len(inputs) / stream.batch_size)
+                budget = allowance(clean, self.config.isolate_calls_ratio)
+                if self.isolate_calls_per_row is not None:
+                    # At least a call per row for the last few: every retry makes progress.
+                    per_row = math.ceil(self.isolate_calls_per_row * len(inputs))
+                    budget = max(budget, per_row, min(len(inputs), MIN_RETRY_ISOLATE_CALLS))
+                stats = IsolationStats(clean_calls=clean)
+                isolated = partial(self._write_chunk, stream, id_property=id_property)
+                share = bad_share(len(refused), clean, stream.batch_size)
+                results.extend(isolate(refused, isolated, _rejection, budget, stats, share=share))
+                self.isolation.append(stats)
+                log.info(
+                    "hubspot %s: %d refused batches, %d extra calls (allowance %d), "
+                    "%d rejected, %d deferred",
+                    object_type,
+                    len(refused),
+                    stats.extra_calls,
+                    budget,
+                    stats.rejected,
+                    stats.deferred,
+                )
         return results
 
     def apply_schema(
@@ -476,8 +510,14 @@ class HubSpotConnector:
     # -- writing ----------------------------------------------------------------------
 
     def _write_chunk(
-        self, stream: HubSpotStream, chunk: list[FieldWrite], id_property: str | None
+        self,
+        stream: HubSpotStream,
+        chunk: list[FieldWrite],
+        id_property: str | None,
+        refused: list[tuple[list[FieldWrite], RejectedError]] | None = None,
     ) -> list[WriteResult]:
+        """One batch call. A whole-batch 400 of several rows goes to ``refused`` (to
+        isolate within the allowance) when given, and is raised otherwise."""
         try:
             if id_property is None:
                 answer = self._transport.call(
@@ -510,12 +550,11 @@ class HubSpotConnector:
                 )
         except RejectedError as exc:
             if exc.status == 400 and len(chunk) > 1:
-                # HubSpot refuses a whole batch for one invalid row without saying which:
-                # halve until the culprit stands alone.
-                middle = len(chunk) // 2
-                return self._write_chunk(stream, chunk[:middle], id_property) + self._write_chunk(
-                    stream, chunk[middle:], id_property
-                )
+                # HubSpot refuses a whole batch for one invalid row without saying which.
+                if refused is None:
+                    raise
+                refused.append((chunk, exc))
+                return []
             reason, code = _rejection(exc)
             return same_result(chunk, WriteStatus.REJECTED, reason, code)
         return _map_batch_answer(stream, chunk, answer, id_property)

@@ -212,21 +212,27 @@ def test_rejected_writes_are_dead_lettered_and_replayed(hubspot: Harness, tmp_pa
     connector = _ready(hubspot)
     hubspot.admin("POST", "faults", data="reject=0.05")
     report = run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
-    assert report.rejected > 0 and report.dead_lettered == report.rejected
+    # Rows of refused batches are rejected once isolated, or deferred when the call
+    # allowance ran out first: both are dead letters.
+    assert report.rejected + report.deferred > 0
+    assert report.dead_lettered == report.rejected + report.deferred
     with StateStore(settings.database_url) as store:
         letters = store.list_dead_letters("hubspot")
-    assert len(letters) == report.rejected
+    assert len(letters) == report.dead_lettered
     assert all(d.reason and d.fields for d in letters)
     still = retry_dead_letters(settings, connector)
-    assert still["still_failing"] == len(letters)  # the CRM still refuses them
+    assert still["still_failing"] > 0  # the CRM still refuses the bad rows
     hubspot.admin("POST", "faults", data="0")
-    done = retry_dead_letters(settings, connector)
-    assert done == {
-        "retried": len(letters),
-        "resolved": len(letters),
-        "still_failing": 0,
-        "written": len(letters),
-    }
+    waiting = retry_dead_letters(settings, connector)
+    with StateStore(settings.database_url) as store:
+        kinds = {d.kind for d in store.list_dead_letters("hubspot")}
+    # Permanent rejections wait for a change to the record or the playbook...
+    # (a deferred record's write may also land the letter of a company it rolls up into)
+    assert kinds <= {"permanent"} and waiting["still_failing"] <= waiting["skipped_permanent"]
+    # ...or for --force.
+    done = retry_dead_letters(settings, connector, force=True)
+    assert done["still_failing"] == 0
+    assert done["landed"] == done["retried"] == waiting["still_failing"]
     letter = letters[0]
     crm_values = hubspot.record(letter.object_type, letter.record_id)["properties"]  # type: ignore[arg-type]
     for name, value in letter.fields.items():

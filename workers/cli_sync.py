@@ -23,11 +23,14 @@ def _settings() -> Any:
     return load_settings()
 
 
-def _rejected(crm: str, rejected: int) -> None:
-    """Exit 3 when the run completed but the CRM refused some rows."""
-    if rejected:
+def _rejected(crm: str, rejected: int, deferred: int = 0) -> None:
+    """Exit 3 when the run completed but the CRM refused some rows, or rows of refused
+    batches were left unisolated (deferred) within the call allowance."""
+    if rejected or deferred:
+        rows = rejected + deferred
+        kept = f" ({deferred} deferred: not isolated within the call allowance)" if deferred else ""
         raise fail(
-            f"{rejected} row{'s' if rejected != 1 else ''} rejected by {crm} and dead-lettered: "
+            f"{rows} row{'s' if rows != 1 else ''} rejected by {crm} and dead-lettered{kept}: "
             f"`segsync deadletter list --crm {crm}` shows why",
             EXIT_REJECTED,
         )
@@ -66,7 +69,7 @@ def sync_command(
             raise click.UsageError("--playbook applies to in-process runs; workers use settings")
         counts = _dispatch(settings, crm, full, timeout)
         click.echo(json.dumps(counts, indent=2, default=str) if as_json else brief(counts))
-        _rejected(crm, int(counts.get("rejected") or 0))
+        _rejected(crm, int(counts.get("rejected") or 0), int(counts.get("deferred") or 0))
         return
     book = load_playbook(playbook_spec or settings.playbook)
     connector = connect(settings, crm)
@@ -83,7 +86,7 @@ def sync_command(
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
     else:
         click.echo(format_report(report.as_dict()))
-    _rejected(crm, report.rejected)
+    _rejected(crm, report.rejected, report.deferred)
 
 
 def _dispatch(settings: Any, crm: str, full: bool, timeout: float) -> dict[str, Any]:
@@ -181,19 +184,30 @@ def deadletter_list(crm: str, include_resolved: bool, as_json: bool) -> None:
 
 @deadletter.command("retry")
 @CRM
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send permanent rejections again even if the record and playbook are unchanged.",
+)
 @AS_JSON
-def deadletter_retry(crm: str, as_json: bool) -> None:
-    """Write every open dead letter again; those that land are resolved."""
+def deadletter_retry(crm: str, force: bool, as_json: bool) -> None:
+    """Re-plan open dead letters from the records' current data and write the current diff.
+
+    A letter whose values are no longer wanted is closed as superseded, one whose record
+    is gone as gone; a permanent rejection waits for its record or the playbook to change.
+    """
     from workers.runner import retry_dead_letters
 
     settings = _settings()
     connector = connect(settings, crm)
-    summary = retry_dead_letters(settings, connector)
+    summary = retry_dead_letters(settings, connector, force=force)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         click.echo(
-            f"retried {summary['retried']}: {summary['resolved']} landed, "
+            f"retried {summary['retried']}: {summary['landed']} landed, "
+            f"{summary['superseded']} superseded, {summary['gone']} gone, "
+            f"{summary['skipped_permanent']} permanent and unchanged (not sent), "
             f"{summary['still_failing']} still failing"
         )
     _rejected(crm, summary["still_failing"])

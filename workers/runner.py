@@ -15,7 +15,6 @@ from typing import Any
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
 from workers.inflight import adopt_in_flight
-from workers.outputs import is_companion
 from workers.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs
 from workers.settings import Settings
 from workers.state import StateStore, process_owner
@@ -82,6 +81,8 @@ class SyncReport:
     fields_unchanged: int = 0
     rejected: int = 0
     dead_lettered: int = 0
+    deferred: int = 0
+    held: int = 0
     already_written: int = 0
     lifecycle_backward_skipped: int = 0
     api_calls: int = 0
@@ -197,6 +198,8 @@ def run_sync(
                 report.fields_written = outcome.fields_written
                 report.rejected = outcome.rejected
                 report.dead_lettered = outcome.dead_lettered
+                report.deferred = outcome.deferred
+                report.held = outcome.held
                 report.already_written = outcome.already_written
         except BudgetExhaustedError as exc:
             # Not a failure: what was written is recorded, the cursors did not move, and
@@ -246,29 +249,34 @@ def _counts(report: SyncReport) -> dict[str, Any]:
         "fields_written": report.fields_written,
         "rejected": report.rejected,
         "dead_lettered": report.dead_lettered,
+        "deferred": report.deferred,
         "api_calls": report.api_calls,
     }
 
 
-def retry_dead_letters(settings: Settings, connector: Connector) -> dict[str, int]:
-    """Write every open dead letter of the connector's CRM again."""
-    with StateStore(settings.database_url) as store:
-        store.migrate()
-        letters = store.list_dead_letters(connector.crm)
-        writes = [
-            FieldWrite(d.object_type, d.record_id, {k: str(v) for k, v in d.fields.items()})  # type: ignore[arg-type]
-            for d in letters
-        ]
-        derived = {f for w in writes for f in w.fields if is_companion(f)}
-        outcome = WriteOutcome()
-        for start in range(0, len(writes), WRITE_CHUNK):
-            outcome.add(
-                apply_writes(connector, store, writes[start : start + WRITE_CHUNK], derived=derived)
-            )
-        still = len(store.list_dead_letters(connector.crm))
-    return {
-        "retried": len(writes),
-        "resolved": len(writes) - still,
-        "still_failing": still,
-        "written": outcome.records_written,
-    }
+def retry_dead_letters(
+    settings: Settings,
+    connector: Connector,
+    *,
+    force: bool = False,
+    playbook: Playbook | None = None,
+    population: Any = None,
+) -> dict[str, int]:
+    """Re-plan every open dead letter of the connector's CRM (workers/deadletters.py)."""
+    from workers.deadletters import retry_letters
+    from workers.sync import load_playbook
+
+    book = playbook or load_playbook(settings.playbook)
+    # The retry's rows sit in batches the CRM refused: isolating them is the point, with
+    # its own allowance (HubSpot; Salesforce answers per record and never bisects).
+    previous = getattr(connector, "isolate_calls_per_row", None)
+    if hasattr(connector, "isolate_calls_per_row"):
+        connector.isolate_calls_per_row = settings.deadletter_isolate_calls_per_row
+    try:
+        with StateStore(settings.database_url) as store:
+            store.migrate()
+            summary = retry_letters(connector, store, book, population=population, force=force)
+    finally:
+        if hasattr(connector, "isolate_calls_per_row"):
+            connector.isolate_calls_per_row = previous
+    return summary.as_dict()

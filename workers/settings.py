@@ -42,6 +42,13 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=1, description="Largest share of the daily API limit segsync uses."
     )
     hubspot_search_lag_seconds: float = Field(default=15.0, ge=0)
+    hubspot_isolate_calls_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=20,
+        description="Extra batch calls allowed for isolating rejected rows, as a share of a "
+        "write's clean batch calls; rows left unisolated are dead-lettered as deferred.",
+    )
     hubspot_app_secret: SecretStr | None = Field(
         default=None, description="The HubSpot app's client secret: verifies webhook signatures."
     )
@@ -119,6 +126,14 @@ class Settings(BaseSettings):
         default=0, ge=0, le=6, description="Weekly CLV refit day (0 = Sunday, cron style)."
     )
     deadletter_retry_minutes: int = Field(default=60, ge=1)
+    deadletter_isolate_calls_per_row: float = Field(
+        default=0.5,
+        ge=0,
+        le=5,
+        description="A dead-letter retry's allowance for isolating rejected rows, in batch "
+        "calls per letter retried (its rows are known to sit in refused batches; once "
+        "isolated, permanent rejections cost no call until their record changes).",
+    )
     crms: list[Literal["hubspot", "salesforce"]] = Field(
         default=["hubspot"], description="CRMs the beat schedule syncs (JSON list in env)."
     )
@@ -291,5 +306,6 @@ class Settings(BaseSettings):
             connect_timeout=self.http_connect_timeout,
             read_timeout=self.http_read_timeout,
             search_lag_seconds=self.hubspot_search_lag_seconds,
+            isolate_calls_ratio=self.hubspot_isolate_calls_ratio,
             retry=RetryPolicy(max_attempts=self.http_max_attempts),
         )

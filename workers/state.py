@@ -260,6 +260,14 @@ class DeadLetterRow(Base):
     first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # permanent | deferred | transient | rejected (None: written before revision 0005).
+    kind: Mapped[str | None] = mapped_column(String(16))
+    # What a permanent letter waits on: the record's inputs and the playbook it was
+    # planned with; a retry sends it again only when either changed.
+    inputs_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    playbook_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # landed | superseded | gone | dismissed, once resolved.
+    resolution: Mapped[str | None] = mapped_column(String(16))
 
 
 class ModelStateRow(Base):
@@ -379,9 +387,14 @@ class DeadLetterEntry:
     fields: Mapping[str, Any]
     reason: str
     code: str | None = None
+    kind: str | None = None
+    inputs_fingerprint: str | None = None
+    playbook_fingerprint: str | None = None
 
     @classmethod
-    def from_write(cls, write: FieldWrite, result: WriteResult) -> DeadLetterEntry:
+    def from_write(
+        cls, write: FieldWrite, result: WriteResult, kind: str | None = None
+    ) -> DeadLetterEntry:
         """The entry for a write the CRM answered with a failed ``result``."""
         return cls(
             object_type=write.object_type,
@@ -389,6 +402,7 @@ class DeadLetterEntry:
             fields=dict(write.fields),
             reason=result.reason or str(result.status),
             code=result.code,
+            kind=kind,
         )
 
 
@@ -407,6 +421,10 @@ class DeadLetter:
     first_failed_at: datetime
     last_failed_at: datetime
     resolved_at: datetime | None
+    kind: str | None = None
+    inputs_fingerprint: str | None = None
+    playbook_fingerprint: str | None = None
+    resolution: str | None = None
 
     @property
     def resolved(self) -> bool:
@@ -427,6 +445,10 @@ class DeadLetter:
             first_failed_at=row.first_failed_at,
             last_failed_at=row.last_failed_at,
             resolved_at=row.resolved_at,
+            kind=row.kind,
+            inputs_fingerprint=row.inputs_fingerprint,
+            playbook_fingerprint=row.playbook_fingerprint,
+            resolution=row.resolution,
         )
 
 
@@ -1172,6 +1194,9 @@ class StateStore:
                 "reason": ins.excluded.reason,
                 "code": ins.excluded.code,
                 "last_failed_at": ins.excluded.last_failed_at,
+                "kind": ins.excluded.kind,
+                "inputs_fingerprint": ins.excluded.inputs_fingerprint,
+                "playbook_fingerprint": ins.excluded.playbook_fingerprint,
             },
         )
         params = [
@@ -1186,6 +1211,10 @@ class StateStore:
                 "first_failed_at": now,
                 "last_failed_at": now,
                 "resolved_at": None,
+                "kind": entry.kind,
+                "inputs_fingerprint": entry.inputs_fingerprint,
+                "playbook_fingerprint": entry.playbook_fingerprint,
+                "resolution": None,
             }
             for entry, attempts in merged.values()
         ]
@@ -1216,8 +1245,28 @@ class StateStore:
         with self._read() as session:
             return [DeadLetter._from_row(row) for row in session.scalars(stmt)]
 
-    def resolve_dead_letters(self, ids: Iterable[int]) -> int:
-        """Mark letters resolved; returns how many were open. Resolved ones stay as history."""
+    def open_letters_for(
+        self, crm: str, object_type: str, record_ids: Iterable[str]
+    ) -> dict[str, DeadLetter]:
+        """The open letter of each of these records that has one (by record id)."""
+        d = DeadLetterRow
+        out: dict[str, DeadLetter] = {}
+        with self._read() as session:
+            for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
+                stmt = select(d).where(
+                    d.crm == crm,
+                    d.object_type == object_type,
+                    d.record_id.in_(chunk),
+                    d.resolved_at.is_(None),
+                )
+                out.update(
+                    (row.record_id, DeadLetter._from_row(row)) for row in session.scalars(stmt)
+                )
+        return out
+
+    def resolve_dead_letters(self, ids: Iterable[int], resolution: str = "dismissed") -> int:
+        """Mark letters resolved (``resolution`` says how: landed, superseded, gone,
+        dismissed); returns how many were open. Resolved ones stay as history."""
         now = self._now()
         resolved = 0
         with self._write() as conn:
@@ -1225,7 +1274,7 @@ class StateStore:
                 stmt = (
                     update(DeadLetterRow)
                     .where(DeadLetterRow.id.in_(chunk), DeadLetterRow.resolved_at.is_(None))
-                    .values(resolved_at=now)
+                    .values(resolved_at=now, resolution=resolution)
                 )
                 resolved += conn.execute(stmt).rowcount
         return resolved
@@ -1245,10 +1294,25 @@ class StateStore:
                         d.record_id.in_(chunk),
                         d.resolved_at.is_(None),
                     )
-                    .values(resolved_at=now)
+                    .values(resolved_at=now, resolution="landed")
                 )
                 resolved += conn.execute(stmt).rowcount
         return resolved
+
+    def stamp_dead_letters(self, stamps: Iterable[tuple[int, str | None, str | None]]) -> int:
+        """Record ``(id, inputs_fingerprint, playbook_fingerprint)`` on open letters: what
+        a permanent rejection waits on before it is sent again."""
+        d = DeadLetterRow
+        stamped = 0
+        with self._write() as conn:
+            for letter_id, inputs, playbook in stamps:
+                stmt = (
+                    update(d)
+                    .where(d.id == letter_id, d.resolved_at.is_(None))
+                    .values(inputs_fingerprint=inputs, playbook_fingerprint=playbook)
+                )
+                stamped += conn.execute(stmt).rowcount
+        return stamped
 
     # ------------------------------------------------------------------ model state
 

@@ -194,6 +194,8 @@ def write_task(self: Task, crm: str, packed: list[list[Any]], derived: list[str]
         "already_written": outcome.already_written,
         "rejected": outcome.rejected,
         "dead_lettered": outcome.dead_lettered,
+        "deferred": outcome.deferred,
+        "held": outcome.held,
         "api_calls": calls_sent_here(crm) - calls,
     }
 
@@ -218,9 +220,11 @@ def finish_task(
 
 
 @app.task(name="segsync.deadletter_retry")
-def deadletter_retry_task(crm: str) -> dict[str, int]:
-    """Replay open dead letters (hourly)."""
-    return retry_dead_letters(settings(), connector(crm))
+def deadletter_retry_task(crm: str, force: bool = False) -> dict[str, int]:
+    """Re-plan open dead letters (hourly) on this worker's population copy."""
+    return retry_dead_letters(
+        settings(), connector(crm), force=force, population=processor(crm).population
+    )
 
 
 def _pack(w: FieldWrite) -> list[Any]:

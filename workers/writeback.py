@@ -15,11 +15,35 @@ them again with a new entry time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connectors.base import Connector, FieldWrite, WriteResult, WriteStatus
 from workers.state import DeadLetterEntry, StateStore
+
+# Rejections that say the value or the field itself is wrong: sending the same value
+# again fails again, so such a letter waits for its record's inputs or the playbook to
+# change (workers/deadletters.py) instead of being replayed, and re-isolated, every hour.
+PERMANENT_CODES = frozenset(
+    {
+        # HubSpot
+        "INVALID_OPTION",
+        "INVALID_PROPERTY_VALUE",
+        "PROPERTY_DOESNT_EXIST",
+        "READ_ONLY_VALUE",
+        "INVALID_EMAIL_ADDRESS",
+        "INVALID_LIFECYCLE_STAGE",
+        # Salesforce
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "FIELD_INTEGRITY_EXCEPTION",
+        "STRING_TOO_LONG",
+        "NUMBER_OUTSIDE_VALID_RANGE",
+        "INVALID_FIELD",
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        "REQUIRED_FIELD_MISSING",
+    }
+)
 
 # Rounds of retrying transient per-record failures before they are dead-lettered
 # (still retryable from there: nothing is dropped).
@@ -38,6 +62,11 @@ class WriteOutcome:
     already_written: int = 0
     rejected: int = 0
     dead_lettered: int = 0
+    # Rows of refused batches not isolated within the allowance: dead-lettered as
+    # deferred, sent again by the next retry or run.
+    deferred: int = 0
+    # Writes not sent: they repeat a value the CRM refused for good (an open permanent letter).
+    held: int = 0
     rejections: list[WriteResult] = field(default_factory=list)
 
     def add(self, other: WriteOutcome) -> None:
@@ -47,6 +76,8 @@ class WriteOutcome:
         self.already_written += other.already_written
         self.rejected += other.rejected
         self.dead_lettered += other.dead_lettered
+        self.deferred += other.deferred
+        self.held += other.held
         self.rejections += other.rejections
 
 
@@ -78,6 +109,50 @@ def write_batch_size(connector: Connector) -> int:
     return size if isinstance(size, int) and size > 0 else DEFAULT_BATCH
 
 
+def letter_kind(result: WriteResult) -> str:
+    """Why a write is a dead letter: permanent, deferred, transient or rejected."""
+    if result.status is WriteStatus.DEFERRED:
+        return "deferred"
+    if result.status is WriteStatus.RETRYABLE:
+        return "transient"
+    return "permanent" if (result.code or "").upper() in PERMANENT_CODES else "rejected"
+
+
+def hold_refused(
+    store: StateStore, crm: str, writes: Sequence[FieldWrite], derived: Collection[str]
+) -> tuple[list[FieldWrite], int]:
+    """Drop writes that repeat the values of an open permanent letter of their record.
+
+    The CRM refused exactly these values for good; `deadletter retry` sends them again
+    once the record's inputs or the playbook change (or with ``--force``).
+    """
+    by_type: dict[str, list[FieldWrite]] = {}
+    for w in writes:
+        by_type.setdefault(w.object_type, []).append(w)
+    kept: list[FieldWrite] = []
+    held = 0
+    for object_type, group in by_type.items():
+        letters = store.open_letters_for(crm, object_type, [w.record_id for w in group])
+        for w in group:
+            letter = letters.get(w.record_id)
+            if (
+                letter is not None
+                and letter.kind == "permanent"
+                and _same_values(letter.fields, w.fields, derived)
+            ):
+                held += 1
+            else:
+                kept.append(w)
+    return kept, held
+
+
+def _same_values(
+    refused: Mapping[str, object], fields: Mapping[str, str], derived: Collection[str]
+) -> bool:
+    wanted = {k: v for k, v in fields.items() if k not in derived}
+    return bool(wanted) and all(str(refused.get(k, "")) == v for k, v in wanted.items())
+
+
 def apply_writes(
     connector: Connector,
     store: StateStore,
@@ -85,15 +160,20 @@ def apply_writes(
     *,
     derived: Collection[str],
     sleep: Callable[[float], None] = time.sleep,
+    hold: bool = True,
 ) -> WriteOutcome:
     """Write what is still pending, one CRM batch at a time; record each batch's
     successes as soon as it is confirmed, dead-letter refusals.
 
     Transient per-record failures are retried a few rounds; whatever still fails is
     dead-lettered with the CRM's reason so ``segsync deadletter retry`` can replay it.
+    Unless ``hold`` is False (the retry's own decision), writes repeating a permanently
+    refused value are not sent again (:func:`hold_refused`).
     """
     outcome = WriteOutcome()
     todo, outcome.already_written = pending(store, connector.crm, writes, derived)
+    if hold and todo:
+        todo, outcome.held = hold_refused(store, connector.crm, todo, derived)
     size = write_batch_size(connector)
     for attempt in range(RETRY_ROUNDS + 1):
         if not todo:
@@ -137,8 +217,9 @@ def _send_batch(
             retry.append(write)
         else:
             outcome.rejected += result.status is WriteStatus.REJECTED
+            outcome.deferred += result.status is WriteStatus.DEFERRED
             outcome.rejections.append(result)
-            letters.append(DeadLetterEntry.from_write(write, result))
+            letters.append(DeadLetterEntry.from_write(write, result, letter_kind(result)))
     # A retryable write may have landed with its answer lost: it stays marked until
     # its retry settles it, so a crash in between still reads it back.
     settled: set[tuple[str, str]] = {(w.object_type, w.record_id) for w in landed}
