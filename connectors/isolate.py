@@ -108,6 +108,8 @@ def bad_share(refused: int, sent: int, batch: int) -> float:
 
 
 ALL_REFUSED_GUESS = 0.1
+# Refused groups this small are sent a row at a time when the allowance covers it.
+SINGLES_UP_TO = 4
 
 
 def isolate(
@@ -202,6 +204,26 @@ def isolate(
         if spent >= budget or halted:
             results.extend(_deferred(rows, error))
             stats.deferred += len(rows)
+            continue
+        if (
+            error is not None
+            and len(rows) <= SINGLES_UP_TO
+            and budget - spent >= len(rows) + sum(len(g.rows) for g in heap)
+        ):
+            # A small refused group, and calls enough left to send every remaining row
+            # alone: about what halving costs, but each call settles its row for good,
+            # where halving can stop half-way and defer the rows again.
+            for at, row in enumerate(rows):
+                if halted:  # a transient stop: what was not sent stays for the next retry
+                    results.extend(_deferred(rows[at:], error))
+                    stats.deferred += len(rows) - at
+                    break
+                spent += 1
+                failed = attempt([row])
+                if failed is not None:
+                    reason, code = explain(failed)
+                    results.extend(same_result([row], WriteStatus.REJECTED, reason, code))
+                    stats.rejected += 1
             continue
         spent += 1
         if error is None:

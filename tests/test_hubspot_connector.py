@@ -336,6 +336,20 @@ def test_a_larger_allowance_isolates_every_bad_row() -> None:
 
 
 @responses.activate
+def test_a_small_refused_batch_is_settled_row_by_row_when_the_allowance_covers_it() -> None:
+    # Halving four bad rows with four calls to spare ends with two of them deferred to
+    # the next retry, then the next: a retry's tail must settle, not linger for hours.
+    bad = {"101", "102", "103", "104"}
+    message = "The value failed a validation rule set up in this account"
+    sizes, _ = refusing_update(bad, "INVALID_PROPERTY_VALUE", message)
+    results = make_connector(isolate_calls_ratio=4.0).write(writes(range(101, 105)))
+
+    assert {r.record_id for r in results} == bad
+    assert {r.status for r in results} == {WriteStatus.REJECTED}
+    assert sizes == [4, 1, 1, 1, 1]
+
+
+@responses.activate
 def test_duplicate_writes_for_one_record_are_merged_into_one_input() -> None:
     seen: list[list[str]] = []
 
