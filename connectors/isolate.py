@@ -147,7 +147,9 @@ def isolate(
             gain = len(rows) * keep ** len(rows)
             heapq.heappush(heap, _Group((0, -gain + rng.random() * 1e-9), rows, error))
         else:
-            heapq.heappush(heap, _Group((1, -float(len(rows))), rows, error))
+            # Known-bad groups smallest first: narrowing one down settles its rows (and
+            # frees its good half), where spreading calls over large groups settles none.
+            heapq.heappush(heap, _Group((1, float(len(rows))), rows, error))
 
     landed_all: list[bool] = [True]
 

@@ -201,9 +201,16 @@ def _replan(
     outcome = WriteOutcome()
     if plan.lifecycle_clears:
         connector.write(plan.lifecycle_clears)
-    for start in range(0, len(writes), WRITE_CHUNK):
-        chunk = writes[start : start + WRITE_CHUNK]
-        outcome.add(apply_writes(connector, store, chunk, derived=plan.derived, hold=False))
+    # Only the due letters' own records are sent past their permanent letters: what the
+    # re-plan also reaches (a company's contacts) keeps its refused values held, as a sync
+    # would, or every retry that re-plans a neighbour sends them again.
+    due_keys = {(d.object_type, d.record_id) for d in due}
+    own = [w for w in writes if force or (w.object_type, w.record_id) in due_keys]
+    reached = [w for w in writes if not force and (w.object_type, w.record_id) not in due_keys]
+    for group, hold in ((own, False), (reached, True)):
+        for start in range(0, len(group), WRITE_CHUNK):
+            chunk = group[start : start + WRITE_CHUNK]
+            outcome.add(apply_writes(connector, store, chunk, derived=plan.derived, hold=hold))
     summary.write_calls = connector.usage().calls_made - calls
     summary.written = outcome.records_written
     # Letters still wanted as they were, sent, and closed by the write that landed.
