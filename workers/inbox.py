@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, delete, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from connectors.base import AuthError, RateLimitedError, TransientError
 from workers.settings import Settings
@@ -182,11 +183,7 @@ class Inbox:
         """Push the lease's expiry out again; False when the lease is no longer held."""
         e = InboxEventRow
         now = self.store._now()
-        stmt = (
-            update(e)
-            .where(e.lease_token == token, e.status == EventStatus.LEASED.value)
-            .values(due_at=self._lease_end(now))
-        )
+        stmt = update(e).where(*_held_by(token)).values(due_at=self._lease_end(now))
         with self.store._write() as conn:
             return bool(conn.execute(stmt).rowcount)
 
@@ -197,11 +194,7 @@ class Inbox:
         e = InboxEventRow
         stmt = (
             update(e)
-            .where(
-                e.id.in_(bindparam("ids", expanding=True)),
-                e.lease_token == token,
-                e.status == EventStatus.LEASED.value,
-            )
+            .where(e.id.in_(bindparam("ids", expanding=True)), *_held_by(token))
             .values(
                 status=EventStatus.DONE.value,
                 processed_at=self.store._now(),
@@ -218,11 +211,7 @@ class Inbox:
         e = InboxEventRow
         stmt = (
             update(e)
-            .where(
-                e.id.in_(bindparam("ids", expanding=True)),
-                e.lease_token == token,
-                e.status == EventStatus.LEASED.value,
-            )
+            .where(e.id.in_(bindparam("ids", expanding=True)), *_held_by(token))
             .values(
                 status=EventStatus.PENDING.value,
                 lease_token=None,
@@ -255,11 +244,7 @@ class Inbox:
             )
         stmt = (
             update(e)
-            .where(
-                e.id == bindparam("b_id"),
-                e.lease_token == token,
-                e.status == EventStatus.LEASED.value,
-            )
+            .where(e.id == bindparam("b_id"), *_held_by(token))
             .values(
                 status=bindparam("b_status"),
                 due_at=bindparam("b_due", type_=UTCDateTime()),
@@ -441,3 +426,8 @@ class LeaseKeeper:
             self._renew()
         if self._lost is not None:
             raise LeaseLost(self._lost)
+
+
+def _held_by(token: str) -> tuple[ColumnElement[bool], ...]:
+    """Rows still leased under this claim: a stale worker's token matches none."""
+    return (InboxEventRow.lease_token == token, InboxEventRow.status == EventStatus.LEASED.value)
