@@ -6,7 +6,11 @@ subprocess (real uvicorn, real sockets) to measure memory and connection handlin
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -27,12 +31,14 @@ import psutil
 import pytest
 import requests
 from click.testing import CliRunner
-from hubspot.utils.signature import Signature
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
+from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from workers.cli import main
 from workers.events import status
+from workers.receiver.body import BodyLimits, Budgets, limited_body
+from workers.receiver.refused import Refused
 from workers.settings import Settings
 from workers.state import StateStore
 from workers.webhooks import create_app
@@ -92,8 +98,9 @@ def signed_headers(
     body: bytes, url: str = "http://testserver/webhooks/hubspot", **extra: str
 ) -> dict[str, str]:
     ts = str(int(time.time() * 1000))
-    text = body.decode("utf-8", "replace")
-    signature = Signature.get_signature(SECRET, text, "v3", url, "POST", ts)
+    # HubSpot signs the bytes it sends: method, URI, body, timestamp (fact sheet, 10).
+    mac = hmac.new(SECRET.encode(), b"POST" + url.encode() + body + ts.encode(), hashlib.sha256)
+    signature = base64.b64encode(mac.digest()).decode()
     return {
         "Content-Type": "application/json",
         "X-HubSpot-Signature-v3": signature,
@@ -357,6 +364,64 @@ def test_bodies_over_the_limit_get_413_and_unsigned_ones_are_not_read(
     assert store.inbox_depth() == 0
 
 
+def test_a_body_beyond_the_memory_budget_goes_to_disk_and_is_still_read(
+    store: StateStore,
+) -> None:
+    # A genuine batch of 100 events with long values (HubSpot allows 65,536 characters).
+    big = json.dumps([event(i, propertyValue="x" * 5_000) for i in range(100)]).encode()
+    assert len(big) > 256 * 1024
+    settings = {"webhook_max_buffered_bytes": 64 * 1024, "webhook_max_spooled_bytes": 4 * MIB}
+    with receiver(store, **settings) as c:
+
+        def chunks(body: bytes) -> Iterator[bytes]:
+            for start in range(0, len(body), 16 * 1024):
+                yield body[start : start + 16 * 1024]
+
+        forged = signed_headers(big[:-1] + b" ")
+        refused = c.post("/webhooks/hubspot", content=chunks(big), headers=forged)
+        assert refused.status_code == 401
+        stored = c.post("/webhooks/hubspot", content=chunks(big), headers=signed_headers(big))
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["stored"] == 100
+    assert store.inbox_depth() == 100
+
+
+def chunked_request(body: bytes, piece: int = 16 * 1024) -> Request:
+    """A request whose body arrives in ``piece``-byte chunks, without Content-Length."""
+    messages = [
+        {"type": "http.request", "body": body[i : i + piece], "more_body": i + piece < len(body)}
+        for i in range(0, len(body), piece)
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    return Request({"type": "http", "method": "POST", "headers": []}, receive)
+
+
+def test_bodies_share_the_memory_then_the_disk_budget_then_get_503() -> None:
+    limits = BodyLimits(max_bytes=MIB, max_buffered=128 * 1024, max_spooled=MIB, timeout=5)
+    budgets = Budgets.of(limits)
+    first, second, third = b"a" * 100 * 1024, b"b" * 900 * 1024, b"c" * 200 * 1024
+
+    async def scenario() -> None:
+        async with limited_body(chunked_request(first), limits, budgets) as held:
+            assert not held.spooled and budgets.memory.held == len(first)
+            async with limited_body(chunked_request(second), limits, budgets) as spilled:
+                assert spilled.spooled and spilled.read() == second
+                assert (budgets.memory.held, budgets.disk.held) == (len(first), len(second))
+                with pytest.raises(Refused) as busy:
+                    async with limited_body(chunked_request(third), limits, budgets):
+                        pass
+                assert busy.value.status == 503
+            assert held.read() == first
+        assert (budgets.memory.held, budgets.disk.held) == (0, 0)
+
+    asyncio.run(scenario())
+    with pytest.raises(ValidationError, match="SEGSYNC_WEBHOOK_MAX_SPOOLED_BYTES"):
+        Settings(webhook_max_body_bytes=2 * MIB, webhook_max_spooled_bytes=MIB)
+
+
 # --- the real server: memory, slow clients, timeouts ----------------------------------
 
 
@@ -430,7 +495,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
 @pytest.fixture(scope="module")
 def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A receiver with the default limits (4 MiB a body, 8 MiB held in all)."""
+    """A receiver with the default limits (4 MiB a body, 1 MiB in memory, 64 MiB on disk)."""
     server = start_server(tmp_path_factory.mktemp("receiver"))
     warm = json.dumps([event(1)]).encode()
     requests.post(f"{server.url}/webhooks/hubspot", data=warm, timeout=10)  # lazy imports
@@ -507,8 +572,8 @@ class PeakMemory:
     [
         (False, False, {413}, 4),  # Content-Length says 50 MB: refused before reading
         (True, False, {401}, 4),  # no signature: refused before reading
-        # Looks signed: read until over the limit (4 MiB) or the shared cap (8 MiB).
-        (True, True, {413, 503}, 24),
+        # Looks signed: read until over the limit (4 MiB), beyond 1 MiB in all to disk.
+        (True, True, {413}, 6),
     ],
     ids=["declared", "chunked-unsigned", "chunked-signed-looking"],
 )

@@ -94,10 +94,16 @@ class Settings(BaseSettings):
         default=4 * MIB, ge=1024, le=256 * MIB, description="Largest request body accepted."
     )
     webhook_max_buffered_bytes: int = Field(
-        default=8 * MIB,
+        default=1 * MIB,
         ge=1024,
         le=4096 * MIB,
-        description="Bytes all requests in flight may hold together (503 beyond).",
+        description="Bytes of request bodies held in memory together (more go to disk).",
+    )
+    webhook_max_spooled_bytes: int = Field(
+        default=64 * MIB,
+        ge=1024,
+        le=64 * 1024 * MIB,
+        description="Bytes of request bodies held on disk together (503 beyond).",
     )
     webhook_max_connections: int = Field(
         default=1000,
@@ -234,9 +240,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _buffer_fits_a_body(self) -> Settings:
-        if self.webhook_max_buffered_bytes < self.webhook_max_body_bytes:
+        if self.webhook_max_spooled_bytes < self.webhook_max_body_bytes:
             raise ValueError(
-                "SEGSYNC_WEBHOOK_MAX_BUFFERED_BYTES must be at least "
+                "SEGSYNC_WEBHOOK_MAX_SPOOLED_BYTES must be at least "
                 "SEGSYNC_WEBHOOK_MAX_BODY_BYTES (one whole body)"
             )
         return self

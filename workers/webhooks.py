@@ -46,12 +46,13 @@ from connectors.hubspot import PROPERTY_PREFIX
 from workers.inbox import Inbox
 from workers.receiver.addresses import AddressSet, client_ip, public_url
 from workers.receiver.auth import (
+    HubSpotSignature,
     hubspot_headers,
     salesforce_sender,
     signed_uri,
     verify_hubspot,
 )
-from workers.receiver.body import BodyLimits, BufferBudget, declared_length, limited_body
+from workers.receiver.body import BodyLimits, Budgets, declared_length, limited_body
 from workers.receiver.refused import Refused
 from workers.settings import Settings
 from workers.state import StateStore
@@ -253,9 +254,10 @@ def create_app(
     limits = BodyLimits(
         max_bytes=settings.webhook_max_body_bytes,
         max_buffered=settings.webhook_max_buffered_bytes,
+        max_spooled=settings.webhook_max_spooled_bytes,
         timeout=settings.webhook_body_timeout_seconds,
     )
-    budget = BufferBudget(limits.max_buffered)
+    budgets = Budgets.of(limits)
     proxies = AddressSet.parse(settings.webhook_forwarded_allow_ips)
     sf_senders = AddressSet.parse(settings.salesforce_outbound_allow_ips)
 
@@ -301,18 +303,13 @@ def create_app(
         try:
             declared_length(request, limits)
             hubspot_headers(signature, timestamp, int(clock() * 1000))
-            async with limited_body(request, limits, budget) as body:
+            computed = HubSpotSignature(
+                secret.get_secret_value(), request.method, public_url(request, proxies)
+            )
+            async with limited_body(request, limits, budgets, computed) as body:
                 read = True
-                verify_hubspot(
-                    secret.get_secret_value(),
-                    request.method,
-                    public_url(request, proxies),
-                    body,
-                    signature,
-                    timestamp,
-                    int(clock() * 1000),
-                )
-                batch = hubspot_events(body)
+                computed.verify(signature, timestamp, int(clock() * 1000))
+                batch = hubspot_events(body.read())
                 batch.refuse_if_nothing_valid()
         except Refused as exc:
             exc.close = exc.close or not read
@@ -337,9 +334,9 @@ def create_app(
                 client_ip(request, proxies),
                 sf_senders,
             )
-            async with limited_body(request, limits, budget) as body:
+            async with limited_body(request, limits, budgets) as body:
                 read = True
-                batch = salesforce_notifications(body, settings.salesforce_org_id or "")
+                batch = salesforce_notifications(body.read(), settings.salesforce_org_id or "")
                 batch.refuse_if_nothing_valid()
         except Refused as exc:
             exc.close = exc.close or not read
