@@ -44,6 +44,7 @@ TABLES = {
     "event_inbox",
     "writes_in_flight",
     "event_pauses",
+    "mirror_records",
 }
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -7,9 +7,12 @@ which owns the engine, the transactions and the schema.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from workers.state.base import StoreBase
 from workers.state.deadletters import DeadLettersMixin
 from workers.state.inbox import InboxMixin
+from workers.state.mirror import Mirror
 from workers.state.models import ModelStateMixin
 from workers.state.runs import RunsMixin
 from workers.state.written import WrittenMixin
@@ -22,3 +25,8 @@ class StateStore(RunsMixin, WrittenMixin, DeadLettersMixin, ModelStateMixin, Inb
     callers can rely on "returned means stored" (the inbox depends on that). Call
     :meth:`migrate` once at start-up before using the other methods.
     """
+
+    @cached_property
+    def mirror(self) -> Mirror:
+        """The minimised copy of the CRM (``workers/state/mirror.py``)."""
+        return Mirror(self)

@@ -1,0 +1,107 @@
+"""The mirror's storage: upserts that say what changed, columnar loads, links, sweeps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from tests.test_state import (  # noqa: F401 - fixtures the one below builds on
+    backend_url,
+    pg_schemas,
+    pg_session_url,
+)
+from workers.state import StateStore
+from workers.state.mirror import ROW_SCHEMA, Mirror
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def mirror(backend_url: str) -> Iterator[Mirror]:  # noqa: F811
+    """The mirror of an empty, migrated store (SQLite and PostgreSQL)."""
+    with StateStore(backend_url) as store:
+        yield store.mirror
+
+
+def rows(*items: tuple[str, str | None, dict[str, str | None], dict[str, str]]) -> pl.DataFrame:
+    """Mirror rows: (id, company_id, inputs, outputs)."""
+    return pl.DataFrame(
+        [
+            (rid, T0, company, None, json.dumps(inputs), json.dumps(outputs))
+            for rid, company, inputs, outputs in items
+        ],
+        schema=ROW_SCHEMA,
+        orient="row",
+    )
+
+
+def test_an_upsert_tells_new_and_changed_inputs_from_changed_outputs(mirror: Mirror) -> None:
+    first = mirror.upsert(
+        "hubspot",
+        "contact",
+        rows(
+            ("1", "c1", {"job_title": "CTO"}, {}),
+            ("2", None, {"job_title": "Intern"}, {}),
+        ),
+    )
+    assert sorted(first.inputs) == ["1", "2"] and first.outputs == []
+    again = mirror.upsert(
+        "hubspot",
+        "contact",
+        rows(
+            ("1", "c1", {"job_title": "CTO"}, {"segsync_demographic": "exec"}),  # an echo
+            ("2", "c2", {"job_title": "Intern"}, {}),  # linked to a company now
+        ),
+    )
+    assert again.inputs == ["2"] and again.outputs == ["1"]
+    loaded = mirror.load("hubspot", "contact", columns=("id", "company_id", "inputs", "outputs"))
+    assert loaded.sort("id").rows() == [
+        ("1", "c1", '{"job_title": "CTO"}', '{"segsync_demographic": "exec"}'),
+        ("2", "c2", '{"job_title": "Intern"}', "{}"),
+    ]
+    assert mirror.load("hubspot", "contact", ["2", "404"])["id"].to_list() == ["2"]
+    assert mirror.load("salesforce", "contact").height == 0
+    assert sorted(mirror.linked("hubspot", "contact", "company_id", ["c1", "c2"])) == ["1", "2"]
+
+
+def test_confirmed_writes_merge_into_the_crm_values(mirror: Mirror) -> None:
+    mirror.upsert("hubspot", "company", rows(("9", None, {}, {"segsync_tier": "smb", "a": "x"})))
+    mirror.merge_outputs("hubspot", "company", {"9": {"segsync_tier": "enterprise"}})
+    (outputs,) = mirror.load("hubspot", "company", columns=("outputs",))["outputs"]
+    assert json.loads(outputs) == {"segsync_tier": "enterprise", "a": "x"}
+
+
+def test_a_full_read_sweeps_what_it_did_not_see(mirror: Mirror) -> None:
+    mirror.upsert("hubspot", "deal", rows(("1", None, {}, {}), ("2", None, {}, {})), mark=1)
+    mirror.upsert("hubspot", "deal", rows(("3", None, {}, {})))  # incremental: no mark
+    mirror.upsert("hubspot", "deal", rows(("1", None, {}, {}), ("3", None, {}, {})), mark=2)
+    assert mirror.unseen("hubspot", "deal", 2) == ["2"]
+    assert mirror.delete("hubspot", "deal", ["2", "404"]) == 1
+    assert mirror.count("hubspot", "deal") == 2
+    assert mirror.purge("hubspot") == 2 and mirror.count("hubspot") == 0
+
+
+def test_loads_are_columnar_and_typed(mirror: Mirror) -> None:
+    many = pl.DataFrame(
+        {
+            "id": [str(i) for i in range(12_000)],
+            "modified_at": [T0] * 12_000,
+            "company_id": [str(i % 7) for i in range(12_000)],
+            "contact_id": [None] * 12_000,
+            "inputs": ['{"country": "DE"}'] * 12_000,
+            "outputs": ["{}"] * 12_000,
+        },
+        schema=ROW_SCHEMA,
+    )
+    assert len(mirror.upsert("hubspot", "contact", many).inputs) == 12_000
+    everything = mirror.load("hubspot", "contact", columns=tuple(ROW_SCHEMA))
+    assert everything.schema == ROW_SCHEMA and everything.height == 12_000
+    assert everything["modified_at"].unique().to_list() == [T0]
+    some = mirror.load("hubspot", "contact", [str(i) for i in range(0, 12_000, 2)])
+    assert some.height == 6_000
+    with pytest.raises(ValueError, match="no column email"):
+        mirror.load("hubspot", "contact", columns=("email",))

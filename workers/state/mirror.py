@@ -1,0 +1,308 @@
+"""The mirror: a minimised copy of the CRM, so staying current costs what changed.
+
+Per CRM and object type, one row per record: its id, modification time, association
+ids (``company_id``, ``contact_id``), the canonical input fields segmentation reads (a
+JSON object of text values, ``inputs``) and the CRM's current values of segsync's own
+output fields (a JSON object keyed by native field name, ``outputs``). What is kept
+is decided by :mod:`workers.mirroring`; this module stores and loads it.
+
+Loading is columnar: rows come back as Arrow through ADBC (SQLite file or PostgreSQL)
+and the JSON objects are decoded by polars, never as one Python object per record.
+Writes are page-sized upserts through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Index, Integer, String, Text, bindparam, delete, func, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from workers.state.base import StoreBase
+from workers.state.schema import Base, UTCDateTime
+
+# Rows per statement for IN-lists and executemany pages (inside both backends' limits).
+_CHUNK = 5000
+# Rows fetched per page from SQLite before they become a polars chunk.
+_LOAD_PAGE = 50_000
+ROW_SCHEMA = pl.Schema(
+    {
+        "id": pl.String(),
+        "modified_at": pl.Datetime("us", "UTC"),
+        "company_id": pl.String(),
+        "contact_id": pl.String(),
+        "inputs": pl.String(),
+        "outputs": pl.String(),
+    }
+)
+
+
+class MirrorRow(Base):
+    """One CRM record as segmentation needs it (see the module docstring)."""
+
+    __tablename__ = "mirror_records"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    modified_at: Mapped[Any] = mapped_column(UTCDateTime(), nullable=True)
+    company_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    contact_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    inputs: Mapped[str] = mapped_column(Text(), nullable=False)
+    outputs: Mapped[str] = mapped_column(Text(), nullable=False)
+    # The full read that last saw the record: one that completes sweeps the unseen.
+    read_mark: Mapped[int] = mapped_column(Integer(), nullable=False, default=0)
+
+    __table_args__ = (
+        Index(None, "crm", "object_type", "company_id"),
+        Index(None, "crm", "object_type", "contact_id"),
+    )
+
+
+@dataclass(frozen=True)
+class MirrorChange:
+    """What an upsert changed: ids new or with other inputs/links; ids with other outputs."""
+
+    inputs: list[str]
+    outputs: list[str]
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Mirror:
+    """The mirror tables of one state store."""
+
+    def __init__(self, store: StoreBase) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------------ reads
+
+    @contextmanager
+    def _arrow(self) -> Iterator[Any]:
+        """An ADBC connection to the store's PostgreSQL database (Arrow results)."""
+        import adbc_driver_postgresql.dbapi as adbc_pg
+
+        uri = self.store.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = adbc_pg.connect(uri)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _frame(self, sql: str, params: Sequence[Any], schema: pl.Schema) -> pl.DataFrame:
+        if self.store.dialect == "postgresql":
+            with self._arrow() as conn, conn.cursor() as cursor:
+                cursor.execute(sql, list(params))
+                frame = pl.from_arrow(cursor.fetch_arrow_table())
+            assert isinstance(frame, pl.DataFrame)
+            return frame
+        # SQLite goes through the store's own driver: a second SQLite library in the
+        # process (ADBC's, connectorx's) shares the file's POSIX locks with it, and
+        # measured, it did not see rows committed to the WAL after it first opened the
+        # file. Pages of rows become polars chunks, so no more than a page is ever held
+        # as Python tuples.
+        chunks: list[pl.DataFrame] = []
+        with self.store.engine.connect() as conn:
+            result = conn.exec_driver_sql(sql, tuple(params))
+            while page := result.fetchmany(_LOAD_PAGE):
+                chunks.append(pl.DataFrame(page, schema=schema, orient="row"))
+        return pl.concat(chunks) if chunks else pl.DataFrame(schema=schema)
+
+    def load(
+        self,
+        crm: str,
+        object_type: str,
+        ids: Sequence[str] | None = None,
+        *,
+        columns: Sequence[str] = ("id", "company_id", "contact_id", "inputs"),
+    ) -> pl.DataFrame:
+        """Rows of one object type (all, or those of ``ids``), as stored (JSON as text)."""
+        unknown = set(columns) - set(ROW_SCHEMA)
+        if unknown:
+            raise ValueError(f"the mirror has no column {', '.join(sorted(unknown))}")
+        schema = pl.Schema({c: ROW_SCHEMA[c] for c in columns})
+        # Timestamps come back as SQLite's text; they are parsed once, as a column.
+        raw = pl.Schema({c: pl.String() if c == "modified_at" else t for c, t in schema.items()})
+        pg = self.store.dialect == "postgresql"
+
+        def marks(first: int, count: int) -> str:
+            return ", ".join(f"${i}" if pg else "?" for i in range(first, first + count))
+
+        head = f"SELECT {', '.join(columns)} FROM mirror_records"
+        where = f" WHERE crm = {marks(1, 1)} AND object_type = {marks(2, 1)}"
+        if ids is None:
+            frames = [self._frame(head + where, (crm, object_type), raw)]
+        else:
+            frames = [
+                self._frame(
+                    f"{head}{where} AND id IN ({marks(3, len(part))})",
+                    (crm, object_type, *part),
+                    raw,
+                )
+                for part in _chunks(list(dict.fromkeys(ids)))
+            ]
+        frames = [f for f in frames if f.height]
+        if not frames:
+            return pl.DataFrame(schema=schema)
+        frame = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+        if "modified_at" in frame.columns and frame["modified_at"].dtype == pl.String:
+            frame = frame.with_columns(
+                pl.col("modified_at").str.to_datetime(time_zone="UTC", time_unit="us")
+            )
+        return frame.cast(schema)
+
+    def linked(self, crm: str, object_type: str, column: str, ids: Iterable[str]) -> list[str]:
+        """Ids of ``object_type`` records whose ``column`` (a link) is one of ``ids``."""
+        if column not in ("company_id", "contact_id"):
+            raise ValueError(f"{column} is not a mirror link")
+        link = getattr(MirrorRow, column)
+        found: list[str] = []
+        with self.store.engine.connect() as conn:
+            for part in _chunks(list(dict.fromkeys(ids))):
+                query = select(MirrorRow.id).where(
+                    MirrorRow.crm == crm, MirrorRow.object_type == object_type, link.in_(part)
+                )
+                found += conn.execute(query).scalars().all()
+        return found
+
+    def count(self, crm: str, object_type: str | None = None) -> int:
+        """Records mirrored (of one object type, or all of the CRM)."""
+        query = select(func.count()).select_from(MirrorRow).where(MirrorRow.crm == crm)
+        if object_type is not None:
+            query = query.where(MirrorRow.object_type == object_type)
+        with self.store.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert(
+        self, crm: str, object_type: str, rows: pl.DataFrame, *, mark: int = 0
+    ) -> MirrorChange:
+        """Store ``rows`` (columns of :data:`ROW_SCHEMA`); what changed, by id.
+
+        ``mark`` stamps the rows as seen by a full read (0: an incremental one, which
+        leaves the stamp as it was).
+        """
+        rows = rows.select(list(ROW_SCHEMA)).unique("id", keep="last", maintain_order=True)
+        before = self.load(
+            crm,
+            object_type,
+            rows["id"].to_list(),
+            columns=("id", "company_id", "contact_id", "inputs", "outputs"),
+        )
+        joined = rows.join(before, on="id", how="left", suffix="_old")
+
+        def differs(name: str) -> pl.Expr:
+            return pl.col(name).ne_missing(pl.col(f"{name}_old"))
+
+        new = pl.col("inputs_old").is_null()
+        inputs = joined.filter(
+            new | differs("inputs") | differs("company_id") | differs("contact_id")
+        )["id"].to_list()
+        outputs = joined.filter(~new & differs("outputs"))["id"].to_list()
+        self._write_rows(crm, object_type, rows, mark)
+        return MirrorChange(inputs, outputs)
+
+    def _write_rows(self, crm: str, object_type: str, rows: pl.DataFrame, mark: int) -> None:
+        store = self.store
+        insert = store._insert(MirrorRow)
+        excluded = insert.excluded
+        moved = {
+            "modified_at": excluded.modified_at,
+            "company_id": excluded.company_id,
+            "contact_id": excluded.contact_id,
+            "inputs": excluded.inputs,
+            "outputs": excluded.outputs,
+        }
+        if mark:
+            moved["read_mark"] = excluded.read_mark
+        statement = insert.on_conflict_do_update(
+            index_elements=["crm", "object_type", "id"], set_=moved
+        )
+        with store._write() as conn:
+            for start in range(0, rows.height, _CHUNK):
+                page = rows.slice(start, _CHUNK)
+                conn.execute(
+                    statement,
+                    [
+                        {"crm": crm, "object_type": object_type, "read_mark": mark, **row}
+                        for row in page.iter_rows(named=True)
+                    ],
+                )
+
+    def merge_outputs(self, crm: str, object_type: str, values: dict[str, dict[str, str]]) -> None:
+        """Set output fields the CRM confirmed (``{record id: {native field: value}}``)."""
+        if not values:
+            return
+        import json
+
+        store = self.store
+        patch: Any = bindparam("patch")
+        if store.dialect == "postgresql":
+            merged: Any = func.cast(
+                func.cast(MirrorRow.outputs, postgresql_jsonb()).op("||")(
+                    func.cast(patch, postgresql_jsonb())
+                ),
+                Text(),
+            )
+        else:
+            merged = func.json_patch(MirrorRow.outputs, patch)
+        statement = (
+            update(MirrorRow)
+            .where(
+                MirrorRow.crm == crm,
+                MirrorRow.object_type == object_type,
+                MirrorRow.id == bindparam("rid"),
+            )
+            .values(outputs=merged)
+        )
+        items = [{"rid": rid, "patch": json.dumps(fields)} for rid, fields in values.items()]
+        with store._write() as conn:
+            for start in range(0, len(items), _CHUNK):
+                conn.execute(statement, items[start : start + _CHUNK])
+
+    def delete(self, crm: str, object_type: str, ids: Iterable[str]) -> int:
+        """Remove records; how many were there."""
+        gone = 0
+        with self.store._write() as conn:
+            for part in _chunks(list(dict.fromkeys(ids))):
+                result = conn.execute(
+                    delete(MirrorRow).where(
+                        MirrorRow.crm == crm,
+                        MirrorRow.object_type == object_type,
+                        MirrorRow.id.in_(part),
+                    )
+                )
+                gone += result.rowcount or 0
+        return gone
+
+    def unseen(self, crm: str, object_type: str, mark: int) -> list[str]:
+        """Ids a completed full read stamped ``mark`` did not see (gone from the CRM)."""
+        query = select(MirrorRow.id).where(
+            MirrorRow.crm == crm,
+            MirrorRow.object_type == object_type,
+            MirrorRow.read_mark != mark,
+        )
+        with self.store.engine.connect() as conn:
+            return list(conn.execute(query).scalars().all())
+
+    def purge(self, crm: str | None = None) -> int:
+        """Remove every mirrored record (of one CRM); the next run reads the CRM again."""
+        query = delete(MirrorRow)
+        if crm is not None:
+            query = query.where(MirrorRow.crm == crm)
+        with self.store._write() as conn:
+            return conn.execute(query).rowcount or 0
+
+
+def postgresql_jsonb() -> Any:
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return JSONB()
