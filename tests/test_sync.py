@@ -99,7 +99,7 @@ def test_incremental_summary_says_what_changed_what_was_read_and_why(
     hubspot: Harness, tmp_path: Path
 ) -> None:
     """The 100 edits are told apart from segsync's own writes of the full sync (which the
-    CRM lists as changes too), and the summary says why the whole population was read."""
+    CRM lists as changes too), and only what changed is read."""
     settings = _settings(tmp_path)
     connector = _ready(hubspot)
     full = run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
@@ -112,15 +112,16 @@ def test_incremental_summary_says_what_changed_what_was_read_and_why(
     # Every record was written by the full sync; the edited ones changed after that.
     assert report.records_changed == {"contact": 400, "company": 60, "deal": 0}
     assert report.records_changed_by_segsync == {"contact": 400 - edited, "company": 60, "deal": 0}
-    assert report.records_pulled == {"contact": 400, "company": 60, "deal": 150}
-    assert report.population_read and report.change_lag_seconds == 0.0
+    # Only what the CRM lists as changed is read: no deal, no second pass over everything.
+    assert report.records_pulled == {"contact": 400, "company": 60, "deal": 0}
+    assert not report.population_read and report.change_lag_seconds == 0.0
     assert edited <= report.records_compared["contact"] <= 400
     text = " ".join(format_report(report.as_dict()).split())
     assert (
         f"changed in HubSpot since the last sync: {edited} contacts, 0 companies, 0 deals; "
-        f"and {400 - edited + 60} records whose last change was segsync's own write"
+        f"and {400 - edited + 60} records whose change touched nothing segsync reads"
     ) in text
-    assert "read: 400 contacts, 60 companies, 150 deals: every record again, since RFM" in text
+    assert "read: 400 contacts, 60 companies, 0 deals: only what changed" in text
     assert f"written: {report.records_written} records / " in text
     assert "None" not in text
     payload = json.loads(json.dumps(report.as_dict()))

@@ -19,9 +19,6 @@ LAG_SETTINGS = {
     "hubspot": "SEGSYNC_HUBSPOT_SEARCH_LAG_SECONDS",
     "salesforce": "SEGSYNC_SALESFORCE_LAG_SECONDS",
 }
-WHY_POPULATION = (
-    "RFM quantiles, CLV, clusters and company roll-ups are computed over the whole population"
-)
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
@@ -164,12 +161,12 @@ def format_demo(result: dict[str, Any], seed: int, mode: str) -> str:
     )
     lines += _legend(
         "own writes",
-        "records the CRM lists as changed because segsync's own write was their last "
-        "change; they are read and compared like the others",
+        "records the CRM lists as changed whose change touched nothing segsync reads "
+        "(mostly segsync's own writes): read into the mirror, not re-segmented",
     )
     lines += _legend(
         "read",
-        f"records pulled: a sync that finds changes reads every record, since {WHY_POPULATION}",
+        "records pulled: an incremental sync reads only what changed; the mirror holds the rest",
     )
     lines += _legend(
         "compared",
@@ -232,9 +229,12 @@ def format_report(report: dict[str, Any]) -> str:
         line = f"changed in {crm} since the last sync: {per_type(others)}"
         own = sum(echoes.values())
         if own:
-            line += f"; and {plural(own, 'record')} whose last change was segsync's own write"
+            line += (
+                f"; and {plural(own, 'record')} whose change touched nothing segsync reads "
+                "(mostly segsync's own writes)"
+            )
         lines += prose(line)
-        why = f"every record again, since {WHY_POPULATION}"
+        why = "only what changed; the mirror holds the rest"
     else:
         why = "a full sync reads and compares every record"
     lines += prose(f"read: {per_type(report['records_pulled'])}: {why}")

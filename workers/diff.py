@@ -35,6 +35,10 @@ class Diff:
     )
     compared: int = 0
     unchanged: int = 0
+    # Records whose segsync field the CRM holds otherwise than segsync wrote it (a hand
+    # edit), rewritten: the number of records and of fields.
+    drift_records: int = 0
+    drift_fields: int = 0
     per_field: dict[str, int] = field(default_factory=dict)
     transitions: dict[str, dict[str, int]] = field(default_factory=dict)
     changes: pl.DataFrame | None = None
@@ -59,6 +63,8 @@ def diff_values(
     tracked: Collection[str],
     run_at: datetime,
     keep_when_null: Collection[str] = (),
+    current: pl.DataFrame | None = None,
+    numeric: Collection[str] = (),
 ) -> Diff:
     """Compare ``values`` (``id`` + canonical output columns, text) with ``written``.
 
@@ -70,6 +76,13 @@ def diff_values(
     lifecycle stage after segsync set it), and rewording alone is not worth a write.
     For ``keep_when_null`` fields (native names of CRM-owned fields such as the
     lifecycle stage) a null means "leave as it is", never "clear".
+
+    ``current`` holds ``(record_id, field, crm)``: the CRM's values now (from the mirror)
+    of the fields it was read for. A field whose computed value equals what segsync last
+    wrote but not what the CRM holds was edited by hand: it is written again (drift
+    repair), without entered-at or previous, since by segsync's own history it did not
+    move. ``numeric`` fields (native names) are compared as numbers: the CRM keeps
+    ``35.0`` as ``35``.
     """
     columns = [c for c in values.columns if c != "id"]
     if not columns or values.height == 0:
@@ -84,11 +97,18 @@ def diff_values(
         .with_columns(pl.col("new").fill_null(""))
     )
     joined = long.join(written, on=["record_id", "field"], how="left")
-    changed = joined.filter(
+    moved_from_written = (
         pl.when(pl.col("old").is_null())
         .then(pl.col("new") != "")
         .otherwise(pl.col("new") != pl.col("old"))
     )
+    drift = pl.DataFrame(schema={"record_id": pl.String, "field": pl.String, "new": pl.String})
+    if current is not None and current.height:
+        seen = joined.join(current, on=["record_id", "field"], how="inner")
+        drift = seen.filter(
+            ~moved_from_written & ~same_in_crm(pl.col("new"), pl.col("crm"), numeric)
+        ).select("record_id", "field", "new")
+    changed = joined.filter(moved_from_written)
     reasons = {renamed[c + REASON]: renamed[c] for c in tracked if c + REASON in renamed}
     if reasons:
         segments_moved = changed.filter(pl.col("field").is_in(list(reasons.values()))).select(
@@ -102,10 +122,18 @@ def diff_values(
             .drop("_segment")
         )
         changed = pl.concat([changed.filter(~is_reason), reason_rows])
-    diff = Diff(object_type, compared=joined.height, unchanged=joined.height - changed.height)
-    if changed.height == 0:
+    diff = Diff(
+        object_type,
+        compared=joined.height,
+        unchanged=joined.height - changed.height - drift.height,
+        drift_records=drift["record_id"].n_unique(),
+        drift_fields=drift.height,
+    )
+    if changed.height == 0 and drift.height == 0:
         return diff
-    diff.remembered = changed.select("record_id", "field", "new")
+    diff.remembered = pl.concat(
+        [changed.select("record_id", "field", "new"), drift], how="vertical_relaxed"
+    )
     stamp = run_at.isoformat().replace("+00:00", "Z")
     moved = changed.filter(pl.col("field").is_in(list(tracked_native)))
     derived = pl.concat(
@@ -130,7 +158,9 @@ def diff_values(
             _derived_names(tracked_native, native), default=pl.col("field")
         )
     )
-    everything = pl.concat([changed.select("record_id", "field", "new"), derived])
+    everything = pl.concat(
+        [changed.select("record_id", "field", "new"), drift, derived], how="vertical_relaxed"
+    )
     for row in (
         everything.group_by("record_id", maintain_order=True).agg("field", "new").iter_rows()
     ):
@@ -148,6 +178,19 @@ def diff_values(
         pl.col("field").replace_strict(back, default=pl.col("field"))
     )
     return diff
+
+
+def same_in_crm(ours: pl.Expr, crm: pl.Expr, numeric: Collection[str]) -> pl.Expr:
+    """Whether the CRM holds ``ours`` (empty is empty; numeric fields by number)."""
+    as_text = ours.fill_null("") == crm.fill_null("")
+    if not numeric:
+        return as_text
+    as_number = ours.cast(pl.Float64, strict=False) == crm.cast(pl.Float64, strict=False)
+    return (
+        pl.when(pl.col("field").is_in(list(numeric)))
+        .then(as_text | as_number.fill_null(False))
+        .otherwise(as_text)
+    )
 
 
 def _derived_names(tracked_native: dict[str, str], native: Callable[[str], str]) -> dict[str, str]:

@@ -189,33 +189,43 @@ class FrameCollector:
         them with ``coerce_canonical``. Either way a column's dtype does not depend on
         the values seen. Orders are always typed: they are derived, not CRM fields.
         """
-        if mode not in ("b2b", "b2c"):
-            raise ValueError(f"mode must be 'b2b' or 'b2c', not {mode!r}")
         live = {object_type: self.table(object_type) for object_type in self._tables}
-        ids = {object_type: frame["id"] for object_type, frame in live.items()}
-        people = [
-            frame.insert_column(1, pl.lit(object_type, pl.String).alias("object_type"))
-            for object_type, frame in live.items()
-            if object_type in ("contact", "lead")
-        ]
-        contacts = (
-            pl.concat(people, how="diagonal")
-            if people
-            else pl.DataFrame(schema={"id": pl.String(), "object_type": pl.String()})
-        )
-        if "company_id" not in contacts.columns:
-            contacts = contacts.with_columns(pl.lit(None, pl.String).alias("company_id"))
-        companies = live.get("company")
-        deals = live.get("deal")
-        orders = None
-        if mode == "b2c":
-            orders = won_orders(deals) if deals is not None else pl.DataFrame(schema=ORDER_SCHEMA)
-            deals = None
-        if typed:
-            contacts = coerce_canonical(contacts)
-            companies = coerce_canonical(companies) if companies is not None else None
-            deals = coerce_canonical(deals) if deals is not None else None
-        return EngineFrames(mode, contacts, companies, deals, orders, ids)
+        return engine_frames(live, mode, typed=typed)
+
+
+def engine_frames(
+    live: Mapping[ObjectType, pl.DataFrame], mode: Mode, *, typed: bool = False
+) -> EngineFrames:
+    """Shape live records per object type (``id``, links, canonical text) for the engine.
+
+    See :meth:`FrameCollector.frames`; the mirror's frames take the same shape.
+    """
+    if mode not in ("b2b", "b2c"):
+        raise ValueError(f"mode must be 'b2b' or 'b2c', not {mode!r}")
+    ids = {object_type: frame["id"] for object_type, frame in live.items()}
+    people = [
+        frame.insert_column(1, pl.lit(object_type, pl.String).alias("object_type"))
+        for object_type, frame in live.items()
+        if object_type in ("contact", "lead")
+    ]
+    contacts = (
+        pl.concat(people, how="diagonal")
+        if people
+        else pl.DataFrame(schema={"id": pl.String(), "object_type": pl.String()})
+    )
+    if "company_id" not in contacts.columns:
+        contacts = contacts.with_columns(pl.lit(None, pl.String).alias("company_id"))
+    companies = live.get("company")
+    deals = live.get("deal")
+    orders = None
+    if mode == "b2c":
+        orders = won_orders(deals) if deals is not None else pl.DataFrame(schema=ORDER_SCHEMA)
+        deals = None
+    if typed:
+        contacts = coerce_canonical(contacts)
+        companies = coerce_canonical(companies) if companies is not None else None
+        deals = coerce_canonical(deals) if deals is not None else None
+    return EngineFrames(mode, contacts, companies, deals, orders, ids)
 
 
 def won_orders(deals: pl.DataFrame) -> pl.DataFrame:

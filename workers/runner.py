@@ -59,14 +59,16 @@ def build_connector(settings: Settings, crm: CrmName) -> Connector:
 class SyncReport:
     """The machine-readable summary of a run (``--json``).
 
-    ``records_pulled`` counts every record read. An incremental run first reads what
-    changed (``records_changed``, None on a full run; ``records_changed_by_segsync`` of
-    them were last modified by segsync's own writes) and, when anything did, reads the
-    whole population again (``population_read``): RFM quantiles, CLV and the company
-    roll-ups are computed over it. ``records_compared`` are the records whose values were
-    diffed against what segsync last wrote (an incremental run: the changed records and
-    those they roll up into). ``change_lag_seconds``: changes younger than this are left
-    for the next run (the CRM lists them late); None when unknown.
+    ``records_pulled`` counts every record read into the mirror. An incremental run reads
+    only what the CRM lists as changed (``records_changed``, None on a full run, which
+    reads everything: ``population_read``); ``records_changed_by_segsync`` of them
+    changed nothing segsync reads (mostly the echoes of its own writes) and are not
+    re-segmented. The others are segmented from the mirror with what they roll up into;
+    ``records_compared`` are the records whose values were diffed against what segsync
+    last wrote and what the CRM holds; ``drift_repaired`` those whose segsync fields had
+    been edited in the CRM and were written again. ``change_lag_seconds``: changes
+    younger than this are left for the next run (the CRM lists them late); None when
+    unknown.
     """
 
     crm: str
@@ -96,6 +98,10 @@ class SyncReport:
     records_compared: dict[str, int] = field(default_factory=dict)
     population_read: bool = False
     change_lag_seconds: float | None = None
+    # Records whose segsync fields had been edited in the CRM and were rewritten.
+    drift_repaired: int = 0
+    # Records the CRM no longer has, forgotten by this run (mirror, written values...).
+    records_removed: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -109,13 +115,15 @@ def describe_plan(report: SyncReport, pulled: Pulled, plan: SyncPlan) -> None:
     report.mode = plan.mode
     report.records_pulled = dict(pulled.counts)
     report.records_segmented = dict(plan.segmented)
-    if pulled.changed is not None:
-        report.records_changed = {t: len(ids) for t, ids in pulled.changed.items()}
+    if pulled.changed is not None:  # what the CRM listed as changed: every record read
+        report.records_changed = dict(pulled.counts)
     if pulled.echoes is not None:
         report.records_changed_by_segsync = {t: n for t, n in pulled.echoes.items()}
     report.records_compared = dict(plan.compared)
-    report.population_read = pulled.frames is not None
+    report.population_read = pulled.changed is None
     report.records_to_write = len(plan.writes)
+    report.records_removed = {t: n for t, n in pulled.removed.items()}
+    report.drift_repaired = sum(d.drift_records for d in plan.diffs.values())
     report.lifecycle_backward_skipped = plan.lifecycle_backward_skipped
     fields: Counter[str] = Counter()
     for d in plan.diffs.values():

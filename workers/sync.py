@@ -14,7 +14,7 @@ day computes the same values and writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -24,10 +24,17 @@ import polars as pl
 from connectors.base import Connector, CrmName, Cursor, FieldWrite, ObjectType
 from segmentation.engine import SegmentResult, segment
 from segmentation.playbook import Playbook, parse_playbook
-from workers.diff import Diff, diff_values, written_frame
+from workers.diff import Diff, diff_values, same_in_crm, written_frame
 from workers.fieldmap import FieldMap, load_field_map
 from workers.frames import EngineFrames, FrameCollector, playbook_mode
 from workers.lifecycle import lifecycle_field, plan_lifecycle
+from workers.mirroring import (
+    MirrorFeed,
+    MirrorShape,
+    current_outputs,
+    load_frames,
+    mirror_shape,
+)
 from workers.offline import playbook_source
 from workers.outputs import (
     ENTERED_AT,
@@ -37,11 +44,13 @@ from workers.outputs import (
     field_specs,
     output_values,
     tracked,
+    written_object_types,
 )
 from workers.playbook_check import validate_against
 from workers.state import StateStore
 
 CLUSTER_STATE = "clusters"
+MIRROR_STATE = "mirror"
 CLV_STATE = "clv"
 CLV_MAX_AGE_DAYS = 8
 SAMPLE_SIZE = 10
@@ -71,7 +80,7 @@ def run_day(moment: datetime | None = None) -> datetime:
 
 @dataclass
 class Pulled:
-    """What a pull produced: the population, the changed ids and the cursors to store."""
+    """What a pull produced: the records to segment, the changed ids and the cursors to store."""
 
     frames: EngineFrames | None  # None: nothing changed, nothing to segment
     counts: dict[str, int]
@@ -80,49 +89,166 @@ class Pulled:
     # When reading began: a record written after it (by the event path) was planned on
     # fresher data than this run's, so this run leaves it alone.
     started_at: datetime | None = None
-    # Of the changed records, those whose last change was segsync's own write (the CRM
-    # lists it like any other): for the run's summary only; they are diffed all the same.
+    # Of the records read, those whose segmentation inputs did not change (mostly the
+    # echoes of segsync's own writes): read, but neither re-segmented nor written.
     echoes: dict[ObjectType, int] | None = None
+    # The mirror's shape: which output fields the CRM was read for (for the drift diff).
+    shape: MirrorShape | None = None
+    # Records the CRM no longer has (deleted or archived), forgotten by this pull.
+    removed: dict[ObjectType, int] = field(default_factory=dict)
 
 
 def pull_population(
     connector: Connector, store: StateStore, playbook: Playbook, *, full: bool
 ) -> Pulled:
-    """Read what changed (incremental) and, when anything did or ``full``, everything."""
+    """Bring the mirror up to date and load what the run segments from it.
+
+    A full read (first run, ``full``, or a mirror kept for another shape) streams every
+    record into the mirror page by page, forgets what it did not see, and loads the whole
+    mirror. An incremental read fetches only what changed since the cursors; records
+    whose inputs changed (or whose segsync fields were edited by hand) are loaded with
+    what they roll up into, and nothing else is read.
+    """
     crm = connector.crm
     started_at = datetime.now(UTC)
     field_map = load_field_map(crm)
     # A playbook that would not compile on these fields stops the run before any read.
     validate_against(playbook, field_map)
     types = field_map.object_types()
-    props = {t: field_map.native_properties(t) for t in types}
     cursors = {t: store.get_cursor(crm, t) for t in types}
-    if any(c.is_initial for c in cursors.values()):
-        full = True
-    changed: dict[ObjectType, set[str]] | None = None
+    kept = store.get_model_state(crm, MIRROR_STATE) or {}
+    mode = playbook_mode(playbook)
+    if full or any(c.is_initial for c in cursors.values()):
+        return _pull_everything(connector, store, playbook, field_map, started_at)
+    numbers = numeric_outputs(connector, playbook, types)
+    shape = mirror_shape(field_map, playbook, kept.get("outputs", {}), numbers)
+    if kept.get("fingerprint") != shape.fingerprint:
+        # The playbook now reads fields the mirror does not keep: read everything again.
+        return _pull_everything(connector, store, playbook, field_map, started_at)
+    feed = MirrorFeed(store, shape)
     saved: list[Cursor] = []
-    echoes: dict[ObjectType, int] | None = None
-    if not full:
-        changed = {t: set() for t in types}
-        echoes = {}
-        for t in types:
-            latest = cursors[t]
-            modified: dict[str, datetime] = {}
-            for batch in connector.read_changed(cursors[t], props[t]):
-                modified.update((r.id, r.updated_at) for r in batch.records)
-                if batch.cursor is not None:
-                    latest = batch.cursor
-            changed[t] = set(modified)
-            echoes[t] = count_echoes(store, crm, t, modified)
-            if latest != cursors[t]:
-                saved.append(latest)
-        if not any(changed.values()):
-            return Pulled(None, {t: 0 for t in types}, changed, saved, started_at, echoes)
+    for t in types:
+        latest = cursors[t]
+        for batch in connector.read_changed(cursors[t], shape.properties(t)):
+            feed(batch)
+            if batch.cursor is not None:
+                latest = batch.cursor
+        if latest != cursors[t]:
+            saved.append(latest)
+    removed = _forget(store, crm, feed.deleted)
+    changed = {t: feed.inputs_changed.get(t, set()) - feed.deleted.get(t, set()) for t in types}
+    for t in types:
+        changed[t] |= drifted(store, shape, t, feed.outputs_changed.get(t, set()) - changed[t])
+    counts: dict[str, int] = {t: feed.counts.get(t, 0) for t in types}
+    echoes = {t: counts[t] - len(changed[t]) for t in types}
+    if not any(changed.values()):
+        return Pulled(None, counts, changed, saved, started_at, echoes, shape, removed)
+    frames = load_frames(store, shape, mode, roll_up_closure(store, crm, changed))
+    return Pulled(frames, counts, changed, saved, started_at, echoes, shape, removed)
+
+
+def _pull_everything(
+    connector: Connector,
+    store: StateStore,
+    playbook: Playbook,
+    field_map: FieldMap,
+    started_at: datetime,
+) -> Pulled:
+    """Read every record into the mirror, forget the unseen, load the whole mirror."""
+    crm = connector.crm
+    types = field_map.object_types()
+    outputs = {
+        t: [name for name, _ in connector.field_access(t).items()]
+        for t in written_object_types(types)
+    }
+    shape = mirror_shape(field_map, playbook, outputs, numeric_outputs(connector, playbook, types))
     # Cursors taken before a full read: what changes during it is read again next time.
-    snapshots = [connector.snapshot_cursor(t) for t in types] if full else []
-    collector, counts = read_population(connector, field_map)
-    frames = collector.frames(playbook_mode(playbook))
-    return Pulled(frames, counts, changed, saved + snapshots, started_at, echoes)
+    snapshots = [connector.snapshot_cursor(t) for t in types]
+    mark = int(started_at.timestamp())
+    feed = MirrorFeed(store, shape, mark=mark)
+    for t in types:
+        for batch in connector.read_all(t, shape.properties(t)):
+            feed(batch)
+    unseen = {t: set(store.mirror.unseen(crm, t, mark)) | feed.deleted.get(t, set()) for t in types}
+    removed = _forget(store, crm, unseen)
+    store.save_model_state(
+        crm, MIRROR_STATE, {"fingerprint": shape.fingerprint, "outputs": shape.outputs}
+    )
+    frames = load_frames(store, shape, playbook_mode(playbook))
+    counts: dict[str, int] = {t: feed.counts.get(t, 0) for t in types}
+    return Pulled(frames, counts, None, snapshots, started_at, None, shape, removed)
+
+
+def numeric_outputs(
+    connector: Connector, playbook: Playbook, types: Iterable[ObjectType]
+) -> dict[ObjectType, list[str]]:
+    """segsync's number fields per object type, by their native names."""
+    return {
+        t: [connector.field_name(s.name) for s in field_specs(playbook, t) if s.type == "number"]
+        for t in types
+    }
+
+
+def _forget(
+    store: StateStore, crm: str, gone: Mapping[ObjectType, Collection[str]]
+) -> dict[ObjectType, int]:
+    """Drop records the CRM no longer has from the mirror and everything segsync keeps."""
+    removed: dict[ObjectType, int] = {}
+    for object_type, ids in gone.items():
+        if ids:
+            store.forget_records(crm, object_type, ids)
+            removed[object_type] = len(ids)
+    return removed
+
+
+def drifted(
+    store: StateStore, shape: MirrorShape, object_type: ObjectType, ids: Collection[str]
+) -> set[str]:
+    """Of ``ids`` (records whose segsync fields the CRM now holds otherwise), those where a
+    field segsync wrote differs from what it wrote: edited by hand, not echoes."""
+    names = list(shape.outputs.get(object_type, ()))
+    if not ids or not names:
+        return set()
+    now = current_outputs(store, shape.crm, object_type, ids, names)
+    written = written_frame(store.last_written(shape.crm, object_type, ids, fields=names))
+    differs = now.join(written, on=["record_id", "field"], how="inner").filter(
+        ~same_in_crm(pl.col("old"), pl.col("crm"), shape.numeric.get(object_type, ()))
+    )
+    return set(differs["record_id"].to_list())
+
+
+def roll_up_closure(
+    store: StateStore, crm: str, changed: Mapping[ObjectType, Collection[str]]
+) -> dict[ObjectType, set[str]]:
+    """The records an incremental run must load to segment ``changed`` exactly.
+
+    The changed people and companies, the companies of changed people and deals, every
+    person of those companies (they inherit company facts), and every deal of those
+    people and companies (roll-ups). Found through the mirror's link indexes.
+    """
+    mirror = store.mirror
+    people: set[str] = set(changed.get("contact", ())) | set(changed.get("lead", ()))
+    companies: set[str] = set(changed.get("company", ()))
+    changed_deals = list(changed.get("deal", ()))
+    for object_type in ("contact", "lead", "deal"):
+        ids = list(changed.get(object_type, ())) if object_type != "deal" else changed_deals
+        if not ids:
+            continue
+        links = mirror.load(crm, object_type, ids, columns=("id", "company_id", "contact_id"))
+        companies |= set(links["company_id"].drop_nulls().to_list())
+        if object_type == "deal":
+            people |= set(links["contact_id"].drop_nulls().to_list())
+    people |= set(mirror.linked(crm, "contact", "company_id", companies))
+    leads = set(mirror.linked(crm, "lead", "company_id", companies))
+    deals = set(changed_deals)
+    deals |= set(mirror.linked(crm, "deal", "contact_id", people))
+    deals |= set(mirror.linked(crm, "deal", "company_id", companies))
+    return {
+        "contact": people,
+        "lead": people | leads,
+        "company": companies,
+        "deal": deals,
+    }
 
 
 def count_echoes(
@@ -244,7 +370,9 @@ def plan_sync(
             fresher = store.written_since(crm, object_type, pulled.started_at)
             frame = frame.filter(~pl.col("id").is_in(list(fresher)))
         plan.compared[object_type] = frame.height
-        _plan_object(plan, connector, store, playbook, object_type, engine_object, frame, run_at)
+        _plan_object(
+            plan, connector, store, playbook, object_type, engine_object, frame, run_at, pulled
+        )
     return plan
 
 
@@ -257,6 +385,7 @@ def _plan_object(
     engine_object: EngineObject,
     frame: pl.DataFrame,
     run_at: datetime,
+    pulled: Pulled,
 ) -> None:
     values = output_values(frame, playbook, engine_object)
     moved = tracked(values, playbook, engine_object)
@@ -277,7 +406,12 @@ def _plan_object(
     def native(name: str) -> str:
         return name if name in crm_owned else connector.field_name(name)
 
-    written = written_frame(store.last_written(plan.crm, object_type, values["id"].to_list()))
+    ids = values["id"].to_list()
+    written = written_frame(store.last_written(plan.crm, object_type, ids))
+    current = None
+    if pulled.shape is not None:
+        read = list(pulled.shape.outputs.get(object_type, ()))
+        current = current_outputs(store, plan.crm, object_type, ids, read)
     plan.diffs[object_type] = diff_values(
         object_type,
         values,
@@ -286,6 +420,8 @@ def _plan_object(
         tracked=moved,
         run_at=run_at,
         keep_when_null=crm_owned,
+        current=current,
+        numeric=pulled.shape.numeric.get(object_type, ()) if pulled.shape else (),
     )
     plan.derived |= {native(m + s) for m in moved for s in (ENTERED_AT, PREVIOUS)}
     plan.derived.add(native(UPDATED_AT))

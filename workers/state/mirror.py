@@ -65,10 +65,15 @@ class MirrorRow(Base):
 
 @dataclass(frozen=True)
 class MirrorChange:
-    """What an upsert changed: ids new or with other inputs/links; ids with other outputs."""
+    """What an upsert changed: ids new or with other inputs/links; ids with other outputs.
+
+    ``reworded`` holds ``id, inputs, inputs_old`` of the records that existed with the
+    same links and now have other inputs, for callers that tell some changes apart.
+    """
 
     inputs: list[str]
     outputs: list[str]
+    reworded: pl.DataFrame
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
@@ -203,12 +208,14 @@ class Mirror:
             return pl.col(name).ne_missing(pl.col(f"{name}_old"))
 
         new = pl.col("inputs_old").is_null()
-        inputs = joined.filter(
-            new | differs("inputs") | differs("company_id") | differs("contact_id")
-        )["id"].to_list()
+        relinked = differs("company_id") | differs("contact_id")
+        inputs = joined.filter(new | differs("inputs") | relinked)["id"].to_list()
         outputs = joined.filter(~new & differs("outputs"))["id"].to_list()
+        reworded = joined.filter(~new & ~relinked & differs("inputs")).select(
+            "id", "inputs", "inputs_old"
+        )
         self._write_rows(crm, object_type, rows, mark)
-        return MirrorChange(inputs, outputs)
+        return MirrorChange(inputs, outputs, reworded)
 
     def _write_rows(self, crm: str, object_type: str, rows: pl.DataFrame, mark: int) -> None:
         store = self.store

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from connectors.base import FieldWrite
 from workers.state.base import StoreBase
 from workers.state.engine import _IN_CHUNK, _WRITE_CHUNK, _check_object_type, _chunks, _unique
+from workers.state.mirror import MirrorRow
 from workers.state.records import WrittenValue
 from workers.state.schema import DeadLetterRow, UTCDateTime, WriteInFlightRow, WrittenValueRow
 
@@ -238,8 +239,8 @@ class WrittenMixin(StoreBase):
     def forget_records(self, crm: str, object_type: str, record_ids: Iterable[str]) -> int:
         """Privacy deletion: drop everything stored about these records; returns rows deleted.
 
-        Removes their written values and dead letters. Cursors and run counts hold no
-        per-record data; inbox payloads are expected to carry ids only.
+        Removes their mirrored copy, written values, dead letters and writes in flight.
+        Cursors and run counts hold no per-record data.
         """
         deleted = 0
         with self._write() as conn:
@@ -251,6 +252,12 @@ class WrittenMixin(StoreBase):
                         model.record_id.in_(chunk),
                     )
                     deleted += conn.execute(stmt).rowcount
+                mirrored = delete(MirrorRow).where(
+                    MirrorRow.crm == crm,
+                    MirrorRow.object_type == object_type,
+                    MirrorRow.id.in_(chunk),
+                )
+                deleted += conn.execute(mirrored).rowcount
         return deleted
 
     # ------------------------------------------------------------------ writes in flight

@@ -1,0 +1,261 @@
+"""What the mirror keeps of each record, how pulled pages feed it, how frames come back.
+
+The mirror (``workers/state/mirror.py``) is the minimised copy of the CRM a run segments
+from. :class:`MirrorShape` decides what is kept: the canonical fields the field map
+reads, less the personal ones no rule names and the modification time; an email
+address becomes ``@domain`` (all enrichment derives from it: domain, free-mail flag,
+domain match) unless a rule reads
+the address itself; and the CRM's current values of segsync's own fields, so the diff
+can see a hand edit. :class:`MirrorFeed` is a pull handler that turns each page into
+mirror rows and upserts it (a page at a time: bounded memory) and remembers which
+records changed inputs and which only changed outputs. :func:`load_frames` reads the
+mirror back into the engine's frames, columnar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from connectors.base import ObjectType, RecordBatch
+from segmentation.enrich.emails import email_domain
+from segmentation.playbook import PERSONAL_FIELDS, Playbook
+from workers.diff import written_frame
+from workers.fieldmap import FieldMap
+from workers.frames import LINKS, RESERVED, EngineFrames, Mode, engine_frames
+from workers.lifecycle import lifecycle_field
+from workers.state import StateStore
+from workers.state.mirror import ROW_SCHEMA
+
+EMAIL = "email"
+# Moves with every write, segsync's own included: kept, every echo would be a change.
+# The mirror's own ``modified_at`` holds it; a playbook that names it keeps it.
+VOLATILE = frozenset({"updated_at"})
+
+
+@dataclass(frozen=True)
+class MirrorShape:
+    """What the mirror keeps per object type: canonical inputs (-> native), output fields."""
+
+    crm: str
+    inputs: Mapping[ObjectType, Mapping[str, str]]
+    outputs: Mapping[ObjectType, tuple[str, ...]]
+    email_as_domain: bool
+    # Inputs segsync itself writes (the CRM's lifecycle stage): canonical -> native.
+    written_inputs: Mapping[ObjectType, Mapping[str, str]] = field(default_factory=dict)
+    # Output fields the CRM keeps as numbers (compared by value: it stores 35.0 as 35).
+    numeric: Mapping[ObjectType, frozenset[str]] = field(default_factory=dict)
+
+    def properties(self, object_type: ObjectType) -> list[str]:
+        """The native properties a read of ``object_type`` asks for."""
+        natives = list(self.inputs.get(object_type, {}).values())
+        return list(dict.fromkeys([*natives, *self.outputs.get(object_type, ())]))
+
+    def object_types(self) -> list[ObjectType]:
+        return list(self.inputs)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when what is kept changes: the mirror then needs a full read."""
+        kept = {t: sorted(fields) for t, fields in self.inputs.items()}
+        text = json.dumps([kept, self.email_as_domain], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def mirror_shape(
+    field_map: FieldMap,
+    playbook: Playbook,
+    outputs: Mapping[ObjectType, Iterable[str]],
+    numeric: Mapping[ObjectType, Iterable[str]] | None = None,
+) -> MirrorShape:
+    """What to keep for ``playbook`` on ``field_map``; ``outputs`` are segsync's native
+    fields present in the CRM per object type, ``numeric`` those of them that are numbers."""
+    named = set(playbook.fields_used()) | playbook.personal_fields()
+    kept: dict[ObjectType, dict[str, str]] = {}
+    for object_type, mapping in field_map.fields.items():
+        kept[object_type] = {
+            canonical: native
+            for canonical, native in mapping.items()
+            if canonical in named
+            or (
+                (canonical == EMAIL or canonical not in PERSONAL_FIELDS)
+                and canonical not in VOLATILE
+            )
+        }
+    written: dict[ObjectType, dict[str, str]] = {}
+    for object_type in kept:
+        target = lifecycle_field(field_map.crm, object_type)  # type: ignore[arg-type]
+        if target is not None and target.current in kept[object_type]:
+            written[object_type] = {target.current: target.native}
+    return MirrorShape(
+        field_map.crm,
+        kept,
+        {t: tuple(dict.fromkeys(outputs.get(t, ()))) for t in kept},
+        email_as_domain=EMAIL not in named,
+        written_inputs=written,
+        numeric={t: frozenset((numeric or {}).get(t, ())) for t in kept},
+    )
+
+
+def mirror_rows(shape: MirrorShape, batch: RecordBatch) -> tuple[pl.DataFrame, list[str]]:
+    """A page as mirror rows (:data:`ROW_SCHEMA`), and the ids it reports deleted."""
+    object_type = batch.object_type
+    records = [r for r in batch.records if not r.deleted]
+    deleted = [r.id for r in batch.records if r.deleted]
+    inputs = shape.inputs.get(object_type, {})
+    outputs = shape.outputs.get(object_type, ())
+    columns: dict[str, list[object]] = {
+        "id": [r.id for r in records],
+        "modified_at": [r.updated_at for r in records],
+    }
+    links = dict(LINKS[object_type])
+    for name in ("company_id", "contact_id"):
+        target = links.get(name)
+        columns[name] = [
+            ids[0] if target and (ids := r.associations.get(target)) else None for r in records
+        ]
+    for canonical, native in inputs.items():
+        columns[f"in.{canonical}"] = [r.properties.get(native) for r in records]
+    for native in outputs:
+        columns[f"out.{native}"] = [r.properties.get(native) for r in records]
+    schema = {
+        "id": pl.String(),
+        "modified_at": pl.Datetime("us", "UTC"),
+        "company_id": pl.String(),
+        "contact_id": pl.String(),
+        **{name: pl.String() for name in columns if name.startswith(("in.", "out."))},
+    }
+    page = pl.DataFrame(columns, schema=schema)
+    if shape.email_as_domain and f"in.{EMAIL}" in page.columns:
+        domain = email_domain(page[f"in.{EMAIL}"])
+        page = page.with_columns(("@" + domain).alias(f"in.{EMAIL}"))
+    return page.select(
+        "id",
+        "modified_at",
+        "company_id",
+        "contact_id",
+        _json_object(page, "in.").alias("inputs"),
+        _json_object(page, "out.").alias("outputs"),
+    ).cast(ROW_SCHEMA), deleted
+
+
+def _json_object(page: pl.DataFrame, prefix: str) -> pl.Expr:
+    """The ``prefix`` columns of each row as one JSON object (keys without the prefix)."""
+    names = [c for c in page.columns if c.startswith(prefix)]
+    if not names:
+        return pl.lit("{}", pl.String)
+    fields = [pl.col(c).alias(c.removeprefix(prefix)) for c in names]
+    return pl.struct(fields).struct.json_encode()
+
+
+@dataclass
+class MirrorFeed:
+    """A pull handler that upserts each page into the mirror and remembers what moved."""
+
+    store: StateStore
+    shape: MirrorShape
+    mark: int = 0  # a full read's stamp; 0 for incremental reads
+    counts: dict[ObjectType, int] = field(default_factory=dict)
+    inputs_changed: dict[ObjectType, set[str]] = field(default_factory=dict)
+    outputs_changed: dict[ObjectType, set[str]] = field(default_factory=dict)
+    deleted: dict[ObjectType, set[str]] = field(default_factory=dict)
+
+    def __call__(self, batch: RecordBatch) -> None:
+        object_type = batch.object_type
+        rows, deleted = mirror_rows(self.shape, batch)
+        self.counts[object_type] = self.counts.get(object_type, 0) + len(batch)
+        if rows.height:
+            change = self.store.mirror.upsert(self.shape.crm, object_type, rows, mark=self.mark)
+            echoes = self._own_writes(object_type, change.reworded)
+            self.inputs_changed.setdefault(object_type, set()).update(
+                i for i in change.inputs if i not in echoes
+            )
+            self.outputs_changed.setdefault(object_type, set()).update(change.outputs)
+        if deleted:
+            self.deleted.setdefault(object_type, set()).update(deleted)
+
+    def _own_writes(self, object_type: ObjectType, reworded: pl.DataFrame) -> set[str]:
+        """Records whose inputs moved only where segsync wrote them, to what it wrote.
+
+        segsync sets the CRM's own lifecycle stage; the CRM then lists the record as
+        changed with the new stage, which re-segments to the same values.
+        """
+        echo = self.shape.written_inputs.get(object_type, {})
+        if not echo or reworded.height == 0:
+            return set()
+        names = list(self.shape.inputs.get(object_type, {}))
+        struct = pl.Struct({name: pl.String() for name in names})
+        new = reworded.select("id", pl.col("inputs").str.json_decode(struct)).unnest("inputs")
+        old = reworded.select(pl.col("inputs_old").str.json_decode(struct)).unnest("inputs_old")
+        same = pl.lit(True)
+        for name in names:
+            if name not in echo:
+                same = same & new[name].eq_missing(old[name])
+        candidates = new.filter(same)
+        if candidates.height == 0:
+            return set()
+        ids = candidates["id"].to_list()
+        written = written_frame(
+            self.store.last_written(self.shape.crm, object_type, ids, fields=echo.values())
+        )
+        now = candidates.select(
+            pl.col("id").alias("record_id"), *(pl.col(c).alias(n) for c, n in echo.items())
+        ).unpivot(index="record_id", variable_name="field", value_name="crm")
+        matched = (
+            now.join(written, on=["record_id", "field"], how="left")
+            .group_by("record_id")
+            .agg((pl.col("crm").is_not_null() & (pl.col("crm") == pl.col("old"))).all())
+            .filter(pl.col("crm"))
+        )
+        return set(matched["record_id"].to_list())
+
+
+def load_table(
+    store: StateStore, shape: MirrorShape, object_type: ObjectType, ids: Collection[str] | None
+) -> pl.DataFrame:
+    """One object type from the mirror: ``id``, its links, canonical fields as text."""
+    links = [name for name, _ in LINKS[object_type]]
+    rows = store.mirror.load(
+        shape.crm, object_type, None if ids is None else list(ids), columns=("id", *links, "inputs")
+    )
+    kept = [c for c in shape.inputs.get(object_type, {}) if c not in RESERVED]
+    if not kept:
+        return rows.drop("inputs")
+    struct = pl.Struct({name: pl.String() for name in kept})
+    return rows.with_columns(pl.col("inputs").str.json_decode(struct)).unnest("inputs")
+
+
+def load_frames(
+    store: StateStore,
+    shape: MirrorShape,
+    mode: Mode,
+    ids: Mapping[ObjectType, Collection[str]] | None = None,
+) -> EngineFrames:
+    """The engine's frames from the mirror: everything, or the ``ids`` per object type."""
+    live = {
+        t: load_table(store, shape, t, None if ids is None else ids.get(t, ()))
+        for t in shape.object_types()
+    }
+    return engine_frames(live, mode)
+
+
+def current_outputs(
+    store: StateStore, crm: str, object_type: ObjectType, ids: Collection[str], names: list[str]
+) -> pl.DataFrame:
+    """The CRM's values of segsync fields ``names`` as ``(record_id, field, crm)`` rows."""
+    schema = pl.Schema({"record_id": pl.String(), "field": pl.String(), "crm": pl.String()})
+    if not names or not ids:
+        return pl.DataFrame(schema=schema)
+    rows = store.mirror.load(crm, object_type, list(ids), columns=("id", "outputs"))
+    struct = pl.Struct({name: pl.String() for name in names})
+    return (
+        rows.with_columns(pl.col("outputs").str.json_decode(struct))
+        .unnest("outputs")
+        .rename({"id": "record_id"})
+        .unpivot(index="record_id", variable_name="field", value_name="crm")
+        .cast(schema)
+    )
