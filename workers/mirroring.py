@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -57,6 +58,29 @@ class MirrorShape:
 
     def object_types(self) -> list[ObjectType]:
         return list(self.inputs)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON, for a run's stash between Celery tasks."""
+        return {
+            "crm": self.crm,
+            "inputs": {t: dict(m) for t, m in self.inputs.items()},
+            "outputs": {t: list(v) for t, v in self.outputs.items()},
+            "email_as_domain": self.email_as_domain,
+            "written_inputs": {t: dict(m) for t, m in self.written_inputs.items()},
+            "numeric": {t: sorted(v) for t, v in self.numeric.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MirrorShape:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            data["crm"],
+            data["inputs"],
+            {t: tuple(v) for t, v in data["outputs"].items()},
+            bool(data["email_as_domain"]),
+            data["written_inputs"],
+            {t: frozenset(v) for t, v in data["numeric"].items()},
+        )
 
     @property
     def fingerprint(self) -> str:

@@ -37,6 +37,7 @@ from workers.events import POPULATION_TTL_SECONDS, Processor, pause_crm, poll_ch
 from workers.frames import EngineFrames
 from workers.inbox import Inbox, InboxPolicy, describe
 from workers.inflight import adopt_in_flight
+from workers.mirroring import MirrorShape
 from workers.quota import calls_sent_here
 from workers.runner import (
     SyncReport,
@@ -254,6 +255,8 @@ def _stash(r: redis.Redis, key: str, pulled: Pulled) -> None:
                 "mode": None if pulled.frames is None else pulled.frames.mode,
                 "started_at": None if pulled.started_at is None else pulled.started_at.isoformat(),
                 "echoes": pulled.echoes,
+                "shape": None if pulled.shape is None else pulled.shape.to_dict(),
+                "removed": pulled.removed,
             }
         ).encode()
     }
@@ -290,6 +293,8 @@ def _unstash(r: redis.Redis, key: str) -> Pulled:
         [Cursor.from_dict(c) for c in meta["cursors"]],
         datetime.fromisoformat(meta["started_at"]) if meta.get("started_at") else None,
         meta.get("echoes"),
+        MirrorShape.from_dict(meta["shape"]) if meta.get("shape") else None,
+        meta.get("removed") or {},
     )
 
 
