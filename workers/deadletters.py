@@ -25,15 +25,15 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from time import monotonic
 
 from connectors.base import Connector, FieldWrite, ObjectType, Record, RecordBatch
 from segmentation.playbook import Playbook
-from workers.events import Population, _unread_reach
 from workers.fieldmap import FieldMap, load_field_map
 from workers.frames import playbook_mode
+from workers.mirroring import MirrorShape
+from workers.population import Population
 from workers.state import DeadLetter, StateStore
-from workers.sync import Pulled, plan_sync
+from workers.sync import Pulled, plan_sync, roll_up_closure
 from workers.writeback import WriteOutcome, apply_writes
 
 WRITE_CHUNK = 500
@@ -64,14 +64,11 @@ def playbook_fingerprint(playbook: Playbook) -> str:
     return _digest(playbook.model_dump_json())
 
 
-def inputs_fingerprint(record: Record) -> str:
-    """A digest of what segsync reads from a record: its properties and links."""
-    return _digest(
-        json.dumps(
-            [sorted(record.properties.items()), sorted(record.associations.items())],
-            default=str,
-        )
-    )
+def inputs_fingerprint(record: Record, field_map: FieldMap) -> str:
+    """A digest of what segsync reads from a record: its mapped properties and links."""
+    names = set(field_map.native_properties(record.object_type))
+    read = sorted((k, v) for k, v in record.properties.items() if k in names)
+    return _digest(json.dumps([read, sorted(record.associations.items())], default=str))
 
 
 def _digest(text: str) -> str:
@@ -100,7 +97,8 @@ def retry_letters(
         return summary
     field_map = load_field_map(crm)
     book_fp = playbook_fingerprint(playbook)
-    records = _read_letters(connector, field_map, letters)
+    population = population or Population(connector, store, playbook)
+    records = _read_letters(connector, population.ensure().shape, letters)
     gone = [d for d in letters if (d.object_type, d.record_id) not in records]
     summary.gone = store.resolve_dead_letters([d.id for d in gone], "gone")
     due: list[DeadLetter] = []
@@ -109,7 +107,7 @@ def retry_letters(
         if record is None:
             continue
         unchanged = (
-            letter.inputs_fingerprint == inputs_fingerprint(record)
+            letter.inputs_fingerprint == inputs_fingerprint(record, field_map)
             and letter.playbook_fingerprint == book_fp
         )
         if letter.kind == "permanent" and unchanged and not force:
@@ -118,7 +116,7 @@ def retry_letters(
             due.append(letter)
     if due:
         _replan(connector, store, playbook, population, field_map, records, due, force, summary)
-        _stamp_permanent(store, crm, records, book_fp, due)
+        _stamp_permanent(store, crm, records, book_fp, due, field_map)
     still = store.list_dead_letters(crm)
     summary.still_failing = len(still)
     summary.deferred = sum(1 for d in still if d.kind == "deferred")
@@ -127,7 +125,7 @@ def retry_letters(
 
 
 def _read_letters(
-    connector: Connector, field_map: FieldMap, letters: Iterable[DeadLetter]
+    connector: Connector, shape: MirrorShape, letters: Iterable[DeadLetter]
 ) -> dict[tuple[str, str], Record]:
     """The letters' records as the CRM holds them now (absent: gone)."""
     wanted: dict[ObjectType, set[str]] = {}
@@ -135,9 +133,9 @@ def _read_letters(
         wanted.setdefault(d.object_type, set()).add(d.record_id)  # type: ignore[arg-type]
     found: dict[tuple[str, str], Record] = {}
     for object_type, ids in wanted.items():
-        if object_type not in field_map.object_types():
+        if object_type not in shape.object_types():
             continue
-        props = field_map.native_properties(object_type)
+        props = shape.properties(object_type)
         for record in connector.read_ids(object_type, sorted(ids), props):
             found[(object_type, record.id)] = record
     return found
@@ -147,7 +145,7 @@ def _replan(
     connector: Connector,
     store: StateStore,
     playbook: Playbook,
-    population: Population | None,
+    population: Population,
     field_map: FieldMap,
     records: dict[tuple[str, str], Record],
     due: list[DeadLetter],
@@ -155,8 +153,7 @@ def _replan(
     summary: RetrySummary,
 ) -> None:
     """Re-segment the due letters' records and write the current diff."""
-    population = population or Population(connector, field_map, monotonic)
-    collector = population.ensure()
+    view = population.ensure()
     changed: dict[ObjectType, set[str]] = {}
     fresh: dict[ObjectType, list[Record]] = {}
     for d in due:
@@ -164,19 +161,12 @@ def _replan(
         changed.setdefault(object_type, set()).add(d.record_id)
         fresh.setdefault(object_type, []).append(records[(d.object_type, d.record_id)])
     for object_type, found in fresh.items():
-        collector(RecordBatch(object_type, tuple(found)))
-    mode = playbook_mode(playbook)
-    frames = collector.frames(mode)
-    # What the letters roll up into is re-read too: its write must not carry segments
-    # computed from an old copy of it (as the event path does).
-    unread = _unread_reach(changed, changed, frames)
-    if unread:
-        population.refresh(unread)
-        frames = collector.frames(mode)
+        view(RecordBatch(object_type, tuple(found)))
+    frames = view.frames(playbook_mode(playbook), roll_up_closure(store, connector.crm, changed))
     plan = plan_sync(
         connector,
         store,
-        Pulled(frames, {}, changed, []),
+        Pulled(frames, {}, changed, [], shape=view.shape),
         playbook,
         affected_history_only=True,
     )
@@ -236,6 +226,7 @@ def _stamp_permanent(
     records: dict[tuple[str, str], Record],
     book_fp: str,
     due: list[DeadLetter],
+    field_map: FieldMap,
 ) -> None:
     """Record on each open permanent letter of these records what it now waits on."""
     by_type: dict[str, list[str]] = {}
@@ -246,5 +237,5 @@ def _stamp_permanent(
         for record_id, letter in store.open_letters_for(crm, object_type, ids).items():
             if letter.kind == "permanent":
                 record = records[(object_type, record_id)]
-                stamps.append((letter.id, inputs_fingerprint(record), book_fp))
+                stamps.append((letter.id, inputs_fingerprint(record, field_map), book_fp))
     store.stamp_dead_letters(stamps)

@@ -24,22 +24,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import polars as pl
-
-from connectors.base import Connector, ObjectType, Record, RecordBatch
+from connectors.base import Connector, ObjectType
 from segmentation.playbook import Playbook
-from workers.fieldmap import FieldMap, load_field_map
-from workers.frames import EngineFrames, FrameCollector, playbook_mode
+from workers.fieldmap import load_field_map
+from workers.frames import playbook_mode
 from workers.inbox import Claim, Inbox, InboxPolicy, LeaseKeeper, LeaseLost, crm_wide, describe
+from workers.population import Population
 from workers.runner import write_all
 from workers.settings import Settings
 from workers.state import InboxEvent, StateStore
-from workers.sync import Pulled, affected_records, load_playbook, plan_sync, read_population
+from workers.sync import Pulled, load_playbook, plan_sync, roll_up_closure
 
 log = logging.getLogger("segsync.events")
 
@@ -127,80 +126,6 @@ class RoundReport:
             self.deleted_ids.setdefault(name, set()).update(gone)
 
 
-class Population:
-    """This process's copy of the CRM's records, kept current by id re-reads."""
-
-    def __init__(self, connector: Connector, field_map: FieldMap, clock: Callable[[], float]):
-        self._connector = connector
-        self._field_map = field_map
-        self._clock = clock
-        self._collector: FrameCollector | None = None
-        self._loaded_at = 0.0
-        self.feed_position = 0.0
-        self.feed_epoch: str | None = None  # which change feed the position refers to
-
-    @property
-    def loaded(self) -> bool:
-        return self._collector is not None
-
-    def forget(self) -> None:
-        """Drop the copy: the next use reads the population again in full."""
-        self._collector = None
-
-    def ensure(self) -> FrameCollector:
-        """The population, read in full on first use and after the TTL."""
-        if self._collector is None or self._clock() - self._loaded_at > POPULATION_TTL_SECONDS:
-            started = self._clock()
-            self._collector, counts = read_population(self._connector, self._field_map)
-            self._loaded_at = started
-            log.info("population loaded: %s", counts)
-        return self._collector
-
-    def refresh(
-        self, ids: dict[ObjectType, set[str]], split_reads: int = 0
-    ) -> tuple[dict[ObjectType, set[str]], str]:
-        """Re-read these records by id; those gone from the CRM leave the population.
-
-        A read the CRM refuses for some records (not as a whole: see ``crm_wide``) is
-        halved, at most ``split_reads`` extra reads, to find them; they keep their old
-        copy and are returned, per type, with the CRM's reason.
-        """
-        collector = self.ensure()
-        budget = [split_reads]
-        unreadable: dict[ObjectType, set[str]] = {}
-        reason = ""
-        for object_type, wanted in ids.items():
-            if not wanted or object_type not in self._field_map.object_types():
-                continue
-            props = self._field_map.native_properties(object_type)
-            found, bad, why = self._read(object_type, sorted(wanted), props, budget)
-            seen = {r.id for r in found}
-            gone = [_tombstone(self._connector, object_type, i) for i in wanted - seen - bad]
-            collector(RecordBatch(object_type, tuple(found) + tuple(gone)))
-            if bad:
-                unreadable[object_type] = bad
-                reason = reason or why
-        return unreadable, reason
-
-    def _read(
-        self, object_type: ObjectType, ids: list[str], props: Sequence[str], budget: list[int]
-    ) -> tuple[list[Record], set[str], str]:
-        try:
-            return self._connector.read_ids(object_type, ids, props), set(), ""
-        except Exception as exc:
-            if crm_wide(exc):
-                raise
-            if len(ids) == 1:
-                return [], set(ids), describe(exc)
-            if budget[0] < 2:
-                raise
-            budget[0] -= 2
-        half = len(ids) // 2
-        left = self._read(object_type, ids[:half], props, budget)
-        right = self._read(object_type, ids[half:], props, budget)
-        return left[0] + right[0], left[1] | right[1], left[2] or right[2]
-
-
 class RecordsFailed(Exception):
     """Records an event round needs and the CRM would not read; their events fail alone."""
 
@@ -208,35 +133,6 @@ class RecordsFailed(Exception):
         super().__init__(reason)
         self.records = records
         self.reason = reason
-
-
-def _unread_reach(
-    changed: dict[ObjectType, set[str]],
-    refreshed: dict[ObjectType, set[str]],
-    frames: EngineFrames,
-) -> dict[ObjectType, set[str]]:
-    """The records the plan will diff that this round has not re-read, per object type.
-
-    The plan lists people under both ``contact`` and ``lead``; the population's own
-    ``object_type`` column says which each one is, so each is read from its own object.
-    """
-    reach = affected_records(changed, frames)
-    out: dict[ObjectType, set[str]] = {}
-    companies = reach.get("company", set()) - refreshed.get("company", set())
-    if companies:
-        out["company"] = companies
-    people = reach.get("contact", set()) | reach.get("lead", set())
-    if people and "object_type" in frames.contacts.columns:
-        rows = frames.contacts.filter(pl.col("id").is_in(list(people)))
-        for kind, ids in rows.group_by("object_type").agg("id").iter_rows():
-            unread = set(ids) - refreshed.get(kind, set())
-            if unread:
-                out.setdefault(kind, set()).update(unread)
-    return out
-
-
-def _tombstone(connector: Connector, object_type: ObjectType, record_id: str) -> Record:
-    return Record(connector.crm, object_type, record_id, {}, datetime.now(UTC), deleted=True)
 
 
 class Processor:
@@ -258,7 +154,7 @@ class Processor:
         self.inbox = Inbox(store, policy)
         self.playbook = playbook
         self.batch_size = batch_size
-        self.population = Population(connector, load_field_map(self.crm), clock)
+        self.population = Population(connector, store, playbook, clock)
 
     def run_round(
         self,
@@ -478,17 +374,11 @@ class Processor:
         guard: Callable[[], None] | None = None,
         unreadable: dict[ObjectType, set[str]] | None = None,
     ) -> None:
-        collector = self.population.ensure()
-        mode = playbook_mode(self.playbook)
-        frames = collector.frames(mode)
-        unread = _unread_reach(changed, refreshed, frames)
+        view = self.population.ensure()
+        reach = roll_up_closure(self.store, self.crm, changed)
+        frames = view.frames(playbook_mode(self.playbook), reach)
         skip = {t: set(ids) for t, ids in (unreadable or {}).items()}
-        if unread:
-            more, _reason = self.population.refresh(unread, self.inbox.policy.split_rounds)
-            for object_type, ids in more.items():
-                skip.setdefault(object_type, set()).update(ids)
-            frames = collector.frames(mode)
-        pulled = Pulled(frames, {}, changed, [])
+        pulled = Pulled(frames, {}, changed, [], shape=view.shape)
         plan = plan_sync(
             self.connector, self.store, pulled, self.playbook, affected_history_only=True
         )

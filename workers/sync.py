@@ -155,15 +155,30 @@ def _pull_everything(
     started_at: datetime,
 ) -> Pulled:
     """Read every record into the mirror, forget the unseen, load the whole mirror."""
-    crm = connector.crm
     types = field_map.object_types()
-    outputs = {
-        t: [name for name, _ in connector.field_access(t).items()]
-        for t in written_object_types(types)
-    }
-    shape = mirror_shape(field_map, playbook, outputs, numeric_outputs(connector, playbook, types))
     # Cursors taken before a full read: what changes during it is read again next time.
     snapshots = [connector.snapshot_cursor(t) for t in types]
+    shape, counts, removed = _read_everything(connector, store, playbook, started_at)
+    frames = load_frames(store, shape, playbook_mode(playbook))
+    return Pulled(frames, counts, None, snapshots, started_at, None, shape, removed)
+
+
+def fill_mirror(
+    connector: Connector, store: StateStore, playbook: Playbook
+) -> tuple[MirrorShape, dict[str, int]]:
+    """Read every record into the mirror (nothing segmented); the shape and the counts."""
+    shape, counts, _removed = _read_everything(connector, store, playbook, datetime.now(UTC))
+    return shape, counts
+
+
+def _read_everything(
+    connector: Connector, store: StateStore, playbook: Playbook, started_at: datetime
+) -> tuple[MirrorShape, dict[str, int], dict[ObjectType, int]]:
+    crm = connector.crm
+    field_map = load_field_map(crm)
+    types = field_map.object_types()
+    outputs = {t: list(connector.field_access(t)) for t in written_object_types(types)}
+    shape = mirror_shape(field_map, playbook, outputs, numeric_outputs(connector, playbook, types))
     mark = int(started_at.timestamp())
     feed = MirrorFeed(store, shape, mark=mark)
     for t in types:
@@ -172,11 +187,15 @@ def _pull_everything(
     unseen = {t: set(store.mirror.unseen(crm, t, mark)) | feed.deleted.get(t, set()) for t in types}
     removed = _forget(store, crm, unseen)
     store.save_model_state(
-        crm, MIRROR_STATE, {"fingerprint": shape.fingerprint, "outputs": shape.outputs}
+        crm,
+        MIRROR_STATE,
+        {
+            "fingerprint": shape.fingerprint,
+            "outputs": {t: list(v) for t, v in shape.outputs.items()},
+        },
     )
-    frames = load_frames(store, shape, playbook_mode(playbook))
     counts: dict[str, int] = {t: feed.counts.get(t, 0) for t in types}
-    return Pulled(frames, counts, None, snapshots, started_at, None, shape, removed)
+    return shape, counts, removed
 
 
 def numeric_outputs(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import uuid
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -28,12 +27,11 @@ from connectors.base import (
     CrmName,
     Cursor,
     FieldWrite,
-    ObjectType,
     RateLimitedError,
     TransientError,
 )
 from workers.celery_app import make_app
-from workers.events import POPULATION_TTL_SECONDS, Processor, pause_crm, poll_changes
+from workers.events import Processor, pause_crm, poll_changes
 from workers.frames import EngineFrames
 from workers.inbox import Inbox, InboxPolicy, describe
 from workers.inflight import adopt_in_flight
@@ -300,7 +298,7 @@ def _unstash(r: redis.Redis, key: str) -> Pulled:
 
 @cache
 def processor(crm: str) -> Processor:
-    """One event processor (and in-memory population) per worker process and CRM."""
+    """One event processor per worker process and CRM (the mirror it reads is shared)."""
     return Processor(
         connector(crm),
         store(),
@@ -310,22 +308,16 @@ def processor(crm: str) -> Processor:
     )
 
 
-def _feed_key(crm: str) -> str:
-    return f"segsync:events:feed:{crm}"
-
-
 @app.task(name="segsync.events")
 def events_task(crm: str) -> dict[str, Any]:
     """Drain the inbox (queue events): one processor per CRM at a time, rounds until empty.
 
-    Rounds are serialised by a lock because each plans on its process's copy of the
-    population; the change feed tells the next worker which rows to re-read.
-
-    Both live in Redis, which can lose them (a restart without persistence; the lock
-    also by expiring), so neither is trusted blindly: the lock is checked and extended
-    before every round and again before a round writes (a task that lost it stops
-    without writing: another worker may be processing by now), and the feed carries an
-    epoch, so a worker whose copy predates a lost feed reads the population again.
+    Rounds are serialised by a lock, so two rounds never diff the same record against
+    each other's half-recorded writes; any worker may hold it, and each round reads
+    what it needs from the shared mirror. The lock lives in Redis, which can lose it (a
+    restart without persistence, or by expiring), so it is not trusted blindly: it is
+    checked and extended before every round and again before a round writes (a task
+    that lost it stops without writing: another worker may be processing by now).
     """
     inbox = Inbox(store(), InboxPolicy.from_settings(settings()))
     if inbox.paused(crm) is not None:
@@ -350,18 +342,7 @@ def events_task(crm: str) -> dict[str, Any]:
     try:
         while True:
             lock.reacquire()
-            _follow_feed_epoch(r, crm, proc)
-            now = _redis_time(r)
-            others = _feed_since(r, crm, proc.population.feed_position)
-            report = proc.run_round(others, guard=lock.reacquire, renew=lock.reacquire)
-            if report.refreshed:
-                # Not when paused or failed: those rows were not re-read, so the next
-                # round must still see them in the feed.
-                proc.population.feed_position = now
-            changed = {f"{t}:{i}": now for t, ids in report.changed_ids.items() for i in ids}
-            if changed:
-                r.zadd(_feed_key(crm), changed)
-                r.zremrangebyscore(_feed_key(crm), 0, now - POPULATION_TTL_SECONDS)
+            report = proc.run_round(guard=lock.reacquire, renew=lock.reacquire)
             totals["rounds"] += 1
             totals["events"] += report.events
             totals["records_written"] += report.records_written
@@ -383,38 +364,3 @@ def events_poll_task(crm: str) -> dict[str, int]:
     if added:
         events_task.delay(crm)
     return {"added": added}
-
-
-def _redis_time(r: redis.Redis) -> float:
-    seconds, micros = cast(tuple[int, int], r.time())
-    return seconds + micros / 1e6
-
-
-def _follow_feed_epoch(r: redis.Redis, crm: str, proc: Processor) -> None:
-    """Read the population again when the change feed it follows is gone.
-
-    A feed lost with Redis's data takes with it what other workers re-read since this
-    copy last caught up; the epoch key, created with the feed, is lost along with it.
-    """
-    key = f"{_feed_key(crm)}:epoch"
-    r.set(key, uuid.uuid4().hex, nx=True)
-    epoch = cast(bytes, r.get(key)).decode()
-    population = proc.population
-    if population.feed_epoch != epoch:
-        if population.feed_epoch is not None:
-            log.warning("%s change feed was lost (Redis restarted?): population read again", crm)
-        population.forget()
-        population.feed_position = 0.0
-        population.feed_epoch = epoch
-
-
-def _feed_since(r: redis.Redis, crm: str, position: float) -> dict[ObjectType, set[str]]:
-    """Records other workers saw change since this process last caught up."""
-    if position <= 0:
-        return {}
-    members = cast(list[bytes], r.zrangebyscore(_feed_key(crm), f"({position}", "+inf"))
-    out: dict[ObjectType, set[str]] = {}
-    for member in members:
-        object_type, _, record_id = member.decode().partition(":")
-        out.setdefault(cast(ObjectType, object_type), set()).add(record_id)
-    return out
