@@ -21,6 +21,8 @@ import polars as pl
 from numpy.typing import NDArray
 from scipy.special import betaln, gammaln
 
+from segmentation.stable import stable_sum
+
 Array = NDArray[np.float64]
 _UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 
@@ -66,7 +68,7 @@ def summarize_transactions(
         .filter(pl.col("day") <= end)
         # Several transactions on one day are one purchase occasion.
         .group_by("customer", "day")
-        .agg(pl.col("amount").sum())
+        .agg(stable_sum(pl.col("amount")))
         .sort("customer", "day")
     )
     first = pl.col("day").min()
@@ -76,7 +78,7 @@ def summarize_transactions(
         ((pl.lit(end) - first).dt.total_days() / unit).alias("T"),
         # Repeat purchases only: the first day's spend says nothing about repeat value.
         pl.when(pl.len() > 1)
-        .then((pl.col("amount").sum() - pl.col("amount").first()) / (pl.len() - 1))
+        .then((stable_sum(pl.col("amount")) - pl.col("amount").first()) / (pl.len() - 1))
         .otherwise(0.0)
         .alias("monetary_value"),
     )

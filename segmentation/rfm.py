@@ -22,6 +22,7 @@ from datetime import date, datetime
 import polars as pl
 
 from segmentation.playbook.render import counted, days_ago_text, number_text
+from segmentation.stable import stable_sum
 
 # The scored measures and whether a higher value scores higher (recency is reversed).
 MEASURES = (("recency_days", False), ("frequency", True), ("monetary", True))
@@ -78,7 +79,7 @@ def rfm_table(
         (pl.lit(today) - pl.col("day").max()).dt.total_days().alias("recency_days"),
         # Several orders on one day are one purchase occasion.
         pl.col("day").n_unique().alias("frequency"),
-        pl.col("amount").sum().alias("monetary"),
+        stable_sum(pl.col("amount")).alias("monetary"),
     )
     return table.sort("customer").collect().rename({"customer": customer_col})
 
