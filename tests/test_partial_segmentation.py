@@ -9,33 +9,22 @@ every enriched or derived column besides.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
-from benchmarks.segment_sandbox import ANCHOR, seeded
-from segmentation.engine import SegmentResult, segment
-from segmentation.playbook import Playbook, parse_playbook
+from benchmarks.partial_segment import b2b_with_clusters, closure, mismatches, run
+from benchmarks.segment_sandbox import seeded
+from segmentation.engine import SegmentResult
+from segmentation.playbook import Playbook
 from segmentation.playbook.model import RfmSection
 from segmentation.rfm import bounded_score, quantile_score, score_bounds
 from segmentation.statistics import StatisticsError
-from workers.offline import load_shipped, playbook_source
+from workers.offline import load_shipped
 
 Frames = dict[str, pl.DataFrame]
 CONTACTS = 3000
-
-
-def b2b_with_clusters() -> Playbook:
-    """The shipped B2B playbook with its optional clustering section switched on (as its
-    comment shows), so every statistical model is active."""
-    source, text = playbook_source("b2b_saas")
-    clustering = (
-        "\nclustering: {k: 5, numeric: [company_employees, company_annual_revenue,"
-        " email_opens, page_views], categorical: [region, department]}\n"
-    )
-    return parse_playbook(text + clustering, source=source)
 
 
 def b2b_frames() -> Frames:
@@ -49,18 +38,6 @@ def b2b_frames() -> Frames:
 CASES = {"b2b": (b2b_with_clusters, b2b_frames), "b2c": (lambda: load_shipped("b2c_retail"), None)}
 
 
-def run(frames: Frames, book: Playbook, statistics: dict[str, Any] | None = None) -> SegmentResult:
-    return segment(
-        frames["contacts"],
-        frames["companies"],
-        frames.get("deals"),
-        frames.get("orders"),
-        playbook=book,
-        now=ANCHOR,
-        statistics=statistics,
-    )
-
-
 @pytest.fixture(scope="module", params=sorted(CASES))
 def population(request: pytest.FixtureRequest) -> tuple[Frames, Playbook, SegmentResult]:
     """(frames, playbook, full run) for each shipped playbook, on seeded sandbox data."""
@@ -68,52 +45,6 @@ def population(request: pytest.FixtureRequest) -> tuple[Frames, Playbook, Segmen
     frames = make_frames() if make_frames is not None else seeded(request.param, CONTACTS)
     book = make_book()
     return frames, book, run(frames, book)
-
-
-def closure(frames: Frames, contact_ids: list[str]) -> Frames:
-    """The records a re-segmentation of ``contact_ids`` reads: the contacts, their
-    companies, every contact of those companies, and every deal and order of any of them.
-    """
-    contacts = frames["contacts"]
-    firm_ids = (
-        contacts.filter(pl.col("id").is_in(contact_ids))["company_id"]
-        .drop_nulls()
-        .unique()
-        .to_list()
-    )
-    people = contacts.filter(pl.col("id").is_in(contact_ids) | pl.col("company_id").is_in(firm_ids))
-    out = {
-        "contacts": people,
-        "companies": frames["companies"].filter(pl.col("id").is_in(firm_ids)),
-    }
-    if "deals" in frames:
-        out["deals"] = frames["deals"].filter(
-            pl.col("company_id").is_in(firm_ids)
-            | pl.col("contact_id").is_in(people["id"].to_list())
-        )
-    if "orders" in frames:
-        out["orders"] = frames["orders"].filter(pl.col("contact_id").is_in(people["id"].to_list()))
-    return out
-
-
-def mismatches(part: SegmentResult, whole: SegmentResult) -> dict[str, int]:
-    """Per ``side/column``, how many of ``part``'s records differ from ``whole``'s."""
-    found: dict[str, int] = {}
-    for side in ("contacts", "companies"):
-        mine: pl.DataFrame | None = getattr(part, side)
-        theirs: pl.DataFrame | None = getattr(whole, side)
-        assert mine is not None and theirs is not None
-        for column in set(mine.columns) ^ set(theirs.columns):
-            found[f"{side}/{column}"] = mine.height  # a column only one of them has
-        joined = mine.join(theirs, on="id", how="left", suffix="__whole")
-        assert joined.height == mine.height
-        for column in mine.columns:
-            if column == "id" or column not in theirs.columns:
-                continue
-            differs = int(joined[column].ne_missing(joined[f"{column}__whole"]).sum())
-            if differs:
-                found[f"{side}/{column}"] = differs
-    return found
 
 
 def sample_contacts(frames: Frames, n: int, seed: int) -> list[str]:
@@ -239,3 +170,27 @@ def test_statistics_for_other_rfm_settings_are_refused(
     other = book.model_copy(update={"rfm": RfmSection.model_validate({"bins": 4})})
     with pytest.raises(StatisticsError, match=r"RFM bins 5.*4"):
         run(frames, other, whole.statistics)
+
+
+def test_contacts_too_few_to_cluster_still_go_to_their_stored_centroid(
+    population: tuple[Frames, Playbook, SegmentResult],
+) -> None:
+    frames, book, whole = population
+    loners = frames["contacts"].filter(pl.col("company_id").is_null())["id"].head(3).to_list()
+    part = run(closure(frames, loners), book, whole.statistics)
+    assert part.contacts.height == 3
+    assert "clusters" not in part.summary.get("notes", {})
+    expected = whole.contacts.filter(pl.col("id").is_in(loners)).sort("id")["segment_cluster"]
+    assert part.contacts.sort("id")["segment_cluster"].to_list() == expected.to_list()
+
+
+def test_a_population_the_full_run_could_not_fit_clv_on_gets_no_clv_in_part_either() -> None:
+    frames = seeded("b2b", CONTACTS)  # won deals without amounts: Gamma-Gamma refuses
+    book = b2b_with_clusters()
+    whole = run(frames, book)
+    note = whole.summary["notes"]["companies"]
+    assert note.startswith("CLV not predicted")
+    assert whole.statistics["populations"]["companies"]["clv"] == {"fit": None, "note": note}
+    part = run(closure(frames, sample_contacts(frames, 50, seed=5)), book, whole.statistics)
+    assert part.summary["notes"]["companies"] == note
+    assert mismatches(part, whole) == {}
