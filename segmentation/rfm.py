@@ -104,8 +104,10 @@ def score_bounds(
     scored = frame.with_columns(
         quantile_score(pl.col("v"), bins, higher_is_better=higher_is_better).alias("s")
     ).drop_nulls("s")
-    edge = pl.col("v").min() if higher_is_better else pl.col("v").max()
-    edges = dict(scored.group_by("s").agg(edge).iter_rows())
+    # Bounds are plain JSON numbers: a NaN (which ranks above every number) sets none.
+    finite = pl.col("v").cast(pl.Float64).fill_nan(None)
+    edge = finite.min() if higher_is_better else finite.max()
+    edges = dict(scored.group_by("s").agg(edge).drop_nulls().iter_rows())
     bounds: list[float | None] = []
     for score in range(2, bins + 1):
         reached = [float(v) for s, v in edges.items() if s >= score]

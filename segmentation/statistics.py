@@ -34,7 +34,8 @@ and per population::
              "frequency": {"higher_is_better": True, "bounds": [...]},
              "monetary": {"higher_is_better": True, "bounds": [...]}},
      "clv": {"fit": ClvFit.to_dict() | None, "note": str | None},
-     "clv_tiers": {"labels": [...], "bounds": [...]} | None}
+     "clv_tiers": {"column": "clv_12m", "labels": [...], "monthly_discount_rate": 0.01,
+                   "bounds": [...]} | None}     # contacts only (B2C CLV tiers)
 
 ``clv.note`` says why there is no fit (too little repeat behaviour, CLV disabled), and a
 partial run then predicts no CLV either; ``clusters.note`` likewise. Pure: no I/O.

@@ -169,10 +169,17 @@ def _stored_clv(stored: Mapping[str, Any], population: str) -> tuple[ClvFit | No
         raise StatisticsError(f"population statistics: {population} CLV: {exc}") from exc
 
 
+def _discount(playbook: Playbook | None) -> float:
+    """The monthly discount rate CLVs are computed with (it moves every CLV)."""
+    clv = playbook.clv if playbook is not None else None
+    return 0.01 if clv is None else clv.monthly_discount_rate
+
+
 def _stored_tier_bounds(
-    stored: Mapping[str, Any] | None, column: str, labels: tuple[str, ...]
+    stored: Mapping[str, Any] | None, column: str, labels: tuple[str, ...], discount: float
 ) -> list[float | None] | None:
-    """The stored CLV tier bounds, refused when made for other tiers or another horizon."""
+    """The stored CLV tier bounds, refused when made for other tiers, another horizon or
+    another discount rate (CLVs would then be ranked against bounds of other CLVs)."""
     if stored is None:
         return None
     data = stored.get("clv_tiers")
@@ -182,6 +189,8 @@ def _stored_tier_bounds(
         raise mismatch("CLV tier labels", data.get("labels"), list(labels))
     if data.get("column") != column:
         raise mismatch("CLV column", data.get("column"), column)
+    if data.get("monthly_discount_rate") != discount:
+        raise mismatch("CLV monthly_discount_rate", data.get("monthly_discount_rate"), discount)
     return stored_bounds(data, "contacts CLV tiers", len(labels) - 1)
 
 
@@ -244,13 +253,14 @@ def add_value_models(
             fits["contacts"] = fit.to_dict()
         clv_column = next((c for c in values.columns if c.startswith("clv_")), None)
         if clv_column is not None:
-            bounds = _stored_tier_bounds(kept, clv_column, clv_labels)
+            bounds = _stored_tier_bounds(kept, clv_column, clv_labels, _discount(playbook))
             values = clv_quantile_tiers(values, clv_column, clv_labels, bounds)
             if bounds is None:
                 bounds = score_bounds(values[clv_column], len(clv_labels))
             stats["clv_tiers"] = {
                 "column": clv_column,
                 "labels": list(clv_labels),
+                "monthly_discount_rate": _discount(playbook),
                 "bounds": bounds,
             }
         else:

@@ -194,3 +194,25 @@ def test_a_population_the_full_run_could_not_fit_clv_on_gets_no_clv_in_part_eith
     part = run(closure(frames, sample_contacts(frames, 50, seed=5)), book, whole.statistics)
     assert part.summary["notes"]["companies"] == note
     assert mismatches(part, whole) == {}
+
+
+def test_statistics_without_the_population_a_run_ranks_are_refused(
+    population: tuple[Frames, Playbook, SegmentResult],
+) -> None:
+    frames, book, whole = population
+    empty = {**whole.statistics, "populations": {}}
+    with pytest.raises(StatisticsError, match="hold nothing for"):
+        run(frames, book, empty)
+
+
+def test_statistics_for_other_cluster_features_are_refused(
+    population: tuple[Frames, Playbook, SegmentResult],
+) -> None:
+    frames, book, whole = population
+    assert book.clustering is not None
+    extra = dict(book.clustering.model_extra or {})
+    extra["numeric"] = [*extra["numeric"], "visits"]
+    section = book.clustering.model_validate({"enabled": True, **extra})
+    other = book.model_copy(update={"clustering": section})
+    with pytest.raises(StatisticsError, match="cluster features"):
+        run(frames, other, whole.statistics)
