@@ -216,3 +216,25 @@ def test_statistics_for_other_cluster_features_are_refused(
     other = book.model_copy(update={"clustering": section})
     with pytest.raises(StatisticsError, match="cluster features"):
         run(frames, other, whole.statistics)
+
+
+def test_a_contact_alone_lands_in_the_cluster_it_had_among_many_even_on_a_near_tie() -> None:
+    from segmentation.cluster import ClusterModel, NumericFeature, assign_clusters
+
+    # Two centroids mirror each other across x = 0; points sit within rounding of the
+    # boundary, where a matrix product over many rows and over one may disagree.
+    model = ClusterModel(
+        numeric=(
+            NumericFeature("a", False, 0.0, 0.0, 1.0),
+            NumericFeature("b", False, 0.0, 0.0, 1.0),
+        ),
+        categorical=(),
+        centroids=np.array([[0.3, 7.1], [-0.3, 7.1], [0.0, -9.0]]),
+        ids=(1, 2, 3),
+        descriptions=("east", "west", "south"),
+    )
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"a": rng.normal(0, 1e-15, 2000), "b": rng.normal(3, 2, 2000)})
+    together = assign_clusters(frame, model)["cluster_id"].to_list()
+    alone = [assign_clusters(frame.slice(i, 1), model)["cluster_id"].item() for i in range(200)]
+    assert alone == together[:200]
