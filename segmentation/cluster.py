@@ -151,7 +151,9 @@ def _numeric_expr(f: NumericFeature, standardize: bool = True) -> pl.Expr:
     if f.log:
         x = x.clip(lower_bound=0.0).log1p()
     if standardize:
-        x = (x - f.mean) / f.scale
+        # Times the reciprocal, not divided: polars divides a one-row chunk exactly and
+        # longer ones by the reciprocal, and a record alone must get the same coordinates.
+        x = (x - f.mean) * (1.0 / f.scale)
     return x.alias(f.name)
 
 

@@ -221,11 +221,12 @@ def test_statistics_for_other_cluster_features_are_refused(
 def test_a_contact_alone_lands_in_the_cluster_it_had_among_many_even_on_a_near_tie() -> None:
     from segmentation.cluster import ClusterModel, NumericFeature, assign_clusters
 
-    # Two centroids mirror each other across x = 0; points sit within rounding of the
-    # boundary, where a matrix product over many rows and over one may disagree.
+    # Two centroids mirror each other across a = 0 (standardized); points sit within
+    # rounding of that boundary, where scaling a chunk of one row and of many, or a
+    # matrix product over many rows and over one, may disagree in the last bit.
     model = ClusterModel(
         numeric=(
-            NumericFeature("a", False, 0.0, 0.0, 1.0),
+            NumericFeature("a", False, 0.0, 0.123456789, 0.987654321),
             NumericFeature("b", False, 0.0, 0.0, 1.0),
         ),
         categorical=(),
@@ -234,7 +235,8 @@ def test_a_contact_alone_lands_in_the_cluster_it_had_among_many_even_on_a_near_t
         descriptions=("east", "west", "south"),
     )
     rng = np.random.default_rng(0)
-    frame = pl.DataFrame({"a": rng.normal(0, 1e-15, 2000), "b": rng.normal(3, 2, 2000)})
+    near = 0.123456789 + rng.normal(0, 1e-15, 2000)
+    frame = pl.DataFrame({"a": near, "b": rng.normal(3, 2, 2000)})
     together = assign_clusters(frame, model)["cluster_id"].to_list()
     alone = [assign_clusters(frame.slice(i, 1), model)["cluster_id"].item() for i in range(200)]
     assert alone == together[:200]
