@@ -240,3 +240,17 @@ def test_a_contact_alone_lands_in_the_cluster_it_had_among_many_even_on_a_near_t
     together = assign_clusters(frame, model)["cluster_id"].to_list()
     alone = [assign_clusters(frame.slice(i, 1), model)["cluster_id"].item() for i in range(200)]
     assert alone == together[:200]
+
+
+def test_contacts_re_segmented_one_at_a_time_get_the_full_runs_values(
+    population: tuple[Frames, Playbook, SegmentResult],
+) -> None:
+    # What a change event does: one contact and what it rolls up into. A lone record
+    # takes other code paths in polars (one-row chunks, one group) than a population.
+    frames, book, whole = population
+    found: dict[str, int] = {}
+    for contact in sample_contacts(frames, 12, seed=11):
+        part = run(closure(frames, [contact]), book, whole.statistics)
+        for column, count in mismatches(part, whole).items():
+            found[column] = found.get(column, 0) + count
+    assert found == {}
