@@ -151,7 +151,9 @@ def _numeric_expr(f: NumericFeature, standardize: bool = True) -> pl.Expr:
     if f.log:
         x = x.clip(lower_bound=0.0).log1p()
     if standardize:
-        x = (x - f.mean) / f.scale
+        # Times the reciprocal, not divided: polars divides a one-row chunk exactly and
+        # longer ones by the reciprocal, and a record alone must get the same coordinates.
+        x = (x - f.mean) * (1.0 / f.scale)
     return x.alias(f.name)
 
 
@@ -420,18 +422,53 @@ def _stable_ids(
     return ids
 
 
+# Relative size of the rounding a matrix product may add to |c|^2 - 2 x.c, with room.
+NEAR_TIE = 1e-9
+
+
+def _nearest(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest centroid, the same whatever other rows ``x`` holds.
+
+    A matrix product ranks the centroids fast, but BLAS picks kernels (and so summation
+    orders) by matrix size, so a row's distances differ in the last bits between a
+    chunk of many rows and a few. A record segmented with few others must land in the
+    cluster it landed in among all (partial runs against a stored model are exact,
+    :mod:`segmentation.statistics`), so rows whose two nearest centroids are within
+    rounding of each other are decided again on distances computed row by row.
+    """
+    c_sq = (centroids * centroids).sum(axis=1)
+    # |x - c|^2 up to the per-row constant |x|^2, which does not change the argmin.
+    approx = c_sq[None, :] - 2.0 * (x @ centroids.T)
+    best = np.argmin(approx, axis=1)
+    if centroids.shape[0] < 2 or len(x) == 0:
+        return best
+    two = np.partition(approx, 1, axis=1)
+    scale = 1.0 + c_sq.max() + 2.0 * np.sqrt(c_sq.max() * np.einsum("ij,ij->i", x, x))
+    near = (two[:, 1] - two[:, 0]) <= NEAR_TIE * scale
+    if near.any():
+        best[near] = np.argmin(_distances(x[near], centroids), axis=1)
+    return best
+
+
+def _distances(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Squared distance of every row to every centroid (rows x k), row by row the same
+    arithmetic whatever else is in ``x``."""
+    out = np.empty((x.shape[0], centroids.shape[0]), dtype=np.float64)
+    for j, centroid in enumerate(centroids):  # k <= 8 passes over the chunk
+        diff = x - centroid[None, :]
+        out[:, j] = np.einsum("ij,ij->i", diff, diff)
+    return out
+
+
 def assign_clusters(
     df: pl.DataFrame, model: ClusterModel, chunk_rows: int = CHUNK_ROWS
 ) -> pl.DataFrame:
     """Nearest-centroid assignment for every row; adds ``cluster_id``, ``segment_cluster``
     (the stable value, ``cluster_<id>``) and ``reason_cluster`` (value and description)."""
-    c = model.centroids
-    c_sq = (c * c).sum(axis=1)
     out = np.empty(df.height, dtype=np.int64)
     for start in range(0, df.height, chunk_rows):
         x = _matrix(df.slice(start, chunk_rows), model.numeric, model.categorical)
-        # |x - c|^2 up to the per-row constant |x|^2, which does not change the argmin.
-        out[start : start + len(x)] = np.argmin(c_sq[None, :] - 2.0 * (x @ c.T), axis=1)
+        out[start : start + len(x)] = _nearest(x, model.centroids)
     ids = list(model.ids)
     # The description leads with the value, like every reason; it is as of this fit.
     reasons = [

@@ -21,6 +21,8 @@ import polars as pl
 from numpy.typing import NDArray
 from scipy.special import betaln, gammaln
 
+from segmentation.stable import stable_sum
+
 Array = NDArray[np.float64]
 _UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 
@@ -55,7 +57,10 @@ def summarize_transactions(
     if time_unit not in _UNIT_DAYS:
         raise ClvError(f"time_unit must be one of {', '.join(_UNIT_DAYS)}, not {time_unit!r}")
     end = calibration_end.date() if isinstance(calibration_end, datetime) else calibration_end
-    unit = _UNIT_DAYS[time_unit]
+    # Times the reciprocal, not divided by the unit: polars divides one row exactly and
+    # many by the reciprocal, and a customer summarized alone (a partial run) must get
+    # the recency and age it gets among all.
+    per_day = 1.0 / _UNIT_DAYS[time_unit]
     days = (
         df.lazy()
         .select(
@@ -66,17 +71,17 @@ def summarize_transactions(
         .filter(pl.col("day") <= end)
         # Several transactions on one day are one purchase occasion.
         .group_by("customer", "day")
-        .agg(pl.col("amount").sum())
+        .agg(stable_sum(pl.col("amount")))
         .sort("customer", "day")
     )
     first = pl.col("day").min()
     summary = days.group_by("customer").agg(
         (pl.len() - 1).alias("frequency"),
-        ((pl.col("day").max() - first).dt.total_days() / unit).alias("recency"),
-        ((pl.lit(end) - first).dt.total_days() / unit).alias("T"),
+        ((pl.col("day").max() - first).dt.total_days() * per_day).alias("recency"),
+        ((pl.lit(end) - first).dt.total_days() * per_day).alias("T"),
         # Repeat purchases only: the first day's spend says nothing about repeat value.
         pl.when(pl.len() > 1)
-        .then((pl.col("amount").sum() - pl.col("amount").first()) / (pl.len() - 1))
+        .then((stable_sum(pl.col("amount")) - pl.col("amount").first()) / (pl.len() - 1))
         .otherwise(0.0)
         .alias("monetary_value"),
     )

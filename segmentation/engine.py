@@ -8,6 +8,7 @@ grouped by distinct inputs where rows repeat them. Nothing loops over rows in Py
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +39,8 @@ from segmentation.playbook import (
     RuleModel,
     compile_model,
 )
-from segmentation.value_models import add_clusters, add_value_models
+from segmentation.statistics import STATISTICS_VERSION, check_statistics
+from segmentation.value_models import add_clusters, add_value_models, apply_stored_clusters
 
 # Canonical fields (design.md) held as text. With the typed ones enrichment parses, they
 # are the fields a playbook may name whether or not a given CRM or export has them: a
@@ -104,6 +106,10 @@ class SegmentResult:
     # pass back as ``previous_clv`` so CLV need not be refitted every run; None when no
     # CLV was computed.
     clv_fit: dict[str, Any] | None = None
+    # Every population-wide quantity the run used, as plain JSON to store and pass back
+    # as ``segment(..., statistics=)`` (layout: :mod:`segmentation.statistics`). A run
+    # given statistics returns them unchanged.
+    statistics: dict[str, Any] = field(default_factory=dict)
 
 
 def segment(
@@ -117,6 +123,7 @@ def segment(
     previous: pl.DataFrame | None = None,
     previous_clusters: dict[str, Any] | None = None,
     previous_clv: Mapping[str, Any] | None = None,
+    statistics: Mapping[str, Any] | None = None,
 ) -> SegmentResult:
     """Segment contacts (and companies, when given) with every model of ``playbook``.
 
@@ -129,9 +136,25 @@ def segment(
     a two-column ``(id, stage)`` frame is read as the lifecycle model's previous stage.
     ``previous_clv`` is a stored :attr:`SegmentResult.clv_fit` to apply instead of
     refitting CLV (a population it lacks is fitted).
+
+    Most models read a record and what it rolls up (its company; a company's contacts
+    and deals; a contact's deals and orders) and nothing else. A few use population-wide
+    quantities: RFM scores and CLV tiers are quantile ranks among all customers, CLV is
+    fitted on every customer's history, and clusters are centroids (with the feature
+    scaling and encodings) fitted on all contacts. A run returns them as
+    :attr:`SegmentResult.statistics`; passing them back as ``statistics`` applies them
+    instead of computing them on the frames given (scores and tiers by stored bounds,
+    CLV by the stored fits, each contact to its nearest stored centroid), so segmenting
+    some records together with what they roll up into gives each of them exactly what a
+    run over the whole population gave it. ``previous_clv`` and ``previous_clusters``
+    are then not read.
+
     Raises :class:`~segmentation.playbook.PlaybookError` when a rule does not fit the data,
-    :class:`~segmentation.clv.ClvFitError` when a stored CLV fit has a bad parameter.
+    :class:`~segmentation.clv.ClvFitError` when a stored CLV fit has a bad parameter,
+    :class:`~segmentation.statistics.StatisticsError` when ``statistics`` are from another
+    engine version or do not fit the playbook's statistical settings.
     """
+    stored = check_statistics(statistics) if statistics is not None else None
     now = _utc(now)
     ready = _prepare(contacts, companies, deals, orders, playbook, now)
     people, firms = ready.people, ready.firms
@@ -146,6 +169,7 @@ def segment(
             playbook,
             previous_clusters,
             previous_clv,
+            stored,
         )
     # Each side sees the other's fields as typed nulls, so one rule set compiles on both:
     # a contact-only field never matches a company, nor a company-only one a contact.
@@ -162,6 +186,7 @@ def segment(
         playbook,
         previous_clusters,
         previous_clv,
+        stored,
     )
 
 
@@ -288,15 +313,43 @@ def _with_values(
     playbook: Playbook,
     previous_clusters: dict[str, Any] | None = None,
     previous_clv: Mapping[str, Any] | None = None,
+    statistics: Mapping[str, Any] | None = None,
 ) -> SegmentResult:
-    """RFM, CLV, value tiers and clusters where configured and possible, then the summary."""
+    """RFM, CLV, value tiers and clusters where configured and possible, then the summary.
+
+    With ``statistics`` (checked), these apply the stored population quantities;
+    without, they compute them on these frames and the result carries them.
+    """
     models = list(playbook.models.values())
-    contacts, companies, notes, clv_fits = add_value_models(
-        contacts, companies, deals, orders, now, playbook, previous_clv
+    contacts, companies, notes, clv_fits, populations = add_value_models(
+        contacts,
+        companies,
+        deals,
+        orders,
+        now,
+        playbook,
+        previous_clv,
+        None if statistics is None else statistics["populations"],
     )
-    contacts, clusters, skipped = add_clusters(contacts, playbook, previous_clusters)
+    if statistics is None:
+        contacts, clusters, skipped = add_clusters(contacts, playbook, previous_clusters)
+    else:
+        contacts, clusters, skipped = apply_stored_clusters(
+            contacts, playbook, statistics.get("clusters")
+        )
     if skipped:
         notes["clusters"] = skipped
+    section = playbook.clustering
+    clustered = section is not None and section.enabled
+    used = (
+        copy.deepcopy(dict(statistics))
+        if statistics is not None
+        else {
+            "version": STATISTICS_VERSION,
+            "populations": populations,
+            "clusters": {"model": clusters, "note": skipped} if clustered else None,
+        }
+    )
     summary = summarize(contacts, companies, models)
     extra = (
         ("rfm", "segment_rfm"),
@@ -311,7 +364,7 @@ def _with_values(
                 summary["segments"][label][model] = _counts(frame, column)
     if notes:
         summary["notes"] = notes
-    return SegmentResult(contacts, companies, summary, clusters, clv_fits or None)
+    return SegmentResult(contacts, companies, summary, clusters, clv_fits or None, used)
 
 
 def _counts(frame: pl.DataFrame, column: str) -> list[dict[str, Any]]:

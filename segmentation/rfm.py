@@ -5,17 +5,28 @@ either way the input is a transactions frame (customer, date, amount). Scores ar
 quantile ranks computed on columns, with a tie policy that keeps working when half the
 customers bought exactly once: tied customers share one score, the lowest their group
 reaches, instead of quantile edges collapsing onto each other.
+
+The scores are the model's only population-wide quantity: a customer's score depends on
+every other customer. :func:`rfm_bounds` turns a population's ranks into value
+thresholds and ``rfm_scores(..., bounds=)`` scores by them, so a partial run scores a
+customer exactly as the population the bounds came from did
+(:mod:`segmentation.statistics`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
 
 from segmentation.playbook.render import counted, days_ago_text, number_text
+from segmentation.stable import stable_sum
+
+# The scored measures and whether a higher value scores higher (recency is reversed).
+MEASURES = (("recency_days", False), ("frequency", True), ("monetary", True))
+SCORES = {"recency_days": "r_score", "frequency": "f_score", "monetary": "m_score"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +79,7 @@ def rfm_table(
         (pl.lit(today) - pl.col("day").max()).dt.total_days().alias("recency_days"),
         # Several orders on one day are one purchase occasion.
         pl.col("day").n_unique().alias("frequency"),
-        pl.col("amount").sum().alias("monetary"),
+        stable_sum(pl.col("amount")).alias("monetary"),
     )
     return table.sort("customer").collect().rename({"customer": customer_col})
 
@@ -80,13 +91,73 @@ def quantile_score(values: pl.Expr, bins: int = 5, *, higher_is_better: bool = T
     return (((rank - 1) * bins) // pl.len() + 1).clip(1, bins).cast(pl.Int8)
 
 
-def rfm_scores(table: pl.DataFrame, bins: int = 5) -> pl.DataFrame:
-    """Add ``r_score``, ``f_score``, ``m_score`` (1..bins; recency reversed)."""
-    return table.with_columns(
-        quantile_score(pl.col("recency_days"), bins, higher_is_better=False).alias("r_score"),
-        quantile_score(pl.col("frequency"), bins).alias("f_score"),
-        quantile_score(pl.col("monetary"), bins).alias("m_score"),
-    )
+def score_bounds(
+    values: pl.Series, bins: int, *, higher_is_better: bool = True
+) -> list[float | None]:
+    """Thresholds that reproduce :func:`quantile_score` on ``values`` exactly.
+
+    One per score 2..bins: the lowest value scoring at least that (the highest, where
+    lower is better), or None where no value does. Computed with one group-by over the
+    scores, not per value.
+    """
+    frame = values.to_frame("v")
+    scored = frame.with_columns(
+        quantile_score(pl.col("v"), bins, higher_is_better=higher_is_better).alias("s")
+    ).drop_nulls("s")
+    # Bounds are plain JSON numbers: a NaN (which ranks above every number) sets none.
+    finite = pl.col("v").cast(pl.Float64).fill_nan(None)
+    edge = finite.min() if higher_is_better else finite.max()
+    edges = dict(scored.group_by("s").agg(edge).drop_nulls().iter_rows())
+    bounds: list[float | None] = []
+    for score in range(2, bins + 1):
+        reached = [float(v) for s, v in edges.items() if s >= score]
+        if not reached:
+            bounds.append(None)
+        else:
+            bounds.append(min(reached) if higher_is_better else max(reached))
+    return bounds
+
+
+def bounded_score(
+    values: pl.Expr, bounds: Sequence[float | None], *, higher_is_better: bool = True
+) -> pl.Expr:
+    """Score 1..len(bounds)+1 by stored ``bounds`` (see :func:`score_bounds`); null stays null.
+
+    A handful of column comparisons summed: vectorized, and independent of the other
+    rows, so a record scores the same alone as in its whole population.
+    """
+    hits = [(values >= b) if higher_is_better else (values <= b) for b in bounds if b is not None]
+    score = pl.sum_horizontal(hits) + 1 if hits else pl.lit(1)
+    return pl.when(values.is_null()).then(None).otherwise(score).cast(pl.Int8)
+
+
+def rfm_scores(
+    table: pl.DataFrame, bins: int = 5, bounds: Mapping[str, Sequence[float | None]] | None = None
+) -> pl.DataFrame:
+    """Add ``r_score``, ``f_score``, ``m_score`` (1..bins; recency reversed).
+
+    By rank within ``table``, or, given ``bounds`` (:func:`rfm_bounds` of some
+    population, by measure), by those thresholds: then a customer's score depends on
+    its own values only.
+    """
+    exprs = []
+    for measure, higher in MEASURES:
+        values = pl.col(measure)
+        score = (
+            quantile_score(values, bins, higher_is_better=higher)
+            if bounds is None
+            else bounded_score(values, bounds[measure], higher_is_better=higher)
+        )
+        exprs.append(score.alias(SCORES[measure]))
+    return table.with_columns(exprs)
+
+
+def rfm_bounds(table: pl.DataFrame, bins: int = 5) -> dict[str, list[float | None]]:
+    """Per measure, the thresholds (:func:`score_bounds`) of the population in ``table``."""
+    return {
+        measure: score_bounds(table[measure], bins, higher_is_better=higher)
+        for measure, higher in MEASURES
+    }
 
 
 def rfm_segment(
@@ -127,9 +198,13 @@ def rfm(
     window_days: int | None = 365,
     bins: int = 5,
     segments: Sequence[RfmSegment] = DEFAULT_SEGMENTS,
+    bounds: Mapping[str, Sequence[float | None]] | None = None,
 ) -> pl.DataFrame:
-    """The whole RFM model: table, scores, named segment and reason per customer."""
+    """The whole RFM model: table, scores, named segment and reason per customer.
+
+    ``bounds`` scores by stored thresholds instead of ranks (see :func:`rfm_scores`).
+    """
     table = rfm_table(
         transactions, customer_col, date_col, amount_col, now=now, window_days=window_days
     )
-    return rfm_segment(rfm_scores(table, bins), segments)
+    return rfm_segment(rfm_scores(table, bins, bounds), segments)

@@ -27,7 +27,7 @@ from segmentation.clv import (
 )
 from segmentation.playbook.phrases import phrase_of
 from segmentation.playbook.render import number_text
-from segmentation.rfm import quantile_score
+from segmentation.rfm import bounded_score, quantile_score
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +77,22 @@ def clv_quantile_tiers(
     df: pl.DataFrame,
     clv_col: str = "clv_12m",
     labels: Sequence[str] = ("low", "medium", "high", "top"),
+    bounds: Sequence[float | None] | None = None,
 ) -> pl.DataFrame:
     """Add ``segment_value_tier`` by predicted-CLV quantiles (ties share a tier) and its
-    reason: ``top: predicted 12-month value 1250, quantile 4 of 4``."""
+    reason: ``top: predicted 12-month value 1250, quantile 4 of 4``.
+
+    The quantiles are of the customers in ``df``, or, given ``bounds`` (one per tier
+    above the lowest, from :func:`~segmentation.rfm.score_bounds` of some population),
+    of that population: then a customer's tier depends on its own value only.
+    """
     bins = len(labels)
-    index = quantile_score(pl.col(clv_col), bins).cast(pl.Int64) - 1
+    score = (
+        quantile_score(pl.col(clv_col), bins)
+        if bounds is None
+        else bounded_score(pl.col(clv_col), bounds)
+    )
+    index = score.cast(pl.Int64) - 1
     mapping = dict(enumerate(labels))
     tier = index.replace_strict(mapping, return_dtype=pl.String)
     shown = number_text(pl.col(clv_col), df.schema[clv_col])

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from segmentation.stable import stable_sum
+
 from .normalize import map_unique, nulls
 from .parse import DATETIME, coerce_canonical, parse_bool
 
@@ -184,8 +186,8 @@ def deal_rollups(company_keys: pl.Series, deals: pl.DataFrame) -> pl.DataFrame:
             pl.len().cast(pl.Int64).alias("deal_count"),
             pl.col("_open").sum().cast(pl.Int64).alias("open_deal_count"),
             pl.col("_won").sum().cast(pl.Int64).alias("won_deal_count"),
-            pl.col("_amount").filter(pl.col("_won")).sum().alias("won_revenue"),
-            pl.col("_amount").filter(pl.col("_open")).sum().alias("open_pipeline"),
+            stable_sum(pl.col("_amount").filter(pl.col("_won"))).alias("won_revenue"),
+            stable_sum(pl.col("_amount").filter(pl.col("_open"))).alias("open_pipeline"),
             pl.col("_close").filter(pl.col("_won")).min().alias("first_won_at"),
             pl.col("_close").filter(pl.col("_won")).max().alias("last_won_at"),
         )

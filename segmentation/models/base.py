@@ -68,7 +68,19 @@ def first_present(schema: Schema, *names: str) -> list[str]:
 
 def days_since(column: pl.Expr, now: datetime) -> pl.Expr:
     """Whole days between a timestamp and ``now`` (float, null when the timestamp is)."""
-    return (pl.lit(now) - column).dt.total_seconds() / 86_400.0
+    return per_unit((pl.lit(now) - column).dt.total_seconds(), 86_400.0)
+
+
+def per_unit(values: pl.Expr, unit: float) -> pl.Expr:
+    """``values / unit``, computed the same way for every row however the frame is cut.
+
+    polars divides a column by a constant as a multiplication by its reciprocal, except
+    in a chunk of one row, where it divides: the two differ in the last bit, so a record
+    segmented alone (or in a one-row chunk) got another float than in its population,
+    and a threshold on it could flip. Multiplying explicitly gives the reciprocal's
+    result everywhere (the value full runs have always had).
+    """
+    return values * (1.0 / unit)
 
 
 def to_tags(column: str, dtype: pl.DataType) -> pl.Expr:

@@ -15,8 +15,9 @@ import polars as pl
 
 from segmentation.enrich.rollups import key_of
 from segmentation.playbook import RuleModel
+from segmentation.stable import stable_mean, stable_sum
 
-from .base import COMPANY, CONTACT, ModelSpec, Schema, days_since, first_present
+from .base import COMPANY, CONTACT, ModelSpec, Schema, days_since, first_present, per_unit
 
 # The record's own actions. last_contacted_at is deliberately absent: a rep calling a
 # contact says nothing about the contact's engagement.
@@ -79,7 +80,9 @@ def features(schema: Schema, model: RuleModel | None, now: datetime) -> dict[str
     out["activity_count"] = events
     if "created_at" in schema and schema["created_at"].is_temporal():
         months = (
-            days_since(_utc(pl.col("created_at"), schema["created_at"]), now) / DAYS_PER_MONTH
+            per_unit(
+                days_since(_utc(pl.col("created_at"), schema["created_at"]), now), DAYS_PER_MONTH
+            )
         ).clip(lower_bound=1.0)
         out["activity_per_month"] = events / months.fill_null(1.0)
     else:
@@ -99,8 +102,8 @@ def order_rollups(orders: pl.LazyFrame, now: datetime) -> pl.LazyFrame:
         .group_by(key_of(pl.col("contact_id")).alias("contact_id"))
         .agg(
             pl.len().cast(pl.Int64).alias("order_count"),
-            amount.sum().alias("order_revenue"),
-            amount.mean().alias("avg_order_value"),
+            stable_sum(amount).alias("order_revenue"),
+            stable_mean(amount).alias("avg_order_value"),
             at.min().alias("first_order_date"),
             at.max().alias("last_order_date"),
             (age_us <= 90 * day).sum().cast(pl.Int64).alias("orders_last_90d"),
