@@ -31,7 +31,7 @@ from segmentation.playbook import Playbook
 from workers.fieldmap import FieldMap, load_field_map
 from workers.frames import playbook_mode
 from workers.mirroring import MirrorShape
-from workers.population import Population
+from workers.population import Population, unread_reach
 from workers.state import DeadLetter, StateStore
 from workers.sync import Pulled, plan_sync, roll_up_closure
 from workers.writeback import WriteOutcome, apply_writes
@@ -162,11 +162,19 @@ def _replan(
         fresh.setdefault(object_type, []).append(records[(d.object_type, d.record_id)])
     for object_type, found in fresh.items():
         view(RecordBatch(object_type, tuple(found)))
-    frames = view.frames(playbook_mode(playbook), roll_up_closure(store, connector.crm, changed))
+    mode = playbook_mode(playbook)
+    reach = roll_up_closure(store, connector.crm, changed)
+    frames = view.frames(mode, reach)
+    # What the letters roll up into is re-read too: its write must not carry segments
+    # computed from an old copy of it (as the event path does).
+    unread = unread_reach(changed, changed, frames)
+    if unread:
+        population.refresh(unread)
+        frames = view.frames(mode, reach)
     plan = plan_sync(
         connector,
         store,
-        Pulled(frames, {}, changed, [], shape=view.shape),
+        Pulled(frames, {}, changed, [], shape=view.shape, whole=False),
         playbook,
         affected_history_only=True,
     )

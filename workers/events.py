@@ -34,7 +34,7 @@ from segmentation.playbook import Playbook
 from workers.fieldmap import load_field_map
 from workers.frames import playbook_mode
 from workers.inbox import Claim, Inbox, InboxPolicy, LeaseKeeper, LeaseLost, crm_wide, describe
-from workers.population import Population
+from workers.population import Population, unread_reach
 from workers.runner import write_all
 from workers.settings import Settings
 from workers.state import InboxEvent, StateStore
@@ -375,10 +375,19 @@ class Processor:
         unreadable: dict[ObjectType, set[str]] | None = None,
     ) -> None:
         view = self.population.ensure()
+        mode = playbook_mode(self.playbook)
         reach = roll_up_closure(self.store, self.crm, changed)
-        frames = view.frames(playbook_mode(self.playbook), reach)
+        frames = view.frames(mode, reach)
         skip = {t: set(ids) for t, ids in (unreadable or {}).items()}
-        pulled = Pulled(frames, {}, changed, [], shape=view.shape)
+        # The records the plan writes are re-read first: a change that sent no event
+        # (a read-only activity field) must not be overwritten from the mirror's copy.
+        unread = unread_reach(changed, refreshed, frames)
+        if unread:
+            more, _reason = self.population.refresh(unread, self.inbox.policy.split_rounds)
+            for object_type, ids in more.items():
+                skip.setdefault(object_type, set()).update(ids)
+            frames = view.frames(mode, reach)
+        pulled = Pulled(frames, {}, changed, [], shape=view.shape, whole=False)
         plan = plan_sync(
             self.connector, self.store, pulled, self.playbook, affected_history_only=True
         )

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
+import polars as pl
+
 from connectors.base import Connector, ObjectType, Record, RecordBatch
 from segmentation.playbook import Playbook
 from workers.fieldmap import load_field_map
@@ -20,6 +22,7 @@ from workers.frames import EngineFrames, Mode
 from workers.inbox import crm_wide, describe
 from workers.mirroring import MirrorFeed, MirrorShape, load_frames, mirror_shape
 from workers.state import StateStore
+from workers.sync import MIRROR_STATE, affected_records, fill_mirror, numeric_outputs
 
 log = logging.getLogger("segsync.events")
 
@@ -73,8 +76,6 @@ class Population:
     def ensure(self) -> MirrorView:
         """The mirror, filled by one full read if no sync ever filled it."""
         if self._view is None:
-            from workers.sync import MIRROR_STATE, fill_mirror, numeric_outputs
-
             crm = self._connector.crm
             field_map = load_field_map(crm)
             kept = self._store.get_model_state(crm, MIRROR_STATE) or {}
@@ -133,3 +134,28 @@ class Population:
 
 def _tombstone(connector: Connector, object_type: ObjectType, record_id: str) -> Record:
     return Record(connector.crm, object_type, record_id, {}, datetime.now(UTC), deleted=True)
+
+
+def unread_reach(
+    changed: dict[ObjectType, set[str]],
+    refreshed: dict[ObjectType, set[str]],
+    frames: EngineFrames,
+) -> dict[ObjectType, set[str]]:
+    """The records the plan will diff that this round has not re-read, per object type.
+
+    The plan lists people under both ``contact`` and ``lead``; the population's own
+    ``object_type`` column says which each one is, so each is read from its own object.
+    """
+    reach = affected_records(changed, frames)
+    out: dict[ObjectType, set[str]] = {}
+    companies = reach.get("company", set()) - refreshed.get("company", set())
+    if companies:
+        out["company"] = companies
+    people = reach.get("contact", set()) | reach.get("lead", set())
+    if people and "object_type" in frames.contacts.columns:
+        rows = frames.contacts.filter(pl.col("id").is_in(list(people)))
+        for kind, ids in rows.group_by("object_type").agg("id").iter_rows():
+            unread = set(ids) - refreshed.get(kind, set())
+            if unread:
+                out.setdefault(kind, set()).update(unread)
+    return out

@@ -21,6 +21,7 @@ from workers.state import StateStore, process_owner
 from workers.sync import (
     CLUSTER_STATE,
     CLV_STATE,
+    STATISTICS_STATE,
     Pulled,
     SyncPlan,
     check_schema,
@@ -145,6 +146,8 @@ def finish_pull(store: StateStore, crm: str, cursors: Sequence[Cursor], plan: Sy
         store.save_model_state(crm, CLUSTER_STATE, plan.clusters)
     if plan.clv_fit is not None:
         store.save_model_state(crm, CLV_STATE, plan.clv_fit)
+    if plan.statistics is not None:
+        store.save_model_state(crm, STATISTICS_STATE, plan.statistics)
 
 
 def write_all(

@@ -14,6 +14,7 @@ day computes the same values and writes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +25,7 @@ import polars as pl
 from connectors.base import Connector, CrmName, Cursor, FieldWrite, ObjectType
 from segmentation.engine import SegmentResult, segment
 from segmentation.playbook import Playbook, parse_playbook
+from segmentation.statistics import StatisticsError
 from workers.diff import Diff, diff_values, same_in_crm, written_frame
 from workers.fieldmap import FieldMap, load_field_map
 from workers.frames import EngineFrames, FrameCollector, playbook_mode
@@ -49,8 +51,12 @@ from workers.outputs import (
 from workers.playbook_check import validate_against
 from workers.state import StateStore
 
+log = logging.getLogger("segsync.sync")
+
 CLUSTER_STATE = "clusters"
 MIRROR_STATE = "mirror"
+# The population statistics of the last run over the whole mirror (segmentation/statistics.py).
+STATISTICS_STATE = "statistics"
 CLV_STATE = "clv"
 CLV_MAX_AGE_DAYS = 8
 SAMPLE_SIZE = 10
@@ -96,6 +102,9 @@ class Pulled:
     shape: MirrorShape | None = None
     # Records the CRM no longer has (deleted or archived), forgotten by this pull.
     removed: dict[ObjectType, int] = field(default_factory=dict)
+    # The frames hold the whole mirror: the run computes the population statistics;
+    # otherwise it applies the stored ones.
+    whole: bool = True
 
 
 def pull_population(
@@ -144,7 +153,7 @@ def pull_population(
     if not any(changed.values()):
         return Pulled(None, counts, changed, saved, started_at, echoes, shape, removed)
     frames = load_frames(store, shape, mode, roll_up_closure(store, crm, changed))
-    return Pulled(frames, counts, changed, saved, started_at, echoes, shape, removed)
+    return Pulled(frames, counts, changed, saved, started_at, echoes, shape, removed, whole=False)
 
 
 def _pull_everything(
@@ -317,6 +326,8 @@ class SyncPlan:
     lifecycle_clears: list[FieldWrite] = field(default_factory=list)
     clusters: dict[str, Any] | None = None
     clv_fit: dict[str, Any] | None = None
+    # Computed over the whole mirror by this run (None: it applied the stored ones).
+    statistics: dict[str, Any] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -360,19 +371,40 @@ def plan_sync(
     day = run_day(now)
     previous = store.get_model_state(crm, CLUSTER_STATE)
     affected = affected_records(pulled.changed, frames) if pulled.changed is not None else None
-    result = segment(
-        frames.contacts,
-        frames.companies,
-        frames.deals,
-        frames.orders,
-        playbook=playbook,
-        now=day,
-        previous=_previous_lifecycle(
-            store, connector, frames, affected if affected_history_only else None
-        ),
-        previous_clusters=previous,
-        previous_clv=None if refit_clv else _current_clv_fit(store, crm, day),
-    )
+    stored = None if pulled.whole else store.get_model_state(crm, STATISTICS_STATE)
+    if not pulled.whole and stored is None and pulled.shape is not None:
+        # Nothing to apply yet (no run over the whole mirror so far): compute them there.
+        frames = load_frames(store, pulled.shape, playbook_mode(playbook))
+        pulled.whole = True
+
+    def run(frames: EngineFrames, statistics: dict[str, Any] | None) -> SegmentResult:
+        return segment(
+            frames.contacts,
+            frames.companies,
+            frames.deals,
+            frames.orders,
+            playbook=playbook,
+            now=day,
+            previous=_previous_lifecycle(
+                store, connector, frames, affected if affected_history_only else None
+            ),
+            previous_clusters=previous,
+            previous_clv=None if refit_clv else _current_clv_fit(store, crm, day),
+            statistics=statistics,
+        )
+
+    try:
+        result = run(frames, stored)
+    except StatisticsError as exc:
+        if pulled.shape is None:
+            raise
+        # Stored for another playbook or engine: the whole mirror computes them afresh.
+        log.info("%s: stored statistics not usable (%s); segmenting the whole mirror", crm, exc)
+        frames = load_frames(store, pulled.shape, playbook_mode(playbook))
+        pulled.whole = True
+        result = run(frames, None)
+    if pulled.whole:
+        plan.statistics = result.statistics
     if playbook.holdout is not None and playbook.holdout.enabled:
         from segmentation.report import add_holdouts
 
