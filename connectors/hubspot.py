@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import pairwise
@@ -316,7 +316,10 @@ class HubSpotConnector:
             head = records if complete else [r for r in records if _to_ms(r.updated_at) < last_ms]
             if head:
                 head = self._attach_associations(stream, head)
-                cursor = cursor.advanced_to(head[-1].updated_at, head[-1].id)
+                # A complete answer held every record up to the horizon, so all of the last
+                # timestamp's: (ts, None) spares the next read a query for its ties.
+                last_id = None if complete else head[-1].id
+                cursor = replace(cursor, modified_at=head[-1].updated_at, last_id=last_id)
                 yield RecordBatch(stream.object_type, tuple(head), cursor)
             if complete:
                 return

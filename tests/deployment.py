@@ -462,11 +462,16 @@ def assert_crm_holds(
 
 
 def planned(
-    d: Deployment, database_url: str | None = None
+    d: Deployment, database_url: str | None = None, *, stored_statistics: bool = False
 ) -> tuple[dict[Key, dict[str, str]], set[str]]:
     """What a full sync would write now (``segsync sync --full --dry-run``, in this
     process) against the state store at ``database_url`` (default: the deployment's):
-    per record the fields, and the names of the run-time companions among them."""
+    per record the fields, and the names of the run-time companions among them.
+
+    With ``stored_statistics``, the run applies the population statistics the store
+    holds (RFM and value-tier bounds, CLV fit, centroids) instead of computing them
+    afresh: what incremental runs and event rounds segment against until the nightly run
+    refreshes them, so "exact" means equal to this."""
     from workers.runner import build_connector
     from workers.sync import load_playbook, plan_sync, pull_population
 
@@ -476,6 +481,7 @@ def planned(
     with StateStore(settings.database_url) as store:
         store.migrate()
         pulled = pull_population(connector, store, book, full=True)
+        pulled.whole = not stored_statistics
         plan = plan_sync(connector, store, pulled, book)
     return {(w.object_type, w.record_id): dict(w.fields) for w in plan.writes}, plan.derived
 
@@ -484,22 +490,23 @@ def recompute(d: Deployment, *, fitted: bool = False) -> dict[Key, dict[str, str
     """What a from-scratch run (empty state store, in this process) would write now,
     without the run-time companions (entered_at / previous / updated_at).
 
-    With ``fitted``, the scratch store starts with the deployment's fitted models (CLV
-    fit, cluster centroids): a run reuses them until the weekly refit, so values that
-    depend on them are compared with the same fit rather than a fresh one.
+    With ``fitted``, the scratch store starts with the deployment's fitted models and
+    population statistics (CLV fit, cluster centroids, RFM and tier bounds), and the run
+    applies them: incremental runs and event rounds use them until the nightly run
+    refreshes them, so values that depend on them are compared with the same ones.
     """
-    from workers.sync import CLUSTER_STATE, CLV_STATE
+    from workers.sync import CLUSTER_STATE, CLV_STATE, STATISTICS_STATE
 
     scratch = f"sqlite:///{d.tmp / 'from-scratch.db'}"
     with StateStore(scratch) as store:
         store.migrate()
         if fitted:
             with StateStore(d.database_url) as source:
-                for name in (CLV_STATE, CLUSTER_STATE):
+                for name in (CLV_STATE, CLUSTER_STATE, STATISTICS_STATE):
                     value = source.get_model_state("hubspot", name)
                     if value is not None:
                         store.save_model_state("hubspot", name, value)
-    writes, derived = planned(d, scratch)
+    writes, derived = planned(d, scratch, stored_statistics=fitted)
     return {
         key: {k: v for k, v in fields.items() if k not in derived} for key, fields in writes.items()
     }

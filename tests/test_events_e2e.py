@@ -305,7 +305,7 @@ def test_echoes_die_out_and_only_records_whose_segments_changed_are_written(loop
     # ... and they died out: the receiver processed them all and wrote nothing.
     assert after_sync["records_written"] == 0
     assert len(log.segsync_since(0)) == first.records_written
-    nothing, _ = planned(d)
+    nothing, _ = planned(d, stored_statistics=True)
     assert nothing == {}, f"a full sync would still write {len(nothing)} records"
 
     # Real changes, held in the inbox until all of them are there: users editing
@@ -389,7 +389,7 @@ def test_echoes_die_out_and_only_records_whose_segments_changed_are_written(loop
     assert after["processed"] - before["processed"] == waiting + echoes - own
     assert loop.depth() == 0
     # Nothing is left for a full sync, and the CRM holds what a from-scratch run computes.
-    left, _ = planned(d)
+    left, _ = planned(d, stored_statistics=True)
     assert left == {}, f"a full sync would still write {len(left)} records"
     problems = recomputation_mismatches(d)
     assert not problems, f"{len(problems)} differences, first ones:\n" + "\n".join(problems[:10])
@@ -621,7 +621,7 @@ def event_storm(d: Deployment, *, rounds_per_second: float, outage: PrivateRedis
         assert redundant == [], redundant[:10]
         # ... and the end state is what one full sync would leave: nothing left to write,
         # the CRM holds what the state store says, and a from-scratch recomputation agrees.
-        left, _ = planned(d)
+        left, _ = planned(d, stored_statistics=True)
         assert left == {}, f"a full sync would still write {len(left)} records"
         problems = final_state_problems(d, log)
         assert not problems, f"{len(problems)} problems, first ones:\n" + "\n".join(problems[:12])

@@ -37,9 +37,7 @@ def test_table_counts_purchase_days_within_the_window() -> None:
 
 def test_half_the_customers_buying_once_still_get_one_shared_low_score() -> None:
     rows = [(f"once{i}", i % 300, 10.0) for i in range(500)]
-    rows += [
-        (f"many{i}", d, 10.0) for i in range(500) for d in range(i % 250, i % 250 + i % 7 + 2)
-    ]
+    rows += [(f"many{i}", d, 10.0) for i in range(500) for d in range(i % 250, i % 250 + i % 7 + 2)]
     table = rfm_scores(rfm_table(orders(rows), "customer", "day", "amount", now=TODAY))
     once = table.filter(pl.col("customer").str.starts_with("once"))
     assert once["f_score"].unique().to_list() == [1]

@@ -39,6 +39,7 @@ class Diff:
     # edit), rewritten: the number of records and of fields.
     drift_records: int = 0
     drift_fields: int = 0
+    drift_ids: set[str] = field(default_factory=set)
     per_field: dict[str, int] = field(default_factory=dict)
     transitions: dict[str, dict[str, int]] = field(default_factory=dict)
     changes: pl.DataFrame | None = None
@@ -128,6 +129,7 @@ def diff_values(
         unchanged=joined.height - changed.height - drift.height,
         drift_records=drift["record_id"].n_unique(),
         drift_fields=drift.height,
+        drift_ids=set(drift["record_id"].to_list()),
     )
     if changed.height == 0 and drift.height == 0:
         return diff

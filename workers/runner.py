@@ -158,10 +158,10 @@ def write_all(
     if plan.lifecycle_clears:
         connector.write(plan.lifecycle_clears)
     writes: list[FieldWrite] = plan.writes
+    repairs = plan.repairs
     for start in range(0, len(writes), chunk):
-        outcome.add(
-            apply_writes(connector, store, writes[start : start + chunk], derived=plan.derived)
-        )
+        part = writes[start : start + chunk]
+        outcome.add(apply_writes(connector, store, part, derived=plan.derived, repairs=repairs))
     return outcome
 
 

@@ -334,6 +334,11 @@ class SyncPlan:
     def writes(self) -> list[FieldWrite]:
         return [w for d in self.diffs.values() for w in d.writes]
 
+    @property
+    def repairs(self) -> set[tuple[str, str]]:
+        """(object type, id) of the records whose writes repair a hand edit."""
+        return {(t, rid) for t, d in self.diffs.items() for rid in d.drift_ids}
+
     def required_fields(self) -> dict[ObjectType, set[str]]:
         """Native fields each object type's writes touch."""
         need: dict[ObjectType, set[str]] = {}

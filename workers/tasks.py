@@ -145,8 +145,18 @@ def segment_task(
             conn.write(plan.lifecycle_clears)
         size = settings().write_chunk_size
         writes = plan.writes
+        repairs = plan.repairs
         chunks = [
-            write_task.s(crm, [_pack(w) for w in writes[i : i + size]], sorted(plan.derived))
+            write_task.s(
+                crm,
+                [_pack(w) for w in writes[i : i + size]],
+                sorted(plan.derived),
+                [
+                    [w.object_type, w.record_id]
+                    for w in writes[i : i + size]
+                    if (w.object_type, w.record_id) in repairs
+                ],
+            )
             for i in range(0, len(writes), size)
         ]
         # The run row keeps counts, not the segment tables (those are in the profiles).
@@ -175,13 +185,24 @@ def segment_task(
     retry_backoff_max=120,
     max_retries=20,
 )
-def write_task(self: Task, crm: str, packed: list[list[Any]], derived: list[str]) -> dict[str, int]:
-    """Write one chunk (queue write); idempotent, so a redelivered task writes only the rest."""
+def write_task(
+    self: Task,
+    crm: str,
+    packed: list[list[Any]],
+    derived: list[str],
+    repairs: list[list[str]] | None = None,
+) -> dict[str, int]:
+    """Write one chunk (queue write); idempotent, so a redelivered task writes only the rest
+    (its ``repairs``, rewrites of hand-edited fields, are sent again)."""
     calls = calls_sent_here(crm)
     try:
         store().heartbeat(crm=crm)  # the run these writes belong to is alive
         outcome = apply_writes(
-            connector(crm), store(), [_unpack(p) for p in packed], derived=set(derived)
+            connector(crm),
+            store(),
+            [_unpack(p) for p in packed],
+            derived=set(derived),
+            repairs={(t, rid) for t, rid in repairs or ()},
         )
     except BudgetExhaustedError as exc:
         wait = _seconds_to_next_utc_day()

@@ -82,13 +82,24 @@ class WriteOutcome:
 
 
 def pending(
-    store: StateStore, crm: str, writes: Sequence[FieldWrite], derived: Collection[str]
+    store: StateStore,
+    crm: str,
+    writes: Sequence[FieldWrite],
+    derived: Collection[str],
+    repairs: Collection[tuple[str, str]] = (),
 ) -> tuple[list[FieldWrite], int]:
-    """The writes whose remembered fields are not all recorded yet; and how many were."""
+    """The writes whose remembered fields are not all recorded yet; and how many were.
+
+    ``repairs`` (object type, record id) rewrite what segsync recorded on purpose: the
+    CRM holds something else (a hand edit), so they are always sent.
+    """
     todo: list[FieldWrite] = []
     done = 0
     by_type: dict[str, list[FieldWrite]] = {}
     for w in writes:
+        if (w.object_type, w.record_id) in repairs:
+            todo.append(w)
+            continue
         by_type.setdefault(w.object_type, []).append(w)
     for object_type, group in by_type.items():
         known = store.last_written(crm, object_type, [w.record_id for w in group])
@@ -161,6 +172,7 @@ def apply_writes(
     derived: Collection[str],
     sleep: Callable[[float], None] = time.sleep,
     hold: bool = True,
+    repairs: Collection[tuple[str, str]] = (),
 ) -> WriteOutcome:
     """Write what is still pending, one CRM batch at a time; record each batch's
     successes as soon as it is confirmed, dead-letter refusals.
@@ -168,10 +180,11 @@ def apply_writes(
     Transient per-record failures are retried a few rounds; whatever still fails is
     dead-lettered with the CRM's reason so ``segsync deadletter retry`` can replay it.
     Unless ``hold`` is False (the retry's own decision), writes repeating a permanently
-    refused value are not sent again (:func:`hold_refused`).
+    refused value are not sent again (:func:`hold_refused`). ``repairs`` name records
+    whose writes restore what segsync recorded (see :func:`pending`).
     """
     outcome = WriteOutcome()
-    todo, outcome.already_written = pending(store, connector.crm, writes, derived)
+    todo, outcome.already_written = pending(store, connector.crm, writes, derived, repairs)
     if hold and todo:
         todo, outcome.held = hold_refused(store, connector.crm, todo, derived)
     size = write_batch_size(connector)

@@ -1,0 +1,119 @@
+"""Runs through the mirror: echoes cost nothing, hand edits are repaired, archived records
+leave, and the nightly re-segmentation reads nothing from the CRM."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_contract import Harness, hubspot_harness
+from workers.outputs import field_specs
+from workers.runner import run_sync
+from workers.settings import Settings
+from workers.state import StateStore
+from workers.sync import apply_schema, load_playbook, plan_sync, pull_population
+
+pytestmark = pytest.mark.integration
+BOOK = load_playbook("b2b_saas")
+
+
+@pytest.fixture
+def synced(tmp_path: Path) -> Iterator[tuple[Harness, Settings]]:
+    """A sandbox after a full sync and the run that reads the full sync's echoes."""
+    harness = hubspot_harness(contacts=400, companies=60, deals=150)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'state.db'}", redis_url=None)
+    connector = harness.build()
+    apply_schema(connector, BOOK, ["contact", "company"])
+    run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
+    yield harness, settings
+    harness.server.stop()
+
+
+def test_the_echoes_of_a_full_sync_are_read_but_not_resegmented_nor_written(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    before = harness.admin("GET", "stats")["records_written"]
+    echoes = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    # The CRM lists every record segsync wrote as changed; none changed what segsync reads.
+    assert echoes.records_changed == {"contact": 400, "company": 60, "deal": 0}
+    assert echoes.records_changed_by_segsync == echoes.records_changed
+    assert echoes.records_segmented == {} and echoes.records_to_write == 0
+    quiet = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    assert quiet.records_pulled == {"contact": 0, "company": 0, "deal": 0}
+    assert quiet.api_calls <= 3  # one search per object type
+    assert harness.admin("GET", "stats")["records_written"] == before
+
+
+def test_hand_edits_of_segsync_fields_are_rewritten_exactly_and_counted_as_drift(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
+    options = next(s.options for s in field_specs(BOOK, "contact") if s.name == "demographic")
+    table = harness.server.state.store.table("contact")
+    with StateStore(settings.database_url) as store:
+        ids = [str(i) for i in table.ids[:120]]
+        written = store.last_written("hubspot", "contact", ids, fields=["segsync_demographic"])
+    edited = [rid for rid in ids if written.get(rid, {}).get("segsync_demographic")][:50]
+    assert len(edited) == 50
+    now_ms = int(time.time() * 1000)
+    with harness.server.state.store.lock:
+        for rid in edited:
+            ours = written[rid]["segsync_demographic"]
+            other = next(o for o in options if o != ours)
+            table.update(table.row(rid), {"segsync_demographic": other}, now_ms, via_api=False)
+    before = harness.admin("GET", "stats")["records_written"]
+    report = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    assert report.drift_repaired == 50
+    assert report.records_written == 50
+    assert harness.admin("GET", "stats")["records_written"] - before == 50
+    for rid in edited:
+        held = harness.record("contact", rid)["properties"]
+        assert held["segsync_demographic"] == written[rid]["segsync_demographic"], rid
+    # Repaired, nothing left to repair.
+    again = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    assert again.drift_repaired == 0 and again.records_written == 0
+
+
+def test_a_record_archived_without_any_event_leaves_with_the_next_reconciliation(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    gone = str(harness.server.state.store.table("contact").ids[7])
+    with StateStore(settings.database_url) as store:
+        assert store.last_written("hubspot", "contact", [gone])
+    harness.admin("POST", "delete", json={"object_type": "contacts", "ids": [gone]})
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    with StateStore(settings.database_url) as store:
+        # Incremental reads do not list archived records: still mirrored.
+        assert store.mirror.load("hubspot", "contact", [gone]).height == 1
+    reconciled = run_sync(settings, "hubspot", BOOK, connector=harness.build(), full=True)
+    assert reconciled.records_removed == {"contact": 1}
+    with StateStore(settings.database_url) as store:
+        assert store.mirror.load("hubspot", "contact", [gone]).height == 0
+        assert store.last_written("hubspot", "contact", [gone]) == {}
+        assert store.mirror.count("hubspot", "contact") == 399
+
+
+def test_changes_reach_their_roll_ups_exactly_as_a_run_over_everything_would(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
+    harness.admin("POST", "mutate", json={"count": 60, "object_type": "contacts"})
+    harness.admin("POST", "mutate", json={"count": 8, "object_type": "companies"})
+    harness.admin("POST", "mutate", json={"count": 20, "object_type": "deals"})
+    report = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    assert 0 < report.records_segmented["contact"] < 400
+    assert report.records_written > 0
+    # Everything read again and segmented with the same stored statistics: nothing left.
+    connector = harness.build()
+    with StateStore(settings.database_url) as store:
+        pulled = pull_population(connector, store, BOOK, full=True)
+        pulled.whole = False  # apply the stored statistics, as the incremental run did
+        plan = plan_sync(connector, store, pulled, BOOK)
+    assert plan.writes == [], plan.writes[:3]
