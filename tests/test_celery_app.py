@@ -25,17 +25,23 @@ def test_beat_schedule_follows_settings() -> None:
         sync_interval_minutes=5,
         full_sync_hour=3,
         clv_refit_weekday=6,
+        reconcile_weekday=5,
         deadletter_retry_minutes=30,
     )
     schedule = make_app(settings).conf.beat_schedule
     assert schedule["hubspot-incremental"]["schedule"] == 300.0
     assert schedule["salesforce-incremental"]["kwargs"] == {"crm": "salesforce", "full": False}
-    nightly = schedule["hubspot-nightly-full"]
+    # Nightly: the whole mirror re-segmented, nothing read from the CRM.
+    nightly = schedule["hubspot-nightly-resegment"]
     assert nightly["schedule"] == crontab(minute=0, hour=3)
-    assert nightly["kwargs"] == {"crm": "hubspot", "full": True}
+    assert nightly["kwargs"] == {"crm": "hubspot", "from_mirror": True}
+    # Weekly: a full read reconciles the mirror with the CRM.
+    reconcile = schedule["hubspot-weekly-reconcile"]
+    assert reconcile["schedule"] == crontab(minute=15, hour=3, day_of_week=5)
+    assert reconcile["kwargs"] == {"crm": "hubspot", "full": True}
     refit = schedule["hubspot-weekly-clv-refit"]
     assert refit["schedule"] == crontab(minute=30, hour=3, day_of_week=6)
-    assert refit["kwargs"]["refit_clv"] is True
+    assert refit["kwargs"] == {"crm": "hubspot", "from_mirror": True, "refit_clv": True}
     assert schedule["salesforce-deadletter-retry"]["schedule"] == 1800.0
 
 

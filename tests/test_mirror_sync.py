@@ -117,3 +117,27 @@ def test_changes_reach_their_roll_ups_exactly_as_a_run_over_everything_would(
         pulled.whole = False  # apply the stored statistics, as the incremental run did
         plan = plan_sync(connector, store, pulled, BOOK)
     assert plan.writes == [], plan.writes[:3]
+
+
+def test_the_nightly_run_reads_nothing_and_refreshes_the_statistics(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
+    harness.admin("POST", "mutate", json={"count": 40, "object_type": "deals"})
+    harness.admin("POST", "mutate", json={"count": 40, "object_type": "contacts"})
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the stored statistics
+    harness.admin("POST", "reset-stats")
+    nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
+    assert nightly.mode == "mirror" and nightly.records_pulled == {
+        "contact": 0,
+        "company": 0,
+        "deal": 0,
+    }
+    assert nightly.records_segmented == {"contact": 400, "company": 60}
+    requests = harness.admin("GET", "stats")["requests"]
+    reads = {k: n for k, n in requests.items() if "batch/update" not in k}
+    assert reads == {}, reads
+    # The statistics are fresh: a full read and segmentation now writes nothing.
+    full = run_sync(settings, "hubspot", BOOK, connector=harness.build(), full=True, dry_run=True)
+    assert full.records_to_write == 0, full.sample

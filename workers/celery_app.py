@@ -64,7 +64,8 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
-    """Incremental syncs, the nightly full run, the weekly CLV refit, dead-letter retries."""
+    """Incremental syncs, the nightly re-segmentation from the mirror (no CRM reads), the
+    weekly reconciliation (a full read) and CLV refit, event polls, dead-letter retries."""
     schedule: dict[str, dict[str, object]] = {}
     for crm in settings.crms:
         schedule[f"{crm}-incremental"] = {
@@ -72,9 +73,16 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "schedule": settings.sync_interval_minutes * 60.0,
             "kwargs": {"crm": crm, "full": False},
         }
-        schedule[f"{crm}-nightly-full"] = {
+        schedule[f"{crm}-nightly-resegment"] = {
             "task": "segsync.sync",
             "schedule": crontab(minute=0, hour=settings.full_sync_hour),
+            "kwargs": {"crm": crm, "from_mirror": True},
+        }
+        schedule[f"{crm}-weekly-reconcile"] = {
+            "task": "segsync.sync",
+            "schedule": crontab(
+                minute=15, hour=settings.full_sync_hour, day_of_week=settings.reconcile_weekday
+            ),
             "kwargs": {"crm": crm, "full": True},
         }
         schedule[f"{crm}-weekly-clv-refit"] = {
@@ -82,7 +90,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "schedule": crontab(
                 minute=30, hour=settings.full_sync_hour, day_of_week=settings.clv_refit_weekday
             ),
-            "kwargs": {"crm": crm, "full": True, "refit_clv": True},
+            "kwargs": {"crm": crm, "from_mirror": True, "refit_clv": True},
         }
         schedule[f"{crm}-events-poll"] = {
             "task": "segsync.events_poll",

@@ -39,6 +39,11 @@ def _rejected(crm: str, rejected: int, deferred: int = 0) -> None:
 @click.command("sync")
 @CRM
 @click.option("--full", is_flag=True, help="Re-read and re-segment everything (else incremental).")
+@click.option(
+    "--from-mirror",
+    is_flag=True,
+    help="Re-segment everything from the mirror, reading nothing from the CRM (nightly).",
+)
 @click.option("--dry-run", is_flag=True, help="Compute and show what would change; write nothing.")
 @click.option("--playbook", "playbook_spec", help="Playbook name or path (default: settings).")
 @click.option("--local", is_flag=True, help="Run in this process even when Redis is configured.")
@@ -47,6 +52,7 @@ def _rejected(crm: str, rejected: int, deferred: int = 0) -> None:
 def sync_command(
     crm: str,
     full: bool,
+    from_mirror: bool,
     dry_run: bool,
     playbook_spec: str | None,
     local: bool,
@@ -67,7 +73,7 @@ def sync_command(
     if settings.redis_url and not dry_run and not local:
         if playbook_spec:
             raise click.UsageError("--playbook applies to in-process runs; workers use settings")
-        counts = _dispatch(settings, crm, full, timeout)
+        counts = _dispatch(settings, crm, full, timeout, from_mirror)
         click.echo(json.dumps(counts, indent=2, default=str) if as_json else brief(counts))
         _rejected(crm, int(counts.get("rejected") or 0), int(counts.get("deferred") or 0))
         return
@@ -75,7 +81,13 @@ def sync_command(
     connector = connect(settings, crm)
     try:
         report = run_sync(
-            settings, cast(CrmName, crm), book, full=full, dry_run=dry_run, connector=connector
+            settings,
+            cast(CrmName, crm),
+            book,
+            full=full,
+            dry_run=dry_run,
+            connector=connector,
+            from_mirror=from_mirror,
         )
     except BudgetExhaustedError as exc:
         raise fail(
@@ -89,7 +101,9 @@ def sync_command(
     _rejected(crm, report.rejected, report.deferred)
 
 
-def _dispatch(settings: Any, crm: str, full: bool, timeout: float) -> dict[str, Any]:
+def _dispatch(
+    settings: Any, crm: str, full: bool, timeout: float, from_mirror: bool = False
+) -> dict[str, Any]:
     """Queue a sync for the workers and wait until its run is recorded as finished."""
     import time
 
@@ -102,7 +116,7 @@ def _dispatch(settings: Any, crm: str, full: bool, timeout: float) -> dict[str, 
     # one ping names the URL at once (workers.cli_errors maps the ConnectionError).
     with redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5) as client:
         client.ping()
-    started = sync_task.delay(crm, full).get(timeout=timeout)
+    started = sync_task.delay(crm, full, from_mirror=from_mirror).get(timeout=timeout)
     if "skipped" in started:
         raise fail(f"{crm} sync not started: {started['skipped']}")
     deadline = time.monotonic() + timeout
@@ -296,6 +310,57 @@ def webhooks_serve(host: str, port: int, forwarded_allow_ips: str | None) -> Non
     )
 
 
+@click.group("mirror")
+def mirror() -> None:
+    """The minimised copy of the CRM that runs segment from."""
+
+
+@mirror.command("status")
+@AS_JSON
+def mirror_status(as_json: bool) -> None:
+    """Records mirrored per CRM and object type, and the bytes they hold."""
+    from workers.state import StateStore
+
+    with StateStore(_settings().database_url) as store:
+        store.migrate()
+        sizes = store.mirror.sizes()
+    rows = [
+        {"crm": c, "object_type": t, "records": n, "bytes": b, "bytes_per_record": b // max(n, 1)}
+        for c, t, n, b in sizes
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("the mirror is empty: the next sync reads the CRM in full")
+    for row in rows:
+        click.echo(
+            f"{row['crm']} {row['object_type']}: {row['records']:,} records, "
+            f"{row['bytes']:,} bytes ({row['bytes_per_record']} per record)"
+        )
+
+
+@mirror.command("purge")
+@click.option("--crm", type=click.Choice(["hubspot", "salesforce"]), help="Only this CRM.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def mirror_purge(crm: str | None, yes: bool) -> None:
+    """Delete the mirrored records; the next sync reads the CRM in full again."""
+    from workers.state import StateStore
+    from workers.sync import MIRROR_STATE, STATISTICS_STATE
+
+    which = crm or "every CRM"
+    if not yes:
+        click.confirm(f"Delete the mirror of {which}?", abort=True)
+    with StateStore(_settings().database_url) as store:
+        store.migrate()
+        removed = store.mirror.purge(crm)
+        for name in ("hubspot", "salesforce") if crm is None else (crm,):
+            # Without its mirror, a CRM's next run must read everything again.
+            store.save_model_state(name, MIRROR_STATE, None)
+            store.save_model_state(name, STATISTICS_STATE, None)
+    click.echo(f"removed {removed:,} mirrored records of {which}; the next sync reads in full")
+
+
 @click.group("events")
 def events() -> None:
     """Change events: inbox status, processing, the fallback poll."""
@@ -422,4 +487,4 @@ def events_poll(crm: str) -> None:
     click.echo(f"{added} changes added to the inbox")
 
 
-COMMANDS = (sync_command, schema, deadletter, worker, beat, webhooks, events)
+COMMANDS = (sync_command, schema, deadletter, worker, beat, webhooks, events, mirror)

@@ -235,6 +235,8 @@ def format_report(report: dict[str, Any]) -> str:
             )
         lines += prose(line)
         why = "only what changed; the mirror holds the rest"
+    elif report["mode"] == "mirror":
+        why = "nothing: the whole mirror was re-segmented with fresh population statistics"
     else:
         why = "a full sync reads and compares every record"
     lines += prose(f"read: {per_type(report['records_pulled'])}: {why}")

@@ -113,7 +113,8 @@ class SyncReport:
 
 def describe_plan(report: SyncReport, pulled: Pulled, plan: SyncPlan) -> None:
     """Fill the report's counts from a plan (shared by the in-process and Celery paths)."""
-    report.mode = plan.mode
+    if report.mode != "mirror" or (pulled.counts and any(pulled.counts.values())):
+        report.mode = plan.mode  # a mirror run that had to read everything is a full one
     report.records_pulled = dict(pulled.counts)
     report.records_segmented = dict(plan.segmented)
     if pulled.changed is not None:  # what the CRM listed as changed: every record read
@@ -175,12 +176,18 @@ def run_sync(
     connector: Connector | None = None,
     now: datetime | None = None,
     refit_clv: bool = False,
+    from_mirror: bool = False,
 ) -> SyncReport:
-    """Pull, segment, diff and (unless ``dry_run``) write, recording the run."""
+    """Pull, segment, diff and (unless ``dry_run``) write, recording the run.
+
+    ``from_mirror`` re-segments the whole mirror without reading the CRM (the nightly
+    run): it refreshes the population statistics and writes what they move.
+    """
     started = time.monotonic()
     connector = connector or build_connector(settings, crm)
     calls_before = connector.usage().calls_made
-    report = SyncReport(crm=crm, mode="full" if full else "incremental", dry_run=dry_run)
+    mode = "mirror" if from_mirror and not full else "full" if full else "incremental"
+    report = SyncReport(crm=crm, mode=mode, dry_run=dry_run)
     report.change_lag_seconds = change_lag(connector)
     with StateStore(settings.database_url) as store:
         store.migrate()
@@ -195,14 +202,15 @@ def run_sync(
             beat.start()
             if not dry_run:
                 adopt_in_flight(connector, store)
-            pulled = pull_population(connector, store, playbook, full=full)
+            pulled = pull_population(connector, store, playbook, full=full, from_mirror=from_mirror)
             plan = plan_sync(connector, store, pulled, playbook, now=now, refit_clv=refit_clv)
             describe_plan(report, pulled, plan)
             if dry_run:
                 report.sample = sample_changes(plan)
             else:
                 if plan.writes:
-                    check_schema(connector, plan)
+                    known = pulled.shape if report.mode == "mirror" else None
+                    check_schema(connector, plan, known)
                 outcome = write_all(connector, store, plan)
                 finish_pull(store, crm, pulled.cursors, plan)
                 report.records_written = outcome.records_written

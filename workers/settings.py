@@ -127,7 +127,15 @@ class Settings(BaseSettings):
         default="b2b_saas", description="Shipped playbook name (b2b_saas, b2c_retail) or a path."
     )
     sync_interval_minutes: int = Field(default=15, ge=1, description="Incremental sync period.")
-    full_sync_hour: int = Field(default=2, ge=0, le=23, description="Nightly full run (UTC hour).")
+    full_sync_hour: int = Field(
+        default=2, ge=0, le=23, description="Nightly re-segmentation from the mirror (UTC hour)."
+    )
+    reconcile_weekday: int = Field(
+        default=0,
+        ge=0,
+        le=6,
+        description="Weekly reconciliation, a full read of the CRM (0 = Sunday, cron style).",
+    )
     clv_refit_weekday: int = Field(
         default=0, ge=0, le=6, description="Weekly CLV refit day (0 = Sunday, cron style)."
     )

@@ -108,7 +108,12 @@ class Pulled:
 
 
 def pull_population(
-    connector: Connector, store: StateStore, playbook: Playbook, *, full: bool
+    connector: Connector,
+    store: StateStore,
+    playbook: Playbook,
+    *,
+    full: bool,
+    from_mirror: bool = False,
 ) -> Pulled:
     """Bring the mirror up to date and load what the run segments from it.
 
@@ -116,7 +121,9 @@ def pull_population(
     record into the mirror page by page, forgets what it did not see, and loads the whole
     mirror. An incremental read fetches only what changed since the cursors; records
     whose inputs changed (or whose segsync fields were edited by hand) are loaded with
-    what they roll up into, and nothing else is read.
+    what they roll up into, and nothing else is read. ``from_mirror`` (the nightly run)
+    reads nothing: the whole mirror is segmented and the population statistics
+    refreshed; cursors stay where they are.
     """
     crm = connector.crm
     started_at = datetime.now(UTC)
@@ -133,7 +140,12 @@ def pull_population(
     shape = mirror_shape(field_map, playbook, kept.get("outputs", {}), numbers)
     if kept.get("fingerprint") != shape.fingerprint:
         # The playbook now reads fields the mirror does not keep: read everything again.
+        log.info("%s: the mirror keeps other fields than this playbook reads; full read", crm)
         return _pull_everything(connector, store, playbook, field_map, started_at)
+    if from_mirror:
+        frames = load_frames(store, shape, mode)
+        nothing: dict[str, int] = {t: 0 for t in types}
+        return Pulled(frames, nothing, None, [], started_at, None, shape)
     feed = MirrorFeed(store, shape)
     saved: list[Cursor] = []
     for t in types:
@@ -572,11 +584,18 @@ def affected_records(
     return {"contact": people, "lead": people, "company": companies}
 
 
-def check_schema(connector: Connector, plan: SyncPlan) -> None:
-    """Refuse to write to fields that do not exist or are read-only, naming the fix."""
+def check_schema(connector: Connector, plan: SyncPlan, known: MirrorShape | None = None) -> None:
+    """Refuse to write to fields that do not exist or are read-only, naming the fix.
+
+    With ``known`` (a run that reads nothing from the CRM), the fields found by the last
+    full read are taken as they were instead of asking the CRM again.
+    """
     problems = []
     for object_type, fields in plan.required_fields().items():
-        access = connector.field_access(object_type)
+        if known is not None:
+            access = dict.fromkeys(known.outputs.get(object_type, ()), True)
+        else:
+            access = connector.field_access(object_type)
         ours = fields - plan.crm_owned
         missing = sorted(f for f in ours if f not in access)
         locked = sorted(f for f in ours if f in access and not access[f])

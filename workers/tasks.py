@@ -91,8 +91,11 @@ def _lock_key(crm: str) -> str:
 
 
 @app.task(name="segsync.sync", bind=True)
-def sync_task(self: Task, crm: str, full: bool = False, refit_clv: bool = False) -> dict[str, Any]:
-    """Pull (queue pull): read what changed / everything, stash it, queue segmentation."""
+def sync_task(
+    self: Task, crm: str, full: bool = False, refit_clv: bool = False, from_mirror: bool = False
+) -> dict[str, Any]:
+    """Pull (queue pull): read what changed / everything / nothing (``from_mirror``, the
+    nightly run), stash it, queue segmentation."""
     r = redis_client()
     if not r.set(_lock_key(crm), self.request.id or "sync", nx=True, ex=LOCK_TTL_SECONDS):
         log.info("%s sync skipped: another sync of this CRM is running", crm)
@@ -102,10 +105,11 @@ def sync_task(self: Task, crm: str, full: bool = False, refit_clv: bool = False)
     try:
         book = load_playbook(settings().playbook)
         reap_dead_runs(st, settings().run_stale_seconds)
-        run_id = st.start_run(crm, f"sync-{'full' if full else 'incremental'}")
+        kind = "full" if full else "mirror" if from_mirror else "incremental"
+        run_id = st.start_run(crm, f"sync-{kind}")
         calls = calls_sent_here(crm)
         adopt_in_flight(connector(crm), st)
-        pulled = pull_population(connector(crm), st, book, full=full)
+        pulled = pull_population(connector(crm), st, book, full=full, from_mirror=from_mirror)
         pull_calls = calls_sent_here(crm) - calls
         stash = f"segsync:stash:{run_id}"
         _stash(r, stash, pulled)
@@ -137,10 +141,13 @@ def segment_task(
         pulled = _unstash(r, stash)
         book = load_playbook(settings().playbook)
         plan = plan_sync(conn, st, pulled, book, refit_clv=refit_clv)
-        report = SyncReport(crm=crm, mode=plan.mode, dry_run=False, run_id=run_id)
+        # Nothing read and everything segmented: the nightly run from the mirror.
+        from_mirror = pulled.changed is None and not any(pulled.counts.values())
+        mode = "mirror" if from_mirror else plan.mode
+        report = SyncReport(crm=crm, mode=mode, dry_run=False, run_id=run_id)
         describe_plan(report, pulled, plan)
         if plan.writes:
-            check_schema(conn, plan)
+            check_schema(conn, plan, pulled.shape if report.mode == "mirror" else None)
         if plan.lifecycle_clears:
             conn.write(plan.lifecycle_clears)
         size = settings().write_chunk_size

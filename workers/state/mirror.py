@@ -177,6 +177,26 @@ class Mirror:
                 found += conn.execute(query).scalars().all()
         return found
 
+    def sizes(self, crm: str | None = None) -> list[tuple[str, str, int, int]]:
+        """Per CRM and object type: records mirrored and the bytes of their data (ids,
+        inputs, outputs; the database adds its own row and index overhead)."""
+        data = (
+            func.length(MirrorRow.id)
+            + func.length(MirrorRow.inputs)
+            + func.length(MirrorRow.outputs)
+            + func.coalesce(func.length(MirrorRow.company_id), 0)
+            + func.coalesce(func.length(MirrorRow.contact_id), 0)
+        )
+        query = (
+            select(MirrorRow.crm, MirrorRow.object_type, func.count(), func.sum(data))
+            .group_by(MirrorRow.crm, MirrorRow.object_type)
+            .order_by(MirrorRow.crm, MirrorRow.object_type)
+        )
+        if crm is not None:
+            query = query.where(MirrorRow.crm == crm)
+        with self.store.engine.connect() as conn:
+            return [(c, t, int(n), int(b or 0)) for c, t, n, b in conn.execute(query)]
+
     def count(self, crm: str, object_type: str | None = None) -> int:
         """Records mirrored (of one object type, or all of the CRM)."""
         query = select(func.count()).select_from(MirrorRow).where(MirrorRow.crm == crm)
