@@ -29,6 +29,7 @@ from workers.diff import written_frame
 from workers.fieldmap import FieldMap
 from workers.frames import LINKS, RESERVED, EngineFrames, Mode, engine_frames
 from workers.lifecycle import lifecycle_field
+from workers.outputs import REASON, is_companion
 from workers.state import StateStore
 from workers.state.mirror import ROW_SCHEMA
 
@@ -50,6 +51,8 @@ class MirrorShape:
     written_inputs: Mapping[ObjectType, Mapping[str, str]] = field(default_factory=dict)
     # Output fields the CRM keeps as numbers (compared by value: it stores 35.0 as 35).
     numeric: Mapping[ObjectType, frozenset[str]] = field(default_factory=dict)
+    # Every segsync field the last full read found in the CRM (``outputs`` is part).
+    present: Mapping[ObjectType, tuple[str, ...]] = field(default_factory=dict)
 
     def properties(self, object_type: ObjectType) -> list[str]:
         """The native properties a read of ``object_type`` asks for."""
@@ -68,6 +71,7 @@ class MirrorShape:
             "email_as_domain": self.email_as_domain,
             "written_inputs": {t: dict(m) for t, m in self.written_inputs.items()},
             "numeric": {t: sorted(v) for t, v in self.numeric.items()},
+            "present": {t: list(v) for t, v in self.present.items()},
         }
 
     @classmethod
@@ -80,13 +84,16 @@ class MirrorShape:
             bool(data["email_as_domain"]),
             data["written_inputs"],
             {t: frozenset(v) for t, v in data["numeric"].items()},
+            {t: tuple(v) for t, v in data.get("present", {}).items()},
         )
 
     @property
     def fingerprint(self) -> str:
-        """Changes when what is kept changes: the mirror then needs a full read."""
-        kept = {t: sorted(fields) for t, fields in self.inputs.items()}
-        text = json.dumps([kept, self.email_as_domain], sort_keys=True)
+        """Changes when what is kept (or its order) changes: the mirror then needs a full
+        read."""
+        kept = {t: list(fields) for t, fields in self.inputs.items()}
+        outputs = {t: list(names) for t, names in self.outputs.items()}
+        text = json.dumps([kept, outputs, self.email_as_domain], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -118,11 +125,20 @@ def mirror_shape(
     return MirrorShape(
         field_map.crm,
         kept,
-        {t: tuple(dict.fromkeys(outputs.get(t, ()))) for t in kept},
+        {t: tuple(n for n in dict.fromkeys(outputs.get(t, ())) if compared(n)) for t in kept},
         email_as_domain=EMAIL not in named,
         written_inputs=written,
         numeric={t: frozenset((numeric or {}).get(t, ())) for t in kept},
+        present={t: tuple(dict.fromkeys(outputs.get(t, ()))) for t in kept},
     )
+
+
+def compared(native: str) -> bool:
+    """Whether the mirror keeps the CRM's value of a segsync field: segments, scores and
+    values, which the diff compares; not the companions (entered-at, previous, updated-at,
+    derived from segsync's own history) nor reasons (written only with their segment)."""
+    name = native.lower().removesuffix("__c")
+    return not is_companion(native) and not name.endswith(REASON)
 
 
 def mirror_rows(shape: MirrorShape, batch: RecordBatch) -> tuple[pl.DataFrame, list[str]]:
@@ -168,12 +184,25 @@ def mirror_rows(shape: MirrorShape, batch: RecordBatch) -> tuple[pl.DataFrame, l
 
 
 def _json_object(page: pl.DataFrame, prefix: str) -> pl.Expr:
-    """The ``prefix`` columns of each row as one JSON object (keys without the prefix)."""
+    """The ``prefix`` columns of each row as one JSON object keyed by position.
+
+    Positions, not names: the shape fixes the order (a new order is a new fingerprint
+    and a full read), and names would be most of the bytes of a record.
+    """
     names = [c for c in page.columns if c.startswith(prefix)]
     if not names:
         return pl.lit("{}", pl.String)
-    fields = [pl.col(c).alias(c.removeprefix(prefix)) for c in names]
-    return pl.struct(fields).struct.json_encode()
+    return pl.struct([pl.col(c).alias(str(i)) for i, c in enumerate(names)]).struct.json_encode()
+
+
+def decode_object(frame: pl.DataFrame, column: str, names: list[str]) -> pl.DataFrame:
+    """``frame`` with the positional JSON object ``column`` spread into ``names`` columns."""
+    struct = pl.Struct({str(i): pl.String() for i in range(len(names))})
+    return (
+        frame.with_columns(pl.col(column).str.json_decode(struct))
+        .unnest(column)
+        .rename({str(i): name for i, name in enumerate(names)})
+    )
 
 
 @dataclass
@@ -212,9 +241,8 @@ class MirrorFeed:
         if not echo or reworded.height == 0:
             return set()
         names = list(self.shape.inputs.get(object_type, {}))
-        struct = pl.Struct({name: pl.String() for name in names})
-        new = reworded.select("id", pl.col("inputs").str.json_decode(struct)).unnest("inputs")
-        old = reworded.select(pl.col("inputs_old").str.json_decode(struct)).unnest("inputs_old")
+        new = decode_object(reworded.select("id", "inputs"), "inputs", names)
+        old = decode_object(reworded.select("inputs_old"), "inputs_old", names)
         same = pl.lit(True)
         for name in names:
             if name not in echo:
@@ -246,11 +274,10 @@ def load_table(
     rows = store.mirror.load(
         shape.crm, object_type, None if ids is None else list(ids), columns=("id", *links, "inputs")
     )
-    kept = [c for c in shape.inputs.get(object_type, {}) if c not in RESERVED]
-    if not kept:
+    names = list(shape.inputs.get(object_type, {}))
+    if not names:
         return rows.drop("inputs")
-    struct = pl.Struct({name: pl.String() for name in kept})
-    return rows.with_columns(pl.col("inputs").str.json_decode(struct)).unnest("inputs")
+    return decode_object(rows, "inputs", names).drop([n for n in names if n in RESERVED])
 
 
 def load_frames(
@@ -268,17 +295,16 @@ def load_frames(
 
 
 def current_outputs(
-    store: StateStore, crm: str, object_type: ObjectType, ids: Collection[str], names: list[str]
+    store: StateStore, shape: MirrorShape, object_type: ObjectType, ids: Collection[str]
 ) -> pl.DataFrame:
-    """The CRM's values of segsync fields ``names`` as ``(record_id, field, crm)`` rows."""
+    """The CRM's values of the segsync fields the mirror keeps, ``(record_id, field, crm)``."""
     schema = pl.Schema({"record_id": pl.String(), "field": pl.String(), "crm": pl.String()})
+    names = list(shape.outputs.get(object_type, ()))
     if not names or not ids:
         return pl.DataFrame(schema=schema)
-    rows = store.mirror.load(crm, object_type, list(ids), columns=("id", "outputs"))
-    struct = pl.Struct({name: pl.String() for name in names})
+    rows = store.mirror.load(shape.crm, object_type, list(ids), columns=("id", "outputs"))
     return (
-        rows.with_columns(pl.col("outputs").str.json_decode(struct))
-        .unnest("outputs")
+        decode_object(rows, "outputs", names)
         .rename({"id": "record_id"})
         .unpivot(index="record_id", variable_name="field", value_name="crm")
         .cast(schema)

@@ -212,7 +212,7 @@ def _read_everything(
         MIRROR_STATE,
         {
             "fingerprint": shape.fingerprint,
-            "outputs": {t: list(v) for t, v in shape.outputs.items()},
+            "outputs": {t: list(v) for t, v in shape.present.items()},
         },
     )
     counts: dict[str, int] = {t: feed.counts.get(t, 0) for t in types}
@@ -249,7 +249,7 @@ def drifted(
     names = list(shape.outputs.get(object_type, ()))
     if not ids or not names:
         return set()
-    now = current_outputs(store, shape.crm, object_type, ids, names)
+    now = current_outputs(store, shape, object_type, ids)
     written = written_frame(store.last_written(shape.crm, object_type, ids, fields=names))
     differs = now.join(written, on=["record_id", "field"], how="inner").filter(
         ~same_in_crm(pl.col("old"), pl.col("crm"), shape.numeric.get(object_type, ()))
@@ -478,8 +478,7 @@ def _plan_object(
     written = written_frame(store.last_written(plan.crm, object_type, ids))
     current = None
     if pulled.shape is not None:
-        read = list(pulled.shape.outputs.get(object_type, ()))
-        current = current_outputs(store, plan.crm, object_type, ids, read)
+        current = current_outputs(store, pulled.shape, object_type, ids)
     plan.diffs[object_type] = diff_values(
         object_type,
         values,
@@ -593,7 +592,7 @@ def check_schema(connector: Connector, plan: SyncPlan, known: MirrorShape | None
     problems = []
     for object_type, fields in plan.required_fields().items():
         if known is not None:
-            access = dict.fromkeys(known.outputs.get(object_type, ()), True)
+            access = dict.fromkeys(known.present.get(object_type, ()), True)
         else:
             access = connector.field_access(object_type)
         ours = fields - plan.crm_owned
