@@ -37,8 +37,19 @@ and per population::
      "clv_tiers": {"column": "clv_12m", "labels": [...], "monthly_discount_rate": 0.01,
                    "bounds": [...]} | None}     # contacts only (B2C CLV tiers)
 
-``clv.note`` says why there is no fit (too little repeat behaviour, CLV disabled), and a
-partial run then predicts no CLV either; ``clusters.note`` likewise. Pure: no I/O.
+``clv.note`` says why there is no fit (too little repeat behaviour), and a partial run
+then predicts no CLV either (``fit`` and ``note`` both null: CLV was switched off);
+``clusters.note`` likewise. The settings a part was made under (RFM bins and window,
+CLV tier labels, horizon and discount rate, cluster features and k) are checked
+against the playbook, and statistics made under others are refused.
+
+Not stored, because nothing about them is population-wide: ACV value tiers (fixed
+cut-offs), holdout flags (a salted hash of the id), rule-based models, and roll-ups (a
+company's contacts and deals, a contact's deals and orders), which a partial run gets
+right by loading what the changed records roll up into. The float arithmetic on the
+way (sums per customer, days and weeks, scaled cluster features, distances) comes out
+bit for bit the same however the rows are split (:mod:`segmentation.stable`), so no
+value sits a last bit off a stored bound. Pure: no I/O.
 """
 
 from __future__ import annotations

@@ -84,7 +84,6 @@ def test_a_subset_with_its_roll_ups_gets_exactly_the_full_runs_values(
     part_frames = closure(frames, sample_contacts(frames, 50, seed=3))
     assert part_frames["contacts"].height < frames["contacts"].height // 3
     part = run(part_frames, book, json.loads(json.dumps(whole.statistics)))
-    print("NOTES", part.summary.get("notes"), part_frames)
     assert mismatches(part, whole) == {}
     # Not vacuous: computing the statistics on the subset instead gives other values.
     fresh = run(part_frames, book)
