@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .range_index import RangeIndex
+
 Kind = Literal["string", "number", "datetime", "date", "enum", "bool"]
 ChangeKind = Literal["create", "update", "delete"]
 # (table, row, kind, changed names or None for "every non-empty column", modification ms);
@@ -82,6 +84,8 @@ class Table:
         self.unique: dict[str, dict[str, int]] = {}
         self.version = 0
         self.listener: ChangeListener | None = None
+        # Sorted views for range searches, by storage key (column name or alias target).
+        self.range_indexes: dict[str, RangeIndex] = {}
         self._next_id = first_id
         self._id_step = id_step
 
@@ -109,6 +113,7 @@ class Table:
             self.num[name] = [_float_or_none(v) for v in self.cols[name]]
         else:
             self.num.pop(name, None)
+        self.range_indexes.pop(name, None)
         self.version += 1
 
     def index_unique(self, name: str) -> None:
@@ -141,6 +146,7 @@ class Table:
             shadow.extend(_float_or_none(v) for v in self.cols[name][start:])
         for name in self.unique:
             self.index_unique(name)
+        self.range_indexes.clear()
         self.version += 1
 
     # -- reads ----------------------------------------------------------------------------------
@@ -179,6 +185,33 @@ class Table:
             return self.updated
         shadow = self.num.get(name)
         return shadow if shadow is not None else self.cols[name]
+
+    def range_index(self, name: str) -> RangeIndex | None:
+        """The sorted view of a number, date or datetime property (built on first use).
+
+        None for other kinds. Search calls it with the store lock held.
+        """
+        kind = self.kind_of(name)
+        if kind not in ("number", "date", "datetime"):
+            return None
+        key = self.aliases.get(name, name)
+        index = self.range_indexes.get(key)
+        if index is None:
+            index = RangeIndex(self.typed_column(name), self.archived)
+            self.range_indexes[key] = index
+        return index
+
+    def _mark(self, row: int, keys: Iterable[str] | None) -> None:
+        """Tell the range indexes of ``keys`` (None: all) that ``row`` changed."""
+        indexes = self.range_indexes
+        if not indexes:
+            return
+        for key in list(indexes) if keys is None else keys:
+            index = indexes.get(key)
+            if index is not None:
+                index.dirty.add(row)
+                if len(index.dirty) > index.rebuild_after:
+                    del indexes[key]  # rebuilt by the next range search
 
     def searchable_value(self, row: int, name: str, snapshot: Snapshot) -> Any:
         """Comparable value of a record as search still sees it (old version under the delay)."""
@@ -223,6 +256,7 @@ class Table:
                 index[str(value).lower()] = row
         if index_delay > 0:
             self.pending[row] = Snapshot(time.monotonic() + index_delay, None, 0)
+        self._mark(row, None)
         self.version += 1
         if self.listener is not None:
             self.listener(self, row, "create", None, now_ms)
@@ -250,6 +284,7 @@ class Table:
         for name in changed:
             self._set(row, name, values[name])
         self.updated[row] = now_ms
+        self._mark(row, (*changed, UPDATED))
         if via_api:
             counts = self.changes.setdefault(row, {})
             for name in changed:
@@ -266,6 +301,7 @@ class Table:
         if index_delay > 0:
             self._snapshot(row, [], index_delay)
         self.updated[row] = modified_ms
+        self._mark(row, (UPDATED,))
         self.version += 1
 
     def archive(self, row: int, now_ms: int) -> None:
@@ -277,6 +313,7 @@ class Table:
             if value is not None and index.get(str(value).lower()) == row:
                 del index[str(value).lower()]
         self.pending.pop(row, None)
+        self._mark(row, None)
         self.version += 1
         if self.listener is not None:
             self.listener(self, row, "delete", (), now_ms)
