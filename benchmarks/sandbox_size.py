@@ -78,7 +78,7 @@ def _write_fields(session: requests.Session, url: str, obj: str, n: int, fields:
     while after is not None:
         page = session.get(
             f"{url}/crm/v3/objects/{obj}",
-            params={"limit": 100, "after": after, "properties": "hs_object_id"},
+            params={"limit": "100", "after": after, "properties": "hs_object_id"},
             timeout=60,
         ).json()
         inputs = [
@@ -121,6 +121,8 @@ def measure(contacts: int, write_fields: int) -> None:
         str(contacts * 2 // 5),
         "--rate-limit",
         "1000000",
+        "--search-rate-per-second",
+        "1000",
     ]
     started = time.monotonic()
     child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -157,7 +159,7 @@ def measure(contacts: int, write_fields: int) -> None:
         deep = str(contacts * 9 // 10 + 1)
         print(
             "    list page of 100 deep in the table: "
-            f"{_timed(lambda: session.get(f'{url}/crm/v3/objects/contacts', params={'limit': 100, 'after': deep, 'associations': 'companies'}, timeout=60)):.1f} ms",  # noqa: E501
+            f"{_timed(lambda: session.get(f'{url}/crm/v3/objects/contacts', params={'limit': '100', 'after': deep, 'associations': 'companies'}, timeout=60)):.1f} ms",  # noqa: E501
             flush=True,
         )
         changed = {
@@ -202,7 +204,7 @@ def measure(contacts: int, write_fields: int) -> None:
             flush=True,
         )
         page = session.get(
-            f"{url}/crm/v3/objects/contacts", params={"limit": 100, "after": deep}, timeout=60
+            f"{url}/crm/v3/objects/contacts", params={"limit": "100", "after": deep}, timeout=60
         ).json()
         ids = [{"id": r["id"]} for r in page["results"]]
         print(

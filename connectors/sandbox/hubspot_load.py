@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .hubspot_defaults import ALIASES, FIELD_MAP, ID_RANGES, PIPELINES, VALUE_MAPS
+from .hubspot_errors import ApiError
 from .hubspot_records import HubSpotData
 from .hubspot_schema import PropertyDef
-from .hubspot_values import normalize_number
+from .hubspot_values import format_value, normalize_number
 from .hubspot_writes import Writer
 from .seed import SeedData
 from .store import Table
@@ -121,3 +123,20 @@ class HubSpotMutationHooks:
     def writable(self, object_type: str, table: Table, row: int) -> bool:
         """Every live HubSpot record can be edited."""
         return True
+
+    def user_values(
+        self, object_type: str, table: Table, row: int, properties: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Validated as an API write would be (unknown or read-only properties are refused)."""
+        try:
+            values, issues = self.writer.validate(object_type, row, properties)
+        except ApiError as exc:
+            raise ValueError(exc.message) from None
+        if issues:
+            raise ValueError("; ".join(f"{i.name}: {i.message}" for i in issues))
+        return values
+
+    def shown(self, object_type: str, table: Table, row: int, name: str) -> Any:
+        """The API's string form of a property value."""
+        kind = table.kind_of(name)
+        return None if kind is None else format_value(kind, table.get(row, name))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class RangeIndex:
         values = self.sorted_values
         start = 0
         if interval.low is not None:
-            side = "left" if interval.low_closed else "right"
+            side: Literal["left", "right"] = "left" if interval.low_closed else "right"
             start = int(np.searchsorted(values, interval.low, side=side))
         end = len(values)
         if interval.high is not None:
