@@ -1046,8 +1046,8 @@ def _segment_property(srv: SandboxServer, name: str) -> None:
 
 
 def test_edit_sets_properties_as_a_user_would(srv: SandboxServer, client: HubSpot) -> None:
-    _segment_property(srv, "segsync_tier")
-    _update(client, ("1101", {"segsync_tier": "smb"}), ("1151", {"segsync_tier": "enterprise"}))
+    _segment_property(srv, "segsync_hand_tier")
+    _update(client, ("1101", {"segsync_hand_tier": "smb"}), ("1151", {"segsync_hand_tier": "enterprise"}))
     before = {i: _admin(srv, f"records/contacts/{i}") for i in ("1101", "1151")}
     started = int(time.time() * 1000)
     res = _admin(
@@ -1056,12 +1056,12 @@ def test_edit_sets_properties_as_a_user_would(srv: SandboxServer, client: HubSpo
         {
             "object_type": "contacts",
             "ids": ["1101", "1151"],
-            "properties": {"segsync_tier": "enterprise"},
+            "properties": {"segsync_hand_tier": "enterprise"},
         },
     )
     assert res["ids"] == ["1101"]  # 1151 held that value already: untouched
     edited = _admin(srv, "records/contacts/1101")
-    assert edited["properties"]["segsync_tier"] == "enterprise"
+    assert edited["properties"]["segsync_hand_tier"] == "enterprise"
     assert edited["updated_ms"] >= started
     assert edited["changes"] == before["1101"]["changes"]  # a user's edit, not an API write
     assert _admin(srv, "records/contacts/1151")["updated_ms"] == before["1151"]["updated_ms"]
@@ -1069,7 +1069,7 @@ def test_edit_sets_properties_as_a_user_would(srv: SandboxServer, client: HubSpo
     found = _search(
         client,
         [{"property_name": "lastmodifieddate", "operator": "GTE", "value": str(started)}],
-        properties=["segsync_tier"],
+        properties=["segsync_hand_tier"],
         limit=100,
     )
     assert "1101" in {r.id for r in found.results}
@@ -1078,17 +1078,17 @@ def test_edit_sets_properties_as_a_user_would(srv: SandboxServer, client: HubSpo
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ({"ids": ["1101"], "properties": {"segsync_tier": "galactic"}}, "galactic"),
+        ({"ids": ["1101"], "properties": {"segsync_hand_tier": "galactic"}}, "galactic"),
         ({"ids": ["1101"], "properties": {"no_such_property": "x"}}, "no_such_property"),
         ({"ids": ["1101"], "properties": {}}, "properties"),
-        ({"properties": {"segsync_tier": "smb"}}, "ids"),
-        ({"ids": ["9999999"], "properties": {"segsync_tier": "smb"}}, "9999999"),
+        ({"properties": {"segsync_hand_tier": "smb"}}, "ids"),
+        ({"ids": ["9999999"], "properties": {"segsync_hand_tier": "smb"}}, "9999999"),
     ],
 )
 def test_edit_refuses_what_the_api_would_refuse(
     srv: SandboxServer, body: dict[str, Any], reason: str
 ) -> None:
-    _segment_property(srv, "segsync_tier")
+    _segment_property(srv, "segsync_hand_tier")
     before = _admin(srv, "records/contacts/1101")
     res = requests.post(
         f"{srv.url}/_sandbox/edit", json={"object_type": "contacts", **body}, timeout=10
