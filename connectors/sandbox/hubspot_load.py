@@ -47,7 +47,7 @@ def encode_column(prop: PropertyDef, field: str, values: list[Any]) -> list[Any]
         return [None if v is None else int(v) for v in values]
     if prop.kind == "number":
         memo: dict[tuple[type, Any], Any] = {}
-        out = []
+        out: list[Any] = []
         for v in values:
             if v is None:
                 out.append(None)
