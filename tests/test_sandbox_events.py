@@ -539,3 +539,39 @@ def test_salesforce_forged_messages_name_another_org(sf: Sandbox) -> None:
     refused = [r for r in received if r.status == 401]
     assert counters["forged_sent"] == len(refused) == counters["requests_sent"] > 0
     assert counters["forged_accepted"] == 0 and counters["retries"] == 0
+
+
+def test_hubspot_user_edits_emit_ui_events(hub: Sandbox) -> None:
+    ids = [r["id"] for r in api_get(hub, "/crm/v3/objects/contacts?limit=3")["results"]]
+    answer = hub.admin(
+        "POST",
+        "edit",
+        json={"object_type": "contacts", "ids": ids, "properties": {"jobtitle": "Hand Edited"}},
+    )
+    assert sorted(answer["ids"]) == sorted(ids)
+    hub.settle()
+    events = events_of(hub.receiver.taken())
+    assert {(str(e["objectId"]), e["propertyName"], e["propertyValue"]) for e in events} == {
+        (i, "jobtitle", "Hand Edited") for i in ids
+    }
+    assert {e["changeSource"] for e in events} == {"CRM_UI"}
+
+
+def test_hubspot_deletes_without_events_send_nothing(hub: Sandbox) -> None:
+    listed = [r["id"] for r in api_get(hub, "/crm/v3/objects/contacts?limit=4")["results"]]
+    quiet, loud = listed[:2], listed[2:]
+    answer = hub.admin(
+        "POST", "delete", json={"object_type": "contacts", "ids": quiet, "events": False}
+    )
+    assert sorted(answer["ids"]) == sorted(quiet)
+    hub.admin("POST", "delete", json={"object_type": "contacts", "ids": loud})
+    hub.settle()
+    events = events_of(hub.receiver.taken())
+    assert {str(e["objectId"]) for e in events} == set(loud)
+    assert {e["subscriptionType"] for e in events} == {"contact.deletion"}
+    for record_id in quiet:  # gone all the same
+        assert hub.admin("GET", f"records/contacts/{record_id}")["archived"] is True
+    # Events flow again after a quiet delete.
+    hub.mutate("contacts", count=2)
+    hub.settle()
+    assert events_of(hub.receiver.taken())

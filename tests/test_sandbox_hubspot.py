@@ -1023,3 +1023,101 @@ def test_malformed_requests_get_4xx_never_5xx(srv: SandboxServer, path: str) -> 
         ):
             res = requests.patch(url, json=body, headers=AUTH, timeout=10)
             assert res.status_code < 500, (url, body, res.text)
+
+
+def _segment_property(srv: SandboxServer, name: str) -> None:
+    """A segsync-like enumeration property on contacts (idempotent)."""
+    requests.post(
+        f"{srv.url}/crm/v3/properties/contacts",
+        headers=AUTH,
+        json={
+            "name": name,
+            "label": name,
+            "type": "enumeration",
+            "fieldType": "select",
+            "groupName": "contactinformation",
+            "options": [
+                {"label": v, "value": v, "displayOrder": i}
+                for i, v in enumerate(["smb", "enterprise"])
+            ],
+        },
+        timeout=10,
+    )
+
+
+def test_edit_sets_properties_as_a_user_would(srv: SandboxServer, client: HubSpot) -> None:
+    _segment_property(srv, "segsync_hand_tier")
+    _update(client, ("1101", {"segsync_hand_tier": "smb"}), ("1151", {"segsync_hand_tier": "enterprise"}))
+    before = {i: _admin(srv, f"records/contacts/{i}") for i in ("1101", "1151")}
+    started = int(time.time() * 1000)
+    res = _admin(
+        srv,
+        "edit",
+        {
+            "object_type": "contacts",
+            "ids": ["1101", "1151"],
+            "properties": {"segsync_hand_tier": "enterprise"},
+        },
+    )
+    assert res["ids"] == ["1101"]  # 1151 held that value already: untouched
+    edited = _admin(srv, "records/contacts/1101")
+    assert edited["properties"]["segsync_hand_tier"] == "enterprise"
+    assert edited["updated_ms"] >= started
+    assert edited["changes"] == before["1101"]["changes"]  # a user's edit, not an API write
+    assert _admin(srv, "records/contacts/1151")["updated_ms"] == before["1151"]["updated_ms"]
+    # The edit is found by an incremental read like any other change.
+    found = _search(
+        client,
+        [{"property_name": "lastmodifieddate", "operator": "GTE", "value": str(started)}],
+        properties=["segsync_hand_tier"],
+        limit=100,
+    )
+    assert "1101" in {r.id for r in found.results}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"ids": ["1101"], "properties": {"segsync_hand_tier": "galactic"}}, "galactic"),
+        ({"ids": ["1101"], "properties": {"no_such_property": "x"}}, "no_such_property"),
+        ({"ids": ["1101"], "properties": {}}, "properties"),
+        ({"properties": {"segsync_hand_tier": "smb"}}, "ids"),
+        ({"ids": ["9999999"], "properties": {"segsync_hand_tier": "smb"}}, "9999999"),
+    ],
+)
+def test_edit_refuses_what_the_api_would_refuse(
+    srv: SandboxServer, body: dict[str, Any], reason: str
+) -> None:
+    _segment_property(srv, "segsync_hand_tier")
+    before = _admin(srv, "records/contacts/1101")
+    res = requests.post(
+        f"{srv.url}/_sandbox/edit", json={"object_type": "contacts", **body}, timeout=10
+    )
+    assert res.status_code in (400, 404) and reason in res.json()["error"]
+    assert _admin(srv, "records/contacts/1101")["updated_ms"] == before["updated_ms"]
+
+
+def test_values_pages_through_every_live_record(srv: SandboxServer) -> None:
+    seen: dict[str, str | None] = {}
+    after = 0
+    while after is not None:
+        page = _admin(
+            srv,
+            "values",
+            {
+                "object_type": "contacts",
+                "properties": ["email", "jobtitle"],
+                "after": after,
+                "limit": 70,
+            },
+        )
+        assert len(page["ids"]) <= 70
+        seen.update(zip(page["ids"], page["values"]["email"], strict=True))
+        after = page["next"]
+    listed = {}
+    link = f"{srv.url}/crm/v3/objects/contacts?limit=100&properties=email"
+    while link:
+        body = requests.get(link, headers=AUTH, timeout=10).json()
+        listed.update({r["id"]: r["properties"]["email"] for r in body["results"]})
+        link = body.get("paging", {}).get("next", {}).get("link")
+    assert seen == listed

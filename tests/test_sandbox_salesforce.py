@@ -424,3 +424,22 @@ def test_delete_endpoint_archives_hubspot_records_too() -> None:
         assert admin(hub, "health")["records"]["contacts"] == 18
     finally:
         hub.stop()
+
+
+def test_edit_and_values_speak_salesforce(srv: SandboxServer, sf: Salesforce) -> None:
+    ids = _contact_ids(sf, 2, "WHERE Title != 'Hand Edited'")
+    edited = admin(
+        srv, "edit", {"object_type": "contacts", "ids": ids, "properties": {"Title": "Hand Edited"}}
+    )
+    assert sorted(edited["ids"]) == sorted(ids)
+    rows = sf.query(f"SELECT Id, Title FROM Contact WHERE Id IN ('{ids[0]}', '{ids[1]}')")
+    assert {r["Title"] for r in rows["records"]} == {"Hand Edited"}
+    refused = requests.post(
+        f"{srv.url}/_sandbox/edit",
+        json={"object_type": "contacts", "ids": ids[:1], "properties": {"NoSuchField__c": "x"}},
+        timeout=10,
+    )
+    assert refused.status_code == 400 and "NoSuchField__c" in refused.json()["error"]
+    page = admin(srv, "values", {"object_type": "contacts", "properties": ["Title"], "limit": 5})
+    assert len(page["ids"]) == 5 and all(len(i) == 18 for i in page["ids"])
+    assert page["next"] is not None

@@ -122,6 +122,20 @@ def sandbox() -> None:
 @_seed_options
 @click.option("--rate-limit", type=int, default=100, show_default=True, help="Requests per 10 s.")
 @click.option(
+    "--search-rate-per-second",
+    type=int,
+    default=5,
+    show_default=True,
+    help="HubSpot search requests per second.",
+)
+@click.option(
+    "--daily-limit",
+    type=int,
+    default=250_000,
+    show_default=True,
+    help="API calls per day (Salesforce: rolling 24 h).",
+)
+@click.option(
     "--faults",
     default="0",
     show_default=True,

@@ -6,6 +6,9 @@ Admin requests are never faulted, rate limited or counted in the request stats.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import itertools
 import random
 import threading
 from typing import Any
@@ -23,6 +26,7 @@ from .search import FilterError, parse_instant
 from .state import SandboxState
 
 MAX_MUTATE = 1_000_000
+MAX_VALUES = 100_000
 
 
 class AdminError(Exception):
@@ -61,6 +65,8 @@ class Admin:
                 ),
                 Rule("/_sandbox/mutate", methods=["POST"], endpoint="mutate"),
                 Rule("/_sandbox/delete", methods=["POST"], endpoint="delete"),
+                Rule("/_sandbox/edit", methods=["POST"], endpoint="edit"),
+                Rule("/_sandbox/values", methods=["POST"], endpoint="values"),
                 Rule(
                     "/_sandbox/records/<object_type>/<record_id>",
                     methods=["GET"],
@@ -237,13 +243,21 @@ class Admin:
         )
 
     def _delete(self, request: Request) -> Response:
-        """Delete records as a user would: HubSpot archives them, Salesforce soft-deletes."""
+        """Delete records as a user would: HubSpot archives them, Salesforce soft-deletes.
+
+        ``"events": false`` deletes them without any change event (a lost webhook), so
+        only a reconciliation can notice.
+        """
         body = self._body(request)
         object_type = self._object_type(body.get("object_type", "contacts"))
         modified = self._timestamp(body)
+        events = body.get("events", True)
+        if not isinstance(events, bool):
+            raise AdminError(400, "events must be true or false")
         rng = self._rng("delete")
-        with self.state.store.lock:
-            table = self.state.store.table(object_type)
+        store = self.state.store
+        with store.lock, contextlib.nullcontext() if events else store.quiet():
+            table = store.table(object_type)
             rows = self._rows(object_type, body, rng, writable=False)
             for row in rows:
                 table.archive(row, modified)
@@ -258,6 +272,85 @@ class Admin:
                 "timestamp": modified,
             },
         )
+
+    def _edit(self, request: Request) -> Response:
+        """A user edits records by hand: ``{"object_type", "ids", "properties": {name: value}}``.
+
+        Values are given as the API takes them and validated as an API write would be
+        (400 naming the problem otherwise); the change is a user's (``CRM_UI``), not an
+        API client's: it bumps the modification time (``timestamp``, default now), emits
+        change events and is not counted as an API change in the read-back. A record
+        whose values already equal the given ones is left untouched. Answers the ids
+        that changed.
+        """
+        body = self._body(request)
+        object_type = self._object_type(body.get("object_type", "contacts"))
+        properties = body.get("properties")
+        if not isinstance(properties, dict) or not properties:
+            raise AdminError(400, "properties must be a non-empty object of property values")
+        if not isinstance(body.get("ids"), list) or not body["ids"]:
+            raise AdminError(400, "ids must be a non-empty array of record ids")
+        modified = self._timestamp(body)
+        hooks = self.dialect.hooks
+        delay = self.state.config.search_index_delay
+        with self.state.store.lock:
+            table = self.state.store.table(object_type)
+            rows = self._rows(object_type, body, self._rng("edit"), writable=True)
+            planned = []
+            for row in rows:
+                try:
+                    planned.append((row, hooks.user_values(object_type, table, row, properties)))
+                except ValueError as exc:
+                    record = self.dialect.format_id(object_type, table.ids[row])
+                    raise AdminError(400, f"record {record}: {exc}") from None
+            ids = []
+            for row, values in planned:
+                changed = table.update(row, values, modified, via_api=False, index_delay=delay)
+                if changed:
+                    hooks.after_change(object_type, table, row, changed, modified)
+                    ids.append(table.ids[row])
+        return _json(
+            200,
+            {
+                "ids": [self.dialect.format_id(object_type, i) for i in ids],
+                "object_type": self.dialect.api_name(object_type),
+                "count": len(ids),
+                "timestamp": modified,
+            },
+        )
+
+    def _values(self, request: Request) -> Response:
+        """Some properties of every live record, column-wise, as the API shows them.
+
+        ``{"object_type", "properties": [...], "after": <store id>, "limit": n}`` answers
+        ``{"ids": [...], "values": {name: [...]}, "next": <after> | null}`` in id order,
+        at most ``limit`` (default and maximum 100,000) records; what a benchmark needs
+        to compare every record's fields without a million API reads.
+        """
+        body = self._body(request)
+        object_type = self._object_type(body.get("object_type", "contacts"))
+        names = body.get("properties")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise AdminError(400, "properties must be an array of property names")
+        limit, after = body.get("limit", MAX_VALUES), body.get("after", 0)
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_VALUES:
+            raise AdminError(400, f"limit must be an integer between 1 and {MAX_VALUES}")
+        if not isinstance(after, int) or after < 0:
+            raise AdminError(400, "after must be a non-negative integer")
+        shown = self.dialect.hooks.shown
+        with self.state.store.lock:
+            table = self.state.store.table(object_type)
+            start = bisect.bisect_left(table.ids, after)
+            live = (r for r in range(start, len(table)) if not table.archived[r])
+            rows = list(itertools.islice(live, limit + 1))
+            more = len(rows) > limit
+            rows = rows[:limit]
+            out = {
+                "ids": [self.dialect.format_id(object_type, table.ids[r]) for r in rows],
+                "values": {n: [shown(object_type, table, r, n) for r in rows] for n in names},
+                "next": table.ids[rows[-1]] + 1 if more else None,
+            }
+        return _json(200, out)
 
     def _record(self, request: Request, object_type: str, record_id: str) -> Response:
         canon = self._object_type(object_type)

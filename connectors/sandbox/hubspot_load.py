@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .hubspot_defaults import ALIASES, FIELD_MAP, ID_RANGES, PIPELINES, VALUE_MAPS
+from .hubspot_errors import ApiError
 from .hubspot_records import HubSpotData
 from .hubspot_schema import PropertyDef
-from .hubspot_values import normalize_number
+from .hubspot_values import format_value, normalize_number
 from .hubspot_writes import Writer
 from .seed import SeedData
 from .store import Table
@@ -32,6 +34,34 @@ def encode(prop: PropertyDef, field: str, value: Any) -> Any:
     return str(value)
 
 
+def encode_column(prop: PropertyDef, field: str, values: list[Any]) -> list[Any]:
+    """:func:`encode` over a whole seed column, without a call per value where it can.
+
+    A million contacts make tens of millions of values; numbers repeat (rounded amounts,
+    head counts) and are encoded once per distinct value.
+    """
+    mapping = VALUE_MAPS.get(field)
+    if mapping is not None:
+        return [None if v is None else mapping.get(v, v) for v in values]
+    if prop.kind in ("datetime", "date"):
+        return [None if v is None else int(v) for v in values]
+    if prop.kind == "number":
+        memo: dict[tuple[type, Any], Any] = {}
+        out: list[Any] = []
+        for v in values:
+            if v is None:
+                out.append(None)
+                continue
+            key = (type(v), v)
+            stored = memo.get(key)
+            if stored is None:
+                stored = memo[key] = encode(prop, field, v)
+            out.append(stored)
+        return out
+    # Text as it is (str() of a str is the str); lists, booleans and the rest as encode says.
+    return [v if v is None or type(v) is str else encode(prop, field, v) for v in values]
+
+
 def load_seed(data: HubSpotData, seed: SeedData) -> None:
     """Create one table per object type from the schemas and fill it with the seed."""
     store = data.state.store
@@ -47,7 +77,7 @@ def load_seed(data: HubSpotData, seed: SeedData) -> None:
             if native is None:
                 continue
             prop = schema.properties[native]
-            columns[native] = [None if v is None else encode(prop, field, v) for v in values]
+            columns[native] = encode_column(prop, field, values)
         table.load(
             source.columns.get("created_at", []), source.columns.get("updated_at", []), columns
         )
@@ -121,3 +151,20 @@ class HubSpotMutationHooks:
     def writable(self, object_type: str, table: Table, row: int) -> bool:
         """Every live HubSpot record can be edited."""
         return True
+
+    def user_values(
+        self, object_type: str, table: Table, row: int, properties: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Validated as an API write would be (unknown or read-only properties are refused)."""
+        try:
+            values, issues = self.writer.validate(object_type, row, properties)
+        except ApiError as exc:
+            raise ValueError(exc.message) from None
+        if issues:
+            raise ValueError("; ".join(f"{i.name}: {i.message}" for i in issues))
+        return values
+
+    def shown(self, object_type: str, table: Table, row: int, name: str) -> Any:
+        """The API's string form of a property value."""
+        kind = table.kind_of(name)
+        return None if kind is None else format_value(kind, table.get(row, name))

@@ -54,11 +54,12 @@ class SearchApi:
         with self.state.store.lock:
             table = self.data.table(object_type)
             query = self._query(body, table, object_type)
-            rows = self.state.search.run(table, query, time.monotonic())
-            end = min(offset + limit, MAX_RESULTS, len(rows))
-            results = [self.data.record_json(object_type, r, names) for r in rows[offset:end]]
-        out: dict[str, Any] = {"total": len(rows), "results": results}
-        if end < len(rows):
+            size = min(offset + limit, MAX_RESULTS) - offset
+            total, page = self.state.search.page(table, query, time.monotonic(), offset, size)
+            end = offset + len(page)
+            results = [self.data.record_json(object_type, r, names) for r in page]
+        out: dict[str, Any] = {"total": total, "results": results}
+        if end < total:
             # May point at 10000: asking for it is then refused, as HubSpot does.
             out["paging"] = {"next": {"after": str(end)}}
         return json_response(200, out)

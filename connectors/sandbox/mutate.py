@@ -9,7 +9,7 @@ modification time but do not count as API changes in the admin read-back.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .seed import DAY_MS, country_spellings, job_titles
@@ -48,6 +48,16 @@ class MutationHooks(Protocol):
 
     def writable(self, object_type: str, table: Table, row: int) -> bool:
         """Whether users can still edit a record (a converted lead cannot)."""
+        ...
+
+    def user_values(
+        self, object_type: str, table: Table, row: int, properties: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Stored values of a user's edit given as API values (ValueError when refused)."""
+        ...
+
+    def shown(self, object_type: str, table: Table, row: int, name: str) -> Any:
+        """One property's value as the API shows it (None when empty or unknown)."""
         ...
 
 
@@ -159,6 +169,20 @@ def _fallback(
 def pick_rows(
     table: Table, count: int, rng: random.Random, keep: Callable[[int], bool] | None = None
 ) -> list[int]:
-    """``count`` distinct random live rows that ``keep`` accepts (fewer if there are fewer)."""
-    live = [r for r in range(len(table)) if not table.archived[r] and (keep is None or keep(r))]
+    """``count`` distinct random live rows that ``keep`` accepts (fewer if there are fewer).
+
+    Rows are drawn at random and the unsuitable ones skipped, so picking a few records
+    of a million costs a few draws; when draws keep missing (most rows archived or not
+    kept, or nearly all wanted) the live rows are listed and sampled instead.
+    """
+    n = len(table)
+    if count * 4 <= n:
+        picked: dict[int, None] = {}
+        for _ in range(count * 8 + 64):
+            row = rng.randrange(n)
+            if row not in picked and not table.archived[row] and (keep is None or keep(row)):
+                picked[row] = None
+                if len(picked) == count:
+                    return list(picked)
+    live = [r for r in range(n) if not table.archived[r] and (keep is None or keep(r))]
     return rng.sample(live, min(count, len(live)))

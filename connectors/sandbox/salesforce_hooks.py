@@ -9,8 +9,10 @@ their contact roles) and can change field-level security (assignments, field per
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from .salesforce_errors import SfError
 from .salesforce_objects import CONVERTED_STATUS, LEAD_STATUSES, STAGE_INFO, STAGES
 from .salesforce_records import SalesforceData, audit_values
 from .salesforce_seed import REPS, day, second
@@ -117,3 +119,23 @@ class SalesforceMutationHooks:
     def writable(self, object_type: str, table: Table, row: int) -> bool:
         """Converted leads are read-only."""
         return not (object_type == "lead" and table.get(row, "IsConverted"))
+
+    def user_values(
+        self, object_type: str, table: Table, row: int, properties: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Parsed and checked as a REST update would be (unknown fields are refused)."""
+        obj = self.data.by_table(object_type)
+        try:
+            fields = self.writer.parse(obj, properties)
+        except SfError as exc:
+            raise ValueError(str(exc)) from None
+        values, problem = self.writer.check(obj, row, fields)
+        if problem is not None:
+            raise ValueError(f"{problem.code}: {problem.message}")
+        return values
+
+    def shown(self, object_type: str, table: Table, row: int, name: str) -> Any:
+        """The REST API's JSON value of a field."""
+        obj = self.data.by_table(object_type)
+        definition = obj.field(name)
+        return None if definition is None else self.data.json_value(obj, table, row, definition)

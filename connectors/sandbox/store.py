@@ -20,11 +20,16 @@ hears of every creation, real value change and deletion (the change events of
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from .range_index import RangeIndex
 
 Kind = Literal["string", "number", "datetime", "date", "enum", "bool"]
 ChangeKind = Literal["create", "update", "delete"]
@@ -44,6 +49,33 @@ class Snapshot:
     visible_at: float  # time.monotonic() when the current version becomes searchable
     old: dict[str, Any] | None  # stored values before the change; None = record is new
     old_updated: int
+
+
+class ChangeCounts:
+    """Per record and property, how many API writes changed it (the admin read-back).
+
+    One array of counters per written property rather than a dict per record: a full
+    sync writes some 30 fields to every record, and a million per-record dicts would
+    cost over a gigabyte.
+    """
+
+    def __init__(self) -> None:
+        self._cols: dict[str, array[int]] = {}
+
+    def add(self, row: int, names: Iterable[str], rows: int) -> None:
+        """Count one change of each of ``names`` on ``row`` (``rows``: the table's size)."""
+        for name in names:
+            col = self._cols.get(name)
+            if col is None:
+                col = self._cols[name] = array("I", bytes(4 * rows))
+            if row >= len(col):
+                col.extend(array("I", bytes(4 * (rows - len(col)))))
+            col[row] += 1
+
+    def get(self, row: int, default: dict[str, int] | None = None) -> dict[str, int]:
+        """The counts of one record's API-changed properties (``default`` when none)."""
+        out = {name: col[row] for name, col in self._cols.items() if row < len(col) and col[row]}
+        return out if out else ({} if default is None else default)
 
 
 def typed(kind: Kind, raw: Any) -> Any:
@@ -77,11 +109,13 @@ class Table:
         self.num: dict[str, list[float | None]] = {
             n: [] for n, k in self.kinds.items() if k == "number"
         }
-        self.changes: dict[int, dict[str, int]] = {}
+        self.changes = ChangeCounts()
         self.pending: dict[int, Snapshot] = {}
         self.unique: dict[str, dict[str, int]] = {}
         self.version = 0
         self.listener: ChangeListener | None = None
+        # Sorted views for range searches, by storage key (column name or alias target).
+        self.range_indexes: dict[str, RangeIndex] = {}
         self._next_id = first_id
         self._id_step = id_step
 
@@ -109,6 +143,7 @@ class Table:
             self.num[name] = [_float_or_none(v) for v in self.cols[name]]
         else:
             self.num.pop(name, None)
+        self.range_indexes.pop(name, None)
         self.version += 1
 
     def index_unique(self, name: str) -> None:
@@ -141,6 +176,7 @@ class Table:
             shadow.extend(_float_or_none(v) for v in self.cols[name][start:])
         for name in self.unique:
             self.index_unique(name)
+        self.range_indexes.clear()
         self.version += 1
 
     # -- reads ----------------------------------------------------------------------------------
@@ -180,6 +216,33 @@ class Table:
         shadow = self.num.get(name)
         return shadow if shadow is not None else self.cols[name]
 
+    def range_index(self, name: str) -> RangeIndex | None:
+        """The sorted view of a number, date or datetime property (built on first use).
+
+        None for other kinds. Search calls it with the store lock held.
+        """
+        kind = self.kind_of(name)
+        if kind not in ("number", "date", "datetime"):
+            return None
+        key = self.aliases.get(name, name)
+        index = self.range_indexes.get(key)
+        if index is None:
+            index = RangeIndex(self.typed_column(name), self.archived)
+            self.range_indexes[key] = index
+        return index
+
+    def _mark(self, row: int, keys: Iterable[str] | None) -> None:
+        """Tell the range indexes of ``keys`` (None: all) that ``row`` changed."""
+        indexes = self.range_indexes
+        if not indexes:
+            return
+        for key in list(indexes) if keys is None else keys:
+            index = indexes.get(key)
+            if index is not None:
+                index.dirty.add(row)
+                if len(index.dirty) > index.rebuild_after:
+                    del indexes[key]  # rebuilt by the next range search
+
     def searchable_value(self, row: int, name: str, snapshot: Snapshot) -> Any:
         """Comparable value of a record as search still sees it (old version under the delay)."""
         if snapshot.old is not None:
@@ -214,7 +277,8 @@ class Table:
         self.updated.append(now_ms)
         self.archived.append(False)
         for name, col in self.cols.items():
-            col.append(values.get(name))
+            value = values.get(name)
+            col.append(sys.intern(value) if type(value) is str else value)
         for name, shadow in self.num.items():
             shadow.append(_float_or_none(self.cols[name][row]))
         for name, index in self.unique.items():
@@ -223,6 +287,7 @@ class Table:
                 index[str(value).lower()] = row
         if index_delay > 0:
             self.pending[row] = Snapshot(time.monotonic() + index_delay, None, 0)
+        self._mark(row, None)
         self.version += 1
         if self.listener is not None:
             self.listener(self, row, "create", None, now_ms)
@@ -250,10 +315,9 @@ class Table:
         for name in changed:
             self._set(row, name, values[name])
         self.updated[row] = now_ms
+        self._mark(row, (*changed, UPDATED))
         if via_api:
-            counts = self.changes.setdefault(row, {})
-            for name in changed:
-                counts[name] = counts.get(name, 0) + 1
+            self.changes.add(row, changed, len(self.ids))
         self.version += 1
         if self.listener is not None:
             self.listener(self, row, "update", changed, now_ms)
@@ -266,6 +330,7 @@ class Table:
         if index_delay > 0:
             self._snapshot(row, [], index_delay)
         self.updated[row] = modified_ms
+        self._mark(row, (UPDATED,))
         self.version += 1
 
     def archive(self, row: int, now_ms: int) -> None:
@@ -277,6 +342,7 @@ class Table:
             if value is not None and index.get(str(value).lower()) == row:
                 del index[str(value).lower()]
         self.pending.pop(row, None)
+        self._mark(row, None)
         self.version += 1
         if self.listener is not None:
             self.listener(self, row, "delete", (), now_ms)
@@ -302,7 +368,9 @@ class Table:
                 del index[str(old).lower()]
             if value is not None:
                 index[str(value).lower()] = row
-        col[row] = value
+        # One string object per distinct value: written segment names and reasons repeat
+        # across a million records (CPython drops an interned string with its last use).
+        col[row] = sys.intern(value) if type(value) is str else value
         shadow = self.num.get(name)
         if shadow is not None:
             shadow[row] = _float_or_none(value)
@@ -332,6 +400,21 @@ class Store:
             self._listener = listener
             for table in self.tables.values():
                 table.listener = listener
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Changes made inside the block are reported to no listener (no change events).
+
+        Hold ``lock`` around the block: other threads' changes would go unreported too.
+        """
+        with self.lock:
+            for table in self.tables.values():
+                table.listener = None
+            try:
+                yield
+            finally:
+                for table in self.tables.values():
+                    table.listener = self._listener
 
     def table(self, object_type: str) -> Table:
         """The table of an object type (KeyError when unknown)."""
