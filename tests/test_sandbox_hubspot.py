@@ -1047,7 +1047,11 @@ def _segment_property(srv: SandboxServer, name: str) -> None:
 
 def test_edit_sets_properties_as_a_user_would(srv: SandboxServer, client: HubSpot) -> None:
     _segment_property(srv, "segsync_hand_tier")
-    _update(client, ("1101", {"segsync_hand_tier": "smb"}), ("1151", {"segsync_hand_tier": "enterprise"}))
+    _update(
+        client,
+        ("1101", {"segsync_hand_tier": "smb"}),
+        ("1151", {"segsync_hand_tier": "enterprise"}),
+    )
     before = {i: _admin(srv, f"records/contacts/{i}") for i in ("1101", "1151")}
     started = int(time.time() * 1000)
     res = _admin(
