@@ -289,9 +289,30 @@ class HubSpotConnector:
 
         Every query is anchored by filters and starts at offset 0, so the 10,000-result
         cap never applies. A page of the time-ordered query is only trusted below its
-        last timestamp; the records at that timestamp are then read in id order.
+        last timestamp; the records at that timestamp are then read in id order. Pages
+        are handed on in batches of up to 1,000 records, whose associations are read
+        together (one v4 batch read per linked type instead of one per page of 200).
         """
         stream = stream_for(cursor.object_type)
+        held: list[Record] = []
+        last: Cursor | None = None
+        for records, position in self._changed_pages(stream, cursor, properties):
+            held += records
+            last = position
+            if len(held) >= ASSOCIATION_BATCH:
+                yield RecordBatch(
+                    stream.object_type, tuple(self._attach_associations(stream, held)), last
+                )
+                held = []
+        if held and last is not None:
+            yield RecordBatch(
+                stream.object_type, tuple(self._attach_associations(stream, held)), last
+            )
+
+    def _changed_pages(
+        self, stream: HubSpotStream, cursor: Cursor, properties: Sequence[str]
+    ) -> Iterator[tuple[list[Record], Cursor]]:
+        """The pages of :meth:`read_changed`, without associations, each with its cursor."""
         props = _with_required(properties, stream)
         horizon_ms = _to_ms(self._search_horizon())
         ts_ms = _to_ms(cursor.modified_at) if cursor.modified_at else None
@@ -300,9 +321,9 @@ class HubSpotConnector:
         tie_open = ts_ms is not None and cursor.last_id is not None
         while True:
             if tie_open and ts_ms is not None:
-                for batch in self._read_tie(stream, props, ts_ms, tie_from, cursor):
-                    cursor = batch.cursor or cursor
-                    yield batch
+                for tied, position in self._read_tie(stream, props, ts_ms, tie_from, cursor):
+                    cursor = position
+                    yield tied, cursor
                 tie_open = False
             filters = [_filter(stream.replication_key, "LTE", horizon_ms)]
             if ts_ms is not None:
@@ -315,12 +336,11 @@ class HubSpotConnector:
             last_ms = _to_ms(records[-1].updated_at)
             head = records if complete else [r for r in records if _to_ms(r.updated_at) < last_ms]
             if head:
-                head = self._attach_associations(stream, head)
                 # A complete answer held every record up to the horizon, so all of the last
                 # timestamp's: (ts, None) spares the next read a query for its ties.
                 last_id = None if complete else head[-1].id
                 cursor = replace(cursor, modified_at=head[-1].updated_at, last_id=last_id)
-                yield RecordBatch(stream.object_type, tuple(head), cursor)
+                yield head, cursor
             if complete:
                 return
             # The page may have cut through the records sharing its last timestamp.
@@ -415,8 +435,9 @@ class HubSpotConnector:
         ts_ms: int,
         after_id: str | None,
         cursor: Cursor,
-    ) -> Iterator[RecordBatch]:
-        """All records modified exactly at ``ts_ms`` with id > ``after_id``, by id."""
+    ) -> Iterator[tuple[list[Record], Cursor]]:
+        """All records modified exactly at ``ts_ms`` with id > ``after_id``, by id (pages
+        without associations, each with its cursor)."""
         while True:
             filters = [_filter(stream.replication_key, "EQ", ts_ms)]
             if after_id:
@@ -425,10 +446,9 @@ class HubSpotConnector:
             records.sort(key=_id_key)
             if not records:
                 return
-            records = self._attach_associations(stream, records)
             after_id = records[-1].id
             cursor = cursor.advanced_to(_from_ms(ts_ms), after_id)
-            yield RecordBatch(stream.object_type, tuple(records), cursor)
+            yield records, cursor
             if not more:
                 return
 

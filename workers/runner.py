@@ -209,7 +209,12 @@ def run_sync(
                 report.sample = sample_changes(plan)
             else:
                 if plan.writes:
-                    known = pulled.shape if report.mode == "mirror" else None
+                    # Fields found by the last full read; a full run asks the CRM again.
+                    known = (
+                        pulled.shape
+                        if pulled.changed is not None or report.mode == "mirror"
+                        else None
+                    )
                     check_schema(connector, plan, known)
                 outcome = write_all(connector, store, plan)
                 finish_pull(store, crm, pulled.cursors, plan)

@@ -147,7 +147,9 @@ def segment_task(
         report = SyncReport(crm=crm, mode=mode, dry_run=False, run_id=run_id)
         describe_plan(report, pulled, plan)
         if plan.writes:
-            check_schema(conn, plan, pulled.shape if report.mode == "mirror" else None)
+            # Fields found by the last full read; a full run asks the CRM again.
+            known = pulled.shape if pulled.changed is not None or from_mirror else None
+            check_schema(conn, plan, known)
         if plan.lifecycle_clears:
             conn.write(plan.lifecycle_clears)
         size = settings().write_chunk_size
@@ -283,6 +285,7 @@ def _stash(r: redis.Redis, key: str, pulled: Pulled) -> None:
                 "echoes": pulled.echoes,
                 "shape": None if pulled.shape is None else pulled.shape.to_dict(),
                 "removed": pulled.removed,
+                "whole": pulled.whole,
             }
         ).encode()
     }
@@ -321,6 +324,7 @@ def _unstash(r: redis.Redis, key: str) -> Pulled:
         meta.get("echoes"),
         MirrorShape.from_dict(meta["shape"]) if meta.get("shape") else None,
         meta.get("removed") or {},
+        bool(meta.get("whole", True)),
     )
 
 
