@@ -306,7 +306,7 @@ class Processor:
         parsed = [(e, parse_event(self.crm, e)) for e in events]
         lifecycle = [c for _, c in parsed if c is not None and c.prop == HUBSPOT_LIFECYCLE]
         ours = self._last_lifecycle(lifecycle)
-        seen: set[tuple[str, str, str | None, str | None]] = set()
+        seen: set[tuple[str, str, str | None, str | None, bool]] = set()
         changed: dict[ObjectType, set[str]] = {}
         for _event, change in parsed:
             if change is None:
@@ -319,7 +319,15 @@ class Processor:
             if change.prop == HUBSPOT_LIFECYCLE and ours.get(key) == (change.value or ""):
                 report.dropped_own += 1
                 continue
-            identity = (change.object_type, change.record_id, change.prop, change.value)
+            # A deletion is never a repeat of a change naming no property (a Salesforce
+            # notification, a HubSpot creation): dropped as one, it would go unheard.
+            identity = (
+                change.object_type,
+                change.record_id,
+                change.prop,
+                change.value,
+                change.deleted,
+            )
             if identity in seen:
                 report.dropped_repeat += 1
                 continue
