@@ -20,7 +20,7 @@ import pytest
 from alembic import command
 from sqlalchemy import JSON, String, column, insert, inspect, select, table, text
 
-from connectors.base import FieldWrite
+from connectors.base import FieldWrite, ObjectType
 from tests.test_contract import HARNESSES, Harness
 from tests.test_state import PgSchemas, fresh_url, pg_schemas  # noqa: F401 (fixtures)
 from workers.events import Processor, status
@@ -95,8 +95,10 @@ def synced(crm: str, database_url: str) -> tuple[Harness, Settings]:
     harness = HARNESSES[crm](**small)
     settings = Settings(database_url=database_url, redis_url=None)
     connector = harness.build()
-    people = ["contact", "lead"] if crm == "salesforce" else ["contact"]
-    apply_schema(connector, BOOK, [*people, "company"])
+    types: list[ObjectType] = ["contact", "company"]
+    if crm == "salesforce":
+        types.append("lead")
+    apply_schema(connector, BOOK, types)
     run_sync(settings, crm, BOOK, connector=connector, full=True)  # type: ignore[arg-type]
     return harness, settings
 
