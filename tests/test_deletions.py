@@ -188,6 +188,43 @@ def test_a_privacy_deletion_event_leaves_no_row_mentioning_the_record(
     assert [p["objectId"] for _, p in _events(store, EventStatus.DONE)] == [int(other)]
 
 
+class FailsFirstTry(Processor):
+    """A processor whose first try at a group fails as a whole, so the round splits it."""
+
+    tries = 0
+
+    def _attempt(self, events: list[Any], *args: Any, **kwargs: Any) -> None:
+        self.tries += 1
+        if self.tries == 1:
+            raise RuntimeError("the first try fails")
+        super()._attempt(events, *args, **kwargs)
+
+
+def test_a_split_round_does_not_process_again_what_a_deletion_took(
+    hubspot: tuple[Harness, StateStore],
+) -> None:
+    """The deletion lands in the first half; the second half's event about the same
+    record went with it: neither failed nor released, and not read again."""
+    harness, store = hubspot
+    gone = sorted(store.last_written("hubspot", "contact", with_deals(store, "hubspot")))[0]
+    harness.admin("POST", "delete", json={"object_type": "contacts", "ids": [gone]})
+    store.add_events(
+        "hubspot",
+        [
+            webhook(1, gone, "privacyDeletion"),
+            webhook(2, gone, "propertyChange", propertyName="jobtitle", propertyValue=PROBE),
+        ],
+    )
+    processor = FailsFirstTry(harness.build(), store, BOOK)
+
+    report = processor.run_round()
+
+    assert processor.tries == 2  # the failed whole, then the half with the deletion
+    assert report.failed == report.released == 0 and report.records_changed == 1
+    assert status(store, "hubspot")["processed"] == 2
+    assert mentions(store, [gone, PROBE]) == []
+
+
 def test_events_about_a_forgotten_record_are_gone_whatever_their_status(
     hubspot: tuple[Harness, StateStore],
 ) -> None:
