@@ -91,7 +91,10 @@ def test_a_retry_writes_the_current_segment_and_closes_the_stale_letter_as_super
     assert {f[DEMOGRAPHIC] for f in written.values()} == {"vice_president"}
 
 
-def test_a_letter_whose_record_is_gone_is_closed_as_gone(hubspot: Harness, tmp_path: Path) -> None:
+def test_a_letter_whose_record_is_gone_is_counted_and_forgotten(
+    hubspot: Harness, tmp_path: Path
+) -> None:
+    """Deleted in the CRM: the retry says so, and keeps nothing about the record."""
     settings = _settings(tmp_path)
     connector = _ready(hubspot)
     hubspot.admin("POST", "faults", data="reject=0.1")
@@ -102,8 +105,9 @@ def test_a_letter_whose_record_is_gone_is_closed_as_gone(hubspot: Harness, tmp_p
     summary = retry_dead_letters(settings, connector)
     assert summary["gone"] == 1
     with StateStore(settings.database_url) as store:
-        closed = [d for d in store.list_dead_letters("hubspot", True) if d.id == victim.id]
-    assert closed[0].resolution == "gone"
+        letters = store.list_dead_letters("hubspot", True)
+        assert [d for d in letters if d.record_id == victim.record_id] == []
+        assert store.last_written("hubspot", "contact", [victim.record_id]) == {}
 
 
 def test_permanent_rejections_are_not_sent_again_until_the_record_changes(

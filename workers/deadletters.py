@@ -6,7 +6,8 @@ segments (a title back from "Chief Executive Officer" to "VP Sales" must not get
 ``executive`` written over ``vice_president``). So a retry:
 
 1. re-reads the letters' records by id (the id reads follow the letters, not the CRM's
-   size); a record gone from the CRM closes its letter as ``gone``;
+   size); a record gone from the CRM is counted ``gone`` and forgotten, its letters
+   with it (a deletion in the CRM leaves nothing about the record here);
 2. leaves a *permanent* rejection (the value or the field itself is wrong) alone while
    the record's inputs and the playbook are what they were when it was refused
    (fingerprints stored on the letter); ``force`` sends it anyway;
@@ -101,6 +102,10 @@ def retry_letters(
     records = _read_letters(connector, population.ensure().shape, letters)
     gone = [d for d in letters if (d.object_type, d.record_id) not in records]
     summary.gone = store.resolve_dead_letters([d.id for d in gone], "gone")
+    for object_type in {d.object_type for d in gone}:
+        store.forget_records(
+            crm, object_type, [d.record_id for d in gone if d.object_type == object_type]
+        )
     due: list[DeadLetter] = []
     for letter in letters:
         record = records.get((letter.object_type, letter.record_id))

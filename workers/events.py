@@ -38,6 +38,7 @@ from workers.population import Population, unread_reach
 from workers.runner import write_all
 from workers.settings import Settings
 from workers.state import InboxEvent, StateStore
+from workers.state.changes import Change, event_change
 from workers.sync import Pulled, load_playbook, plan_sync, roll_up_closure
 
 log = logging.getLogger("segsync.events")
@@ -47,41 +48,9 @@ OWN_PREFIX = {"hubspot": "segsync_", "salesforce": "Segsync_"}
 HUBSPOT_LIFECYCLE = "lifecyclestage"
 
 
-@dataclass
-class Change:
-    """What one event says changed."""
-
-    object_type: ObjectType
-    record_id: str
-    prop: str | None = None
-    value: str | None = None
-    deleted: bool = False
-
-
 def parse_event(crm: str, event: InboxEvent) -> Change | None:
     """The change an inbox event carries (None when it names nothing segsync reads)."""
-    payload = event.payload
-    if not isinstance(payload, dict):
-        return None
-    if payload.get("source") == "poll" or crm == "salesforce":
-        object_type = payload.get("object_type")
-        if object_type not in ("contact", "lead", "company", "deal"):
-            return None
-        return Change(object_type, str(payload.get("id")))
-    if crm == "hubspot":
-        kind = str(payload.get("subscriptionType") or payload.get("eventType") or "")
-        object_type, _, action = kind.partition(".")
-        if object_type not in ("contact", "company", "deal"):
-            return None
-        value = payload.get("propertyValue")
-        return Change(
-            object_type,  # type: ignore[arg-type]
-            str(payload.get("objectId")),
-            payload.get("propertyName"),
-            None if value is None else str(value),
-            deleted=action in ("deletion", "privacyDeletion"),
-        )
-    return None
+    return event_change(crm, event.payload)
 
 
 @dataclass
@@ -269,7 +238,14 @@ class Processor:
                 raise
             refresh = None
             report.refreshed = True
+            # Events about records deleted meanwhile went with them (forget_records):
+            # these match no row, and the groups still to try need not re-read them.
             self.inbox.finish(claim.token, [e.id for e in group])
+            gone = {(t, i) for t, ids in report.deleted_ids.items() for i in ids}
+            if gone:
+                groups = [
+                    kept for g in groups if (kept := [e for e in g if not self._names(e, gone)])
+                ]
 
     def _fail(
         self,
@@ -330,7 +306,7 @@ class Processor:
         parsed = [(e, parse_event(self.crm, e)) for e in events]
         lifecycle = [c for _, c in parsed if c is not None and c.prop == HUBSPOT_LIFECYCLE]
         ours = self._last_lifecycle(lifecycle)
-        seen: set[tuple[str, str, str | None, str | None]] = set()
+        seen: set[tuple[str, str, str | None, str | None, bool]] = set()
         changed: dict[ObjectType, set[str]] = {}
         for _event, change in parsed:
             if change is None:
@@ -343,7 +319,15 @@ class Processor:
             if change.prop == HUBSPOT_LIFECYCLE and ours.get(key) == (change.value or ""):
                 report.dropped_own += 1
                 continue
-            identity = (change.object_type, change.record_id, change.prop, change.value)
+            # A deletion is never a repeat of a change naming no property (a Salesforce
+            # notification, a HubSpot creation): dropped as one, it would go unheard.
+            identity = (
+                change.object_type,
+                change.record_id,
+                change.prop,
+                change.value,
+                change.deleted,
+            )
             if identity in seen:
                 report.dropped_repeat += 1
                 continue

@@ -35,11 +35,16 @@ class MirrorView:
         self.shape = shape
 
     def __call__(self, batch: RecordBatch) -> None:
-        """Upsert a page of fresh records; the deleted among them leave the mirror."""
+        """Upsert a page of fresh records; the deleted among them are forgotten.
+
+        Forgotten entirely, as a sync forgets what the CRM no longer has: leaving the
+        mirror alone would keep their written values, dead letters and events for ever
+        (a later full read sweeps only what the mirror still holds).
+        """
         feed = MirrorFeed(self.store, self.shape)
         feed(batch)
         for object_type, ids in feed.deleted.items():
-            self.store.mirror.delete(self.shape.crm, object_type, ids)
+            self.store.forget_records(self.shape.crm, object_type, ids)
 
     def frames(
         self, mode: Mode, ids: Mapping[ObjectType, Collection[str]] | None = None

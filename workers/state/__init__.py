@@ -1,9 +1,10 @@
 """The state store: sync cursors, run history, written values, dead letters, event inbox.
 
 One relational database — a SQLite file by default, PostgreSQL in production — that
-holds only record ids, cursors and the values segsync itself wrote. Nothing personal
-copied from the CRM lands here, so a privacy deletion in the CRM plus
-:meth:`StateStore.forget_records` leaves nothing behind.
+holds cursors, the minimised mirror of the CRM, the values segsync itself wrote, dead
+letters and the inbox of change events. A deletion (or privacy deletion) in the CRM
+plus :meth:`StateStore.forget_records` removes every row about the record, its events
+included (each stored event names its record).
 
 The schema is owned by the Alembic migrations in ``workers/migrations``; the ORM models
 in :mod:`workers.state.schema` mirror them (a test checks that the two agree) and are
@@ -22,6 +23,8 @@ from ``workers.state``:
 - ``engine``: URL parsing, engine creation, SQLite set-up, process owners, helpers;
 - ``base``: ``StoreBase``, the engine, clock, transactions and migrations;
 - ``runs``, ``written``, ``deadletters``, ``models``, ``inbox``: one mixin each;
+- ``mirror``: the mirror's table and reads/writes; ``changes``: what an event's payload
+  names (pure, shared with ``workers/events.py``);
 - ``store``: ``StateStore``, the mixins put together.
 """
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from workers.state.base import StoreBase
+from workers.state.changes import event_record
 from workers.state.records import InboxEvent
 from workers.state.schema import EventCounterRow, EventStatus, InboxEventRow, JsonValue
 
@@ -21,6 +22,8 @@ class InboxMixin(StoreBase):
         """Store a change event; False when ``(crm, event_key)`` was stored before.
 
         Committed before returning, so the caller may acknowledge the event afterwards.
+        The record it is about is stored with it (``workers/state/changes.py``), so
+        forgetting the record removes the event too.
         """
         if len(event_key) > 255:
             raise ValueError("event_key longer than 255 characters; hash it first")
@@ -31,6 +34,7 @@ class InboxMixin(StoreBase):
                 event_key=event_key,
                 received_at=(now := self._now()),
                 payload=payload,
+                record=event_record(crm, payload),
                 status=EventStatus.PENDING.value,
                 attempts=0,
                 due_at=now,
@@ -69,6 +73,7 @@ class InboxMixin(StoreBase):
                 "event_key": key,
                 "received_at": now,
                 "payload": payload,
+                "record": event_record(crm, payload),
                 "status": EventStatus.PENDING.value,
                 "attempts": 0,
                 "due_at": now,

@@ -39,6 +39,9 @@ ROW_SCHEMA = pl.Schema(
         "outputs": pl.String(),
     }
 )
+# The column in which a record's link to an object of this type is kept (frames.LINKS:
+# contacts, leads and deals link their company; deals their contact).
+LINK_COLUMNS: dict[str, str] = {"company": "company_id", "contact": "contact_id"}
 
 
 class MirrorRow(Base):

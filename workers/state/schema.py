@@ -28,6 +28,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from workers.state.changes import RECORD_KEY_LENGTH
+
 JsonValue: TypeAlias = dict[str, Any] | list[Any] | str | int | float | bool | None
 
 
@@ -239,6 +241,8 @@ class InboxEventRow(Base):
         Index("ix_event_inbox_status_id", "status", "id"),
         # Claiming and status read only waiting rows: done ones (millions) are never scanned.
         Index("ix_event_inbox_crm_status_due_at", "crm", "status", "due_at"),
+        # Forgetting a record deletes every event about it, whatever its status.
+        Index("ix_event_inbox_crm_record", "crm", "record"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -254,6 +258,9 @@ class InboxEventRow(Base):
     lease_token: Mapped[str | None] = mapped_column(String(32))
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The record the event is about, "<object_type>:<id>" (workers/state/changes.py);
+    # None when it names none segsync reads, or was stored before revision 0008.
+    record: Mapped[str | None] = mapped_column(String(RECORD_KEY_LENGTH))
 
 
 class EventPauseRow(Base):

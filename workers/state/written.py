@@ -7,15 +7,22 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, Text, case, cast, delete, func, literal, null, select
+from sqlalchemy import String, Text, case, cast, delete, func, literal, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.base import FieldWrite
 from workers.state.base import StoreBase
+from workers.state.changes import record_key
 from workers.state.engine import _IN_CHUNK, _WRITE_CHUNK, _check_object_type, _chunks, _unique
-from workers.state.mirror import MirrorRow
+from workers.state.mirror import LINK_COLUMNS, MirrorRow
 from workers.state.records import WrittenValue
-from workers.state.schema import DeadLetterRow, UTCDateTime, WriteInFlightRow, WrittenValueRow
+from workers.state.schema import (
+    DeadLetterRow,
+    InboxEventRow,
+    UTCDateTime,
+    WriteInFlightRow,
+    WrittenValueRow,
+)
 
 
 def _on_conflict_written(ins: Any) -> Any:
@@ -107,7 +114,7 @@ def _upsert_in_flight(
 
 
 class WrittenMixin(StoreBase):
-    """Written values, writes in flight and the privacy deletion of records."""
+    """Written values, writes in flight and the deletion of records (privacy included)."""
 
     # ------------------------------------------------------------------ written values
 
@@ -237,12 +244,18 @@ class WrittenMixin(StoreBase):
         return result
 
     def forget_records(self, crm: str, object_type: str, record_ids: Iterable[str]) -> int:
-        """Privacy deletion: drop everything stored about these records; returns rows deleted.
+        """Deletion in the CRM: drop everything stored about these records; rows deleted.
 
-        Removes their mirrored copy, written values, dead letters and writes in flight.
-        Cursors and run counts hold no per-record data.
+        Removes their mirrored copy, written values, dead letters (open or resolved),
+        writes in flight and every inbox event about them, whatever its status: a done
+        event still holds what it carried (a property's value), and a leased one is
+        simply gone when its round finishes (finishing a missing event changes
+        nothing). Other mirrored records' links to them are cleared, as the CRM drops
+        those associations with the record. Cursors, run counts, counters and
+        population statistics hold no per-record data.
         """
         deleted = 0
+        link = LINK_COLUMNS.get(object_type)
         with self._write() as conn:
             for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
                 for model in (WrittenValueRow, DeadLetterRow, WriteInFlightRow):
@@ -258,6 +271,20 @@ class WrittenMixin(StoreBase):
                     MirrorRow.id.in_(chunk),
                 )
                 deleted += conn.execute(mirrored).rowcount
+                events = delete(InboxEventRow).where(
+                    InboxEventRow.crm == crm,
+                    InboxEventRow.record.in_([record_key(object_type, i) for i in chunk]),
+                )
+                deleted += conn.execute(events).rowcount
+                if link is not None:
+                    # Not counted: the linking records stay, without the link.
+                    column = getattr(MirrorRow, link)
+                    unlink = (
+                        update(MirrorRow)
+                        .where(MirrorRow.crm == crm, column.in_(chunk))
+                        .values({link: None})
+                    )
+                    conn.execute(unlink)
         return deleted
 
     # ------------------------------------------------------------------ writes in flight
