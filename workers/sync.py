@@ -1,15 +1,20 @@
-"""The sync pipeline: pull -> frames -> segment -> diff -> writes.
+"""The sync pipeline: pull -> mirror -> frames -> segment -> diff -> writes.
 
 Each step is a function so the same code runs in-process (the embedded default) and as
-Celery tasks (``workers.tasks``). Nothing personal is stored: records live in memory
-for the run; the state store keeps cursors, the values segsync wrote and fitted model
-parameters.
+Celery tasks (``workers.tasks``). Pulls feed the mirror (``workers/mirroring.py``, a
+minimised copy of the CRM in the state store) page by page; segmentation reads its
+frames from the mirror.
 
-Incremental runs read what changed since the stored cursors; when something did, they
-read the population too (RFM quantiles, roll-ups and CLV need it) but diff only the
-changed records and those they roll up into, so population drift is left to the full
-(nightly) run. Segmentation uses the run's UTC day as "now", so a re-run on the same
-day computes the same values and writes nothing.
+A full run (the first, or the weekly reconciliation) reads everything and segments the
+whole mirror, computing the population statistics (RFM and value-tier bounds, the CLV
+fit, centroids); the nightly run does the same from the mirror without reading the CRM.
+Incremental runs read only what changed since the stored cursors and segment the
+records whose inputs changed, with what they roll up into, against the stored
+statistics: each gets exactly what a run over everything with those statistics gives
+it, and population drift waits for the nightly run. The diff compares with what segsync
+last wrote and with what the CRM holds (a hand edit is written back). Segmentation uses
+the run's UTC day as "now", so a re-run on the same day computes the same values and
+writes nothing.
 """
 
 from __future__ import annotations
