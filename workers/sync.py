@@ -110,6 +110,10 @@ class Pulled:
     # The frames hold the whole mirror: the run computes the population statistics;
     # otherwise it applies the stored ones.
     whole: bool = True
+    # Frames left to load from the mirror where they are used (the Celery segment task):
+    # the ids per object type, or None for the whole mirror.
+    deferred: bool = False
+    reach: dict[ObjectType, set[str]] | None = None
 
 
 def pull_population(
@@ -119,6 +123,7 @@ def pull_population(
     *,
     full: bool,
     from_mirror: bool = False,
+    load: bool = True,
 ) -> Pulled:
     """Bring the mirror up to date and load what the run segments from it.
 
@@ -128,7 +133,8 @@ def pull_population(
     whose inputs changed (or whose segsync fields were edited by hand) are loaded with
     what they roll up into, and nothing else is read. ``from_mirror`` (the nightly run)
     reads nothing: the whole mirror is segmented and the population statistics
-    refreshed; cursors stay where they are.
+    refreshed; cursors stay where they are. Without ``load`` the frames are left for
+    :func:`plan_sync` to load (``deferred``): the Celery pull task hands ids, not data.
     """
     crm = connector.crm
     started_at = datetime.now(UTC)
@@ -138,19 +144,18 @@ def pull_population(
     types = field_map.object_types()
     cursors = {t: store.get_cursor(crm, t) for t in types}
     kept = store.get_model_state(crm, MIRROR_STATE) or {}
-    mode = playbook_mode(playbook)
     if full or any(c.is_initial for c in cursors.values()):
-        return _pull_everything(connector, store, playbook, field_map, started_at)
+        return _pull_everything(connector, store, playbook, field_map, started_at, load)
     numbers = numeric_outputs(connector, playbook, types)
     shape = mirror_shape(field_map, playbook, kept.get("outputs", {}), numbers)
     if kept.get("fingerprint") != shape.fingerprint:
         # The playbook now reads fields the mirror does not keep: read everything again.
         log.info("%s: the mirror keeps other fields than this playbook reads; full read", crm)
-        return _pull_everything(connector, store, playbook, field_map, started_at)
+        return _pull_everything(connector, store, playbook, field_map, started_at, load)
     if from_mirror:
-        frames = load_frames(store, shape, mode)
         nothing: dict[str, int] = {t: 0 for t in types}
-        return Pulled(frames, nothing, None, [], started_at, None, shape)
+        pulled = Pulled(None, nothing, None, [], started_at, None, shape)
+        return _with_frames(store, playbook, pulled, None, load)
     feed = MirrorFeed(store, shape)
     saved: list[Cursor] = []
     for t in types:
@@ -169,8 +174,24 @@ def pull_population(
     echoes = {t: counts[t] - len(changed[t]) for t in types}
     if not any(changed.values()):
         return Pulled(None, counts, changed, saved, started_at, echoes, shape, removed)
-    frames = load_frames(store, shape, mode, roll_up_closure(store, crm, changed))
-    return Pulled(frames, counts, changed, saved, started_at, echoes, shape, removed, whole=False)
+    pulled = Pulled(None, counts, changed, saved, started_at, echoes, shape, removed, whole=False)
+    return _with_frames(store, playbook, pulled, roll_up_closure(store, crm, changed), load)
+
+
+def _with_frames(
+    store: StateStore,
+    playbook: Playbook,
+    pulled: Pulled,
+    reach: dict[ObjectType, set[str]] | None,
+    load: bool,
+) -> Pulled:
+    """``pulled`` with its frames loaded from the mirror, or marked to be loaded later."""
+    pulled.reach = reach
+    if not load:
+        pulled.deferred = True
+    elif pulled.shape is not None:
+        pulled.frames = load_frames(store, pulled.shape, playbook_mode(playbook), reach)
+    return pulled
 
 
 def _pull_everything(
@@ -179,14 +200,15 @@ def _pull_everything(
     playbook: Playbook,
     field_map: FieldMap,
     started_at: datetime,
+    load: bool = True,
 ) -> Pulled:
     """Read every record into the mirror, forget the unseen, load the whole mirror."""
     types = field_map.object_types()
     # Cursors taken before a full read: what changes during it is read again next time.
     snapshots = [connector.snapshot_cursor(t) for t in types]
     shape, counts, removed = _read_everything(connector, store, playbook, started_at)
-    frames = load_frames(store, shape, playbook_mode(playbook))
-    return Pulled(frames, counts, None, snapshots, started_at, None, shape, removed)
+    pulled = Pulled(None, counts, None, snapshots, started_at, None, shape, removed)
+    return _with_frames(store, playbook, pulled, None, load)
 
 
 def fill_mirror(
@@ -387,6 +409,9 @@ def plan_sync(
     """
     crm = connector.crm
     plan = SyncPlan(crm, "full" if pulled.changed is None else "incremental")
+    if pulled.deferred and pulled.frames is None:
+        _with_frames(store, playbook, pulled, pulled.reach, load=True)
+        pulled.deferred = False
     frames = pulled.frames
     if frames is None:
         return plan

@@ -109,7 +109,10 @@ def sync_task(
         run_id = st.start_run(crm, f"sync-{kind}")
         calls = calls_sent_here(crm)
         adopt_in_flight(connector(crm), st)
-        pulled = pull_population(connector(crm), st, book, full=full, from_mirror=from_mirror)
+        # Ids, not data, go to the segment task: it loads its frames from the mirror.
+        pulled = pull_population(
+            connector(crm), st, book, full=full, from_mirror=from_mirror, load=False
+        )
         pull_calls = calls_sent_here(crm) - calls
         stash = f"segsync:stash:{run_id}"
         _stash(r, stash, pulled)
@@ -286,6 +289,10 @@ def _stash(r: redis.Redis, key: str, pulled: Pulled) -> None:
                 "shape": None if pulled.shape is None else pulled.shape.to_dict(),
                 "removed": pulled.removed,
                 "whole": pulled.whole,
+                "deferred": pulled.deferred,
+                "reach": None
+                if pulled.reach is None
+                else {t: sorted(ids) for t, ids in pulled.reach.items()},
             }
         ).encode()
     }
@@ -325,6 +332,8 @@ def _unstash(r: redis.Redis, key: str) -> Pulled:
         MirrorShape.from_dict(meta["shape"]) if meta.get("shape") else None,
         meta.get("removed") or {},
         bool(meta.get("whole", True)),
+        bool(meta.get("deferred", False)),
+        None if meta.get("reach") is None else {t: set(ids) for t, ids in meta["reach"].items()},
     )
 
 
