@@ -54,7 +54,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, sandbox_process
-from benchmarks.sync_workers import Workers, dedicated_redis, segsync
+from benchmarks.sync_workers import Workers, dedicated_redis, schema_apply, segsync
 from connectors.base import ObjectType
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.sandbox.hubspot_values import normalize_number
@@ -411,15 +411,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         print(f"sandbox seeded and serving in {time.monotonic() - seeding:.1f} s", flush=True)
         env = environment(url, redis_url, database_url, args.rate_limit)
-        schema = subprocess.run(
-            [*segsync(), "schema", "apply", "--crm", "hubspot"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if schema.returncode:
-            raise RuntimeError(f"schema apply failed: {schema.stderr or schema.stdout}")
+        schema_apply(env)
         workers = Workers(env, logs)
         workers.start(args.workers)
         try:

@@ -217,6 +217,20 @@ def segsync() -> list[str]:
     return [sys.executable, "-m", "workers.cli"]
 
 
+def schema_apply(env: dict[str, str]) -> str:
+    """``segsync schema apply --crm hubspot`` in ``env``; its last line (raises on failure)."""
+    schema = subprocess.run(
+        [*segsync(), "schema", "apply", "--crm", "hubspot"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if schema.returncode:
+        raise RuntimeError(f"schema apply failed: {schema.stderr or schema.stdout}")
+    return schema.stdout.strip().splitlines()[-1]
+
+
 def subprocess_env(
     sandbox_url: str, redis_url: str, database_url: str, args: Any
 ) -> dict[str, str]:
@@ -381,16 +395,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with dedicated_redis(redis_url), fresh_database(args.database_url) as database_url:
             env = subprocess_env(server.url, redis_url, database_url, args)
-            schema = subprocess.run(
-                [*segsync(), "schema", "apply", "--crm", "hubspot"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if schema.returncode:
-                raise RuntimeError(f"schema apply failed: {schema.stderr or schema.stdout}")
-            print(f"schema apply: {schema.stdout.strip().splitlines()[-1]}")
+            print(f"schema apply: {schema_apply(env)}")
             workers = Workers(env, logs)
             workers.start(args.workers)
             read_started = time.monotonic()

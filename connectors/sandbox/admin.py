@@ -232,6 +232,10 @@ class Admin:
                 modified_ms=modified,
                 index_delay=self.state.config.search_index_delay,
             )
+        return self._touched(object_type, ids, modified)
+
+    def _touched(self, object_type: str, ids: list[int], modified: int) -> Response:
+        """The answer of an admin change: the records it touched, in the API's terms."""
         return _json(
             200,
             {
@@ -263,15 +267,7 @@ class Admin:
                 table.archive(row, modified)
                 self.dialect.hooks.after_delete(object_type, table, row, modified)
             ids = [table.ids[row] for row in rows]
-        return _json(
-            200,
-            {
-                "ids": [self.dialect.format_id(object_type, i) for i in ids],
-                "object_type": self.dialect.api_name(object_type),
-                "count": len(ids),
-                "timestamp": modified,
-            },
-        )
+        return self._touched(object_type, ids, modified)
 
     def _edit(self, request: Request) -> Response:
         """A user edits records by hand: ``{"object_type", "ids", "properties": {name: value}}``.
@@ -309,15 +305,7 @@ class Admin:
                 if changed:
                     hooks.after_change(object_type, table, row, changed, modified)
                     ids.append(table.ids[row])
-        return _json(
-            200,
-            {
-                "ids": [self.dialect.format_id(object_type, i) for i in ids],
-                "object_type": self.dialect.api_name(object_type),
-                "count": len(ids),
-                "timestamp": modified,
-            },
-        )
+        return self._touched(object_type, ids, modified)
 
     def _values(self, request: Request) -> Response:
         """Some properties of every live record, column-wise, as the API shows them.
