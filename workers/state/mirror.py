@@ -104,18 +104,21 @@ class Mirror:
         finally:
             conn.close()
 
-    def _frame(self, sql: str, params: Sequence[Any], schema: pl.Schema) -> pl.DataFrame:
-        if self.store.dialect == "postgresql":
+    def _frame(
+        self, sql: str, params: Sequence[Any], schema: pl.Schema, *, arrow: bool
+    ) -> pl.DataFrame:
+        if arrow:
             with self._arrow() as conn, conn.cursor() as cursor:
                 cursor.execute(sql, list(params))
                 frame = pl.from_arrow(cursor.fetch_arrow_table())
             assert isinstance(frame, pl.DataFrame)
             return frame
-        # SQLite goes through the store's own driver: a second SQLite library in the
-        # process (ADBC's, connectorx's) shares the file's POSIX locks with it, and
-        # measured, it did not see rows committed to the WAL after it first opened the
-        # file. Pages of rows become polars chunks, so no more than a page is ever held
-        # as Python tuples.
+        # Through the store's own driver: a few thousand rows (an upsert's look-up) do not
+        # pay for an ADBC connection, and SQLite always comes this way: a second SQLite
+        # library in the process (ADBC's, connectorx's) shares the file's POSIX locks with
+        # it, and measured, it did not see rows committed to the WAL after it first
+        # opened the file. Pages of rows become polars chunks, so no more than a page is
+        # ever held as Python tuples.
         chunks: list[pl.DataFrame] = []
         with self.store.engine.connect() as conn:
             result = conn.exec_driver_sql(sql, tuple(params))
@@ -136,25 +139,34 @@ class Mirror:
         if unknown:
             raise ValueError(f"the mirror has no column {', '.join(sorted(unknown))}")
         schema = pl.Schema({c: ROW_SCHEMA[c] for c in columns})
-        # Timestamps come back as SQLite's text; they are parsed once, as a column.
-        raw = pl.Schema({c: pl.String() if c == "modified_at" else t for c, t in schema.items()})
         pg = self.store.dialect == "postgresql"
+        # Timestamps come back as SQLite's text; they are parsed once, as a column.
+        raw = (
+            schema
+            if pg
+            else pl.Schema({c: pl.String() if c == "modified_at" else t for c, t in schema.items()})
+        )
+        unique = None if ids is None else list(dict.fromkeys(ids))
+        # Arrow for what is big (the whole mirror, large id lists); PostgreSQL only.
+        arrow = pg and (unique is None or len(unique) > _CHUNK)
 
         def marks(first: int, count: int) -> str:
-            return ", ".join(f"${i}" if pg else "?" for i in range(first, first + count))
+            mark = (lambda i: f"${i}") if arrow else (lambda i: "%s" if pg else "?")
+            return ", ".join(mark(i) for i in range(first, first + count))
 
         head = f"SELECT {', '.join(columns)} FROM mirror_records"
         where = f" WHERE crm = {marks(1, 1)} AND object_type = {marks(2, 1)}"
-        if ids is None:
-            frames = [self._frame(head + where, (crm, object_type), raw)]
+        if unique is None:
+            frames = [self._frame(head + where, (crm, object_type), raw, arrow=arrow)]
         else:
             frames = [
                 self._frame(
                     f"{head}{where} AND id IN ({marks(3, len(part))})",
                     (crm, object_type, *part),
                     raw,
+                    arrow=arrow,
                 )
-                for part in _chunks(list(dict.fromkeys(ids)))
+                for part in _chunks(unique)
             ]
         frames = [f for f in frames if f.height]
         if not frames:
