@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.test_contract import Harness, hubspot_harness
+from workers import sync as sync_module
 from workers.outputs import field_specs
 from workers.runner import run_sync
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import apply_schema, load_playbook, plan_sync, pull_population
+from workers.sync import SyncPlan, apply_schema, load_playbook, plan_sync, pull_population
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")
@@ -141,3 +142,35 @@ def test_the_nightly_run_reads_nothing_and_refreshes_the_statistics(
     # The statistics are fresh: a full read and segmentation now writes nothing.
     full = run_sync(settings, "hubspot", BOOK, connector=harness.build(), full=True, dry_run=True)
     assert full.records_to_write == 0, full.sample
+
+
+def test_a_plan_diffed_in_slices_equals_one_diffed_at_once(
+    synced: tuple[Harness, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness, settings = synced
+    harness.admin("POST", "mutate", json={"count": 60, "object_type": "contacts"})
+    connector = harness.build()
+
+    def plan() -> tuple[set[tuple[str, str, tuple[tuple[str, str], ...]]], SyncPlan]:
+        with StateStore(settings.database_url) as store:
+            planned = plan_sync(
+                connector, store, pull_population(connector, store, BOOK, full=True), BOOK
+            )
+        kept = {
+            (
+                w.object_type,
+                w.record_id,
+                tuple(sorted((k, v) for k, v in w.fields.items() if k not in planned.derived)),
+            )
+            for w in planned.writes
+        }
+        return kept, planned
+
+    at_once, whole = plan()
+    monkeypatch.setattr(sync_module, "DIFF_SLICE", 7)
+    sliced, parts = plan()
+    assert at_once and sliced == at_once
+    for object_type, diff in whole.diffs.items():
+        other = parts.diffs[object_type]
+        assert (other.compared, other.unchanged) == (diff.compared, diff.unchanged)
+        assert (other.per_field, other.transitions) == (diff.per_field, diff.transitions)

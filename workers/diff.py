@@ -48,6 +48,28 @@ class Diff:
     def records(self) -> int:
         return len(self.writes)
 
+    def absorb(self, other: Diff) -> None:
+        """Add the diff of other records of the same object type (a slice of a run)."""
+        self.writes += other.writes
+        self.remembered = pl.concat([self.remembered, other.remembered], how="diagonal_relaxed")
+        self.compared += other.compared
+        self.unchanged += other.unchanged
+        self.drift_records += other.drift_records
+        self.drift_fields += other.drift_fields
+        self.drift_ids |= other.drift_ids
+        for name, n in other.per_field.items():
+            self.per_field[name] = self.per_field.get(name, 0) + n
+        for name, moves in other.transitions.items():
+            mine = self.transitions.setdefault(name, {})
+            for move, n in moves.items():
+                mine[move] = mine.get(move, 0) + n
+        if other.changes is not None:
+            self.changes = (
+                other.changes
+                if self.changes is None
+                else pl.concat([self.changes, other.changes], how="vertical_relaxed")
+            )
+
 
 def written_frame(rows: dict[str, dict[str, str | None]]) -> pl.DataFrame:
     """``StateStore.last_written`` output as ``(record_id, field, old)`` rows."""

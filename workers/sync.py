@@ -65,6 +65,8 @@ STATISTICS_STATE = "statistics"
 CLV_STATE = "clv"
 CLV_MAX_AGE_DAYS = 8
 SAMPLE_SIZE = 10
+# Records diffed at a time (see _plan_object).
+DIFF_SLICE = 20_000
 
 
 class SchemaMissingError(RuntimeError):
@@ -504,22 +506,30 @@ def _plan_object(
     def native(name: str) -> str:
         return name if name in crm_owned else connector.field_name(name)
 
-    ids = values["id"].to_list()
-    written = written_frame(store.last_written(plan.crm, object_type, ids))
-    current = None
-    if pulled.shape is not None:
-        current = current_outputs(store, pulled.shape, object_type, ids)
-    plan.diffs[object_type] = diff_values(
-        object_type,
-        values,
-        written,
-        native=native,
-        tracked=moved,
-        run_at=run_at,
-        keep_when_null=crm_owned,
-        current=current,
-        numeric=pulled.shape.numeric.get(object_type, ()) if pulled.shape else (),
-    )
+    # In slices: what segsync wrote comes back as Python values, and the diff unpivots a
+    # row per field; a slice at a time keeps both bounded at any population size.
+    diff = Diff(object_type)
+    for start in range(0, values.height, DIFF_SLICE):
+        part = values.slice(start, DIFF_SLICE)
+        ids = part["id"].to_list()
+        written = written_frame(store.last_written(plan.crm, object_type, ids))
+        current = None
+        if pulled.shape is not None:
+            current = current_outputs(store, pulled.shape, object_type, ids)
+        diff.absorb(
+            diff_values(
+                object_type,
+                part,
+                written,
+                native=native,
+                tracked=moved,
+                run_at=run_at,
+                keep_when_null=crm_owned,
+                current=current,
+                numeric=pulled.shape.numeric.get(object_type, ()) if pulled.shape else (),
+            )
+        )
+    plan.diffs[object_type] = diff
     plan.derived |= {native(m + s) for m in moved for s in (ENTERED_AT, PREVIOUS)}
     plan.derived.add(native(UPDATED_AT))
 
