@@ -286,6 +286,29 @@ def drifted(
     return set(differs["record_id"].to_list())
 
 
+def read_since_written(
+    store: StateStore, crm: str, object_type: ObjectType, ids: list[str]
+) -> list[str]:
+    """Of ``ids``, the records whose mirrored copy the CRM modified after segsync last
+    wrote them (or never written): only those copies say what the CRM holds now.
+
+    A copy read before segsync's write holds the old values until the write's echo is
+    read; taken for the CRM's, it would look like a hand edit and be written again.
+    """
+    copies = store.mirror.load(crm, object_type, ids, columns=("id", "modified_at"))
+    written = store.last_write_times(crm, object_type, ids)
+    if not written:
+        return copies["id"].to_list()
+    times = pl.DataFrame(
+        {"id": list(written), "written_at": list(written.values())},
+        schema={"id": pl.String(), "written_at": pl.Datetime("us", "UTC")},
+    )
+    fresh = copies.join(times, on="id", how="left").filter(
+        pl.col("written_at").is_null() | (pl.col("modified_at") > pl.col("written_at"))
+    )
+    return fresh["id"].to_list()
+
+
 def roll_up_closure(
     store: StateStore, crm: str, changed: Mapping[ObjectType, Collection[str]]
 ) -> dict[ObjectType, set[str]]:
@@ -516,6 +539,9 @@ def _plan_object(
         current = None
         if pulled.shape is not None:
             current = current_outputs(store, pulled.shape, object_type, ids)
+            current = current.filter(
+                pl.col("record_id").is_in(read_since_written(store, plan.crm, object_type, ids))
+            )
         diff.absorb(
             diff_values(
                 object_type,
