@@ -54,7 +54,13 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, sandbox_process
-from benchmarks.sync_workers import Workers, dedicated_redis, schema_apply, segsync
+from benchmarks.sync_workers import (
+    Workers,
+    _vm_hwm_mb,
+    dedicated_redis,
+    schema_apply,
+    segsync,
+)
 from connectors.base import ObjectType
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.sandbox.hubspot_values import normalize_number
@@ -133,16 +139,6 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-
-
-def _vm_hwm_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 @dataclass

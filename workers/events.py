@@ -115,7 +115,6 @@ class Processor:
         *,
         batch_size: int = 1000,
         policy: InboxPolicy | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.connector = connector
         self.crm = connector.crm
@@ -123,7 +122,7 @@ class Processor:
         self.inbox = Inbox(store, policy)
         self.playbook = playbook
         self.batch_size = batch_size
-        self.population = Population(connector, store, playbook, clock)
+        self.population = Population(connector, store, playbook)
 
     def run_round(
         self,

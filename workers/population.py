@@ -10,7 +10,7 @@ mirror was never filled reads the CRM in full once (a full sync does the same).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 import polars as pl
@@ -61,14 +61,11 @@ class Population:
         connector: Connector,
         store: StateStore,
         playbook: Playbook,
-        clock: Callable[[], float] | None = None,
     ) -> None:
         self._connector = connector
         self._store = store
         self._playbook = playbook
         self._view: MirrorView | None = None
-        # Kept for callers that still pass a clock (the mirror needs none).
-        self._clock = clock
 
     @property
     def loaded(self) -> bool:

@@ -33,7 +33,7 @@ from segmentation.playbook import Playbook, parse_playbook
 from segmentation.statistics import StatisticsError
 from workers.diff import Diff, diff_values, same_in_crm, written_frame
 from workers.fieldmap import FieldMap, load_field_map
-from workers.frames import EngineFrames, FrameCollector, playbook_mode
+from workers.frames import EngineFrames, playbook_mode
 from workers.lifecycle import lifecycle_field, plan_lifecycle
 from workers.mirroring import (
     MirrorFeed,
@@ -357,20 +357,6 @@ def count_echoes(
         return 0
     written = store.last_write_times(crm, object_type, modified)
     return sum(1 for rid, at in modified.items() if rid in written and at <= written[rid])
-
-
-def read_population(
-    connector: Connector, field_map: FieldMap
-) -> tuple[FrameCollector, dict[str, int]]:
-    """Every record of every mapped object type, collected; and the count per type."""
-    collector = FrameCollector(field_map)
-    counts: dict[str, int] = {}
-    for t in field_map.object_types():
-        counts[t] = 0
-        for batch in connector.read_all(t, field_map.native_properties(t)):
-            collector(batch)
-            counts[t] += len(batch)
-    return collector, counts
 
 
 @dataclass
