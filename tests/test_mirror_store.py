@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
+from click.testing import CliRunner
 
 from tests.test_state import (  # noqa: F401 - fixtures the one below builds on
     backend_url,
     pg_schemas,
     pg_session_url,
 )
+from workers.cli import main
 from workers.state import StateStore
 from workers.state.mirror import ROW_SCHEMA, Mirror
 
@@ -105,3 +108,20 @@ def test_loads_are_columnar_and_typed(mirror: Mirror) -> None:
     assert some.height == 6_000
     with pytest.raises(ValueError, match="no column email"):
         mirror.load("hubspot", "contact", columns=("email",))
+
+
+def test_purge_asks_and_without_an_answer_keeps_the_mirror_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    monkeypatch.setenv("SEGSYNC_DATABASE_URL", url)
+    with StateStore(url) as store:
+        store.migrate()
+        store.mirror.upsert("hubspot", "contact", rows(("1", None, {}, {})))
+    kept = CliRunner().invoke(main, ["mirror", "purge"], input="")
+    assert kept.exit_code == 2 and "pass --yes" in kept.output
+    assert "Traceback" not in kept.output
+    purged = CliRunner().invoke(main, ["mirror", "purge", "--yes"])
+    assert purged.exit_code == 0 and "removed 1 mirrored records" in purged.output
+    with StateStore(url) as store:
+        assert store.mirror.count("hubspot") == 0

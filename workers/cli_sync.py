@@ -349,8 +349,12 @@ def mirror_purge(crm: str | None, yes: bool) -> None:
     from workers.sync import MIRROR_STATE, STATISTICS_STATE
 
     which = crm or "every CRM"
-    if not yes:
-        click.confirm(f"Delete the mirror of {which}?", abort=True)
+    try:
+        confirmed = yes or click.confirm(f"Delete the mirror of {which}?")
+    except click.Abort:  # no terminal to answer: say how to do it unattended
+        confirmed = False
+    if not confirmed:
+        raise click.UsageError("the mirror was kept; pass --yes to purge it without a prompt")
     with StateStore(_settings().database_url) as store:
         store.migrate()
         removed = store.mirror.purge(crm)
