@@ -18,7 +18,7 @@ from datetime import datetime
 import polars as pl
 
 from connectors.base import FieldWrite, ObjectType
-from workers.outputs import ENTERED_AT, PREVIOUS, REASON, UPDATED_AT
+from workers.outputs import ENTERED_AT, PREVIOUS, REASON, UPDATED_AT, is_compared
 
 WRITTEN_SCHEMA = {"record_id": pl.String, "field": pl.String, "old": pl.String}
 
@@ -202,6 +202,55 @@ def diff_values(
         pl.col("field").replace_strict(back, default=pl.col("field"))
     )
     return diff
+
+
+def held_by_crm(
+    values: pl.DataFrame,
+    copies: pl.DataFrame,
+    *,
+    native: Callable[[str], str],
+    numeric: Collection[str] = (),
+    keep_when_null: Collection[str] = (),
+) -> tuple[list[str], int]:
+    """Records whose every planned segsync value the CRM already holds; and how many
+    ``(record, field)`` values of ``values`` they have (counted compared and unchanged).
+
+    ``copies`` holds ``record_id`` and one column per native field the mirror keeps the
+    CRM's value of, for copies read after segsync last wrote the record (older copies
+    may hold what segsync has since overwritten). A record is held when its copy has
+    every planned field that has a CRM copy at all (segments, scores, values, the
+    lifecycle stage) and agrees on each; companions and reasons move only with those.
+    Such a record needs nothing written, so neither its written history nor a row per
+    field is looked at: on a run over the whole mirror that is nearly every record.
+    """
+    columns = [c for c in values.columns if c != "id"]
+    if not columns or values.height == 0 or copies.height == 0:
+        return [], 0
+    renamed = {c: native(c) for c in columns}
+    kept = [n for n in renamed.values() if n in copies.columns]
+    checked = [n for n in renamed.values() if n in kept or is_compared(n)]
+    if set(checked) - set(kept):
+        return [], 0  # a field the mirror has no copy of: the written history decides
+    long = (
+        values.rename({"id": "record_id", **renamed})
+        .join(copies.select("record_id"), on="record_id", how="semi")
+        .with_columns(pl.col(n).cast(pl.String) for n in renamed.values())
+        .unpivot(index="record_id", variable_name="field", value_name="new")
+        .filter(pl.col("new").is_not_null() | ~pl.col("field").is_in(list(keep_when_null)))
+        .with_columns(pl.col("new").fill_null(""))
+    )
+    crm = copies.select("record_id", *kept).unpivot(
+        index="record_id", variable_name="field", value_name="crm"
+    )
+    verdicts = (
+        long.filter(pl.col("field").is_in(kept))
+        .join(crm, on=["record_id", "field"], how="left")
+        .group_by("record_id")
+        .agg(same_in_crm(pl.col("new"), pl.col("crm"), numeric).all().alias("held"))
+        .filter(pl.col("held"))
+    )
+    held = verdicts["record_id"].to_list()
+    return held, long.filter(pl.col("record_id").is_in(held)).height
 
 
 def same_in_crm(ours: pl.Expr, crm: pl.Expr, numeric: Collection[str]) -> pl.Expr:

@@ -29,7 +29,7 @@ from workers.diff import written_frame
 from workers.fieldmap import FieldMap
 from workers.frames import LINKS, RESERVED, EngineFrames, Mode, engine_frames
 from workers.lifecycle import lifecycle_field
-from workers.outputs import REASON, is_companion
+from workers.outputs import is_compared
 from workers.state import StateStore
 from workers.state.mirror import ROW_SCHEMA
 
@@ -125,20 +125,12 @@ def mirror_shape(
     return MirrorShape(
         field_map.crm,
         kept,
-        {t: tuple(n for n in dict.fromkeys(outputs.get(t, ())) if compared(n)) for t in kept},
+        {t: tuple(n for n in dict.fromkeys(outputs.get(t, ())) if is_compared(n)) for t in kept},
         email_as_domain=EMAIL not in named,
         written_inputs=written,
         numeric={t: frozenset((numeric or {}).get(t, ())) for t in kept},
         present={t: tuple(dict.fromkeys(outputs.get(t, ()))) for t in kept},
     )
-
-
-def compared(native: str) -> bool:
-    """Whether the mirror keeps the CRM's value of a segsync field: segments, scores and
-    values, which the diff compares; not the companions (entered-at, previous, updated-at,
-    derived from segsync's own history) nor reasons (written only with their segment)."""
-    name = native.lower().removesuffix("__c")
-    return not is_companion(native) and not name.endswith(REASON)
 
 
 def mirror_rows(shape: MirrorShape, batch: RecordBatch) -> tuple[pl.DataFrame, list[str]]:
@@ -309,3 +301,39 @@ def current_outputs(
         .unpivot(index="record_id", variable_name="field", value_name="crm")
         .cast(schema)
     )
+
+
+def crm_copies(
+    store: StateStore,
+    shape: MirrorShape,
+    object_type: ObjectType,
+    ids: Collection[str] | None = None,
+) -> pl.DataFrame:
+    """What the CRM holds of segsync's fields, by native name, per ``record_id``: the
+    output fields and the inputs segsync writes (the lifecycle stage), of the copies
+    (of ``ids``, or all) that hold segsync's last write to the record, or of records it
+    never wrote.
+
+    A copy holds the last write when the CRM modified it at or after the write was
+    sent (the write's echo, or a later edit); an older copy holds what that write
+    replaced until its echo is read, and says nothing about what the CRM holds now.
+    (Times from two clocks: a CRM clock behind segsync's makes echoes look older, which
+    costs a look at the written history; one ahead by more than the time between a
+    read and a write could pass a copy read just before the write for its echo.)
+    """
+    outputs = list(shape.outputs.get(object_type, ()))
+    written = shape.written_inputs.get(object_type, {})
+    position = {name: i for i, name in enumerate(shape.inputs.get(object_type, {}))}
+    columns = ["id", "modified_at", "written_at", "outputs"] + (["inputs"] if written else [])
+    wanted = None if ids is None else list(ids)
+    rows = store.mirror.load(shape.crm, object_type, wanted, columns=columns).filter(
+        pl.col("written_at").is_null() | (pl.col("modified_at") >= pl.col("written_at"))
+    )
+    if written:
+        # One value of the inputs object each: cheaper than spreading every input.
+        rows = rows.with_columns(
+            pl.col("inputs").str.json_path_match(f"$['{position[c]}']").alias(n)
+            for c, n in written.items()
+        ).drop("inputs")
+    frame = decode_object(rows.drop("modified_at", "written_at"), "outputs", outputs)
+    return frame.rename({"id": "record_id"})

@@ -146,6 +146,13 @@ def tracked(values: pl.DataFrame, playbook: Playbook, object_type: EngineObject)
     return [o.name for o in segment_outputs(playbook, object_type) if o.name in values.columns]
 
 
+def is_compared(native: str) -> bool:
+    """Whether the CRM's value of a segsync field is mirrored and compared: segments,
+    scores and values; not the companions (entered-at, previous, updated-at, derived
+    from segsync's own history) nor reasons (written only with their segment)."""
+    return not is_companion(native) and not native.lower().removesuffix("__c").endswith(REASON)
+
+
 def is_companion(native: str) -> bool:
     """Whether a native field name is a derived companion (entered_at, previous, updated_at)."""
     name = native.lower().removesuffix("__c").removeprefix("segsync_")

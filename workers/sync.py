@@ -31,13 +31,14 @@ from connectors.base import Connector, CrmName, Cursor, FieldWrite, ObjectType
 from segmentation.engine import SegmentResult, segment
 from segmentation.playbook import Playbook, parse_playbook
 from segmentation.statistics import StatisticsError
-from workers.diff import Diff, diff_values, same_in_crm, written_frame
+from workers.diff import Diff, diff_values, held_by_crm, same_in_crm, written_frame
 from workers.fieldmap import FieldMap, load_field_map
 from workers.frames import EngineFrames, playbook_mode
 from workers.lifecycle import lifecycle_field, plan_lifecycle
 from workers.mirroring import (
     MirrorFeed,
     MirrorShape,
+    crm_copies,
     current_outputs,
     load_frames,
     mirror_shape,
@@ -67,6 +68,8 @@ CLV_MAX_AGE_DAYS = 8
 SAMPLE_SIZE = 10
 # Records diffed at a time (see _plan_object).
 DIFF_SLICE = 20_000
+# Above this many records a plan reads the CRM's copies of a whole object type at once.
+COPIES_BY_ID = 20_000
 
 
 class SchemaMissingError(RuntimeError):
@@ -286,29 +289,6 @@ def drifted(
     return set(differs["record_id"].to_list())
 
 
-def read_since_written(
-    store: StateStore, crm: str, object_type: ObjectType, ids: list[str]
-) -> list[str]:
-    """Of ``ids``, the records whose mirrored copy the CRM modified after segsync last
-    wrote them (or never written): only those copies say what the CRM holds now.
-
-    A copy read before segsync's write holds the old values until the write's echo is
-    read; taken for the CRM's, it would look like a hand edit and be written again.
-    """
-    copies = store.mirror.load(crm, object_type, ids, columns=("id", "modified_at"))
-    written = store.last_write_times(crm, object_type, ids)
-    if not written:
-        return copies["id"].to_list()
-    times = pl.DataFrame(
-        {"id": list(written), "written_at": list(written.values())},
-        schema={"id": pl.String(), "written_at": pl.Datetime("us", "UTC")},
-    )
-    fresh = copies.join(times, on="id", how="left").filter(
-        pl.col("written_at").is_null() | (pl.col("modified_at") > pl.col("written_at"))
-    )
-    return fresh["id"].to_list()
-
-
 def roll_up_closure(
     store: StateStore, crm: str, changed: Mapping[ObjectType, Collection[str]]
 ) -> dict[ObjectType, set[str]]:
@@ -515,19 +495,36 @@ def _plan_object(
     def native(name: str) -> str:
         return name if name in crm_owned else connector.field_name(name)
 
+    numeric = pulled.shape.numeric.get(object_type, ()) if pulled.shape else ()
+    copies = None
+    if pulled.shape is not None and values.height:
+        # The whole object type in one columnar read for a big plan (the nightly run);
+        # by ids for a small one.
+        ids = None if values.height > COPIES_BY_ID else values["id"].to_list()
+        copies = crm_copies(store, pulled.shape, object_type, ids)
     # In slices: what segsync wrote comes back as Python values, and the diff unpivots a
     # row per field; a slice at a time keeps both bounded at any population size.
     diff = Diff(object_type)
     for start in range(0, values.height, DIFF_SLICE):
         part = values.slice(start, DIFF_SLICE)
-        ids = part["id"].to_list()
-        written = written_frame(store.last_written(plan.crm, object_type, ids))
         current = None
-        if pulled.shape is not None:
-            current = current_outputs(store, pulled.shape, object_type, ids)
-            current = current.filter(
-                pl.col("record_id").is_in(read_since_written(store, plan.crm, object_type, ids))
+        if copies is not None:
+            mine = copies.join(part.select(pl.col("id").alias("record_id")), on="record_id")
+            # What the CRM already holds needs no write: its history is not looked at.
+            held, fields = held_by_crm(
+                part, mine, native=native, numeric=numeric, keep_when_null=crm_owned
             )
+            diff.compared += fields
+            diff.unchanged += fields
+            part = part.filter(~pl.col("id").is_in(held))
+            current = (
+                mine.filter(~pl.col("record_id").is_in(held))
+                .drop([c for c in mine.columns if c in crm_owned])
+                .unpivot(index="record_id", variable_name="field", value_name="crm")
+            )
+        if part.height == 0:
+            continue
+        written = written_frame(store.last_written(plan.crm, object_type, part["id"].to_list()))
         diff.absorb(
             diff_values(
                 object_type,
@@ -538,7 +535,7 @@ def _plan_object(
                 run_at=run_at,
                 keep_when_null=crm_owned,
                 current=current,
-                numeric=pulled.shape.numeric.get(object_type, ()) if pulled.shape else (),
+                numeric=numeric,
             )
         )
     plan.diffs[object_type] = diff

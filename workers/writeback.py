@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from connectors.base import Connector, FieldWrite, WriteResult, WriteStatus
 from workers.state import DeadLetterEntry, StateStore
@@ -214,6 +215,8 @@ def _send_batch(
 ) -> list[FieldWrite]:
     """Send one batch, marked in flight until its outcome is recorded; the writes to retry."""
     crm = connector.crm
+    # Recorded as the write's time: a copy the CRM modified at or after it holds it.
+    sent_at = datetime.now(UTC)
     store.mark_in_flight(crm, [_remembered(w, derived) for w in batch])
     results = connector.write(batch)
     by_key = {(w.object_type, w.record_id): w for w in batch}
@@ -238,7 +241,7 @@ def _send_batch(
     settled: set[tuple[str, str]] = {(w.object_type, w.record_id) for w in landed}
     settled |= {(e.object_type, e.record_id) for e in letters}
     with store.transaction():  # the batch's outcome is recorded whole, in one commit
-        _remember(store, crm, landed, derived)
+        _remember(store, crm, landed, derived, sent_at)
         outcome.dead_lettered += store.add_dead_letters(crm, letters)
         store.clear_in_flight(crm, settled)
     outcome.records_written += len(landed)
@@ -252,7 +255,11 @@ def _remembered(write: FieldWrite, derived: Collection[str]) -> FieldWrite:
 
 
 def _remember(
-    store: StateStore, crm: str, writes: Sequence[FieldWrite], derived: Collection[str]
+    store: StateStore,
+    crm: str,
+    writes: Sequence[FieldWrite],
+    derived: Collection[str],
+    sent_at: datetime,
 ) -> None:
     """Record landed values (one statement per object type) and close their letters."""
     by_type: dict[str, list[FieldWrite]] = {}
@@ -260,5 +267,5 @@ def _remember(
         by_type.setdefault(w.object_type, []).append(w)
     for object_type, group in by_type.items():
         rows = [(w.record_id, k, v) for w in group for k, v in w.fields.items() if k not in derived]
-        store.record_written(crm, object_type, rows)
+        store.record_written(crm, object_type, rows, at=sent_at)
         store.resolve_record_letters(crm, object_type, [w.record_id for w in group])

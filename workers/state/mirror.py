@@ -39,6 +39,9 @@ ROW_SCHEMA = pl.Schema(
         "outputs": pl.String(),
     }
 )
+# What load can return: a page's columns and when segsync last wrote the record.
+COLUMNS = pl.Schema({**ROW_SCHEMA, "written_at": pl.Datetime("us", "UTC")})
+_TIMES = ("modified_at", "written_at")
 # The column in which a record's link to an object of this type is kept (frames.LINKS:
 # contacts, leads and deals link their company; deals their contact).
 LINK_COLUMNS: dict[str, str] = {"company": "company_id", "contact": "contact_id"}
@@ -59,6 +62,9 @@ class MirrorRow(Base):
     outputs: Mapped[str] = mapped_column(Text(), nullable=False)
     # The full read that last saw the record: one that completes sweeps the unseen.
     read_mark: Mapped[int] = mapped_column(Integer(), nullable=False, default=0)
+    # When segsync last wrote any field of the record (record_written keeps it; reads
+    # leave it): a copy modified after it says what the CRM holds now.
+    written_at: Mapped[Any] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         Index(None, "crm", "object_type", "company_id"),
@@ -135,16 +141,16 @@ class Mirror:
         columns: Sequence[str] = ("id", "company_id", "contact_id", "inputs"),
     ) -> pl.DataFrame:
         """Rows of one object type (all, or those of ``ids``), as stored (JSON as text)."""
-        unknown = set(columns) - set(ROW_SCHEMA)
+        unknown = set(columns) - set(COLUMNS)
         if unknown:
             raise ValueError(f"the mirror has no column {', '.join(sorted(unknown))}")
-        schema = pl.Schema({c: ROW_SCHEMA[c] for c in columns})
+        schema = pl.Schema({c: COLUMNS[c] for c in columns})
         pg = self.store.dialect == "postgresql"
         # Timestamps come back as SQLite's text; they are parsed once, as a column.
         raw = (
             schema
             if pg
-            else pl.Schema({c: pl.String() if c == "modified_at" else t for c, t in schema.items()})
+            else pl.Schema({c: pl.String() if c in _TIMES else t for c, t in schema.items()})
         )
         unique = None if ids is None else list(dict.fromkeys(ids))
         # Arrow for what is big (the whole mirror, large id lists); PostgreSQL only.
@@ -172,10 +178,11 @@ class Mirror:
         if not frames:
             return pl.DataFrame(schema=schema)
         frame = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
-        if "modified_at" in frame.columns and frame["modified_at"].dtype == pl.String:
-            frame = frame.with_columns(
-                pl.col("modified_at").str.to_datetime(time_zone="UTC", time_unit="us")
-            )
+        frame = frame.with_columns(
+            pl.col(c).str.to_datetime(time_zone="UTC", time_unit="us")
+            for c in _TIMES
+            if c in frame.columns and frame[c].dtype == pl.String
+        )
         return frame.cast(schema)
 
     def linked(self, crm: str, object_type: str, column: str, ids: Iterable[str]) -> list[str]:

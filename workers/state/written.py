@@ -83,6 +83,21 @@ def _upsert_written(
     return _on_conflict_written(postgresql.insert(WrittenValueRow).from_select(names, source))
 
 
+def _stamp_mirror(
+    conn: Any, crm: str, object_type: str, record_ids: Collection[str], at: datetime
+) -> None:
+    """Move the mirrored records' ``written_at`` to ``at`` (never back: an adopted write
+    keeps the time it was sent, which may be older than a later one)."""
+    m = MirrorRow
+    later = case((m.written_at.is_(None) | (m.written_at < at), at), else_=m.written_at)
+    for chunk in _chunks(sorted(record_ids), _IN_CHUNK):
+        conn.execute(
+            update(m)
+            .where(m.crm == crm, m.object_type == object_type, m.id.in_(chunk))
+            .values(written_at=later)
+        )
+
+
 def _upsert_in_flight(
     crm: str, items: Sequence[tuple[tuple[str, str], dict[str, str]]], now: datetime
 ) -> Any:
@@ -195,6 +210,7 @@ class WrittenMixin(StoreBase):
             with self._write() as conn:
                 for part in _chunks(items, _WRITE_CHUNK):
                     conn.execute(_upsert_written(crm, object_type, part, now))
+                _stamp_mirror(conn, crm, object_type, {rid for rid, _ in latest}, now)
             return len(items)
         stmt = _on_conflict_written(self._insert(WrittenValueRow))
         params = [
@@ -213,6 +229,7 @@ class WrittenMixin(StoreBase):
         with self._write() as conn:
             for chunk in _chunks(params, _WRITE_CHUNK):
                 conn.execute(stmt, list(chunk))
+            _stamp_mirror(conn, crm, object_type, {rid for rid, _ in latest}, now)
         return len(params)
 
     def written_since(self, crm: str, object_type: str, since: datetime) -> set[str]:
