@@ -593,17 +593,33 @@ def _previous_lifecycle(
         sources += (("lead", "contact", people),)
     if only is not None:
         sources = tuple((t, e, sorted(only.get(t, set()))) for t, e, _ in sources)
-    rows: list[tuple[str, str, str | None]] = []
-    for object_type, engine_object, ids in sources:
-        known = store.last_written(connector.crm, object_type, ids, fields=[name])
-        rows += [(engine_object, rid, f[name]) for rid, f in known.items() if f.get(name)]
-    if not rows:
-        return None
-    return pl.DataFrame(
-        rows,
-        schema={"object_type": pl.String, "id": pl.String, "segment_lifecycle": pl.String},
-        orient="row",
+    schema = pl.Schema(
+        {"object_type": pl.String(), "id": pl.String(), "segment_lifecycle": pl.String()}
     )
+    parts: list[pl.DataFrame] = []
+    for object_type, engine_object, ids in sources:
+        if len(ids) > COPIES_BY_ID:  # most of the mirror: one columnar read
+            column = store.written_field(connector.crm, object_type, name)
+            wanted = pl.DataFrame({"record_id": ids}, schema={"record_id": pl.String})
+            found = column.join(wanted, on="record_id", how="semi")
+        else:
+            known = store.last_written(connector.crm, object_type, ids, fields=[name])
+            found = pl.DataFrame(
+                [(rid, f.get(name)) for rid, f in known.items()],
+                schema={"record_id": pl.String, "value": pl.String},
+                orient="row",
+            )
+        parts.append(
+            found.filter(pl.col("value").is_not_null() & (pl.col("value") != "")).select(
+                pl.lit(engine_object).alias("object_type"),
+                pl.col("record_id").alias("id"),
+                pl.col("value").alias("segment_lifecycle"),
+            )
+        )
+    previous = pl.concat(parts).cast(schema) if parts else pl.DataFrame(schema=schema)
+    # One row per person: the same id is listed as contact and as lead (leads' CRMs).
+    previous = previous.unique(["object_type", "id"], keep="first", maintain_order=True)
+    return previous if previous.height else None
 
 
 def affected_records(

@@ -6,15 +6,15 @@ JSON object of text values, ``inputs``) and the CRM's current values of segsync'
 output fields (a JSON object keyed by native field name, ``outputs``). What is kept
 is decided by :mod:`workers.mirroring`; this module stores and loads it.
 
-Loading is columnar: rows come back as Arrow through ADBC (SQLite file or PostgreSQL)
-and the JSON objects are decoded by polars, never as one Python object per record.
+Loading is columnar (:mod:`workers.state.columnar`): big reads come back from
+PostgreSQL as Arrow through ADBC, the rest a page of rows at a time, and the JSON
+objects are decoded by polars, never as one Python object per record.
 Writes are page-sized upserts through SQLAlchemy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +23,11 @@ from sqlalchemy import Index, Integer, String, Text, bindparam, delete, func, se
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workers.state.base import StoreBase
+from workers.state.columnar import read_frame
 from workers.state.schema import Base, UTCDateTime
 
 # Rows per statement for IN-lists and executemany pages (inside both backends' limits).
 _CHUNK = 5000
-# Rows fetched per page from SQLite before they become a polars chunk.
-_LOAD_PAGE = 50_000
 ROW_SCHEMA = pl.Schema(
     {
         "id": pl.String(),
@@ -98,40 +97,6 @@ class Mirror:
 
     # ------------------------------------------------------------------ reads
 
-    @contextmanager
-    def _arrow(self) -> Iterator[Any]:
-        """An ADBC connection to the store's PostgreSQL database (Arrow results)."""
-        import adbc_driver_postgresql.dbapi as adbc_pg
-
-        uri = self.store.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = adbc_pg.connect(uri)
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    def _frame(
-        self, sql: str, params: Sequence[Any], schema: pl.Schema, *, arrow: bool
-    ) -> pl.DataFrame:
-        if arrow:
-            with self._arrow() as conn, conn.cursor() as cursor:
-                cursor.execute(sql, list(params))
-                frame = pl.from_arrow(cursor.fetch_arrow_table())
-            assert isinstance(frame, pl.DataFrame)
-            return frame
-        # Through the store's own driver: a few thousand rows (an upsert's look-up) do not
-        # pay for an ADBC connection, and SQLite always comes this way: a second SQLite
-        # library in the process (ADBC's, connectorx's) shares the file's POSIX locks with
-        # it, and measured, it did not see rows committed to the WAL after it first
-        # opened the file. Pages of rows become polars chunks, so no more than a page is
-        # ever held as Python tuples.
-        chunks: list[pl.DataFrame] = []
-        with self.store.engine.connect() as conn:
-            result = conn.exec_driver_sql(sql, tuple(params))
-            while page := result.fetchmany(_LOAD_PAGE):
-                chunks.append(pl.DataFrame(page, schema=schema, orient="row"))
-        return pl.concat(chunks) if chunks else pl.DataFrame(schema=schema)
-
     def load(
         self,
         crm: str,
@@ -163,10 +128,11 @@ class Mirror:
         head = f"SELECT {', '.join(columns)} FROM mirror_records"
         where = f" WHERE crm = {marks(1, 1)} AND object_type = {marks(2, 1)}"
         if unique is None:
-            frames = [self._frame(head + where, (crm, object_type), raw, arrow=arrow)]
+            frames = [read_frame(self.store, head + where, (crm, object_type), raw, arrow=arrow)]
         else:
             frames = [
-                self._frame(
+                read_frame(
+                    self.store,
                     f"{head}{where} AND id IN ({marks(3, len(part))})",
                     (crm, object_type, *part),
                     raw,

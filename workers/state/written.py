@@ -7,12 +7,14 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 from sqlalchemy import String, Text, case, cast, delete, func, literal, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.base import FieldWrite
 from workers.state.base import StoreBase
 from workers.state.changes import record_key
+from workers.state.columnar import read_frame
 from workers.state.engine import _IN_CHUNK, _WRITE_CHUNK, _check_object_type, _chunks, _unique
 from workers.state.mirror import LINK_COLUMNS, MirrorRow
 from workers.state.records import WrittenValue
@@ -231,6 +233,18 @@ class WrittenMixin(StoreBase):
                 conn.execute(stmt, list(chunk))
             _stamp_mirror(conn, crm, object_type, {rid for rid, _ in latest}, now)
         return len(params)
+
+    def written_field(self, crm: str, object_type: str, field: str) -> pl.DataFrame:
+        """One field's last written value for every record of a type: ``record_id,
+        value``, read columnar (a run over the whole mirror; by ids it is slower)."""
+        pg = self.dialect == "postgresql"
+        marks = ("$1", "$2", "$3") if pg else ("?", "?", "?")
+        sql = (
+            "SELECT record_id, value FROM written_values"
+            f" WHERE crm = {marks[0]} AND object_type = {marks[1]} AND field = {marks[2]}"
+        )
+        schema = pl.Schema({"record_id": pl.String(), "value": pl.String()})
+        return read_frame(self, sql, (crm, object_type, field), schema, arrow=pg).cast(schema)
 
     def written_since(self, crm: str, object_type: str, since: datetime) -> set[str]:
         """Records segsync wrote any field of after ``since``."""

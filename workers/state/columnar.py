@@ -1,0 +1,56 @@
+"""Query results as polars frames, columnar: Arrow through ADBC for PostgreSQL.
+
+For the big reads of the state store (the whole mirror, one field of every record's
+written history), never one Python object per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import polars as pl
+
+from workers.state.base import StoreBase
+
+# Rows fetched per page through the store's own driver before they become a polars chunk.
+_LOAD_PAGE = 50_000
+
+
+@contextmanager
+def arrow_connection(store: StoreBase) -> Iterator[Any]:
+    """An ADBC connection to the store's PostgreSQL database (Arrow results)."""
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
+    uri = store.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = adbc_pg.connect(uri)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def read_frame(
+    store: StoreBase, sql: str, params: Sequence[Any], schema: pl.Schema, *, arrow: bool
+) -> pl.DataFrame:
+    """Rows of ``sql`` as a frame: through ADBC (``arrow``, PostgreSQL; placeholders
+    ``$1``...) or the store's own driver (its paramstyle), a page at a time."""
+    if arrow:
+        with arrow_connection(store) as conn, conn.cursor() as cursor:
+            cursor.execute(sql, list(params))
+            frame = pl.from_arrow(cursor.fetch_arrow_table())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+    # Through the store's own driver: a few thousand rows (an upsert's look-up) do not
+    # pay for an ADBC connection, and SQLite always comes this way: a second SQLite
+    # library in the process (ADBC's, connectorx's) shares the file's POSIX locks with
+    # it, and measured, it did not see rows committed to the WAL after it first
+    # opened the file. Pages of rows become polars chunks, so no more than a page is
+    # ever held as Python tuples.
+    chunks: list[pl.DataFrame] = []
+    with store.engine.connect() as conn:
+        result = conn.exec_driver_sql(sql, tuple(params))
+        while page := result.fetchmany(_LOAD_PAGE):
+            chunks.append(pl.DataFrame(page, schema=schema, orient="row"))
+    return pl.concat(chunks) if chunks else pl.DataFrame(schema=schema)
