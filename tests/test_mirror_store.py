@@ -71,11 +71,19 @@ def test_an_upsert_tells_new_and_changed_inputs_from_changed_outputs(mirror: Mir
     assert sorted(mirror.linked("hubspot", "contact", "company_id", ["c1", "c2"])) == ["1", "2"]
 
 
-def test_confirmed_writes_merge_into_the_crm_values(mirror: Mirror) -> None:
-    mirror.upsert("hubspot", "company", rows(("9", None, {}, {"segsync_tier": "smb", "a": "x"})))
-    mirror.merge_outputs("hubspot", "company", {"9": {"segsync_tier": "enterprise"}})
-    (outputs,) = mirror.load("hubspot", "company", columns=("outputs",))["outputs"]
-    assert json.loads(outputs) == {"segsync_tier": "enterprise", "a": "x"}
+def test_a_write_stamps_the_mirrored_record_and_never_moves_the_stamp_back(
+    mirror: Mirror,
+) -> None:
+    store = mirror.store
+    assert isinstance(store, StateStore)
+    mirror.upsert("hubspot", "company", rows(("9", None, {}, {}), ("8", None, {}, {})))
+    late, early = datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+    store.record_written("hubspot", "company", [("9", "segsync_tier", "smb")], at=late)
+    # A write adopted after a crash keeps its older send time: the stamp stays.
+    store.record_written("hubspot", "company", [("9", "segsync_tier", "smb")], at=early)
+    mirror.upsert("hubspot", "company", rows(("9", None, {"a": "1"}, {})))  # a read keeps it
+    stamps = dict(mirror.load("hubspot", "company", columns=("id", "written_at")).rows())
+    assert stamps == {"9": late, "8": None}
 
 
 def test_a_full_read_sweeps_what_it_did_not_see(mirror: Mirror) -> None:

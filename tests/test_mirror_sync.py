@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,14 @@ from workers.outputs import field_specs
 from workers.runner import run_sync
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import SyncPlan, apply_schema, load_playbook, plan_sync, pull_population
+from workers.sync import (
+    SyncPlan,
+    apply_schema,
+    fill_mirror,
+    load_playbook,
+    plan_sync,
+    pull_population,
+)
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")
@@ -184,3 +192,40 @@ def test_a_nightly_run_before_the_echoes_are_read_writes_nothing(
     harness, settings = synced
     nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
     assert nightly.records_to_write == 0 and nightly.drift_repaired == 0
+
+
+def test_a_nightly_run_looks_up_the_history_only_of_records_the_crm_holds_otherwise(
+    synced: tuple[Harness, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies read after segsync's writes say the CRM holds the plan: nothing to write,
+    and their written history (a row per field) is not read. A hand-edited record is."""
+    harness, settings = synced
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
+    looked_up: list[str] = []
+    real = StateStore.last_written
+
+    def spy(self: StateStore, crm: str, object_type: str, ids: Any, **kw: Any) -> Any:
+        ids = list(ids)
+        if "fields" not in kw:  # the diff's look-ups (not the lifecycle stages')
+            looked_up.extend(ids)
+        return real(self, crm, object_type, ids, **kw)
+
+    monkeypatch.setattr(StateStore, "last_written", spy)
+    nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
+    assert nightly.records_segmented == {"contact": 400, "company": 60}
+    assert looked_up == [] and nightly.records_to_write == 0
+    # A hand edit the mirror has read (here by a read of everything, no run).
+    table = harness.server.state.store.table("contact")
+    edited = str(table.ids[7])
+    with harness.server.state.store.lock:
+        held = table.get(table.row(edited), "segsync_demographic")
+        options = next(s.options for s in field_specs(BOOK, "contact") if s.name == "demographic")
+        other = next(o for o in options if o != held)
+        now_ms = int(time.time() * 1000)
+        table.update(table.row(edited), {"segsync_demographic": other}, now_ms, via_api=False)
+    with StateStore(settings.database_url) as store:
+        fill_mirror(harness.build(), store, BOOK)
+    nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
+    assert looked_up == [edited]
+    assert nightly.drift_repaired == 1 and nightly.records_written == 1
+    assert harness.record("contact", edited)["properties"]["segsync_demographic"] == held

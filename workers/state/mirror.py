@@ -252,37 +252,6 @@ class Mirror:
                     ],
                 )
 
-    def merge_outputs(self, crm: str, object_type: str, values: dict[str, dict[str, str]]) -> None:
-        """Set output fields the CRM confirmed (``{record id: {native field: value}}``)."""
-        if not values:
-            return
-        import json
-
-        store = self.store
-        patch: Any = bindparam("patch")
-        if store.dialect == "postgresql":
-            merged: Any = func.cast(
-                func.cast(MirrorRow.outputs, postgresql_jsonb()).op("||")(
-                    func.cast(patch, postgresql_jsonb())
-                ),
-                Text(),
-            )
-        else:
-            merged = func.json_patch(MirrorRow.outputs, patch)
-        statement = (
-            update(MirrorRow)
-            .where(
-                MirrorRow.crm == crm,
-                MirrorRow.object_type == object_type,
-                MirrorRow.id == bindparam("rid"),
-            )
-            .values(outputs=merged)
-        )
-        items = [{"rid": rid, "patch": json.dumps(fields)} for rid, fields in values.items()]
-        with store._write() as conn:
-            for start in range(0, len(items), _CHUNK):
-                conn.execute(statement, items[start : start + _CHUNK])
-
     def delete(self, crm: str, object_type: str, ids: Iterable[str]) -> int:
         """Remove records; how many were there."""
         gone = 0
