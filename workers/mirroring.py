@@ -187,14 +187,22 @@ def _json_object(page: pl.DataFrame, prefix: str) -> pl.Expr:
     return pl.struct([pl.col(c).alias(str(i)) for i, c in enumerate(names)]).struct.json_encode()
 
 
+# Rows per JSON decode: polars' decoder holds several times the text while it works
+# (measured: 860 MB more for 200,000 contacts at once, 230 MB in slices of 10,000).
+DECODE_SLICE = 10_000
+
+
 def decode_object(frame: pl.DataFrame, column: str, names: list[str]) -> pl.DataFrame:
     """``frame`` with the positional JSON object ``column`` spread into ``names`` columns."""
     struct = pl.Struct({str(i): pl.String() for i in range(len(names))})
-    return (
-        frame.with_columns(pl.col(column).str.json_decode(struct))
+    parts = [
+        frame.slice(start, DECODE_SLICE)
+        .with_columns(pl.col(column).str.json_decode(struct))
         .unnest(column)
         .rename({str(i): name for i, name in enumerate(names)})
-    )
+        for start in range(0, max(frame.height, 1), DECODE_SLICE)
+    ]
+    return pl.concat(parts, rechunk=True) if len(parts) > 1 else parts[0]
 
 
 @dataclass
@@ -263,13 +271,16 @@ def load_table(
 ) -> pl.DataFrame:
     """One object type from the mirror: ``id``, its links, canonical fields as text."""
     links = [name for name, _ in LINKS[object_type]]
-    rows = store.mirror.load(
-        shape.crm, object_type, None if ids is None else list(ids), columns=("id", *links, "inputs")
-    )
     names = list(shape.inputs.get(object_type, {}))
-    if not names:
-        return rows.drop("inputs")
-    return decode_object(rows, "inputs", names).drop([n for n in names if n in RESERVED])
+
+    def decoded(rows: pl.DataFrame) -> pl.DataFrame:
+        if not names:
+            return rows.drop("inputs")
+        return decode_object(rows, "inputs", names).drop([n for n in names if n in RESERVED])
+
+    wanted = None if ids is None else list(ids)
+    columns = ("id", *links, "inputs")
+    return store.mirror.load(shape.crm, object_type, wanted, columns=columns, each=decoded)
 
 
 def load_frames(

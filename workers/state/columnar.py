@@ -6,7 +6,7 @@ written history), never one Python object per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,25 +32,43 @@ def arrow_connection(store: StoreBase) -> Iterator[Any]:
 
 
 def read_frame(
-    store: StoreBase, sql: str, params: Sequence[Any], schema: pl.Schema, *, arrow: bool
+    store: StoreBase,
+    sql: str,
+    params: Sequence[Any],
+    schema: pl.Schema,
+    *,
+    arrow: bool,
+    each: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """Rows of ``sql`` as a frame: through ADBC (``arrow``, PostgreSQL; placeholders
-    ``$1``...) or the store's own driver (its paramstyle), a page at a time."""
+    ``$1``...) or the store's own driver (its paramstyle), a batch at a time; ``each``
+    turns every batch into what is kept (so a big text column is never whole)."""
+    keep = each or (lambda frame: frame)
+    chunks: list[pl.DataFrame] = []
     if arrow:
         with arrow_connection(store) as conn, conn.cursor() as cursor:
             cursor.execute(sql, list(params))
-            frame = pl.from_arrow(cursor.fetch_arrow_table())
-        assert isinstance(frame, pl.DataFrame)
-        return frame
+            for batch in cursor.fetch_record_batch():
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                chunks.append(keep(frame.cast(schema)))
+        return _concat(chunks, schema, keep)
     # Through the store's own driver: a few thousand rows (an upsert's look-up) do not
     # pay for an ADBC connection, and SQLite always comes this way: a second SQLite
     # library in the process (ADBC's, connectorx's) shares the file's POSIX locks with
     # it, and measured, it did not see rows committed to the WAL after it first
     # opened the file. Pages of rows become polars chunks, so no more than a page is
     # ever held as Python tuples.
-    chunks: list[pl.DataFrame] = []
     with store.engine.connect() as conn:
         result = conn.exec_driver_sql(sql, tuple(params))
         while page := result.fetchmany(_LOAD_PAGE):
-            chunks.append(pl.DataFrame(page, schema=schema, orient="row"))
-    return pl.concat(chunks) if chunks else pl.DataFrame(schema=schema)
+            chunks.append(keep(pl.DataFrame(page, schema=schema, orient="row")))
+    return _concat(chunks, schema, keep)
+
+
+def _concat(
+    chunks: list[pl.DataFrame], schema: pl.Schema, keep: Callable[[pl.DataFrame], pl.DataFrame]
+) -> pl.DataFrame:
+    if not chunks:
+        return keep(pl.DataFrame(schema=schema))
+    return pl.concat(chunks, how="vertical_relaxed") if len(chunks) > 1 else chunks[0]

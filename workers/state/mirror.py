@@ -14,12 +14,12 @@ Writes are page-sized upserts through SQLAlchemy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Index, Integer, String, Text, bindparam, delete, func, select, update
+from sqlalchemy import Index, Integer, String, Text, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workers.state.base import StoreBase
@@ -104,8 +104,11 @@ class Mirror:
         ids: Sequence[str] | None = None,
         *,
         columns: Sequence[str] = ("id", "company_id", "contact_id", "inputs"),
+        each: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
     ) -> pl.DataFrame:
-        """Rows of one object type (all, or those of ``ids``), as stored (JSON as text)."""
+        """Rows of one object type (all, or those of ``ids``), as stored (JSON as text);
+        or what ``each`` makes of every batch of them (decoded JSON: the text of the
+        whole mirror is never held at once)."""
         unknown = set(columns) - set(COLUMNS)
         if unknown:
             raise ValueError(f"the mirror has no column {', '.join(sorted(unknown))}")
@@ -117,6 +120,15 @@ class Mirror:
             if pg
             else pl.Schema({c: pl.String() if c in _TIMES else t for c, t in schema.items()})
         )
+
+        def typed(frame: pl.DataFrame) -> pl.DataFrame:
+            frame = frame.with_columns(
+                pl.col(c).str.to_datetime(time_zone="UTC", time_unit="us")
+                for c in _TIMES
+                if c in frame.columns and frame[c].dtype == pl.String
+            ).cast(schema)
+            return frame if each is None else each(frame)
+
         unique = None if ids is None else list(dict.fromkeys(ids))
         # Arrow for what is big (the whole mirror, large id lists); PostgreSQL only.
         arrow = pg and (unique is None or len(unique) > _CHUNK)
@@ -127,29 +139,21 @@ class Mirror:
 
         head = f"SELECT {', '.join(columns)} FROM mirror_records"
         where = f" WHERE crm = {marks(1, 1)} AND object_type = {marks(2, 1)}"
-        if unique is None:
-            frames = [read_frame(self.store, head + where, (crm, object_type), raw, arrow=arrow)]
-        else:
-            frames = [
-                read_frame(
-                    self.store,
-                    f"{head}{where} AND id IN ({marks(3, len(part))})",
-                    (crm, object_type, *part),
-                    raw,
-                    arrow=arrow,
-                )
+        queries = (
+            [(head + where, (crm, object_type))]
+            if unique is None
+            else [
+                (f"{head}{where} AND id IN ({marks(3, len(part))})", (crm, object_type, *part))
                 for part in _chunks(unique)
             ]
-        frames = [f for f in frames if f.height]
-        if not frames:
-            return pl.DataFrame(schema=schema)
-        frame = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
-        frame = frame.with_columns(
-            pl.col(c).str.to_datetime(time_zone="UTC", time_unit="us")
-            for c in _TIMES
-            if c in frame.columns and frame[c].dtype == pl.String
         )
-        return frame.cast(schema)
+        frames = [
+            read_frame(self.store, sql, params, raw, arrow=arrow, each=typed)
+            for sql, params in queries
+        ]
+        if not frames:  # no ids asked for
+            return typed(pl.DataFrame(schema=raw))
+        return pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
 
     def linked(self, crm: str, object_type: str, column: str, ids: Iterable[str]) -> list[str]:
         """Ids of ``object_type`` records whose ``column`` (a link) is one of ``ids``."""
