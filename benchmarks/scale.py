@@ -66,19 +66,11 @@ from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.sandbox.hubspot_values import normalize_number
 from workers.fieldmap import load_field_map
 from workers.frames import playbook_mode
+from workers.mirror_pull import MIRROR_STATE, Pulled, numeric_outputs
 from workers.mirroring import load_frames, mirror_shape
 from workers.outputs import field_specs, is_companion
 from workers.state import StateStore
-from workers.sync import (
-    CLUSTER_STATE,
-    CLV_STATE,
-    MIRROR_STATE,
-    STATISTICS_STATE,
-    Pulled,
-    load_playbook,
-    numeric_outputs,
-    plan_sync,
-)
+from workers.sync import CLUSTER_STATE, CLV_STATE, STATISTICS_STATE, load_playbook, plan_sync
 
 PLAYBOOK = "b2b_saas"
 RSS_TARGET_MB = 2.5 * 1024

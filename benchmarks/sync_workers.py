@@ -73,9 +73,10 @@ from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.sandbox import SandboxConfig, SandboxServer
 from connectors.sandbox.hubspot_values import format_value, normalize_number
 from connectors.sandbox.stats import Stats
+from workers.mirror_pull import Pulled, pull_population
 from workers.outputs import field_specs, is_companion
 from workers.state import StateStore
-from workers.sync import Pulled, load_playbook, plan_sync, pull_population
+from workers.sync import load_playbook, plan_sync
 
 PLAYBOOK = "b2b_saas"
 LIFECYCLE = "lifecyclestage"

@@ -472,8 +472,9 @@ def planned(
     holds (RFM and value-tier bounds, CLV fit, centroids) instead of computing them
     afresh: what incremental runs and event rounds segment against until the nightly run
     refreshes them, so "exact" means equal to this."""
+    from workers.mirror_pull import pull_population
     from workers.runner import build_connector
-    from workers.sync import load_playbook, plan_sync, pull_population
+    from workers.sync import load_playbook, plan_sync
 
     settings = d.local_settings(database_url)
     book = load_playbook(settings.playbook)

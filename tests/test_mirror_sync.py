@@ -12,18 +12,12 @@ import pytest
 
 from tests.test_contract import Harness, hubspot_harness
 from workers import sync as sync_module
+from workers.mirror_pull import fill_mirror, pull_population
 from workers.outputs import field_specs
 from workers.runner import run_sync
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import (
-    SyncPlan,
-    apply_schema,
-    fill_mirror,
-    load_playbook,
-    plan_sync,
-    pull_population,
-)
+from workers.sync import SyncPlan, apply_schema, load_playbook, plan_sync
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")

@@ -432,19 +432,6 @@ def test_forget_records_removes_everything_about_them(store: StateStore) -> None
     assert store.list_dead_letters(include_resolved=True) == []
 
 
-def test_last_write_times_are_each_records_latest_write(
-    store: StateStore, clock: FakeClock
-) -> None:
-    """What tells segsync's own writes apart from other changes in a sync's summary."""
-    store.record_written("hubspot", "contact", [("1", "a", "x"), ("1", "b", "y"), ("2", "a", "z")])
-    later = clock.advance()
-    store.record_written("hubspot", "contact", [("1", "b", "w")])
-    store.record_written("hubspot", "company", [("3", "a", "x")])
-    times = store.last_write_times("hubspot", "contact", ["1", "2", "9"])
-    assert times == {"1": later, "2": T0}
-    assert all(t.tzinfo is not None for t in times.values())
-
-
 def test_last_written_for_100k_ids_is_chunked(store: StateStore) -> None:
     ids = [str(n) for n in range(100_000)]
     # Every tenth id has values; the rest were never written.

@@ -345,8 +345,9 @@ def mirror_status(as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def mirror_purge(crm: str | None, yes: bool) -> None:
     """Delete the mirrored records; the next sync reads the CRM in full again."""
+    from workers.mirror_pull import MIRROR_STATE
     from workers.state import StateStore
-    from workers.sync import MIRROR_STATE, STATISTICS_STATE
+    from workers.sync import STATISTICS_STATE
 
     which = crm or "every CRM"
     try:

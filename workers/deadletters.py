@@ -31,10 +31,11 @@ from connectors.base import Connector, FieldWrite, ObjectType, Record, RecordBat
 from segmentation.playbook import Playbook
 from workers.fieldmap import FieldMap, load_field_map
 from workers.frames import playbook_mode
+from workers.mirror_pull import Pulled, roll_up_closure
 from workers.mirroring import MirrorShape
 from workers.population import Population, unread_reach
 from workers.state import DeadLetter, StateStore
-from workers.sync import Pulled, plan_sync, roll_up_closure
+from workers.sync import plan_sync
 from workers.writeback import WriteOutcome, apply_writes
 
 WRITE_CHUNK = 500

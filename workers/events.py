@@ -34,12 +34,13 @@ from segmentation.playbook import Playbook
 from workers.fieldmap import load_field_map
 from workers.frames import playbook_mode
 from workers.inbox import Claim, Inbox, InboxPolicy, LeaseKeeper, LeaseLost, crm_wide, describe
+from workers.mirror_pull import Pulled, roll_up_closure
 from workers.population import Population, unread_reach
 from workers.runner import write_all
 from workers.settings import Settings
 from workers.state import InboxEvent, StateStore
 from workers.state.changes import Change, event_change
-from workers.sync import Pulled, load_playbook, plan_sync, roll_up_closure
+from workers.sync import load_playbook, plan_sync
 
 log = logging.getLogger("segsync.events")
 

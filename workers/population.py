@@ -20,9 +20,10 @@ from segmentation.playbook import Playbook
 from workers.fieldmap import load_field_map
 from workers.frames import EngineFrames, Mode
 from workers.inbox import crm_wide, describe
+from workers.mirror_pull import MIRROR_STATE, fill_mirror, numeric_outputs
 from workers.mirroring import MirrorFeed, MirrorShape, load_frames, mirror_shape
 from workers.state import StateStore
-from workers.sync import MIRROR_STATE, affected_records, fill_mirror, numeric_outputs
+from workers.sync import affected_records
 
 log = logging.getLogger("segsync.events")
 

@@ -15,6 +15,7 @@ from typing import Any
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
 from workers.inflight import adopt_in_flight
+from workers.mirror_pull import Pulled, pull_population
 from workers.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs
 from workers.settings import Settings
 from workers.state import StateStore, process_owner
@@ -22,11 +23,9 @@ from workers.sync import (
     CLUSTER_STATE,
     CLV_STATE,
     STATISTICS_STATE,
-    Pulled,
     SyncPlan,
     check_schema,
     plan_sync,
-    pull_population,
     sample_changes,
 )
 from workers.writeback import WriteOutcome, apply_writes

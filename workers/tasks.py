@@ -35,6 +35,7 @@ from workers.events import Processor, pause_crm, poll_changes
 from workers.frames import EngineFrames
 from workers.inbox import Inbox, InboxPolicy, describe
 from workers.inflight import adopt_in_flight
+from workers.mirror_pull import Pulled, pull_population
 from workers.mirroring import MirrorShape
 from workers.quota import calls_sent_here
 from workers.runner import (
@@ -47,13 +48,7 @@ from workers.runner import (
 from workers.runs import reap_dead_runs
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import (
-    Pulled,
-    check_schema,
-    load_playbook,
-    plan_sync,
-    pull_population,
-)
+from workers.sync import check_schema, load_playbook, plan_sync
 from workers.writeback import apply_writes
 
 log = logging.getLogger("segsync.tasks")

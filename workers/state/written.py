@@ -257,23 +257,6 @@ class WrittenMixin(StoreBase):
         with self._read() as session:
             return set(session.scalars(stmt))
 
-    def last_write_times(
-        self, crm: str, object_type: str, record_ids: Iterable[str]
-    ) -> dict[str, datetime]:
-        """When segsync last wrote any field of each of these records (unwritten: absent)."""
-        w = WrittenValueRow
-        result: dict[str, datetime] = {}
-        with self._read() as session:
-            for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
-                stmt = (
-                    select(w.record_id, func.max(w.written_at))
-                    .where(w.crm == crm, w.object_type == object_type, w.record_id.in_(chunk))
-                    .group_by(w.record_id)
-                )
-                for record_id, written_at in session.execute(stmt):
-                    result[record_id] = written_at
-        return result
-
     def forget_records(self, crm: str, object_type: str, record_ids: Iterable[str]) -> int:
         """Deletion in the CRM: drop everything stored about these records; rows deleted.
 
