@@ -20,6 +20,8 @@ import polars as pl
 from connectors.base import FieldWrite, ObjectType
 from workers.outputs import ENTERED_AT, PREVIOUS, REASON, UPDATED_AT, is_compared
 
+# Records of a diff whose changed fields are kept, for a run's sample of changes.
+KEPT_CHANGES = 100
 WRITTEN_SCHEMA = {"record_id": pl.String, "field": pl.String, "old": pl.String}
 
 
@@ -29,10 +31,6 @@ class Diff:
 
     object_type: ObjectType
     writes: list[FieldWrite] = field(default_factory=list)
-    # (record_id, native field, new value) of the fields that are remembered.
-    remembered: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema={"record_id": pl.String, "field": pl.String})
-    )
     compared: int = 0
     unchanged: int = 0
     # Records whose segsync field the CRM holds otherwise than segsync wrote it (a hand
@@ -51,7 +49,6 @@ class Diff:
     def absorb(self, other: Diff) -> None:
         """Add the diff of other records of the same object type (a slice of a run)."""
         self.writes += other.writes
-        self.remembered = pl.concat([self.remembered, other.remembered], how="diagonal_relaxed")
         self.compared += other.compared
         self.unchanged += other.unchanged
         self.drift_records += other.drift_records
@@ -63,7 +60,10 @@ class Diff:
             mine = self.transitions.setdefault(name, {})
             for move, n in moves.items():
                 mine[move] = mine.get(move, 0) + n
-        if other.changes is not None:
+        # The changes are kept for a sample of the run (a few records), not every record.
+        if other.changes is not None and (
+            self.changes is None or self.changes["record_id"].n_unique() < KEPT_CHANGES
+        ):
             self.changes = (
                 other.changes
                 if self.changes is None
@@ -155,9 +155,6 @@ def diff_values(
     )
     if changed.height == 0 and drift.height == 0:
         return diff
-    diff.remembered = pl.concat(
-        [changed.select("record_id", "field", "new"), drift], how="vertical_relaxed"
-    )
     stamp = run_at.isoformat().replace("+00:00", "Z")
     moved = changed.filter(pl.col("field").is_in(list(tracked_native)))
     derived = pl.concat(
@@ -185,11 +182,19 @@ def diff_values(
     everything = pl.concat(
         [changed.select("record_id", "field", "new"), drift, derived], how="vertical_relaxed"
     )
+    # Field names and most values (segments, reasons, the run's stamp) repeat across
+    # records: one string object each, for a full run holds a write per record with
+    # tens of fields.
+    same: dict[str, str] = {}
     for row in (
         everything.group_by("record_id", maintain_order=True).agg("field", "new").iter_rows()
     ):
         record_id, names, news = row
-        diff.writes.append(FieldWrite(object_type, record_id, dict(zip(names, news, strict=True))))
+        fields = {
+            same.setdefault(n, n): same.setdefault(v, v)
+            for n, v in zip(names, news, strict=True)
+        }
+        diff.writes.append(FieldWrite(object_type, record_id, fields))
     counts = changed.group_by("field").len()
     back = {v: k for k, v in renamed.items()}
     diff.per_field = {back.get(f, f): n for f, n in counts.iter_rows()}
