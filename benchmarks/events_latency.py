@@ -15,9 +15,10 @@ before the record's next change (a later write answers the later change). Counte
 apart: changes with no write before the record changed again, changes that alter no
 segment, and changes HubSpot would not report at all (only read-only properties such
 as the last activity date changed: no webhook; the fallback poll finds those). The
-first ``--warmup`` seconds of changes are reported apart too: the first round of each
-worker process reads the whole population. Needs the PostgreSQL and Redis of the test
-suite. Exits 1 when p95 misses the target.
+first ``--warmup`` seconds of changes are reported apart too: they meet each worker's
+first round, which must not stall (rounds read the changed records by id and segment
+them against the mirror: target, no change of the warm-up waits more than 5 s). Needs
+the PostgreSQL and Redis of the test suite. Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from connectors.sandbox import SandboxConfig, SandboxServer
 TOKEN = "sandbox-token"
 SECRET = "bench-app-secret"
 TARGET_P95 = 2.0
+TARGET_FIRST_ROUND = 5.0  # seconds a change of the warm-up may wait at most
 
 
 @dataclass
@@ -199,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
                 check=True,
                 capture_output=True,
             )
-            wait_quiet(receiver, server.url)
+            # The echoes of every record's first write: a while on a big portal.
+            wait_quiet(receiver, server.url, timeout=max(600.0, args.contacts / 100))
             print(f"full sync and its echoes settled in {time.monotonic() - started:.1f} s")
             warm_from = time.time()
             since = warm_from + args.warmup
@@ -236,7 +239,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"peak RSS: benchmark (sandbox) {peak_rss_mb():.0f} MB; workers {worker_rss}")
     met = measured.p95 <= TARGET_P95
     print(f"target p95 <= {TARGET_P95} s: {'met' if met else 'MISSED'}")
-    return 0 if met else 1
+    waited = max(warmup.answered, default=float("inf"))
+    first = waited <= TARGET_FIRST_ROUND
+    print(
+        f"target warm-up max <= {TARGET_FIRST_ROUND} s (workers' first rounds): "
+        f"{waited:.3f} s {'met' if first else 'MISSED'}"
+    )
+    return 0 if met and first else 1
 
 
 def main() -> None:
