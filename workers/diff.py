@@ -31,6 +31,10 @@ class Diff:
 
     object_type: ObjectType
     writes: list[FieldWrite] = field(default_factory=list)
+    # Writes handed on as they were planned (a plan with a ``deliver``), not kept here;
+    # and the native fields every write of this diff touches, kept or handed on.
+    delivered: int = 0
+    touched: set[str] = field(default_factory=set)
     compared: int = 0
     unchanged: int = 0
     # Records whose segsync field the CRM holds otherwise than segsync wrote it (a hand
@@ -44,11 +48,14 @@ class Diff:
 
     @property
     def records(self) -> int:
-        return len(self.writes)
+        """Records to write: those kept in ``writes`` and those handed on."""
+        return len(self.writes) + self.delivered
 
     def absorb(self, other: Diff) -> None:
         """Add the diff of other records of the same object type (a slice of a run)."""
         self.writes += other.writes
+        self.delivered += other.delivered
+        self.touched |= other.touched
         self.compared += other.compared
         self.unchanged += other.unchanged
         self.drift_records += other.drift_records
@@ -182,6 +189,7 @@ def diff_values(
     everything = pl.concat(
         [changed.select("record_id", "field", "new"), drift, derived], how="vertical_relaxed"
     )
+    diff.touched = set(everything["field"].unique().to_list())
     # Field names and most values (segments, reasons, the run's stamp) repeat across
     # records: one string object each, for a full run holds a write per record with
     # tens of fields.
@@ -191,8 +199,7 @@ def diff_values(
     ):
         record_id, names, news = row
         fields = {
-            same.setdefault(n, n): same.setdefault(v, v)
-            for n, v in zip(names, news, strict=True)
+            same.setdefault(n, n): same.setdefault(v, v) for n, v in zip(names, news, strict=True)
         }
         diff.writes.append(FieldWrite(object_type, record_id, fields))
     counts = changed.group_by("field").len()

@@ -122,7 +122,7 @@ def describe_plan(report: SyncReport, pulled: Pulled, plan: SyncPlan) -> None:
         report.records_changed_by_segsync = {t: n for t, n in pulled.echoes.items()}
     report.records_compared = dict(plan.compared)
     report.population_read = pulled.changed is None
-    report.records_to_write = len(plan.writes)
+    report.records_to_write = plan.records_to_write
     report.records_removed = {t: n for t, n in pulled.removed.items()}
     report.drift_repaired = sum(d.drift_records for d in plan.diffs.values())
     report.lifecycle_backward_skipped = plan.lifecycle_backward_skipped
@@ -207,7 +207,7 @@ def run_sync(
             if dry_run:
                 report.sample = sample_changes(plan)
             else:
-                if plan.writes:
+                if plan.records_to_write:
                     # Fields found by the last full read; a full run asks the CRM again.
                     known = (
                         pulled.shape

@@ -20,7 +20,7 @@ writes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -60,6 +60,11 @@ SAMPLE_SIZE = 10
 DIFF_SLICE = 20_000
 # Above this many records a plan reads the CRM's copies of a whole object type at once.
 COPIES_BY_ID = 20_000
+
+
+# Takes a slice's planned writes as they come: (object type, writes, ids of those
+# that repair a hand edit).
+Deliver = Callable[[ObjectType, list[FieldWrite], set[str]], None]
 
 
 class SchemaMissingError(RuntimeError):
@@ -107,7 +112,13 @@ class SyncPlan:
 
     @property
     def writes(self) -> list[FieldWrite]:
+        """The planned writes kept in the plan (none of those handed to a ``deliver``)."""
         return [w for d in self.diffs.values() for w in d.writes]
+
+    @property
+    def records_to_write(self) -> int:
+        """Records with something to write, kept or handed on."""
+        return sum(d.records for d in self.diffs.values())
 
     @property
     def repairs(self) -> set[tuple[str, str]]:
@@ -118,8 +129,11 @@ class SyncPlan:
         """Native fields each object type's writes touch."""
         need: dict[ObjectType, set[str]] = {}
         for object_type, d in self.diffs.items():
-            for w in d.writes:
-                need.setdefault(object_type, set()).update(w.fields)
+            fields = set(d.touched)
+            for w in d.writes:  # diffs trimmed after planning (the event path) keep these
+                fields.update(w.fields)
+            if fields:
+                need[object_type] = fields
         return need
 
 
@@ -132,8 +146,13 @@ def plan_sync(
     now: datetime | None = None,
     refit_clv: bool = False,
     affected_history_only: bool = False,
+    deliver: Deliver | None = None,
 ) -> SyncPlan:
     """Segment the pulled population and diff it against what was last written.
+
+    With ``deliver``, each slice's writes are handed to it as they are planned (with
+    the ids among them that repair a hand edit) and the plan keeps only their counts:
+    a full run over a million records never holds every write at once.
 
     The stored cluster centroids keep cluster labels stable; the stored CLV fit is
     reused unless ``refit_clv`` (the weekly refit) or none is stored yet.
@@ -205,7 +224,16 @@ def plan_sync(
             frame = frame.filter(~pl.col("id").is_in(list(fresher)))
         plan.compared[object_type] = frame.height
         _plan_object(
-            plan, connector, store, playbook, object_type, engine_object, frame, run_at, pulled
+            plan,
+            connector,
+            store,
+            playbook,
+            object_type,
+            engine_object,
+            frame,
+            run_at,
+            pulled,
+            deliver,
         )
     return plan
 
@@ -220,6 +248,7 @@ def _plan_object(
     frame: pl.DataFrame,
     run_at: datetime,
     pulled: Pulled,
+    deliver: Deliver | None = None,
 ) -> None:
     values = output_values(frame, playbook, engine_object)
     moved = tracked(values, playbook, engine_object)
@@ -270,19 +299,21 @@ def _plan_object(
         if part.height == 0:
             continue
         written = written_frame(store.last_written(plan.crm, object_type, part["id"].to_list()))
-        diff.absorb(
-            diff_values(
-                object_type,
-                part,
-                written,
-                native=native,
-                tracked=moved,
-                run_at=run_at,
-                keep_when_null=crm_owned,
-                current=current,
-                numeric=numeric,
-            )
+        planned = diff_values(
+            object_type,
+            part,
+            written,
+            native=native,
+            tracked=moved,
+            run_at=run_at,
+            keep_when_null=crm_owned,
+            current=current,
+            numeric=numeric,
         )
+        if deliver is not None and planned.writes:
+            deliver(object_type, planned.writes, planned.drift_ids)
+            planned.delivered, planned.writes = len(planned.writes), []
+        diff.absorb(planned)
     plan.diffs[object_type] = diff
     plan.derived |= {native(m + s) for m in moved for s in (ENTERED_AT, PREVIOUS)}
     plan.derived.add(native(UPDATED_AT))

@@ -2,8 +2,10 @@
 
 The pull task reads the population and hands it to the segment task through Redis
 (Arrow IPC, deleted once the writes are queued, expiring anyway after a few hours);
-the segment task diffs and fans the writes out in chunks, so any number of workers
-share them under one Redis-backed API quota. A chord's callback records the run.
+the segment task diffs, spooling the writes to Redis in chunks as each slice is
+planned (``workers/write_spool.py``), and fans one write task out per chunk, so any
+number of workers share them under one Redis-backed API quota. A chord's callback
+records the run and drops the chunks.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from workers.runs import reap_dead_runs
 from workers.settings import Settings
 from workers.state import StateStore
 from workers.sync import check_schema, load_playbook, plan_sync
+from workers.write_spool import WriteSpool, drop_chunks, fetch_chunk
 from workers.writeback import apply_writes
 
 log = logging.getLogger("segsync.tasks")
@@ -135,53 +138,51 @@ def segment_task(
     st = store()
     conn = connector(crm)
     calls = calls_sent_here(crm)
+    spool: WriteSpool | None = None
+    queued = False
     try:
         pulled = _unstash(r, stash)
         book = load_playbook(settings().playbook)
-        plan = plan_sync(conn, st, pulled, book, refit_clv=refit_clv)
+        # The writes go to Redis slice by slice as they are planned, never all at once.
+        spool = WriteSpool(r, crm, run_id, settings().write_chunk_size)
+        plan = plan_sync(conn, st, pulled, book, refit_clv=refit_clv, deliver=spool)
+        keys = spool.close()
         # Nothing read and everything segmented: the nightly run from the mirror.
         from_mirror = pulled.changed is None and not any(pulled.counts.values())
         mode = "mirror" if from_mirror else plan.mode
         report = SyncReport(crm=crm, mode=mode, dry_run=False, run_id=run_id)
         describe_plan(report, pulled, plan)
-        if plan.writes:
+        if plan.records_to_write:
             # Fields found by the last full read; a full run asks the CRM again.
             known = pulled.shape if pulled.changed is not None or from_mirror else None
             check_schema(conn, plan, known)
         if plan.lifecycle_clears:
             conn.write(plan.lifecycle_clears)
-        size = settings().write_chunk_size
-        writes = plan.writes
-        repairs = plan.repairs
-        chunks = [
-            write_task.s(
-                crm,
-                [_pack(w) for w in writes[i : i + size]],
-                sorted(plan.derived),
-                [
-                    [w.object_type, w.record_id]
-                    for w in writes[i : i + size]
-                    if (w.object_type, w.record_id) in repairs
-                ],
-            )
-            for i in range(0, len(writes), size)
-        ]
+        derived = sorted(plan.derived)
+        chunks = [write_task.s(crm, [], derived, None, key) for key in keys]
         # The run row keeps counts, not the segment tables (those are in the profiles).
         summary = {k: v for k, v in report.as_dict().items() if k not in ("sample", "segments")}
         summary["api_calls"] = pull_calls + calls_sent_here(crm) - calls
+        queued = True  # from here on the chunks belong to their write tasks
         if chunks:
-            chord(chunks)(finish_task.s(crm, run_id, summary))
+            chord(chunks)(finish_task.s(crm, run_id, summary, keys))
         else:
             finish_task.delay([], crm, run_id, summary)
         # The writes are queued (durably, in Redis): the new positions are safe to keep.
         finish_pull(st, crm, pulled.cursors, plan)
     except BaseException as exc:
+        if spool is not None and not queued:
+            spool.discard()
         st.finish_run(run_id, "failed", {}, error=str(exc) or repr(exc))
         r.delete(_lock_key(crm))
         raise
     finally:
         r.delete(stash)
-    return {"run_id": run_id, "write_tasks": len(chunks), "records_to_write": len(writes)}
+    return {
+        "run_id": run_id,
+        "write_tasks": len(chunks),
+        "records_to_write": plan.records_to_write,
+    }
 
 
 @app.task(
@@ -198,18 +199,25 @@ def write_task(
     packed: list[list[Any]],
     derived: list[str],
     repairs: list[list[str]] | None = None,
+    spooled: str | None = None,
 ) -> dict[str, int]:
-    """Write one chunk (queue write); idempotent, so a redelivered task writes only the rest
+    """Write one chunk (queue write): ``packed`` writes, or the chunk ``spooled`` in
+    Redis by the segment task. Idempotent, so a redelivered task writes only the rest
     (its ``repairs``, rewrites of hand-edited fields, are sent again)."""
     calls = calls_sent_here(crm)
+    writes = [_unpack(p) for p in packed]
+    repaired = {(t, rid) for t, rid in repairs or ()}
+    if spooled is not None:
+        chunk = fetch_chunk(redis_client(), spooled)
+        if chunk is None:
+            # Expired: its records were not recorded as written; the next run plans them.
+            log.warning("%s: write chunk %s is gone; the next run plans it again", crm, spooled)
+        else:
+            writes, repaired = writes + chunk.writes, repaired | chunk.repairs
     try:
         store().heartbeat(crm=crm)  # the run these writes belong to is alive
         outcome = apply_writes(
-            connector(crm),
-            store(),
-            [_unpack(p) for p in packed],
-            derived=set(derived),
-            repairs={(t, rid) for t, rid in repairs or ()},
+            connector(crm), store(), writes, derived=set(derived), repairs=repaired
         )
     except BudgetExhaustedError as exc:
         wait = _seconds_to_next_utc_day()
@@ -229,9 +237,13 @@ def write_task(
 
 @app.task(name="segsync.finish")
 def finish_task(
-    results: list[dict[str, int]], crm: str, run_id: int, summary: dict[str, Any]
+    results: list[dict[str, int]],
+    crm: str,
+    run_id: int,
+    summary: dict[str, Any],
+    spooled: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Chord callback: add up the write chunks and record the run."""
+    """Chord callback: add up the write chunks, record the run, drop its spooled chunks."""
     totals: dict[str, int] = {}
     for part in results:
         for key, value in part.items():
@@ -243,6 +255,7 @@ def finish_task(
     summary = {**summary, **totals, "write_tasks": len(results), "seconds": round(seconds, 3)}
     st.finish_run(run_id, "succeeded", summary)
     redis_client().delete(_lock_key(crm))
+    drop_chunks(redis_client(), spooled or ())
     return summary
 
 
@@ -252,10 +265,6 @@ def deadletter_retry_task(crm: str, force: bool = False) -> dict[str, int]:
     return retry_dead_letters(
         settings(), connector(crm), force=force, population=processor(crm).population
     )
-
-
-def _pack(w: FieldWrite) -> list[Any]:
-    return [w.object_type, w.record_id, dict(w.fields)]
 
 
 def _unpack(p: list[Any]) -> FieldWrite:
