@@ -336,15 +336,19 @@ def crm_copies(
     written = shape.written_inputs.get(object_type, {})
     position = {name: i for i, name in enumerate(shape.inputs.get(object_type, {}))}
     columns = ["id", "modified_at", "written_at", "outputs"] + (["inputs"] if written else [])
+
+    def fresh(rows: pl.DataFrame) -> pl.DataFrame:
+        rows = rows.filter(
+            pl.col("written_at").is_null() | (pl.col("modified_at") >= pl.col("written_at"))
+        )
+        if written:
+            # One value of the inputs object each: cheaper than spreading every input.
+            rows = rows.with_columns(
+                pl.col("inputs").str.json_path_match(f"$['{position[c]}']").alias(n)
+                for c, n in written.items()
+            ).drop("inputs")
+        return decode_object(rows.drop("modified_at", "written_at"), "outputs", outputs)
+
     wanted = None if ids is None else list(ids)
-    rows = store.mirror.load(shape.crm, object_type, wanted, columns=columns).filter(
-        pl.col("written_at").is_null() | (pl.col("modified_at") >= pl.col("written_at"))
-    )
-    if written:
-        # One value of the inputs object each: cheaper than spreading every input.
-        rows = rows.with_columns(
-            pl.col("inputs").str.json_path_match(f"$['{position[c]}']").alias(n)
-            for c, n in written.items()
-        ).drop("inputs")
-    frame = decode_object(rows.drop("modified_at", "written_at"), "outputs", outputs)
-    return frame.rename({"id": "record_id"})
+    copies = store.mirror.load(shape.crm, object_type, wanted, columns=columns, each=fresh)
+    return copies.rename({"id": "record_id"})
