@@ -223,3 +223,31 @@ def test_a_nightly_run_looks_up_the_history_only_of_records_the_crm_holds_otherw
     assert looked_up == [edited]
     assert nightly.drift_repaired == 1 and nightly.records_written == 1
     assert harness.record("contact", edited)["properties"]["segsync_demographic"] == held
+
+
+def test_a_stage_change_on_a_record_segsync_never_set_the_stage_of_is_not_an_echo(
+    synced: tuple[Harness, Settings],
+) -> None:
+    """Only the CRM's lifecycle stage moved, and segsync never wrote that stage: a real
+    change (it was taken for the echo of a write that never happened)."""
+    harness, settings = synced
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
+    table = harness.server.state.store.table("contact")
+    ids = [str(i) for i in table.ids]
+    with StateStore(settings.database_url) as store:
+        written = store.last_written("hubspot", "contact", ids)
+    chosen = next(
+        rid
+        for rid in ids
+        if "lifecyclestage" not in written.get(rid, {})
+        and written.get(rid, {}).get("segsync_lifecycle") in ("lead", "mql", "sql", "opportunity")
+        and table.get(table.row(rid), "lifecyclestage") != "customer"
+    )
+    with harness.server.state.store.lock:
+        now_ms = int(time.time() * 1000)
+        table.update(table.row(chosen), {"lifecyclestage": "customer"}, now_ms, via_api=False)
+    report = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    assert report.records_changed_by_segsync == {"contact": 0, "company": 0, "deal": 0}
+    assert report.records_segmented["contact"] >= 1
+    held = harness.record("contact", chosen)["properties"]
+    assert held["segsync_lifecycle"] == "customer"

@@ -260,7 +260,8 @@ class MirrorFeed:
         matched = (
             now.join(written, on=["record_id", "field"], how="left")
             .group_by("record_id")
-            .agg((pl.col("crm").is_not_null() & (pl.col("crm") == pl.col("old"))).all())
+            # Never written (no ``old``) is not an echo: fill_null, for all() skips nulls.
+            .agg((pl.col("crm") == pl.col("old")).fill_null(False).all())
             .filter(pl.col("crm"))
         )
         return set(matched["record_id"].to_list())
