@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -44,6 +44,7 @@ from workers.outputs import (
     EngineObject,
     field_specs,
     output_values,
+    segment_outputs,
     tracked,
 )
 from workers.state import StateStore
@@ -214,6 +215,7 @@ def plan_sync(
     plan.clusters = result.clusters
     plan.clv_fit = result.clv_fit
     plan.summary = result.summary
+    result = _slimmed(result, playbook, crm)
     run_at = datetime.now(UTC).replace(microsecond=0)
     for object_type, engine_object, frame in _record_frames(result):
         plan.segmented[object_type] = frame.height
@@ -332,6 +334,38 @@ def _current_clv_fit(store: StateStore, crm: str, day: datetime) -> dict[str, An
         if not fitted or (day.date() - date.fromisoformat(str(fitted))).days > CLV_MAX_AGE_DAYS:
             return None
     return stored
+
+
+# Engine columns the plan reads besides each model's segment and reason columns.
+_PLANNED = (
+    "id",
+    "object_type",
+    "segment_lifecycle",
+    "clv_12m",
+    "r_score",
+    "f_score",
+    "m_score",
+    "segment_holdout",
+)
+
+
+def _slimmed(result: SegmentResult, playbook: Playbook, crm: str) -> SegmentResult:
+    """``result`` with only the columns the plan reads: the engine's frames carry every
+    input, enrichment and feature (a million contacts: 101 columns, 1 GB), and only
+    the outputs are diffed."""
+
+    def slim(frame: pl.DataFrame, engine_object: EngineObject) -> pl.DataFrame:
+        keep = set(_PLANNED)
+        for out in segment_outputs(playbook, engine_object):
+            keep |= {out.column, out.reason_column}
+        for object_type in ("contact", "lead", "company"):
+            target = lifecycle_field(crm, object_type)  # type: ignore[arg-type]
+            if target is not None:
+                keep.add(target.current)
+        return frame.select(c for c in frame.columns if c in keep)
+
+    companies = None if result.companies is None else slim(result.companies, "company")
+    return replace(result, contacts=slim(result.contacts, "contact"), companies=companies)
 
 
 def _record_frames(
