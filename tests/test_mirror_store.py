@@ -9,16 +9,20 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from alembic import command
 from click.testing import CliRunner
+from sqlalchemy import column, insert, table
 
 from tests.test_state import (  # noqa: F401 - fixtures the one below builds on
     backend_url,
+    fresh_url,
     pg_schemas,
     pg_session_url,
 )
 from workers.cli import main
 from workers.state import StateStore
 from workers.state.mirror import ROW_SCHEMA, Mirror
+from workers.state.schema import WrittenValueRow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -133,3 +137,38 @@ def test_purge_asks_and_without_an_answer_keeps_the_mirror_with_one_line(
     assert purged.exit_code == 0 and "removed 1 mirrored records" in purged.output
     with StateStore(url) as store:
         assert store.mirror.count("hubspot") == 0
+
+
+def test_the_upgrade_stamps_mirrored_records_with_their_latest_write(
+    fresh_url: tuple[str, str | None],  # noqa: F811 (the fixture)
+) -> None:
+    url, _schema = fresh_url
+    with StateStore(url) as store:
+        with store._write() as conn:
+            command.upgrade(store._alembic_config(conn), "0008")
+        later = datetime(2026, 2, 1, tzinfo=UTC)
+        # The mirror as revision 0008 made it: no ``written_at`` yet.
+        mirrored = table(
+            "mirror_records",
+            *(column(c) for c in ("crm", "object_type", "id", "inputs", "outputs", "read_mark")),
+        )
+        with store.engine.begin() as conn:
+            for object_type, field, at in (
+                ("contact", "a", T0),
+                ("contact", "b", later),
+                ("company", "a", T0),  # another type's record of the same id
+            ):
+                row = {"record_id": "1", "field": field, "value": "x", "entered_at": at}
+                conn.execute(
+                    insert(WrittenValueRow).values(
+                        crm="hubspot", object_type=object_type, written_at=at, **row
+                    )
+                )
+            for rid in ("1", "2"):
+                values = {"inputs": "{}", "outputs": "{}", "read_mark": 0}
+                conn.execute(
+                    insert(mirrored).values(crm="hubspot", object_type="contact", id=rid, **values)
+                )
+        store.migrate()
+        stamps = dict(store.mirror.load("hubspot", "contact", columns=("id", "written_at")).rows())
+    assert stamps == {"1": later, "2": None}

@@ -172,6 +172,11 @@ class WriteInFlightRow(Base):
     fields: Mapped[dict[str, Any]] = mapped_column(JsonType)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    # Every run asks for a CRM's rows oldest first; the table is nearly always empty but
+    # each write inserts and deletes rows, so without the index a database that is not
+    # vacuumed often scans every dead row (4 s after a 240,000-record full sync).
+    __table_args__ = (Index("ix_writes_in_flight_crm_sent_at", "crm", "sent_at"),)
+
 
 class DeadLetterRow(Base):
     """A write the CRM rejected, kept visible until someone resolves or retries it."""
