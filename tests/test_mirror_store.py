@@ -88,6 +88,9 @@ def test_a_write_stamps_the_mirrored_record_and_never_moves_the_stamp_back(
     mirror.upsert("hubspot", "company", rows(("9", None, {"a": "1"}, {})))  # a read keeps it
     stamps = dict(mirror.load("hubspot", "company", columns=("id", "written_at")).rows())
     assert stamps == {"9": late, "8": None}
+    # What a run started at ``early`` must leave alone: written after it began.
+    assert mirror.written_since("hubspot", "company", early) == {"9"}
+    assert mirror.written_since("hubspot", "company", late) == set()
 
 
 def test_a_full_read_sweeps_what_it_did_not_see(mirror: Mirror) -> None:

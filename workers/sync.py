@@ -222,7 +222,7 @@ def plan_sync(
         if affected is not None:
             frame = frame.filter(pl.col("id").is_in(list(affected.get(object_type, set()))))
         if pulled.started_at is not None:
-            fresher = store.written_since(crm, object_type, pulled.started_at)
+            fresher = store.mirror.written_since(crm, object_type, pulled.started_at)
             frame = frame.filter(~pl.col("id").is_in(list(fresher)))
         plan.compared[object_type] = frame.height
         _plan_object(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -68,6 +69,7 @@ class MirrorRow(Base):
     __table_args__ = (
         Index(None, "crm", "object_type", "company_id"),
         Index(None, "crm", "object_type", "contact_id"),
+        Index(None, "crm", "object_type", "written_at"),
     )
 
 
@@ -154,6 +156,13 @@ class Mirror:
         if not frames:  # no ids asked for
             return typed(pl.DataFrame(schema=raw))
         return pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+
+    def written_since(self, crm: str, object_type: str, since: datetime) -> set[str]:
+        """Records segsync wrote any field of after ``since`` (by the mirror's stamp)."""
+        m = MirrorRow
+        query = select(m.id).where(m.crm == crm, m.object_type == object_type, m.written_at > since)
+        with self.store.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def linked(self, crm: str, object_type: str, column: str, ids: Iterable[str]) -> list[str]:
         """Ids of ``object_type`` records whose ``column`` (a link) is one of ``ids``."""

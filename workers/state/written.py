@@ -246,17 +246,6 @@ class WrittenMixin(StoreBase):
         schema = pl.Schema({"record_id": pl.String(), "value": pl.String()})
         return read_frame(self, sql, (crm, object_type, field), schema, arrow=pg).cast(schema)
 
-    def written_since(self, crm: str, object_type: str, since: datetime) -> set[str]:
-        """Records segsync wrote any field of after ``since``."""
-        w = WrittenValueRow
-        stmt = (
-            select(w.record_id)
-            .where(w.crm == crm, w.object_type == object_type, w.written_at > since)
-            .distinct()
-        )
-        with self._read() as session:
-            return set(session.scalars(stmt))
-
     def forget_records(self, crm: str, object_type: str, record_ids: Iterable[str]) -> int:
         """Deletion in the CRM: drop everything stored about these records; rows deleted.
 
