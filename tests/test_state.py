@@ -623,3 +623,21 @@ def test_record_written_at_keeps_the_time_an_adopted_write_was_sent(
     store.record_written("hubspot", "contact", [("1", "segsync_tier", "smb")], at=sent)
     detail = store.written_details("hubspot", "contact", ["1"])["1"]["segsync_tier"]
     assert detail.entered_at == sent and detail.written_at == sent
+
+
+def test_after_a_bulk_load_the_planner_looks_records_up_by_id(store: StateStore) -> None:
+    """Analyzed after a full run's writes, a look-up of a few records' written values
+    is an index range on their ids, not a filter over every record of the type."""
+    rows = [(str(i), f"f{j}", "v") for i in range(20_000) for j in range(5)]
+    store.record_written("hubspot", "contact", rows)
+    store.analyze()
+    if store.dialect != "postgresql":
+        return  # SQLite's planner picks the primary key anyway; PRAGMA optimize just runs
+    ids = [str(i) for i in range(100, 4000, 130)]  # 30 ids, as an event round asks
+    query = (
+        "EXPLAIN SELECT record_id, field, value FROM written_values WHERE crm = 'hubspot' "
+        f"AND object_type = 'contact' AND record_id IN ({', '.join(repr(i) for i in ids)})"
+    )
+    with store.engine.connect() as conn:
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql(query))
+    assert "record_id" in plan.split("Index Cond", 1)[-1].split("\n", 1)[0], plan

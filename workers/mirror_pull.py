@@ -178,6 +178,7 @@ def _read_everything(
             feed(batch)
     unseen = {t: set(store.mirror.unseen(crm, t, mark)) | feed.deleted.get(t, set()) for t in types}
     removed = _forget(store, crm, unseen)
+    store.analyze()  # the mirror may have grown from nothing: plan its look-ups afresh
     store.save_model_state(
         crm,
         MIRROR_STATE,

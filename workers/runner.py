@@ -217,6 +217,8 @@ def run_sync(
                     check_schema(connector, plan, known)
                 outcome = write_all(connector, store, plan)
                 finish_pull(store, crm, pulled.cursors, plan)
+                if plan.mode == "full" and outcome.records_written:
+                    store.analyze()  # the written values may have grown from nothing
                 report.records_written = outcome.records_written
                 report.fields_written = outcome.fields_written
                 report.rejected = outcome.rejected

@@ -256,6 +256,8 @@ def finish_task(
     st.finish_run(run_id, "succeeded", summary)
     redis_client().delete(_lock_key(crm))
     drop_chunks(redis_client(), spooled or ())
+    if summary.get("mode") == "full" and totals.get("records_written"):
+        st.analyze()  # the written values may have grown from nothing
     return summary
 
 

@@ -119,6 +119,23 @@ class StoreBase:
         config.attributes["connection"] = connection
         return config
 
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics of the tables a full run fills.
+
+        PostgreSQL plans by them: never analyzed after a bulk load (autovacuum off, or
+        not yet around to it), it took a look-up of 30 records' written values for a
+        scan of 4 million rows (1 s instead of 1 ms; an event round at 200,000 contacts
+        6.3 s instead of 1.4). ANALYZE samples a fixed number of rows: well under a
+        second at that size. SQLite gets ``PRAGMA optimize``.
+        """
+        with self._write() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(
+                    "ANALYZE mirror_records, written_values, writes_in_flight, event_inbox"
+                )
+            else:
+                conn.exec_driver_sql("PRAGMA optimize")
+
     def migrate(self) -> None:
         """Bring the schema to the latest revision (Alembic ``upgrade head``).
 
