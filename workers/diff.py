@@ -240,8 +240,7 @@ def held_by_crm(
         return [], 0
     renamed = {c: native(c) for c in columns}
     kept = [n for n in renamed.values() if n in copies.columns]
-    checked = [n for n in renamed.values() if n in kept or is_compared(n)]
-    if set(checked) - set(kept):
+    if any(is_compared(n) and n not in kept for n in renamed.values()):
         return [], 0  # a field the mirror has no copy of: the written history decides
     long = (
         values.rename({"id": "record_id", **renamed})

@@ -25,6 +25,7 @@ from workers.sync import (
     STATISTICS_STATE,
     SyncPlan,
     check_schema,
+    fields_found,
     plan_sync,
     sample_changes,
 )
@@ -208,13 +209,7 @@ def run_sync(
                 report.sample = sample_changes(plan)
             else:
                 if plan.records_to_write:
-                    # Fields found by the last full read; a full run asks the CRM again.
-                    known = (
-                        pulled.shape
-                        if pulled.changed is not None or report.mode == "mirror"
-                        else None
-                    )
-                    check_schema(connector, plan, known)
+                    check_schema(connector, plan, fields_found(pulled))
                 outcome = write_all(connector, store, plan)
                 finish_pull(store, crm, pulled.cursors, plan)
                 if plan.mode == "full" and outcome.records_written:

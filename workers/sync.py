@@ -349,7 +349,7 @@ _PLANNED = (
 )
 
 
-def _slimmed(result: SegmentResult, playbook: Playbook, crm: str) -> SegmentResult:
+def _slimmed(result: SegmentResult, playbook: Playbook, crm: CrmName) -> SegmentResult:
     """``result`` with only the columns the plan reads: the engine's frames carry every
     input, enrichment and feature (a million contacts: 101 columns, 1 GB), and only
     the outputs are diffed."""
@@ -358,8 +358,9 @@ def _slimmed(result: SegmentResult, playbook: Playbook, crm: str) -> SegmentResu
         keep = set(_PLANNED)
         for out in segment_outputs(playbook, engine_object):
             keep |= {out.column, out.reason_column}
-        for object_type in ("contact", "lead", "company"):
-            target = lifecycle_field(crm, object_type)  # type: ignore[arg-type]
+        people_and_firms: tuple[ObjectType, ...] = ("contact", "lead", "company")
+        for object_type in people_and_firms:
+            target = lifecycle_field(crm, object_type)
             if target is not None:
                 keep.add(target.current)
         return frame.select(c for c in frame.columns if c in keep)
@@ -456,6 +457,13 @@ def affected_records(
         members = contacts.filter(pl.col("company_id").is_in(list(companies)))["id"]
         people |= set(members.to_list())
     return {"contact": people, "lead": people, "company": companies}
+
+
+def fields_found(pulled: Pulled) -> MirrorShape | None:
+    """The fields the last full read found in the CRM, for a run that reads none itself
+    (incremental, nightly); None for a full read, which asks the CRM again."""
+    read_nothing = pulled.changed is None and not any(pulled.counts.values())
+    return pulled.shape if pulled.changed is not None or read_nothing else None
 
 
 def check_schema(connector: Connector, plan: SyncPlan, known: MirrorShape | None = None) -> None:

@@ -28,7 +28,6 @@ from connectors.base import (
     Connector,
     CrmName,
     Cursor,
-    FieldWrite,
     RateLimitedError,
     TransientError,
 )
@@ -50,8 +49,8 @@ from workers.runner import (
 from workers.runs import reap_dead_runs
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import check_schema, load_playbook, plan_sync
-from workers.write_spool import WriteSpool, drop_chunks, fetch_chunk
+from workers.sync import check_schema, fields_found, load_playbook, plan_sync
+from workers.write_spool import WriteSpool, drop_chunks, fetch_chunk, unpack_write
 from workers.writeback import apply_writes
 
 log = logging.getLogger("segsync.tasks")
@@ -153,9 +152,7 @@ def segment_task(
         report = SyncReport(crm=crm, mode=mode, dry_run=False, run_id=run_id)
         describe_plan(report, pulled, plan)
         if plan.records_to_write:
-            # Fields found by the last full read; a full run asks the CRM again.
-            known = pulled.shape if pulled.changed is not None or from_mirror else None
-            check_schema(conn, plan, known)
+            check_schema(conn, plan, fields_found(pulled))
         if plan.lifecycle_clears:
             conn.write(plan.lifecycle_clears)
         derived = sorted(plan.derived)
@@ -205,7 +202,7 @@ def write_task(
     Redis by the segment task. Idempotent, so a redelivered task writes only the rest
     (its ``repairs``, rewrites of hand-edited fields, are sent again)."""
     calls = calls_sent_here(crm)
-    writes = [_unpack(p) for p in packed]
+    writes = [unpack_write(p) for p in packed]
     repaired = {(t, rid) for t, rid in repairs or ()}
     if spooled is not None:
         chunk = fetch_chunk(redis_client(), spooled)
@@ -267,10 +264,6 @@ def deadletter_retry_task(crm: str, force: bool = False) -> dict[str, int]:
     return retry_dead_letters(
         settings(), connector(crm), force=force, population=processor(crm).population
     )
-
-
-def _unpack(p: list[Any]) -> FieldWrite:
-    return FieldWrite(p[0], str(p[1]), {str(k): str(v) for k, v in p[2].items()})
 
 
 def _seconds_to_next_utc_day() -> float:

@@ -17,6 +17,7 @@ import json
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -84,11 +85,14 @@ def fetch_chunk(client: redis.Redis, key: str) -> WriteChunk | None:
     if raw is None:
         return None
     body = json.loads(zlib.decompress(raw))  # type: ignore[arg-type]
-    writes = [
-        FieldWrite(t, str(rid), {str(k): str(v) for k, v in fields.items()})
-        for t, rid, fields in body["writes"]
-    ]
+    writes = [unpack_write(packed) for packed in body["writes"]]
     return WriteChunk(writes, {(t, rid) for t, rid in body["repairs"]})
+
+
+def unpack_write(packed: list[Any]) -> FieldWrite:
+    """A write from its JSON form ``[object type, record id, {field: value}]``."""
+    object_type, record_id, fields = packed
+    return FieldWrite(object_type, str(record_id), {str(k): str(v) for k, v in fields.items()})
 
 
 def drop_chunks(client: redis.Redis, keys: Iterable[str]) -> None:

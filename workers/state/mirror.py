@@ -3,7 +3,8 @@
 Per CRM and object type, one row per record: its id, modification time, association
 ids (``company_id``, ``contact_id``), the canonical input fields segmentation reads (a
 JSON object of text values, ``inputs``) and the CRM's current values of segsync's own
-output fields (a JSON object keyed by native field name, ``outputs``). What is kept
+output fields (``outputs``; both JSON objects keyed by position in the mirror's shape),
+and when segsync last wrote the record (``written_at``). What is kept
 is decided by :mod:`workers.mirroring`; this module stores and loads it.
 
 Loading is columnar (:mod:`workers.state.columnar`): big reads come back from

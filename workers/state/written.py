@@ -85,6 +85,23 @@ def _upsert_written(
     return _on_conflict_written(postgresql.insert(WrittenValueRow).from_select(names, source))
 
 
+def _written_row(
+    crm: str, object_type: str, item: tuple[tuple[str, str], str | None], now: datetime
+) -> dict[str, Any]:
+    """SQLite: one written value as the upsert's parameters."""
+    (record_id, field), value = item
+    return {
+        "crm": crm,
+        "object_type": object_type,
+        "record_id": record_id,
+        "field": field,
+        "value": value,
+        "previous_value": None,
+        "written_at": now,
+        "entered_at": now,
+    }
+
+
 def _stamp_mirror(
     conn: Any, crm: str, object_type: str, record_ids: Collection[str], at: datetime
 ) -> None:
@@ -203,36 +220,21 @@ class WrittenMixin(StoreBase):
         if not latest:
             return 0
         now = self._now() if at is None else at.astimezone(UTC)
-        if self.dialect == "postgresql":
-            # One statement per chunk with the rows as arrays. An executemany sends one
-            # INSERT per row, which PostgreSQL parses and plans every time (prepared
-            # statements are off, see _create_engine): ~1.2 s for the 11,000 fields of
-            # one 500-record write task, ~0.2 s this way.
-            items = list(latest.items())
-            with self._write() as conn:
+        items = list(latest.items())
+        with self._write() as conn:
+            if self.dialect == "postgresql":
+                # One statement per chunk with the rows as arrays. An executemany sends
+                # one INSERT per row, which PostgreSQL parses and plans every time
+                # (prepared statements are off, see _create_engine): ~1.2 s for the
+                # 11,000 fields of one 500-record write task, ~0.2 s this way.
                 for part in _chunks(items, _WRITE_CHUNK):
                     conn.execute(_upsert_written(crm, object_type, part, now))
-                _stamp_mirror(conn, crm, object_type, {rid for rid, _ in latest}, now)
-            return len(items)
-        stmt = _on_conflict_written(self._insert(WrittenValueRow))
-        params = [
-            {
-                "crm": crm,
-                "object_type": object_type,
-                "record_id": record_id,
-                "field": field,
-                "value": value,
-                "previous_value": None,
-                "written_at": now,
-                "entered_at": now,
-            }
-            for (record_id, field), value in latest.items()
-        ]
-        with self._write() as conn:
-            for chunk in _chunks(params, _WRITE_CHUNK):
-                conn.execute(stmt, list(chunk))
+            else:
+                stmt = _on_conflict_written(self._insert(WrittenValueRow))
+                for part in _chunks(items, _WRITE_CHUNK):
+                    conn.execute(stmt, [_written_row(crm, object_type, i, now) for i in part])
             _stamp_mirror(conn, crm, object_type, {rid for rid, _ in latest}, now)
-        return len(params)
+        return len(items)
 
     def written_field(self, crm: str, object_type: str, field: str) -> pl.DataFrame:
         """One field's last written value for every record of a type: ``record_id,
