@@ -191,6 +191,62 @@ def segment(
 
 
 @dataclass(frozen=True, slots=True)
+class PopulationStatistics:
+    """What a run over the whole population fits and ranks (see :func:`population_statistics`)."""
+
+    statistics: dict[str, Any]
+    clusters: dict[str, Any] | None
+    clv_fit: dict[str, Any] | None
+
+
+def population_statistics(
+    contacts: pl.DataFrame,
+    companies: pl.DataFrame | None = None,
+    deals: pl.DataFrame | None = None,
+    orders: pl.DataFrame | None = None,
+    *,
+    playbook: Playbook,
+    now: datetime,
+    previous: pl.DataFrame | None = None,
+    previous_clusters: dict[str, Any] | None = None,
+    previous_clv: Mapping[str, Any] | None = None,
+) -> PopulationStatistics:
+    """The statistics, cluster model and CLV fits :func:`segment` would return for these
+    frames, for segmenting them afterwards a part at a time (``segment(part,
+    statistics=...)``): a million contacts segmented at once hold several gigabytes.
+
+    RFM, CLV and value tiers are ranked and fitted on the deals and orders alone, so
+    without clustering no rule runs. Cluster features may be any column a contact ends
+    up with, so a playbook that clusters segments the whole population once here.
+    """
+    section = playbook.clustering
+    if section is not None and section.enabled:
+        whole = segment(
+            contacts,
+            companies,
+            deals,
+            orders,
+            playbook=playbook,
+            now=now,
+            previous=previous,
+            previous_clusters=previous_clusters,
+            previous_clv=previous_clv,
+        )
+        return PopulationStatistics(whole.statistics, whole.clusters, whole.clv_fit)
+    now = _utc(now)
+    deals = coerce_canonical(_typed_nulls(deals)) if deals is not None else None
+    orders = coerce_canonical(_typed_nulls(orders)) if orders is not None else None
+    # Ids (and the company link) are all the value models join onto.
+    people = contacts.select(c for c in ("id", "company_id") if c in contacts.columns)
+    firms = companies.select("id") if companies is not None else None
+    _people, _firms, _notes, fits, populations = add_value_models(
+        people, firms, deals, orders, now, playbook, previous_clv
+    )
+    statistics = {"version": STATISTICS_VERSION, "populations": populations, "clusters": None}
+    return PopulationStatistics(statistics, None, fits or None)
+
+
+@dataclass(frozen=True, slots=True)
 class _Prepared:
     """The inputs enriched, rolled up and featured: what the rules of each side run on."""
 

@@ -28,8 +28,9 @@ from typing import Any, Literal
 import polars as pl
 
 from connectors.base import Connector, CrmName, FieldWrite, ObjectType
-from segmentation.engine import SegmentResult, segment
+from segmentation.engine import SegmentResult, population_statistics, segment
 from segmentation.playbook import Playbook, parse_playbook
+from segmentation.slices import Part, merged_summary, parts_of
 from segmentation.statistics import StatisticsError
 from workers.diff import Diff, diff_values, held_by_crm, written_frame
 from workers.frames import EngineFrames, playbook_mode
@@ -61,6 +62,10 @@ SAMPLE_SIZE = 10
 DIFF_SLICE = 20_000
 # Above this many records a plan reads the CRM's copies of a whole object type at once.
 COPIES_BY_ID = 20_000
+# People segmented at once by a run over the whole mirror; more are segmented in parts of
+# about this many (segmentation/slices.py) against statistics computed first: a million
+# contacts at once held 4 GB.
+SEGMENT_PART = 200_000
 
 
 # Takes a slice's planned writes as they come: (object type, writes, ids of those
@@ -172,72 +177,131 @@ def plan_sync(
     if frames is None:
         return plan
     day = run_day(now)
-    previous = store.get_model_state(crm, CLUSTER_STATE)
+    previous_clusters = store.get_model_state(crm, CLUSTER_STATE)
+    previous_clv = None if refit_clv else _current_clv_fit(store, crm, day)
     affected = affected_records(pulled.changed, frames) if pulled.changed is not None else None
-    stored = None if pulled.whole else store.get_model_state(crm, STATISTICS_STATE)
-    if not pulled.whole and stored is None and pulled.shape is not None:
-        # Nothing to apply yet (no run over the whole mirror so far): compute them there.
-        frames = load_frames(store, pulled.shape, playbook_mode(playbook))
-        pulled.whole = True
 
-    def run(frames: EngineFrames, statistics: dict[str, Any] | None) -> SegmentResult:
+    def history(frames: EngineFrames) -> pl.DataFrame | None:
+        only = affected if affected_history_only else None
+        return _previous_lifecycle(store, connector, frames, only)
+
+    def run(
+        part: EngineFrames | Part, statistics: dict[str, Any] | None, previous: pl.DataFrame | None
+    ) -> SegmentResult:
         return segment(
-            frames.contacts,
-            frames.companies,
-            frames.deals,
-            frames.orders,
+            part.contacts,
+            part.companies,
+            part.deals,
+            part.orders,
             playbook=playbook,
             now=day,
-            previous=_previous_lifecycle(
-                store, connector, frames, affected if affected_history_only else None
-            ),
-            previous_clusters=previous,
-            previous_clv=None if refit_clv else _current_clv_fit(store, crm, day),
+            previous=previous,
+            previous_clusters=previous_clusters,
+            previous_clv=previous_clv,
             statistics=statistics,
         )
 
-    try:
-        result = run(frames, stored)
-    except StatisticsError as exc:
-        if pulled.shape is None:
-            raise
-        # Stored for another playbook or engine: the whole mirror computes them afresh.
-        log.info("%s: stored statistics not usable (%s); segmenting the whole mirror", crm, exc)
-        frames = load_frames(store, pulled.shape, playbook_mode(playbook))
-        pulled.whole = True
-        result = run(frames, None)
+    results: Iterable[SegmentResult] = ()
+    if not pulled.whole:
+        stored = store.get_model_state(crm, STATISTICS_STATE)
+        try:
+            if stored is None:
+                # Nothing to apply yet (no run over the whole mirror so far).
+                raise StatisticsError("no population statistics stored yet")
+            results = [run(frames, stored, history(frames))]
+        except StatisticsError as exc:
+            if pulled.shape is None:
+                raise
+            # None stored, or stored for another playbook or engine: the whole mirror
+            # computes them afresh.
+            log.info("%s: stored statistics not usable (%s); segmenting the whole mirror", crm, exc)
+            frames = load_frames(store, pulled.shape, playbook_mode(playbook))
+            pulled.whole = True
+    parted = pulled.whole and frames.contacts.height > SEGMENT_PART
     if pulled.whole:
-        plan.statistics = result.statistics
-    if playbook.holdout is not None and playbook.holdout.enabled:
-        from segmentation.report import add_holdouts
-
-        result = add_holdouts(result, playbook)
-    plan.clusters = result.clusters
-    plan.clv_fit = result.clv_fit
-    plan.summary = result.summary
-    result = _slimmed(result, playbook, crm)
+        previous = history(frames)
+        if parted:
+            found = population_statistics(
+                frames.contacts,
+                frames.companies,
+                frames.deals,
+                frames.orders,
+                playbook=playbook,
+                now=day,
+                previous=previous,
+                previous_clusters=previous_clusters,
+                previous_clv=previous_clv,
+            )
+            plan.statistics = found.statistics
+            count = -(-frames.contacts.height // SEGMENT_PART)
+            parts = parts_of(frames.contacts, frames.companies, frames.deals, frames.orders, count)
+            results = (run(part, found.statistics, previous) for part in parts)
+        else:
+            results = [run(frames, None, previous)]
+    summaries: list[dict[str, Any]] = []
+    reads = _PlanReads(parted)
     run_at = datetime.now(UTC).replace(microsecond=0)
-    for object_type, engine_object, frame in _record_frames(result):
-        plan.segmented[object_type] = frame.height
-        if affected is not None:
-            frame = frame.filter(pl.col("id").is_in(list(affected.get(object_type, set()))))
-        if pulled.started_at is not None:
-            fresher = store.mirror.written_since(crm, object_type, pulled.started_at)
-            frame = frame.filter(~pl.col("id").is_in(list(fresher)))
-        plan.compared[object_type] = frame.height
-        _plan_object(
-            plan,
-            connector,
-            store,
-            playbook,
-            object_type,
-            engine_object,
-            frame,
-            run_at,
-            pulled,
-            deliver,
-        )
+    for result in results:
+        if pulled.whole and not parted:
+            plan.statistics = result.statistics
+        if playbook.holdout is not None and playbook.holdout.enabled:
+            from segmentation.report import add_holdouts
+
+            result = add_holdouts(result, playbook)
+        plan.clusters = result.clusters
+        plan.clv_fit = result.clv_fit
+        summaries.append(result.summary)
+        for object_type, engine_object, frame in _record_frames(_slimmed(result, playbook, crm)):
+            plan.segmented[object_type] = plan.segmented.get(object_type, 0) + frame.height
+            if affected is not None:
+                frame = frame.filter(pl.col("id").is_in(list(affected.get(object_type, set()))))
+            if pulled.started_at is not None:
+                fresher = reads.written_since(store, crm, object_type, pulled.started_at)
+                frame = frame.filter(~pl.col("id").is_in(fresher))
+            plan.compared[object_type] = plan.compared.get(object_type, 0) + frame.height
+            _plan_object(
+                plan,
+                connector,
+                store,
+                playbook,
+                object_type,
+                engine_object,
+                frame,
+                run_at,
+                pulled,
+                deliver,
+                reads,
+            )
+    plan.summary = summaries[0] if len(summaries) == 1 else merged_summary(summaries)
     return plan
+
+
+@dataclass
+class _PlanReads:
+    """State-store reads a plan makes once per object type, however many parts it has."""
+
+    whole: bool  # a plan in parts: the CRM's copies are read for the whole type at once
+    since: dict[ObjectType, list[str]] = field(default_factory=dict)
+    copies: dict[ObjectType, pl.DataFrame] = field(default_factory=dict)
+
+    def written_since(
+        self, store: StateStore, crm: str, object_type: ObjectType, moment: datetime
+    ) -> list[str]:
+        if object_type not in self.since:
+            self.since[object_type] = list(store.mirror.written_since(crm, object_type, moment))
+        return self.since[object_type]
+
+    def crm_copies(
+        self, store: StateStore, shape: MirrorShape, object_type: ObjectType, ids: pl.Series
+    ) -> pl.DataFrame:
+        if self.whole:
+            if object_type not in self.copies:
+                self.copies[object_type] = crm_copies(store, shape, object_type, None)
+            return self.copies[object_type]
+        # The whole object type in one columnar read for a big plan; by ids for a small one.
+        return crm_copies(
+            store, shape, object_type, None if ids.len() > COPIES_BY_ID else ids.to_list()
+        )
 
 
 def _plan_object(
@@ -250,7 +314,8 @@ def _plan_object(
     frame: pl.DataFrame,
     run_at: datetime,
     pulled: Pulled,
-    deliver: Deliver | None = None,
+    deliver: Deliver | None,
+    reads: _PlanReads,
 ) -> None:
     values = output_values(frame, playbook, engine_object)
     moved = tracked(values, playbook, engine_object)
@@ -274,13 +339,14 @@ def _plan_object(
     numeric = pulled.shape.numeric.get(object_type, ()) if pulled.shape else ()
     copies = None
     if pulled.shape is not None and values.height:
-        # The whole object type in one columnar read for a big plan (the nightly run);
-        # by ids for a small one.
-        ids = None if values.height > COPIES_BY_ID else values["id"].to_list()
-        copies = crm_copies(store, pulled.shape, object_type, ids)
+        copies = reads.crm_copies(store, pulled.shape, object_type, values["id"])
+        if copies.height > values.height:  # a whole type's copies: this frame's, once
+            copies = copies.join(
+                values.select(pl.col("id").alias("record_id")), on="record_id", how="semi"
+            )
     # In slices: what segsync wrote comes back as Python values, and the diff unpivots a
     # row per field; a slice at a time keeps both bounded at any population size.
-    diff = Diff(object_type)
+    diff = plan.diffs.setdefault(object_type, Diff(object_type))
     for start in range(0, values.height, DIFF_SLICE):
         part = values.slice(start, DIFF_SLICE)
         current = None
@@ -316,7 +382,6 @@ def _plan_object(
             deliver(object_type, planned.writes, planned.drift_ids)
             planned.delivered, planned.writes = len(planned.writes), []
         diff.absorb(planned)
-    plan.diffs[object_type] = diff
     plan.derived |= {native(m + s) for m in moved for s in (ENTERED_AT, PREVIOUS)}
     plan.derived.add(native(UPDATED_AT))
 
@@ -394,27 +459,29 @@ def _previous_lifecycle(
     """Last written lifecycle segments, for the forward-only lifecycle model (of the
     ``only`` records, when given)."""
     name = connector.field_name("lifecycle")
-    people = frames.contacts["id"].to_list() if "id" in frames.contacts.columns else []
-    firms = frames.companies["id"].to_list() if frames.companies is not None else []
-    sources: tuple[tuple[ObjectType, str, list[str]], ...] = (
+    nobody = pl.Series("id", [], pl.String)
+    people = frames.contacts["id"] if "id" in frames.contacts.columns else nobody
+    firms = frames.companies["id"] if frames.companies is not None else nobody
+    sources: tuple[tuple[ObjectType, str, pl.Series], ...] = (
         ("contact", "contact", people),
         ("company", "company", firms),
     )
     if "object_type" in frames.contacts.columns:  # a CRM with leads (as _record_frames)
         sources += (("lead", "contact", people),)
     if only is not None:
-        sources = tuple((t, e, sorted(only.get(t, set()))) for t, e, _ in sources)
+        sources = tuple(
+            (t, e, pl.Series("id", sorted(only.get(t, set())), pl.String)) for t, e, _ in sources
+        )
     schema = pl.Schema(
         {"object_type": pl.String(), "id": pl.String(), "segment_lifecycle": pl.String()}
     )
     parts: list[pl.DataFrame] = []
     for object_type, engine_object, ids in sources:
-        if len(ids) > COPIES_BY_ID:  # most of the mirror: one columnar read
+        if ids.len() > COPIES_BY_ID:  # most of the mirror: one columnar read
             column = store.written_field(connector.crm, object_type, name)
-            wanted = pl.DataFrame({"record_id": ids}, schema={"record_id": pl.String})
-            found = column.join(wanted, on="record_id", how="semi")
+            found = column.join(ids.alias("record_id").to_frame(), on="record_id", how="semi")
         else:
-            known = store.last_written(connector.crm, object_type, ids, fields=[name])
+            known = store.last_written(connector.crm, object_type, ids.to_list(), fields=[name])
             found = pl.DataFrame(
                 [(rid, f.get(name)) for rid, f in known.items()],
                 schema={"record_id": pl.String, "value": pl.String},

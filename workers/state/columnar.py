@@ -40,16 +40,17 @@ def read_frame(
     arrow: bool,
     each: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
-    """Rows of ``sql`` as a frame: through ADBC (``arrow``, PostgreSQL; placeholders
-    ``$1``...) or the store's own driver (its paramstyle), a batch at a time; ``each``
-    turns every batch into what is kept (so a big text column is never whole)."""
+    """Rows of ``sql`` (placeholders in the store's paramstyle) as a frame, a batch at a
+    time: through ADBC (``arrow``, PostgreSQL) or the store's own driver; ``each`` turns
+    every batch into what is kept (so a big text column is never whole)."""
     keep = each or (lambda frame: frame)
     chunks: list[pl.DataFrame] = []
     if arrow:
+        query = _with_literals(store, sql, params)
         with arrow_connection(store) as conn, conn.cursor() as cursor:
-            cursor.execute(sql, list(params))
+            cursor.execute(query)
             for batch in cursor.fetch_record_batch():
-                frame = pl.from_arrow(batch)
+                frame = pl.from_arrow(_owned(batch))
                 assert isinstance(frame, pl.DataFrame)
                 chunks.append(keep(frame.cast(schema)))
         return _concat(chunks, schema, keep)
@@ -64,6 +65,36 @@ def read_frame(
         while page := result.fetchmany(_LOAD_PAGE):
             chunks.append(keep(pl.DataFrame(page, schema=schema, orient="row")))
     return _concat(chunks, schema, keep)
+
+
+def _with_literals(store: StoreBase, sql: str, params: Sequence[Any]) -> str:
+    """``sql`` with its parameters quoted in by psycopg.
+
+    ADBC's PostgreSQL driver streams a statement without parameters (COPY, ~44,000
+    rows per batch) but returns a statement with bound parameters as one batch: the
+    whole mirror's text at once (measured: 1,000,000 contacts in one 600 MB batch).
+    """
+    import psycopg
+
+    raw = store.engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        assert isinstance(connection, psycopg.Connection)
+        return psycopg.ClientCursor(connection).mogrify(sql, tuple(params))
+    finally:
+        raw.close()
+
+
+def _owned(batch: Any) -> Any:
+    """A copy of an ADBC record batch in buffers of its own.
+
+    Polars takes Arrow columns without copying, and the driver releases a batch's
+    memory as one block: a frame keeping only the ids of a batch would pin all of its
+    text (measured: 410 MB held for the ids of 1,000,000 mirror rows, 20 MB copied).
+    """
+    import pyarrow as pa
+
+    return batch.take(pa.array(range(batch.num_rows), pa.int32()))
 
 
 def _concat(

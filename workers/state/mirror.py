@@ -136,17 +136,16 @@ class Mirror:
         # Arrow for what is big (the whole mirror, large id lists); PostgreSQL only.
         arrow = pg and (unique is None or len(unique) > _CHUNK)
 
-        def marks(first: int, count: int) -> str:
-            mark = (lambda i: f"${i}") if arrow else (lambda i: "%s" if pg else "?")
-            return ", ".join(mark(i) for i in range(first, first + count))
+        def marks(count: int) -> str:
+            return ", ".join(["%s" if pg else "?"] * count)
 
         head = f"SELECT {', '.join(columns)} FROM mirror_records"
-        where = f" WHERE crm = {marks(1, 1)} AND object_type = {marks(2, 1)}"
+        where = f" WHERE crm = {marks(1)} AND object_type = {marks(1)}"
         queries = (
             [(head + where, (crm, object_type))]
             if unique is None
             else [
-                (f"{head}{where} AND id IN ({marks(3, len(part))})", (crm, object_type, *part))
+                (f"{head}{where} AND id IN ({marks(len(part))})", (crm, object_type, *part))
                 for part in _chunks(unique)
             ]
         )

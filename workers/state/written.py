@@ -240,7 +240,7 @@ class WrittenMixin(StoreBase):
         """One field's last written value for every record of a type: ``record_id,
         value``, read columnar (a run over the whole mirror; by ids it is slower)."""
         pg = self.dialect == "postgresql"
-        marks = ("$1", "$2", "$3") if pg else ("?", "?", "?")
+        marks = ("%s", "%s", "%s") if pg else ("?", "?", "?")
         sql = (
             "SELECT record_id, value FROM written_values"
             f" WHERE crm = {marks[0]} AND object_type = {marks[1]} AND field = {marks[2]}"
