@@ -178,6 +178,48 @@ def test_a_plan_diffed_in_slices_equals_one_diffed_at_once(
         assert (other.per_field, other.transitions) == (diff.per_field, diff.transitions)
 
 
+@pytest.mark.parametrize("nightly", [False, True], ids=["full", "nightly"])
+def test_a_whole_mirror_segmented_in_parts_plans_what_it_would_at_once(
+    synced: tuple[Harness, Settings], monkeypatch: pytest.MonkeyPatch, nightly: bool
+) -> None:
+    """A million contacts are segmented in parts against statistics computed first; the
+    plan, its statistics and its report are those of one segmentation of everything."""
+    harness, settings = synced
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
+    harness.admin("POST", "mutate", json={"count": 40, "object_type": "deals"})
+    harness.admin("POST", "mutate", json={"count": 60, "object_type": "contacts"})
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # read into the mirror
+    harness.admin("POST", "mutate", json={"count": 40, "object_type": "deals"})
+    connector = harness.build()
+
+    def plan() -> tuple[set[tuple[str, str, tuple[tuple[str, str], ...]]], SyncPlan]:
+        with StateStore(settings.database_url) as store:
+            pulled = pull_population(connector, store, BOOK, full=not nightly, from_mirror=nightly)
+            planned = plan_sync(connector, store, pulled, BOOK)
+        kept = {
+            (
+                w.object_type,
+                w.record_id,
+                tuple(sorted((k, v) for k, v in w.fields.items() if k not in planned.derived)),
+            )
+            for w in planned.writes
+        }
+        return kept, planned
+
+    at_once, whole = plan()
+    monkeypatch.setattr(sync_module, "SEGMENT_PART", 70)  # 400 contacts: 6 parts
+    in_parts, parted = plan()
+    assert at_once, "the moved deals must move some segments"
+    assert in_parts == at_once
+    assert parted.statistics == whole.statistics and parted.statistics is not None
+    assert parted.summary == whole.summary
+    assert parted.segmented == whole.segmented == {"contact": 400, "company": 60}
+    for object_type, diff in whole.diffs.items():
+        other = parted.diffs[object_type]
+        assert (other.compared, other.unchanged) == (diff.compared, diff.unchanged)
+        assert (other.per_field, other.transitions) == (diff.per_field, diff.transitions)
+
+
 def test_a_nightly_run_before_the_echoes_are_read_writes_nothing(
     synced: tuple[Harness, Settings],
 ) -> None:

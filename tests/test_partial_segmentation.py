@@ -14,12 +14,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from benchmarks.partial_segment import b2b_with_clusters, closure, mismatches, run
+from benchmarks.partial_segment import ANCHOR, b2b_with_clusters, closure, mismatches, run
 from benchmarks.segment_sandbox import seeded
-from segmentation.engine import SegmentResult
+from segmentation.engine import PopulationStatistics, SegmentResult, population_statistics
 from segmentation.playbook import Playbook
 from segmentation.playbook.model import RfmSection
 from segmentation.rfm import bounded_score, quantile_score, score_bounds
+from segmentation.slices import merged_summary, parts_of
 from segmentation.statistics import StatisticsError
 from workers.offline import load_shipped
 
@@ -253,3 +254,75 @@ def test_contacts_re_segmented_one_at_a_time_get_the_full_runs_values(
         for column, count in mismatches(part, whole).items():
             found[column] = found.get(column, 0) + count
     assert found == {}
+
+
+# --- a whole population segmented in parts (runs over a million records) ---------------
+
+
+def _statistics_first(frames: Frames, book: Playbook) -> PopulationStatistics:
+    return population_statistics(
+        frames["contacts"],
+        frames["companies"],
+        frames.get("deals"),
+        frames.get("orders"),
+        playbook=book,
+        now=ANCHOR,
+    )
+
+
+def test_statistics_computed_first_equal_a_whole_runs(
+    population: tuple[Frames, Playbook, SegmentResult],
+) -> None:
+    frames, book, whole = population
+    found = _statistics_first(frames, book)
+    assert found.statistics == whole.statistics
+    assert found.clusters == whole.clusters
+    assert found.clv_fit == whole.clv_fit
+
+
+def test_statistics_of_a_playbook_without_clusters_need_no_rules_and_still_match() -> None:
+    frames = b2b_frames()
+    book = load_shipped("b2b_saas")
+    assert book.clustering is None or not book.clustering.enabled
+    whole = run(frames, book)
+    found = _statistics_first(frames, book)
+    assert found.statistics == whole.statistics
+    assert found.clv_fit == whole.clv_fit
+    assert whole.statistics["populations"], "the B2B deals must give a population to rank"
+
+
+@pytest.mark.parametrize("count", [2, 7])
+def test_parts_cut_by_company_segment_to_exactly_the_whole_runs_values(
+    population: tuple[Frames, Playbook, SegmentResult], count: int
+) -> None:
+    frames, book, whole = population
+    statistics = json.loads(json.dumps(whole.statistics))
+    results = [
+        run(
+            {
+                "contacts": p.contacts,
+                "companies": p.companies,
+                "deals": p.deals,
+                "orders": p.orders,
+            },
+            book,
+            statistics,
+        )
+        for p in parts_of(
+            frames["contacts"],
+            frames["companies"],
+            frames.get("deals"),
+            frames.get("orders"),
+            count,
+        )
+    ]
+    assert len(results) == count
+    for result in results:
+        assert mismatches(result, whole) == {}
+    # Every record in exactly one part.
+    people = pl.concat([r.contacts["id"] for r in results])
+    assert people.n_unique() == people.len() == frames["contacts"].height
+    firms = pl.concat([r.companies["id"] for r in results if r.companies is not None])
+    assert firms.n_unique() == firms.len() == frames["companies"].height
+    # And the counts the run reports are the whole run's.
+    assert merged_summary([r.summary for r in results]) == whole.summary
