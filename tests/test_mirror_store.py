@@ -125,6 +125,33 @@ def test_loads_are_columnar_and_typed(mirror: Mirror) -> None:
         mirror.load("hubspot", "contact", columns=("email",))
 
 
+def test_ids_with_quotes_and_placeholders_load_exactly_through_the_columnar_path(
+    mirror: Mirror,
+) -> None:
+    """Ids come from the CRM: PostgreSQL's Arrow reads quote them into the statement
+    (bound parameters made the driver return one batch of everything), so a quote, a
+    backslash or a placeholder in an id must stay part of the id."""
+    odd = ["o'brien", "a\\b", "$1", "%s", "x'); DROP TABLE mirror_records; --", "ü-ß"]
+    ids = odd + [f"plain-{i}" for i in range(6_000)]  # past one IN chunk: the Arrow path
+    frame = pl.DataFrame(
+        {
+            "id": ids,
+            "modified_at": [T0] * len(ids),
+            "company_id": ids,
+            "contact_id": [None] * len(ids),
+            "inputs": ["{}"] * len(ids),
+            "outputs": ["{}"] * len(ids),
+        },
+        schema=ROW_SCHEMA,
+    )
+    mirror.upsert("hubspot", "contact", frame)
+    wanted = odd + [f"plain-{i}" for i in range(0, 6_000, 3)]
+    loaded = mirror.load("hubspot", "contact", wanted, columns=("id", "company_id"))
+    assert sorted(loaded["id"].to_list()) == sorted(wanted)
+    assert (loaded["id"] == loaded["company_id"]).all()
+    assert mirror.load("hubspot", "contact").height == len(ids)
+
+
 def test_purge_asks_and_without_an_answer_keeps_the_mirror_with_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
