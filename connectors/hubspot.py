@@ -242,10 +242,11 @@ class HubSpotConnector:
                 properties=props,
                 associations=list(stream.associations) or None,
                 archived=False,
+                raw=True,
             )
-            records = tuple(self._record(stream, item) for item in page.results or ())
+            records = tuple(self._record(stream, item) for item in page.get("results") or ())
             yield RecordBatch(object_type, records)
-            after = page.paging.next.after if page.paging and page.paging.next else None
+            after = _next_after(page)
             if not after:
                 return
 
@@ -276,11 +277,12 @@ class HubSpotConnector:
                     properties_with_history=[],
                 ),
                 archived=False,
+                raw=True,
             )
             _raise_unexpected_errors(stream, answer)
-            for item in answer.results or ():
-                if not item.archived:
-                    found[str(item.id)] = self._record(stream, item)
+            for item in answer.get("results") or ():
+                if not item.get("archived"):
+                    found[str(item["id"])] = self._record(stream, item)
         ordered = [found[i] for i in wanted if i in found]
         return self._attach_associations(stream, ordered)
 
@@ -471,8 +473,9 @@ class HubSpotConnector:
             stream.api_name,
             request,
             search=True,
+            raw=True,
         )
-        records = [self._record(stream, item) for item in page.results or ()]
+        records = [self._record(stream, item) for item in page.get("results") or ()]
         key = _id_key if sort_by == stream.primary_key else _order_key
         if any(key(a)[:1] > key(b)[:1] for a, b in pairwise(records)):
             # The read is only exact if the page holds the lowest keys; never guess.
@@ -481,7 +484,7 @@ class HubSpotConnector:
                 "order, so an incremental read cannot be exact",
                 category="SORT_IGNORED",
             )
-        return records, bool(page.paging and page.paging.next)
+        return records, _next_after(page) is not None
 
     def _attach_associations(self, stream: HubSpotStream, records: list[Record]) -> list[Record]:
         """Search results carry no associations; fetch them with the v4 batch API."""
@@ -501,29 +504,32 @@ class HubSpotConnector:
                     BatchInputPublicFetchAssociationsBatchRequest(
                         inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk]
                     ),
+                    raw=True,
                 )
                 # Ids without associations come back as 207 errors, which is not a failure.
-                for item in answer.results or ():
-                    from_id = str(item._from.id)
+                for item in answer.get("results") or ():
+                    from_id = str(item["from"]["id"])
                     if from_id in linked:
-                        linked[from_id][to_type] = tuple(str(t.to_object_id) for t in item.to or ())
+                        targets = item.get("to") or ()
+                        linked[from_id][to_type] = tuple(str(t["toObjectId"]) for t in targets)
         return [
             Record(r.crm, r.object_type, r.id, r.properties, r.updated_at, linked[r.id])
             for r in records
         ]
 
-    def _record(self, stream: HubSpotStream, item: Any) -> Record:
-        properties: dict[str, str | None] = dict(item.properties or {})
-        modified = properties.get(stream.replication_key)
-        updated_at = _parse_datetime(modified) if modified else _aware(item.updated_at)
+    def _record(self, stream: HubSpotStream, item: dict[str, Any]) -> Record:
+        """A record from an object of HubSpot's JSON (list, batch read or search)."""
+        properties: dict[str, str | None] = dict(item.get("properties") or {})
+        # updatedAt is required in every object HubSpot answers with.
+        updated_at = _parse_datetime(properties.get(stream.replication_key) or item["updatedAt"])
         associations: dict[ObjectType, tuple[str, ...]] = {}
-        for api_name, collection in (getattr(item, "associations", None) or {}).items():
+        for api_name, collection in (item.get("associations") or {}).items():
             canonical = CANONICAL_BY_API_NAME.get(api_name)
             if canonical is not None and collection is not None:
-                ids = dict.fromkeys(str(a.id) for a in collection.results or ())
+                ids = dict.fromkeys(str(a["id"]) for a in collection.get("results") or ())
                 associations[canonical] = tuple(ids)
         return Record(
-            "hubspot", stream.object_type, str(item.id), properties, updated_at, associations
+            "hubspot", stream.object_type, str(item["id"]), properties, updated_at, associations
         )
 
     def _search_horizon(self) -> datetime:
@@ -694,15 +700,22 @@ def _order_key(record: Record) -> tuple[int, int, str]:
     return (_to_ms(record.updated_at), *_id_key(record))
 
 
-def _raise_unexpected_errors(stream: HubSpotStream, answer: Any) -> None:
+def _next_after(page: dict[str, Any]) -> str | None:
+    """The cursor of the next page of a list or search answer, if there is one."""
+    after = ((page.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after else None
+
+
+def _raise_unexpected_errors(stream: HubSpotStream, answer: dict[str, Any]) -> None:
     """A batch read's 207 errors: ``OBJECT_NOT_FOUND`` means left out, anything else fails."""
-    for error in getattr(answer, "errors", None) or ():
-        if error.category != "OBJECT_NOT_FOUND":
+    for error in answer.get("errors") or ():
+        category = error.get("category")
+        if category != "OBJECT_NOT_FOUND":
             raise RejectedError(
                 f"POST /crm/v3/objects/{stream.api_name}/batch/read: HubSpot answered 207 "
-                f"{error.category}: {error.message}",
+                f"{category}: {error.get('message')}",
                 status=207,
-                category=str(error.category or ""),
+                category=str(category or ""),
             )
 
 
