@@ -559,6 +559,7 @@ class HubSpotConnector:
                             for w in chunk
                         ]
                     ),
+                    raw=True,
                 )
             else:
                 answer = self._transport.call(
@@ -576,6 +577,7 @@ class HubSpotConnector:
                             for w in chunk
                         ]
                     ),
+                    raw=True,
                 )
         except RejectedError as exc:
             if exc.status == 400 and len(chunk) > 1:
@@ -720,7 +722,7 @@ def _raise_unexpected_errors(stream: HubSpotStream, answer: dict[str, Any]) -> N
 
 
 def _map_batch_answer(
-    stream: HubSpotStream, chunk: list[FieldWrite], answer: Any, id_property: str | None
+    stream: HubSpotStream, chunk: list[FieldWrite], answer: dict[str, Any], id_property: str | None
 ) -> list[WriteResult]:
     """200 or 207: match by id, or by the upsert key (HubSpot does not promise order)."""
 
@@ -730,20 +732,20 @@ def _map_batch_answer(
 
     by_id = {key(w.record_id): w for w in chunk}
     failed: dict[str, WriteResult] = {}
-    for error in getattr(answer, "errors", None) or ():
-        context = error.context or {}
-        for record_id in context.get("ids", ()):
+    for error in answer.get("errors") or ():
+        context = error.get("context") or {}
+        for record_id in context.get("ids") or ():
             if key(record_id) in by_id:
                 failed[key(record_id)] = WriteResult(
                     stream.object_type,
                     by_id[key(record_id)].record_id,
                     WriteStatus.REJECTED,
-                    f"HubSpot: {error.message}",
-                    error.category,
+                    f"HubSpot: {error.get('message')}",
+                    error.get("category"),
                 )
     succeeded = {
-        key(item.id if id_property is None else (item.properties or {}).get(id_property))
-        for item in answer.results or ()
+        key(item["id"] if id_property is None else (item.get("properties") or {}).get(id_property))
+        for item in answer.get("results") or ()
     }
     results = []
     for w in chunk:
