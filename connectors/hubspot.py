@@ -22,20 +22,10 @@ from typing import Any
 
 import requests
 from hubspot import HubSpot
-from hubspot.crm.associations.v4 import (
-    BatchInputPublicFetchAssociationsBatchRequest,
-    PublicFetchAssociationsBatchRequest,
-)
 from hubspot.crm.objects import (
-    BatchInputSimplePublicObjectBatchInput,
-    BatchInputSimplePublicObjectBatchInputUpsert,
-    BatchReadInputSimplePublicObjectId,
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
-    SimplePublicObjectBatchInput,
-    SimplePublicObjectBatchInputUpsert,
-    SimplePublicObjectId,
 )
 from hubspot.crm.properties import (
     OptionInput,
@@ -271,11 +261,13 @@ class HubSpotConnector:
                 f"POST /crm/v3/objects/{stream.api_name}/batch/read",
                 self._batch.read_with_http_info,
                 stream.api_name,
-                BatchReadInputSimplePublicObjectId(
-                    inputs=[SimplePublicObjectId(id=i) for i in chunk],
-                    properties=props,
-                    properties_with_history=[],
-                ),
+                # Request bodies as the JSON itself: an SDK model per id copies the
+                # client configuration (a full sync builds a million of them).
+                {
+                    "inputs": [{"id": i} for i in chunk],
+                    "properties": props,
+                    "propertiesWithHistory": [],
+                },
                 archived=False,
                 raw=True,
             )
@@ -501,9 +493,7 @@ class HubSpotConnector:
                     self._associations.get_page_with_http_info,
                     stream.api_name,
                     to_api,
-                    BatchInputPublicFetchAssociationsBatchRequest(
-                        inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk]
-                    ),
+                    {"inputs": [{"id": i} for i in chunk]},
                     raw=True,
                 )
                 # Ids without associations come back as 207 errors, which is not a failure.
@@ -553,12 +543,7 @@ class HubSpotConnector:
                     f"POST /crm/v3/objects/{stream.api_name}/batch/update",
                     self._batch.update_with_http_info,
                     stream.api_name,
-                    BatchInputSimplePublicObjectBatchInput(
-                        inputs=[
-                            SimplePublicObjectBatchInput(id=w.record_id, properties=dict(w.fields))
-                            for w in chunk
-                        ]
-                    ),
+                    {"inputs": [{"id": w.record_id, "properties": dict(w.fields)} for w in chunk]},
                     raw=True,
                 )
             else:
@@ -566,17 +551,17 @@ class HubSpotConnector:
                     f"POST /crm/v3/objects/{stream.api_name}/batch/upsert",
                     self._batch.upsert_with_http_info,
                     stream.api_name,
-                    BatchInputSimplePublicObjectBatchInputUpsert(
-                        inputs=[
-                            SimplePublicObjectBatchInputUpsert(
-                                id=w.record_id,
-                                id_property=id_property,
+                    {
+                        "inputs": [
+                            {
+                                "id": w.record_id,
+                                "idProperty": id_property,
                                 # Sent along so the answer echoes the key we match on.
-                                properties={id_property: w.record_id, **w.fields},
-                            )
+                                "properties": {id_property: w.record_id, **w.fields},
+                            }
                             for w in chunk
                         ]
-                    ),
+                    },
                     raw=True,
                 )
         except RejectedError as exc:
