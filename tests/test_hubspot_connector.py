@@ -20,6 +20,7 @@ from connectors.base import (
     FieldSpec,
     FieldWrite,
     RejectedError,
+    TransientError,
     WriteStatus,
 )
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
@@ -393,6 +394,23 @@ def test_429_and_5xx_and_dropped_connections_are_retried() -> None:
 
     assert [r.id for r in batches[0].records] == ["1"]
     assert len(responses.calls) == 4
+
+
+@responses.activate
+def test_a_2xx_answer_that_is_not_json_is_retried_then_named_in_one_line() -> None:
+    """Reads parse HubSpot's JSON themselves: a proxy's HTML page under a 200 is a
+    transient fault, retried, and never a parser traceback."""
+    url = f"{BASE}/crm/v3/objects/contacts"
+    responses.add(responses.GET, url, body="<html>maintenance</html>", status=200)
+    responses.add(responses.GET, url, json={"results": [hs_object(1, T0)]})
+    assert [r.id for b in make_connector().read_all("contact", []) for r in b.records] == ["1"]
+
+    responses.replace(responses.GET, url, body="<html>maintenance</html>", status=200)
+    with pytest.raises(TransientError) as failed:
+        list(make_connector().read_all("contact", []))
+    assert "GET /crm/v3/objects/contacts: HubSpot answered 200 with a body that is not JSON" in str(
+        failed.value
+    )
 
 
 @responses.activate
