@@ -17,10 +17,10 @@ import pytest
 from benchmarks.partial_segment import ANCHOR, b2b_with_clusters, closure, mismatches, run
 from benchmarks.segment_sandbox import seeded
 from segmentation.engine import PopulationStatistics, SegmentResult, population_statistics
+from segmentation.parts import merged_summary, parts_of
 from segmentation.playbook import Playbook
 from segmentation.playbook.model import RfmSection
 from segmentation.rfm import bounded_score, quantile_score, score_bounds
-from segmentation.slices import merged_summary, parts_of
 from segmentation.statistics import StatisticsError
 from workers.offline import load_shipped
 

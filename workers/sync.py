@@ -29,8 +29,8 @@ import polars as pl
 
 from connectors.base import Connector, CrmName, FieldWrite, ObjectType
 from segmentation.engine import SegmentResult, population_statistics, segment
+from segmentation.parts import Part, merged_summary, parts_of
 from segmentation.playbook import Playbook, parse_playbook
-from segmentation.slices import Part, merged_summary, parts_of
 from segmentation.statistics import StatisticsError
 from workers.diff import Diff, diff_values, held_by_crm, written_frame
 from workers.frames import EngineFrames, playbook_mode
@@ -63,7 +63,7 @@ DIFF_SLICE = 20_000
 # Above this many records a plan reads the CRM's copies of a whole object type at once.
 COPIES_BY_ID = 20_000
 # People segmented at once by a run over the whole mirror; more are segmented in parts of
-# about this many (segmentation/slices.py) against statistics computed first. A nightly
+# about this many (segmentation/parts.py) against statistics computed first. A nightly
 # plan of 1,000,000 contacts peaked at 4.1 GB at once, 2.7 GB in parts of 200,000 and
 # 2.3 GB in parts of 100,000 (50,000: 2.1 GB, 4 s slower).
 SEGMENT_PART = 100_000
