@@ -212,6 +212,7 @@ def test_a_whole_mirror_segmented_in_parts_plans_what_it_would_at_once(
     assert at_once, "the moved deals must move some segments"
     assert in_parts == at_once
     assert parted.statistics == whole.statistics and parted.statistics is not None
+    assert (parted.clv_fit, parted.clusters) == (whole.clv_fit, whole.clusters)
     assert parted.summary == whole.summary
     assert parted.segmented == whole.segmented == {"contact": 400, "company": 60}
     for object_type, diff in whole.diffs.items():

@@ -234,6 +234,7 @@ def plan_sync(
                 previous_clv=previous_clv,
             )
             plan.statistics = found.statistics
+            plan.clusters, plan.clv_fit = found.clusters, found.clv_fit
             count = -(-frames.contacts.height // SEGMENT_PART)
             parts = parts_of(frames.contacts, frames.companies, frames.deals, frames.orders, count)
             results = (run(part, found.statistics, previous) for part in parts)
@@ -243,14 +244,14 @@ def plan_sync(
     reads = _PlanReads(parted)
     run_at = datetime.now(UTC).replace(microsecond=0)
     for result in results:
-        if pulled.whole and not parted:
-            plan.statistics = result.statistics
+        if not parted:
+            if pulled.whole:
+                plan.statistics = result.statistics
+            plan.clusters, plan.clv_fit = result.clusters, result.clv_fit
         if playbook.holdout is not None and playbook.holdout.enabled:
             from segmentation.report import add_holdouts
 
             result = add_holdouts(result, playbook)
-        plan.clusters = result.clusters
-        plan.clv_fit = result.clv_fit
         summaries.append(result.summary)
         for object_type, engine_object, frame in _record_frames(_slimmed(result, playbook, crm)):
             plan.segmented[object_type] = plan.segmented.get(object_type, 0) + frame.height
