@@ -249,7 +249,10 @@ def held_by_crm(
     )
     skip = set(keep_when_null)  # their empty value means "leave the CRM's alone"
     agrees = [
-        _agrees(pl.col(n).cast(pl.String), pl.col(theirs[n]), n in numeric, n in skip) for n in kept
+        _agrees(
+            pl.col(n).cast(pl.String), pl.col(theirs[n]), numeric=n in numeric, skip_empty=n in skip
+        )
+        for n in kept
     ]
     # The (record, field) values of a held record, as the per-field diff counts them.
     counted = pl.sum_horizontal(
@@ -262,32 +265,24 @@ def held_by_crm(
     return held["record_id"].to_list(), int(held["n"].sum())
 
 
-def _agrees(ours: pl.Expr, crm: pl.Expr, numeric: bool, skip_empty: bool) -> pl.Expr:
-    """Whether the CRM holds ``ours`` (see :func:`same_in_crm`); an empty ``ours`` of a
-    field left alone when empty agrees with anything."""
-    text = ours.fill_null("") == crm.fill_null("")
-    same = (
-        text
-        | (ours.cast(pl.Float64, strict=False) == crm.cast(pl.Float64, strict=False)).fill_null(
-            False
-        )
-        if numeric
-        else text
-    )
+def _agrees(ours: pl.Expr, crm: pl.Expr, *, numeric: bool, skip_empty: bool) -> pl.Expr:
+    """Whether the CRM holds ``ours``: empty is empty, a ``numeric`` field's values by
+    number; with ``skip_empty`` (a field left alone when empty) an empty ``ours`` agrees."""
+    same = ours.fill_null("") == crm.fill_null("")
+    if numeric:
+        by_number = ours.cast(pl.Float64, strict=False) == crm.cast(pl.Float64, strict=False)
+        same = same | by_number.fill_null(False)
     return (ours.is_null() | same) if skip_empty else same
 
 
 def same_in_crm(ours: pl.Expr, crm: pl.Expr, numeric: Collection[str]) -> pl.Expr:
-    """Whether the CRM holds ``ours`` (empty is empty; numeric fields by number)."""
-    as_text = ours.fill_null("") == crm.fill_null("")
+    """Whether the CRM holds ``ours`` (empty is empty; numeric fields by number), in a
+    frame of a row per (record, ``field``)."""
+    as_text = _agrees(ours, crm, numeric=False, skip_empty=False)
     if not numeric:
         return as_text
-    as_number = ours.cast(pl.Float64, strict=False) == crm.cast(pl.Float64, strict=False)
-    return (
-        pl.when(pl.col("field").is_in(list(numeric)))
-        .then(as_text | as_number.fill_null(False))
-        .otherwise(as_text)
-    )
+    as_number = _agrees(ours, crm, numeric=True, skip_empty=False)
+    return pl.when(pl.col("field").is_in(list(numeric))).then(as_number).otherwise(as_text)
 
 
 def _derived_names(tracked_native: dict[str, str], native: Callable[[str], str]) -> dict[str, str]:
