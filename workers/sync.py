@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -219,6 +220,9 @@ def plan_sync(
             frames = load_frames(store, pulled.shape, playbook_mode(playbook))
             pulled.whole = True
     parted = pulled.whole and frames.contacts.height > SEGMENT_PART
+    reads = _PlanReads(parted)
+    if parted and pulled.shape is not None:
+        reads.prefetch(store, pulled.shape)
     if pulled.whole:
         previous = history(frames)
         if parted:
@@ -241,7 +245,6 @@ def plan_sync(
         else:
             results = [run(frames, None, previous)]
     summaries: list[dict[str, Any]] = []
-    reads = _PlanReads(parted)
     run_at = datetime.now(UTC).replace(microsecond=0)
     for result in results:
         if not parted:
@@ -285,6 +288,20 @@ class _PlanReads:
     whole: bool  # a plan in parts: the CRM's copies are read for the whole type at once
     since: dict[ObjectType, list[str]] = field(default_factory=dict)
     copies: dict[ObjectType, pl.DataFrame] = field(default_factory=dict)
+    coming: dict[ObjectType, Future[pl.DataFrame]] = field(default_factory=dict)
+
+    def prefetch(self, store: StateStore, shape: MirrorShape) -> None:
+        """Start reading the whole types' copies while the parts are being segmented: a
+        read the database and the Arrow driver do mostly off the interpreter (1M
+        contacts: 3.6 s)."""
+        written: tuple[ObjectType, ...] = ("contact", "lead", "company")
+        types = [t for t in written if shape.outputs.get(t)]
+        if not self.whole or not types:
+            return
+        pool = ThreadPoolExecutor(1, thread_name_prefix="segsync-copies")
+        for object_type in types:
+            self.coming[object_type] = pool.submit(crm_copies, store, shape, object_type, None)
+        pool.shutdown(wait=False)
 
     def written_since(
         self, store: StateStore, crm: str, object_type: ObjectType, moment: datetime
@@ -297,7 +314,9 @@ class _PlanReads:
         self, store: StateStore, shape: MirrorShape, object_type: ObjectType, ids: pl.Series
     ) -> pl.DataFrame:
         if self.whole:
-            if object_type not in self.copies:
+            if object_type in self.coming:
+                self.copies[object_type] = self.coming.pop(object_type).result()
+            elif object_type not in self.copies:
                 self.copies[object_type] = crm_copies(store, shape, object_type, None)
             return self.copies[object_type]
         # The whole object type in one columnar read for a big plan; by ids for a small one.
