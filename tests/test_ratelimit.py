@@ -53,17 +53,26 @@ def test_lowering_the_limit_takes_effect_for_the_next_calls() -> None:
 
 
 def test_threads_share_one_allowance() -> None:
-    limiter = RollingWindowLimiter(20, 0.5, margin=0.0)
+    import time
+
+    # Each call's grant time as the limiter saw it: a time taken after acquire() returns
+    # lags by however long the thread then waits for the CPU (21 "in a window" on a
+    # loaded machine, with the limiter right).
+    seen: dict[int, float] = {}
+
+    def clock() -> float:
+        seen[threading.get_ident()] = now = time.monotonic()
+        return now
+
+    limiter = RollingWindowLimiter(20, 0.5, margin=0.0, clock=clock)
     stamps: list[float] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        import time
-
         for _ in range(15):
             limiter.acquire()
             with lock:
-                stamps.append(time.monotonic())
+                stamps.append(seen[threading.get_ident()])
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
