@@ -22,10 +22,20 @@ from typing import Any
 
 import requests
 from hubspot import HubSpot
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
 from hubspot.crm.objects import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchInputSimplePublicObjectBatchInputUpsert,
+    BatchReadInputSimplePublicObjectId,
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectId,
 )
 from hubspot.crm.properties import (
     OptionInput,
@@ -261,13 +271,11 @@ class HubSpotConnector:
                 f"POST /crm/v3/objects/{stream.api_name}/batch/read",
                 self._batch.read_with_http_info,
                 stream.api_name,
-                # Request bodies as the JSON itself: an SDK model per id copies the
-                # client configuration (a full sync builds a million of them).
-                {
-                    "inputs": [{"id": i} for i in chunk],
-                    "properties": props,
-                    "propertiesWithHistory": [],
-                },
+                BatchReadInputSimplePublicObjectId(
+                    inputs=[SimplePublicObjectId(id=i) for i in chunk],
+                    properties=props,
+                    properties_with_history=[],
+                ),
                 archived=False,
                 raw=True,
             )
@@ -493,7 +501,9 @@ class HubSpotConnector:
                     self._associations.get_page_with_http_info,
                     stream.api_name,
                     to_api,
-                    {"inputs": [{"id": i} for i in chunk]},
+                    BatchInputPublicFetchAssociationsBatchRequest(
+                        inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk]
+                    ),
                     raw=True,
                 )
                 # Ids without associations come back as 207 errors, which is not a failure.
@@ -543,26 +553,29 @@ class HubSpotConnector:
                     f"POST /crm/v3/objects/{stream.api_name}/batch/update",
                     self._batch.update_with_http_info,
                     stream.api_name,
-                    {"inputs": [{"id": w.record_id, "properties": dict(w.fields)} for w in chunk]},
-                    raw=True,
+                    BatchInputSimplePublicObjectBatchInput(
+                        inputs=[
+                            SimplePublicObjectBatchInput(id=w.record_id, properties=dict(w.fields))
+                            for w in chunk
+                        ]
+                    ),
                 )
             else:
                 answer = self._transport.call(
                     f"POST /crm/v3/objects/{stream.api_name}/batch/upsert",
                     self._batch.upsert_with_http_info,
                     stream.api_name,
-                    {
-                        "inputs": [
-                            {
-                                "id": w.record_id,
-                                "idProperty": id_property,
+                    BatchInputSimplePublicObjectBatchInputUpsert(
+                        inputs=[
+                            SimplePublicObjectBatchInputUpsert(
+                                id=w.record_id,
+                                id_property=id_property,
                                 # Sent along so the answer echoes the key we match on.
-                                "properties": {id_property: w.record_id, **w.fields},
-                            }
+                                properties={id_property: w.record_id, **w.fields},
+                            )
                             for w in chunk
                         ]
-                    },
-                    raw=True,
+                    ),
                 )
         except RejectedError as exc:
             if exc.status == 400 and len(chunk) > 1:
@@ -707,7 +720,7 @@ def _raise_unexpected_errors(stream: HubSpotStream, answer: dict[str, Any]) -> N
 
 
 def _map_batch_answer(
-    stream: HubSpotStream, chunk: list[FieldWrite], answer: dict[str, Any], id_property: str | None
+    stream: HubSpotStream, chunk: list[FieldWrite], answer: Any, id_property: str | None
 ) -> list[WriteResult]:
     """200 or 207: match by id, or by the upsert key (HubSpot does not promise order)."""
 
@@ -717,20 +730,20 @@ def _map_batch_answer(
 
     by_id = {key(w.record_id): w for w in chunk}
     failed: dict[str, WriteResult] = {}
-    for error in answer.get("errors") or ():
-        context = error.get("context") or {}
-        for record_id in context.get("ids") or ():
+    for error in getattr(answer, "errors", None) or ():
+        context = error.context or {}
+        for record_id in context.get("ids", ()):
             if key(record_id) in by_id:
                 failed[key(record_id)] = WriteResult(
                     stream.object_type,
                     by_id[key(record_id)].record_id,
                     WriteStatus.REJECTED,
-                    f"HubSpot: {error.get('message')}",
-                    error.get("category"),
+                    f"HubSpot: {error.message}",
+                    error.category,
                 )
     succeeded = {
-        key(item["id"] if id_property is None else (item.get("properties") or {}).get(id_property))
-        for item in answer.get("results") or ()
+        key(item.id if id_property is None else (item.properties or {}).get(id_property))
+        for item in answer.results or ()
     }
     results = []
     for w in chunk:
