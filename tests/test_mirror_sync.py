@@ -35,6 +35,24 @@ def synced(tmp_path: Path) -> Iterator[tuple[Harness, Settings]]:
     harness.server.stop()
 
 
+def planned_writes(
+    connector: Any, settings: Settings, *, nightly: bool = False
+) -> tuple[set[tuple[str, str, tuple[tuple[str, str], ...]]], SyncPlan]:
+    """A full (or nightly) plan's writes, without run-time companions, and the plan."""
+    with StateStore(settings.database_url) as store:
+        pulled = pull_population(connector, store, BOOK, full=not nightly, from_mirror=nightly)
+        planned = plan_sync(connector, store, pulled, BOOK)
+    kept: set[tuple[str, str, tuple[tuple[str, str], ...]]] = {
+        (
+            w.object_type,
+            w.record_id,
+            tuple(sorted((k, v) for k, v in w.fields.items() if k not in planned.derived)),
+        )
+        for w in planned.writes
+    }
+    return kept, planned
+
+
 def test_the_echoes_of_a_full_sync_are_read_but_not_resegmented_nor_written(
     synced: tuple[Harness, Settings],
 ) -> None:
@@ -153,24 +171,9 @@ def test_a_plan_diffed_in_slices_equals_one_diffed_at_once(
     harness.admin("POST", "mutate", json={"count": 60, "object_type": "contacts"})
     connector = harness.build()
 
-    def plan() -> tuple[set[tuple[str, str, tuple[tuple[str, str], ...]]], SyncPlan]:
-        with StateStore(settings.database_url) as store:
-            planned = plan_sync(
-                connector, store, pull_population(connector, store, BOOK, full=True), BOOK
-            )
-        kept = {
-            (
-                w.object_type,
-                w.record_id,
-                tuple(sorted((k, v) for k, v in w.fields.items() if k not in planned.derived)),
-            )
-            for w in planned.writes
-        }
-        return kept, planned
-
-    at_once, whole = plan()
+    at_once, whole = planned_writes(connector, settings)
     monkeypatch.setattr(sync_module, "DIFF_SLICE", 7)
-    sliced, parts = plan()
+    sliced, parts = planned_writes(connector, settings)
     assert at_once and sliced == at_once
     for object_type, diff in whole.diffs.items():
         other = parts.diffs[object_type]
@@ -192,23 +195,9 @@ def test_a_whole_mirror_segmented_in_parts_plans_what_it_would_at_once(
     harness.admin("POST", "mutate", json={"count": 40, "object_type": "deals"})
     connector = harness.build()
 
-    def plan() -> tuple[set[tuple[str, str, tuple[tuple[str, str], ...]]], SyncPlan]:
-        with StateStore(settings.database_url) as store:
-            pulled = pull_population(connector, store, BOOK, full=not nightly, from_mirror=nightly)
-            planned = plan_sync(connector, store, pulled, BOOK)
-        kept = {
-            (
-                w.object_type,
-                w.record_id,
-                tuple(sorted((k, v) for k, v in w.fields.items() if k not in planned.derived)),
-            )
-            for w in planned.writes
-        }
-        return kept, planned
-
-    at_once, whole = plan()
+    at_once, whole = planned_writes(connector, settings, nightly=nightly)
     monkeypatch.setattr(sync_module, "SEGMENT_PART", 70)  # 400 contacts: 6 parts
-    in_parts, parted = plan()
+    in_parts, parted = planned_writes(connector, settings, nightly=nightly)
     assert at_once, "the moved deals must move some segments"
     assert in_parts == at_once
     assert parted.statistics == whole.statistics and parted.statistics is not None
