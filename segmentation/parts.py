@@ -22,6 +22,7 @@ import polars as pl
 from segmentation.enrich.rollups import key_of
 
 _PART = "__segsync_part"
+_PERSON = "__segsync_person"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +50,17 @@ def parts_of(
         if companies is not None
         else None
     )
+    deals, orders = _linked(deals, count), _linked(orders, count)
     for index in range(count):
         own = people.filter(pl.col(_PART) == index).drop(_PART)
         if own.height == 0 and (firms is None or not firms[_PART].eq(index).any()):
             continue
-        keys = own.select(key_of(pl.col("id")).alias("key"))["key"]
+        keys = own.select(key_of(pl.col("id")))["id"]
         yield Part(
             own,
             None if firms is None else firms.filter(pl.col(_PART) == index).drop(_PART),
-            _read_by(deals, keys, index, count),
-            _read_by(orders, keys, index, count),
+            _read_by(deals, keys, index),
+            _read_by(orders, keys, index),
         )
 
 
@@ -76,18 +78,28 @@ def _part_of(contacts: pl.DataFrame, count: int) -> pl.Expr:
     return (_hashed(by) % count).alias(_PART)
 
 
-def _read_by(
-    frame: pl.DataFrame | None, people: pl.Series, index: int, count: int
-) -> pl.DataFrame | None:
+def _linked(frame: pl.DataFrame | None, count: int) -> pl.DataFrame | None:
+    """Deals or orders with the key of their person and the part of their company,
+    worked out once for all parts."""
+    if frame is None:
+        return None
+    person = key_of(pl.col("contact_id")) if "contact_id" in frame.columns else pl.lit(None)
+    company = (
+        _hashed(pl.col("company_id")) % count if "company_id" in frame.columns else pl.lit(None)
+    )
+    return frame.with_columns(
+        person.cast(pl.String).alias(_PERSON), company.cast(pl.UInt64).alias(_PART)
+    )
+
+
+def _read_by(frame: pl.DataFrame | None, people: pl.Series, index: int) -> pl.DataFrame | None:
     """The deals or orders of a part's people, and of its companies."""
     if frame is None:
         return None
-    wanted = pl.lit(False)
-    if "contact_id" in frame.columns:
-        wanted = wanted | key_of(pl.col("contact_id")).is_in(people.implode())
-    if "company_id" in frame.columns:
-        wanted = wanted | ((_hashed(pl.col("company_id")) % count) == index).fill_null(False)
-    return frame.filter(wanted.fill_null(False))
+    wanted = pl.col(_PERSON).is_in(people.implode()).fill_null(False) | (
+        pl.col(_PART) == index
+    ).fill_null(False)
+    return frame.filter(wanted).drop(_PERSON, _PART)
 
 
 def merged_summary(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
