@@ -373,10 +373,12 @@ class OneUnwritable(HubSpotConnector):
 
     bad: str = ""
 
-    def write(self, writes: Sequence[FieldWrite]) -> list[WriteResult]:
+    def write(
+        self, writes: Sequence[FieldWrite], *, id_property: str | None = None
+    ) -> list[WriteResult]:
         if any(w.record_id == self.bad for w in writes):
             raise ValueError(f"unexpected batch answer while writing contact {self.bad}")
-        return super().write(writes)
+        return super().write(writes, id_property=id_property)
 
 
 def test_a_round_failing_for_no_named_record_is_halved_until_the_others_go_through(

@@ -9,7 +9,7 @@ import click
 
 from connectors.base import CrmName
 from workers.cli_common import AS_JSON, CRM, connect, load_settings
-from workers.cli_errors import EXIT_REJECTED, EXIT_USAGE, fail
+from workers.cli_errors import EXIT_REJECTED, EXIT_USAGE, CliError, fail
 
 LOGLEVEL = click.option(
     "--loglevel",
@@ -431,16 +431,19 @@ def events_process(crm: str, as_json: bool) -> None:
             "api_calls": 0,
             "paused": None,
         }
-        while True:
-            report = processor.run_round()
+        reports = processor.drain()
+        if reports is None:
+            raise CliError(
+                f"another process is processing {crm}'s events now (a worker?); "
+                "they are in its hands"
+            )
+        for report in reports:
             totals["rounds"] += 1
             totals["events"] += report.events
             totals["failed"] += report.failed
             totals["records_written"] += report.records_written
             totals["api_calls"] += report.api_calls
             totals["paused"] = report.paused
-            if not report.more:
-                break
     if as_json:
         click.echo(json.dumps(totals))
         return

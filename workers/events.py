@@ -40,6 +40,7 @@ from workers.runner import write_all
 from workers.settings import Settings
 from workers.state import InboxEvent, StateStore
 from workers.state.changes import Change, event_change
+from workers.state.locks import LockLost
 from workers.sync import load_playbook, plan_sync
 
 log = logging.getLogger("segsync.events")
@@ -124,6 +125,30 @@ class Processor:
         self.playbook = playbook
         self.batch_size = batch_size
         self.population = Population(connector, store, playbook)
+
+    def drain(self) -> list[RoundReport] | None:
+        """Rounds until nothing is due, holding this CRM's event lock in the state store;
+        None at once when another process (or thread) holds it.
+
+        The lock is the state store's own (``workers/state/locks.py``), not Redis's: a
+        lock Redis lost in a restart let a second worker plan the very writes a first
+        one still had in flight (waiting out the outage in its retries), so both sent
+        them. Every round checks it before writing; a drain that lost it stops.
+        """
+        with self.store.exclusive(f"events:{self.crm}") as hold:
+            if hold is None:
+                return None
+            reports: list[RoundReport] = []
+            while True:
+                try:
+                    hold.check()
+                except LockLost as exc:
+                    log.warning("%s event processing stops: %s", self.crm, exc)
+                    return reports
+                report = self.run_round(guard=hold.check, renew=hold.check)
+                reports.append(report)
+                if not report.more:
+                    return reports
 
     def run_round(
         self,
@@ -461,8 +486,7 @@ class InProcessProcessor:
                 pause_crm(self._inbox, crm, f"cannot connect: {describe(exc)}")
                 return
             self._processors[crm] = processor
-        while processor.run_round().more:
-            pass
+        processor.drain()  # None: another process is draining; it takes these too
 
 
 def poll_changes(connector: Connector, store: StateStore) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, cast
@@ -21,7 +20,6 @@ from typing import Any, cast
 import polars as pl
 import redis
 from celery import Task, chord
-from redis.exceptions import LockNotOwnedError
 
 from connectors.base import (
     BudgetExhaustedError,
@@ -352,12 +350,10 @@ def processor(crm: str) -> Processor:
 def events_task(crm: str) -> dict[str, Any]:
     """Drain the inbox (queue events): one processor per CRM at a time, rounds until empty.
 
-    Rounds are serialised by a lock, so two rounds never diff the same record against
-    each other's half-recorded writes; any worker may hold it, and each round reads
-    what it needs from the shared mirror. The lock lives in Redis, which can lose it (a
-    restart without persistence, or by expiring), so it is not trusted blindly: it is
-    checked and extended before every round and again before a round writes (a task
-    that lost it stops without writing: another worker may be processing by now).
+    Rounds are serialised by a lock in the state store (see :meth:`Processor.drain`),
+    so two rounds never diff the same record against each other's half-recorded
+    writes; any worker may hold it, and each round reads what it needs from the shared
+    mirror. A task that finds it held returns: the holder drains these events too.
     """
     inbox = Inbox(store(), InboxPolicy.from_settings(settings()))
     if inbox.paused(crm) is not None:
@@ -367,33 +363,14 @@ def events_task(crm: str) -> dict[str, Any]:
     except Exception as exc:  # not configured, or its login refused: the CRM's failure
         pause_crm(inbox, crm, f"cannot connect: {describe(exc)}")
         return {"paused": describe(exc)}
-    r = redis_client()
-    # As long as an event lease: a worker that died holding it holds up nobody for longer
-    # than its events stay claimed; a live holder extends it with the lease.
-    lock = r.lock(
-        f"segsync:lock:events:{crm}",
-        timeout=settings().events_lease_seconds,
-        blocking=False,
-        thread_local=False,  # the lease keeper's thread extends it too
-    )
-    if not lock.acquire():
+    reports = proc.drain()
+    if reports is None:
         return {"skipped": "another worker is processing this CRM's events"}
-    totals = {"rounds": 0, "events": 0, "records_written": 0}
-    try:
-        while True:
-            lock.reacquire()
-            report = proc.run_round(guard=lock.reacquire, renew=lock.reacquire)
-            totals["rounds"] += 1
-            totals["events"] += report.events
-            totals["records_written"] += report.records_written
-            if not report.more:
-                break
-    except LockNotOwnedError:
-        log.warning("%s event processing lock lost (Redis restarted?); this task stops", crm)
-        return {**totals, "stopped": "lock lost"}
-    finally:
-        with suppress(redis.RedisError):  # lost with Redis, or Redis is down: nothing to free
-            lock.release()
+    totals = {
+        "rounds": len(reports),
+        "events": sum(r.events for r in reports),
+        "records_written": sum(r.records_written for r in reports),
+    }
     return totals
 
 

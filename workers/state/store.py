@@ -1,6 +1,6 @@
 """The state store: :class:`StateStore`, assembled from one mixin per concept.
 
-Each mixin (``runs``, ``written``, ``deadletters``, ``models``, ``inbox``) adds the
+Each mixin (``runs``, ``written``, ``deadletters``, ``models``, ``inbox``, ``locks``) adds the
 methods of one part of the state on top of :class:`~workers.state.base.StoreBase`,
 which owns the engine, the transactions and the schema.
 """
@@ -12,13 +12,16 @@ from functools import cached_property
 from workers.state.base import StoreBase
 from workers.state.deadletters import DeadLettersMixin
 from workers.state.inbox import InboxMixin
+from workers.state.locks import LocksMixin
 from workers.state.mirror import Mirror
 from workers.state.models import ModelStateMixin
 from workers.state.runs import RunsMixin
 from workers.state.written import WrittenMixin
 
 
-class StateStore(RunsMixin, WrittenMixin, DeadLettersMixin, ModelStateMixin, InboxMixin, StoreBase):
+class StateStore(
+    RunsMixin, WrittenMixin, DeadLettersMixin, ModelStateMixin, InboxMixin, LocksMixin, StoreBase
+):
     """segsync's relational state, on SQLite or PostgreSQL.
 
     Every method runs in its own short transaction and commits before returning, so
