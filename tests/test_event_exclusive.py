@@ -129,7 +129,6 @@ def test_events_process_refuses_while_another_process_is_mid_round(
         assert second.returncode == 1, second
         assert "another process is processing hubspot's events now" in second.stderr
         assert second.stderr.count("\n") == 1 and second.stdout == ""
-        assert status_of(d)["in_flight"] == 2  # the first one's claim is untouched
         d.admin("POST", "faults", data="0")
         d.finish(first, timeout=120)
         report = status_of(d)
