@@ -22,7 +22,7 @@ from ``workers.state``:
 - ``records``: the values handed out and taken in (``Run``, ``DeadLetter``, ...);
 - ``engine``: URL parsing, engine creation, SQLite set-up, process owners, helpers;
 - ``base``: ``StoreBase``, the engine, clock, transactions and migrations;
-- ``runs``, ``written``, ``deadletters``, ``models``, ``inbox``: one mixin each;
+- ``runs``, ``written``, ``deadletters``, ``models``, ``inbox``, ``locks``: one mixin each;
 - ``mirror``: the mirror's table and reads/writes; ``changes``: what an event's payload
   names (pure, shared with ``workers/events.py``);
 - ``store``: ``StateStore``, the mixins put together.
