@@ -159,7 +159,7 @@ class Processor:
     ) -> RoundReport:
         """Claim due events, re-segment what they reach, write what changed.
 
-        The claim is a lease, renewed (with ``renew``, e.g. a Redis lock) while the round
+        The claim is a lease, renewed (with ``renew``, e.g. checking the state store lock) while the round
         runs; before writing, the lease is checked and ``guard`` called: if either fails,
         nothing is written and the events are left to whoever holds them now.
 

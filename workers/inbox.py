@@ -386,7 +386,7 @@ class LeaseLost(Exception):
 class LeaseKeeper:
     """Renews a claim's lease on a thread while a round runs.
 
-    ``also`` (e.g. extending a Redis lock) runs with every renewal; if it raises, or the
+    ``also`` (e.g. checking a state store lock) runs with every renewal; if it raises, or the
     lease is gone, :meth:`check` raises :class:`LeaseLost` from then on.
     """
 
