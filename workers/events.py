@@ -159,9 +159,10 @@ class Processor:
     ) -> RoundReport:
         """Claim due events, re-segment what they reach, write what changed.
 
-        The claim is a lease, renewed (with ``renew``, e.g. checking the state store lock) while the round
-        runs; before writing, the lease is checked and ``guard`` called: if either fails,
-        nothing is written and the events are left to whoever holds them now.
+        The claim is a lease, renewed (with ``renew``, e.g. checking the state store's
+        lock) while the round runs; before writing, the lease is checked and ``guard``
+        called: if either fails, nothing is written and the events are left to whoever
+        holds them now.
 
         A round that fails is split in halves (at most ``policy.split_rounds`` extra
         rounds), so the events that fail are told from those that do not; these finish,
