@@ -264,6 +264,7 @@ class Mirror:
                         for row in page.iter_rows(named=True)
                     ],
                 )
+        store._grown(MirrorRow.__tablename__, rows.height)
 
     def delete(self, crm: str, object_type: str, ids: Iterable[str]) -> int:
         """Remove records; how many were there."""

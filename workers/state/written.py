@@ -234,6 +234,7 @@ class WrittenMixin(StoreBase):
                 for part in _chunks(items, _WRITE_CHUNK):
                     conn.execute(stmt, [_written_row(crm, object_type, i, now) for i in part])
             _stamp_mirror(conn, crm, object_type, {rid for rid, _ in latest}, now)
+        self._grown(WrittenValueRow.__tablename__, len(items))
         return len(items)
 
     def written_field(self, crm: str, object_type: str, field: str) -> pl.DataFrame:
