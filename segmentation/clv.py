@@ -253,8 +253,8 @@ def bgnbd_log_likelihood(params: Array, frequency: Array, recency: Array, T: Arr
     return np.asarray(a1 + a2 + np.logaddexp(a3, a4), dtype=np.float64)
 
 
-def fit_bgnbd(frequency: object, recency: object, T: object) -> BgNbdParams:
-    """Maximum-likelihood BG/NBD fit (parameters optimised on the log scale)."""
+def check_bgnbd_data(frequency: object, recency: object, T: object) -> tuple[Array, Array, Array]:
+    """The arrays a BG/NBD fit takes, or the :class:`ClvError` saying why it cannot."""
     x, t_x, big_t = _arrays(frequency, recency, T)
     if len(x) == 0:
         raise ClvError("no customers to fit")
@@ -262,6 +262,12 @@ def fit_bgnbd(frequency: object, recency: object, T: object) -> BgNbdParams:
         raise ClvError("need frequency >= 0 and 0 <= recency <= T for every customer")
     if not np.any(x > 0):
         raise ClvError("no customer made a repeat purchase: BG/NBD cannot be fitted")
+    return x, t_x, big_t
+
+
+def fit_bgnbd(frequency: object, recency: object, T: object) -> BgNbdParams:
+    """Maximum-likelihood BG/NBD fit (parameters optimised on the log scale)."""
+    x, t_x, big_t = check_bgnbd_data(frequency, recency, T)
 
     def negative(log_params: Array) -> float:
         return -float(np.sum(bgnbd_log_likelihood(np.exp(log_params), x, t_x, big_t)))
