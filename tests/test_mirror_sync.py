@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.test_contract import Harness, hubspot_harness
+from workers import mirror_pull
 from workers import sync as sync_module
 from workers.mirror_pull import fill_mirror, pull_population
 from workers.outputs import field_specs
@@ -69,10 +70,13 @@ def test_the_echoes_of_a_full_sync_are_read_but_not_resegmented_nor_written(
     assert harness.admin("GET", "stats")["records_written"] == before
 
 
+@pytest.mark.parametrize("chunk", [None, 7], ids=["at-once", "in-chunks-of-7"])
 def test_hand_edits_of_segsync_fields_are_rewritten_exactly_and_counted_as_drift(
-    synced: tuple[Harness, Settings],
+    synced: tuple[Harness, Settings], chunk: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     harness, settings = synced
+    if chunk is not None:  # the echoes and the edits are compared across many chunks
+        monkeypatch.setattr(mirror_pull, "DRIFT_CHUNK", chunk)
     run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
     options = next(s.options for s in field_specs(BOOK, "contact") if s.name == "demographic")
     table = harness.server.state.store.table("contact")
