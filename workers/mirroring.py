@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,10 +292,15 @@ def load_frames(
     ids: Mapping[ObjectType, Collection[str]] | None = None,
 ) -> EngineFrames:
     """The engine's frames from the mirror: everything, or the ``ids`` per object type."""
-    live = {
-        t: load_table(store, shape, t, None if ids is None else ids.get(t, ()))
-        for t in shape.object_types()
-    }
+    types = shape.object_types()
+    if ids is None and store.dialect == "postgresql":
+        # The whole mirror: two types at a time. Reading (ADBC) and decoding (polars)
+        # run mostly off the interpreter, so the second core works too (1,000,000
+        # contacts with their companies and deals: 4.7 s one after the other).
+        with ThreadPoolExecutor(2, thread_name_prefix="segsync-load") as pool:
+            loaded = list(pool.map(lambda t: load_table(store, shape, t, None), types))
+        return engine_frames(dict(zip(types, loaded, strict=True)), mode)
+    live = {t: load_table(store, shape, t, None if ids is None else ids.get(t, ())) for t in types}
     return engine_frames(live, mode)
 
 

@@ -172,6 +172,12 @@ def plan_sync(
     """
     crm = connector.crm
     plan = SyncPlan(crm, "full" if pulled.changed is None else "incremental")
+    # A run over the whole mirror reads the CRM's copies of whole types, and starts
+    # now: loading the frames and the first part's segmenting overlap that read (1M
+    # contacts: 8 s, which the first diff otherwise waited for).
+    reads = _PlanReads(pulled.whole)
+    if pulled.whole and pulled.shape is not None:
+        reads.prefetch(store, pulled.shape)
     if pulled.deferred and pulled.frames is None:
         with_frames(store, playbook, pulled, pulled.reach, load=True)
         pulled.deferred = False
@@ -219,10 +225,11 @@ def plan_sync(
             log.info("%s: stored statistics not usable (%s); segmenting the whole mirror", crm, exc)
             frames = load_frames(store, pulled.shape, playbook_mode(playbook))
             pulled.whole = True
+    if pulled.whole and not reads.whole:  # no statistics to apply: the whole mirror after all
+        reads = _PlanReads(True)
+        if pulled.shape is not None:
+            reads.prefetch(store, pulled.shape)
     parted = pulled.whole and frames.contacts.height > SEGMENT_PART
-    reads = _PlanReads(parted)
-    if parted and pulled.shape is not None:
-        reads.prefetch(store, pulled.shape)
     if pulled.whole:
         previous = history(frames)
         if parted:
@@ -285,7 +292,7 @@ def plan_sync(
 class _PlanReads:
     """State-store reads a plan makes once per object type, however many parts it has."""
 
-    whole: bool  # a plan in parts: the CRM's copies are read for the whole type at once
+    whole: bool  # a plan over the whole mirror: the CRM's copies are read by whole type
     since: dict[ObjectType, list[str]] = field(default_factory=dict)
     copies: dict[ObjectType, pl.DataFrame] = field(default_factory=dict)
     coming: dict[ObjectType, Future[pl.DataFrame]] = field(default_factory=dict)
