@@ -14,12 +14,13 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from connectors.base import BudgetExhaustedError
+from connectors.base import BudgetExhaustedError, TransientError
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.retrying import RetryPolicy
 from connectors.salesforce import SalesforceConfig, SalesforceConnector
 from connectors.salesforce_session import SalesforceAuth
 from connectors.sandbox import SandboxConfig, SandboxServer
+from tests.deployment import free_port
 from workers.quota import (
     RedisDailyBudget,
     RedisRollingWindowLimiter,
@@ -258,3 +259,17 @@ def test_a_process_counts_its_own_calls_apart_from_the_shared_count(
     client.hincrby(budget.day_key(), "calls", 5)  # another worker's calls
     assert budget.calls == 8
     assert calls_sent_here("hubspot") - before == 3
+
+
+def test_the_crms_daily_figures_never_fail_an_answered_call_when_redis_is_gone(
+    account: str,
+) -> None:
+    """They arrive with an answer already in hand (a write that landed): failing the
+    call for them resent the write and, once the retries gave up, left it landed but
+    unrecorded, so it was planned and sent again (the Redis-outage storm test)."""
+    gone = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    budget = RedisDailyBudget(gone, f"{quota_key('hubspot', account)}:day", 0.5)
+    budget.observe(250_000, 249_000)  # kept for the next answer: no error
+    # A call not sent yet still waits for Redis (retried as a CRM outage would be).
+    with pytest.raises(TransientError, match="shared daily budget: Redis unavailable"):
+        budget.check()
