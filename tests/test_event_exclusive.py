@@ -16,27 +16,25 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tests.deployment import CLI, Deployment
-from tests.test_event_leases import hold_requests, prepare, status_of, wait_mid_round
+from tests.test_event_leases import (  # noqa: F401 - store_url: the same stores as there
+    hold_requests,
+    prepare,
+    status_of,
+    store_url,
+    wait_mid_round,
+)
 from workers.state import StateStore
 from workers.state.locks import LockLost, lock_id
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("worker_database"))
-
-
-def test_one_holder_at_a_time_across_stores_and_free_again_after(store_url: str) -> None:
+def test_one_holder_at_a_time_across_stores_and_free_again_after(store_url: str) -> None:  # noqa: F811
     with StateStore(store_url) as first, StateStore(store_url) as second:
         with first.exclusive("events:hubspot") as held:
             assert held is not None
@@ -60,7 +58,7 @@ with StateStore(sys.argv[1]).exclusive("events:hubspot") as hold:
 """
 
 
-def test_a_killed_holder_holds_nothing(store_url: str) -> None:
+def test_a_killed_holder_holds_nothing(store_url: str) -> None:  # noqa: F811
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(HOLDER), store_url],
         stdout=subprocess.PIPE,
