@@ -3,6 +3,7 @@ leave, and the nightly re-segmentation reads nothing from the CRM."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,16 +25,26 @@ pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")
 
 
-@pytest.fixture
-def synced(tmp_path: Path) -> Iterator[tuple[Harness, Settings]]:
-    """A sandbox after a full sync and the run that reads the full sync's echoes."""
+def _synced(database_url: str) -> Iterator[tuple[Harness, Settings]]:
     harness = hubspot_harness(contacts=400, companies=60, deals=150)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'state.db'}", redis_url=None)
+    settings = Settings(database_url=database_url, redis_url=None)
     connector = harness.build()
     apply_schema(connector, BOOK, ["contact", "company"])
     run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
     yield harness, settings
     harness.server.stop()
+
+
+@pytest.fixture
+def synced(tmp_path: Path) -> Iterator[tuple[Harness, Settings]]:
+    """A sandbox after a full sync (SQLite state)."""
+    yield from _synced(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+@pytest.fixture
+def synced_pg(worker_database: str) -> Iterator[tuple[Harness, Settings]]:
+    """A sandbox after a full sync (PostgreSQL state: whole types are read ahead)."""
+    yield from _synced(worker_database)
 
 
 def planned_writes(
@@ -287,3 +298,53 @@ def test_a_stage_change_on_a_record_segsync_never_set_the_stage_of_is_not_an_ech
     assert report.records_segmented["contact"] >= 1
     held = harness.record("contact", chosen)["properties"]
     assert held["segsync_lifecycle"] == "customer"
+
+
+def test_on_postgresql_the_nightly_reads_ahead_what_it_would_read_when_needed(
+    synced_pg: tuple[Harness, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CRM's copies and the last written lifecycle stages of whole types are read in
+    threads while the frames load: the plan is the one of reading them when needed,
+    and a hand edit is repaired."""
+    harness, settings = synced_pg
+    monkeypatch.setattr(sync_module, "COPIES_BY_ID", 10)  # whole-type reads at 400
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
+    harness.admin("POST", "mutate", json={"count": 40, "object_type": "deals"})
+    harness.admin("POST", "mutate", json={"count": 60, "object_type": "contacts"})
+    with StateStore(settings.database_url) as store:
+        fill_mirror(harness.build(), store, BOOK)
+    connector = harness.build()
+    readers: list[str] = []
+    real = StateStore.written_field
+
+    def spy(self: StateStore, *args: Any, **kw: Any) -> Any:
+        readers.append(threading.current_thread().name)
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(StateStore, "written_field", spy)
+    ahead, plan = planned_writes(connector, settings, nightly=True)
+    assert readers and all(r.startswith("segsync-history") for r in readers), readers
+    monkeypatch.setattr(sync_module._PlanReads, "prefetch", lambda *a, **k: None)
+    when_needed, plan_when_needed = planned_writes(connector, settings, nightly=True)
+    assert ahead and ahead == when_needed
+    assert plan.summary == plan_when_needed.summary
+    monkeypatch.undo()
+    monkeypatch.setattr(sync_module, "COPIES_BY_ID", 10)
+    nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
+    assert nightly.records_written == len(ahead)
+    table = harness.server.state.store.table("contact")
+    edited = str(table.ids[3])
+    with harness.server.state.store.lock:
+        held = table.get(table.row(edited), "segsync_demographic")
+        options = next(s.options for s in field_specs(BOOK, "contact") if s.name == "demographic")
+        other = next(o for o in options if o != held)
+        table.update(
+            table.row(edited),
+            {"segsync_demographic": other},
+            int(time.time() * 1000),
+            via_api=False,
+        )
+    with StateStore(settings.database_url) as store:
+        fill_mirror(harness.build(), store, BOOK)
+    nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
+    assert (nightly.drift_repaired, nightly.records_written) == (1, 1)
