@@ -115,7 +115,12 @@ def main() -> None:
         began = time.monotonic()
         build(args.server, args.source, args.into, args.copies)
         print(f"built {args.into}: {args.copies} copies in {time.monotonic() - began:.0f} s")
-    seconds, peak_mb, segmented, to_write = measure(f"{args.server}/{args.into}")
+    database = f"{args.server}/{args.into}"
+    try:
+        sa.create_engine(database).connect().close()
+    except sa.exc.OperationalError as exc:
+        parser.error(f"cannot open {args.into} on {args.server}: {str(exc.orig).strip()}")
+    seconds, peak_mb, segmented, to_write = measure(database)
     print(
         f"nightly plan: {seconds:.1f} s, peak RSS {peak_mb:,} MB; segmented {segmented}; "
         f"to write {to_write:,}; 0 API calls"
