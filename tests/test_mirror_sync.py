@@ -9,12 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
+from connectors.base import ObjectType
 from tests.test_contract import Harness, hubspot_harness
 from workers import mirror_pull
 from workers import sync as sync_module
 from workers.mirror_pull import fill_mirror, pull_population
+from workers.mirroring import crm_copies, load_frames
 from workers.outputs import field_specs
 from workers.runner import run_sync
 from workers.settings import Settings
@@ -52,7 +55,9 @@ def planned_writes(
 ) -> tuple[set[tuple[str, str, tuple[tuple[str, str], ...]]], SyncPlan]:
     """A full (or nightly) plan's writes, without run-time companions, and the plan."""
     with StateStore(settings.database_url) as store:
-        pulled = pull_population(connector, store, BOOK, full=not nightly, from_mirror=nightly)
+        pulled = pull_population(
+            connector, store, BOOK, full=not nightly, from_mirror=nightly, load=False
+        )
         planned = plan_sync(connector, store, pulled, BOOK)
     kept: set[tuple[str, str, tuple[tuple[str, str], ...]]] = {
         (
@@ -303,18 +308,30 @@ def test_a_stage_change_on_a_record_segsync_never_set_the_stage_of_is_not_an_ech
 def test_on_postgresql_the_nightly_reads_ahead_what_it_would_read_when_needed(
     synced_pg: tuple[Harness, Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The CRM's copies and the last written lifecycle stages of whole types are read in
-    threads while the frames load: the plan is the one of reading them when needed,
-    and a hand edit is repaired."""
+    """The CRM's copies of whole types come with the frames' read, and the last written
+    lifecycle stages are read in a thread while the frames load: the plan is the one of
+    reading them when needed, and a hand edit is repaired."""
     harness, settings = synced_pg
     monkeypatch.setattr(sync_module, "COPIES_BY_ID", 10)  # whole-type reads at 400
     run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
     harness.admin("POST", "mutate", json={"count": 40, "object_type": "deals"})
     harness.admin("POST", "mutate", json={"count": 60, "object_type": "contacts"})
     with StateStore(settings.database_url) as store:
-        fill_mirror(harness.build(), store, BOOK)
+        shape, _ = fill_mirror(harness.build(), store, BOOK)
+        with_load: dict[ObjectType, pl.DataFrame] = {}
+        load_frames(store, shape, "b2b", copies=with_load)
+        assert set(with_load) == {"contact", "company"}
+        for object_type, copies in with_load.items():
+            alone = crm_copies(store, shape, object_type).sort("record_id")
+            assert alone.height and copies.sort("record_id").equals(alone), object_type
     connector = harness.build()
     readers: list[str] = []
+    alone_reads: list[str] = []
+    monkeypatch.setattr(
+        sync_module,
+        "crm_copies",
+        lambda *a, **k: alone_reads.append(a[2]) or crm_copies(*a, **k),
+    )
     real = StateStore.written_field
 
     def spy(self: StateStore, *args: Any, **kw: Any) -> Any:
@@ -324,10 +341,14 @@ def test_on_postgresql_the_nightly_reads_ahead_what_it_would_read_when_needed(
     monkeypatch.setattr(StateStore, "written_field", spy)
     ahead, plan = planned_writes(connector, settings, nightly=True)
     assert readers and all(r.startswith("segsync-history") for r in readers), readers
+    assert alone_reads == []  # the copies came with the frames
     monkeypatch.setattr(sync_module._PlanReads, "prefetch", lambda *a, **k: None)
+    real_load = sync_module.load_frames
+    monkeypatch.setattr(sync_module, "load_frames", lambda *a, copies=None, **k: real_load(*a, **k))
     when_needed, plan_when_needed = planned_writes(connector, settings, nightly=True)
     assert ahead and ahead == when_needed
     assert plan.summary == plan_when_needed.summary
+    assert sorted(alone_reads) == ["company", "contact"]
     monkeypatch.undo()
     monkeypatch.setattr(sync_module, "COPIES_BY_ID", 10)
     nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)

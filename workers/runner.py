@@ -202,7 +202,11 @@ def run_sync(
             beat.start()
             if not dry_run:
                 adopt_in_flight(connector, store)
-            pulled = pull_population(connector, store, playbook, full=full, from_mirror=from_mirror)
+            # The plan loads the frames: a whole mirror's read then also gives it the
+            # CRM's copies (as the Celery segment task's does).
+            pulled = pull_population(
+                connector, store, playbook, full=full, from_mirror=from_mirror, load=False
+            )
             plan = plan_sync(connector, store, pulled, playbook, now=now, refit_clv=refit_clv)
             describe_plan(report, pulled, plan)
             if dry_run:

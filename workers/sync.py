@@ -172,15 +172,21 @@ def plan_sync(
     """
     crm = connector.crm
     plan = SyncPlan(crm, "full" if pulled.changed is None else "incremental")
-    # A run over the whole mirror reads the CRM's copies of whole types, and starts
-    # now: loading the frames and the first part's segmenting overlap that read (1M
+    # A run over the whole mirror reads the CRM's copies of whole types: with the
+    # frames when it loads them (one read of the mirror's text), else from now on in a
+    # thread, so that loading and the first part's segmenting overlap that read (1M
     # contacts: 8 s, which the first diff otherwise waited for).
     reads = _PlanReads(pulled.whole)
     lifecycle = connector.field_name("lifecycle")
+    load_whole = pulled.whole and pulled.deferred and pulled.frames is None and pulled.reach is None
     if pulled.whole and pulled.shape is not None:
-        reads.prefetch(store, pulled.shape, lifecycle)
+        reads.prefetch(store, pulled.shape, lifecycle, copies=not load_whole)
     if pulled.deferred and pulled.frames is None:
-        with_frames(store, playbook, pulled, pulled.reach, load=True)
+        if load_whole and pulled.shape is not None:
+            mode = playbook_mode(playbook)
+            pulled.frames = load_frames(store, pulled.shape, mode, copies=reads.copies)
+        else:
+            with_frames(store, playbook, pulled, pulled.reach, load=True)
         pulled.deferred = False
     frames = pulled.frames
     if frames is None:
@@ -299,21 +305,26 @@ class _PlanReads:
     coming: dict[ObjectType, Future[pl.DataFrame]] = field(default_factory=dict)
     history: dict[tuple[ObjectType, str], Future[pl.DataFrame]] = field(default_factory=dict)
 
-    def prefetch(self, store: StateStore, shape: MirrorShape, lifecycle: str) -> None:
-        """Start reading the whole types' copies and last written lifecycle stages while
-        the frames load and the parts are segmented: reads the database and the Arrow
-        driver do mostly off the interpreter (1M contacts: 8 s and 4 s of thread time,
-        the second of which the main thread otherwise waited for after the load)."""
+    def prefetch(
+        self, store: StateStore, shape: MirrorShape, lifecycle: str, *, copies: bool = True
+    ) -> None:
+        """Start reading the whole types' last written lifecycle stages (and ``copies``,
+        their CRM's copies) while the frames load and the parts are segmented: reads the
+        database and the Arrow driver do mostly off the interpreter (1M contacts: 4 s
+        and 8 s of thread time; the main thread waited for the first after the load)."""
         written: tuple[ObjectType, ...] = ("contact", "lead", "company")
         types = [t for t in written if shape.outputs.get(t)]
         # On SQLite a second thread would share the one connection of an in-memory
         # database (StaticPool): the copies are then read when first needed.
         if not self.whole or not types or store.dialect != "postgresql":
             return
-        copies = ThreadPoolExecutor(1, thread_name_prefix="segsync-copies")
-        for object_type in types:
-            self.coming[object_type] = copies.submit(crm_copies, store, shape, object_type, None)
-        copies.shutdown(wait=False)
+        if copies:
+            reader = ThreadPoolExecutor(1, thread_name_prefix="segsync-copies")
+            for object_type in types:
+                self.coming[object_type] = reader.submit(
+                    crm_copies, store, shape, object_type, None
+                )
+            reader.shutdown(wait=False)
         history = ThreadPoolExecutor(1, thread_name_prefix="segsync-history")
         for object_type in written:  # as _previous_lifecycle reads them (leads: people)
             key = (object_type, lifecycle)
