@@ -50,6 +50,20 @@ def synced_pg(worker_database: str) -> Iterator[tuple[Harness, Settings]]:
     yield from _synced(worker_database)
 
 
+def edit_demographic_by_hand(harness: Harness, position: int) -> tuple[str, str]:
+    """A rep's edit of the ``position``-th contact's ``segsync_demographic`` (no API
+    call, so no webhook); its id and the value it held."""
+    table = harness.server.state.store.table("contact")
+    edited = str(table.ids[position])
+    with harness.server.state.store.lock:
+        held = table.get(table.row(edited), "segsync_demographic")
+        options = next(s.options for s in field_specs(BOOK, "contact") if s.name == "demographic")
+        other = next(o for o in options if o != held)
+        now_ms = int(time.time() * 1000)
+        table.update(table.row(edited), {"segsync_demographic": other}, now_ms, via_api=False)
+    return edited, held
+
+
 def planned_writes(
     connector: Any, settings: Settings, *, nightly: bool = False
 ) -> tuple[set[tuple[str, str, tuple[tuple[str, str], ...]]], SyncPlan]:
@@ -261,14 +275,7 @@ def test_a_nightly_run_looks_up_the_history_only_of_records_the_crm_holds_otherw
     assert nightly.records_segmented == {"contact": 400, "company": 60}
     assert looked_up == [] and nightly.records_to_write == 0
     # A hand edit the mirror has read (here by a read of everything, no run).
-    table = harness.server.state.store.table("contact")
-    edited = str(table.ids[7])
-    with harness.server.state.store.lock:
-        held = table.get(table.row(edited), "segsync_demographic")
-        options = next(s.options for s in field_specs(BOOK, "contact") if s.name == "demographic")
-        other = next(o for o in options if o != held)
-        now_ms = int(time.time() * 1000)
-        table.update(table.row(edited), {"segsync_demographic": other}, now_ms, via_api=False)
+    edited, held = edit_demographic_by_hand(harness, 7)
     with StateStore(settings.database_url) as store:
         fill_mirror(harness.build(), store, BOOK)
     nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
@@ -353,18 +360,7 @@ def test_on_postgresql_the_nightly_reads_ahead_what_it_would_read_when_needed(
     monkeypatch.setattr(sync_module, "COPIES_BY_ID", 10)
     nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
     assert nightly.records_written == len(ahead)
-    table = harness.server.state.store.table("contact")
-    edited = str(table.ids[3])
-    with harness.server.state.store.lock:
-        held = table.get(table.row(edited), "segsync_demographic")
-        options = next(s.options for s in field_specs(BOOK, "contact") if s.name == "demographic")
-        other = next(o for o in options if o != held)
-        table.update(
-            table.row(edited),
-            {"segsync_demographic": other},
-            int(time.time() * 1000),
-            via_api=False,
-        )
+    edit_demographic_by_hand(harness, 3)
     with StateStore(settings.database_url) as store:
         fill_mirror(harness.build(), store, BOOK)
     nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
