@@ -8,7 +8,6 @@ Sunday, so THIS_WEEK is 2024-03-10 .. 2024-03-16).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from connectors.sandbox.soql import FieldInfo, SoqlError, SoqlQuery, parse_soql
 from connectors.sandbox.soql_eval import date_range
-from connectors.sandbox.soql_grammar import DateLiteral
+from connectors.sandbox.soql_grammar import DateLiteral, parse_statement
 
 NOW = datetime(2024, 3, 13, 15, 30, tzinfo=UTC)
 
@@ -882,7 +881,8 @@ def test_unsupported_constructs_fail_clearly() -> None:
 # --- performance --------------------------------------------------------------------------------
 
 
-def test_100k_rows_sync_query_well_under_a_second() -> None:
+def test_the_sync_query_over_100k_rows_returns_the_rows_past_the_watermark_in_order() -> None:
+    """(Its speed is measured by ``benchmarks/sandbox_soql.py``.)"""
     base = datetime(2026, 1, 1, tzinfo=UTC)
     rows: list[Row] = [
         {
@@ -903,11 +903,7 @@ def test_100k_rows_sync_query_well_under_a_second() -> None:
         f"OR (SystemModstamp = 2026-01-01T00:00:00Z AND Id > '{_id('003', 123)}') "
         "ORDER BY SystemModstamp, Id"
     )
-    started = time.perf_counter()
-    q = parse_soql(soql, DESCRIBE)
-    parsed = time.perf_counter()
-    out = q.execute(rows, fast_get, now=NOW)
-    elapsed = time.perf_counter() - started
+    out = parse_soql(soql, DESCRIBE).execute(rows, fast_get, now=NOW)
 
     expected = sorted(
         (
@@ -919,14 +915,14 @@ def test_100k_rows_sync_query_well_under_a_second() -> None:
         key=lambda r: (r["SystemModstamp"], r["Id"]),
     )
     assert out == expected
-    assert parsed - started < 0.05
-    assert elapsed < 1.0, f"{elapsed:.3f}s"
 
 
-def test_parsing_is_cached_and_fast() -> None:
-    soql = "SELECT Id, Email FROM Contact WHERE Email LIKE '%@x.com' ORDER BY Id LIMIT 10"
-    parse_soql(soql, DESCRIBE)
-    started = time.perf_counter()
-    for _ in range(200):
+def test_a_query_paged_through_is_parsed_once() -> None:
+    """(The cost of a parse is measured by ``benchmarks/sandbox_soql.py``.)"""
+    # A text no other test sends, so that its first parse here is the cache's miss.
+    soql = "SELECT Id, Email FROM Contact WHERE Email LIKE '%@x.com' ORDER BY Id LIMIT 7919"
+    before = parse_statement.cache_info()
+    for _ in range(3):
         parse_soql(soql, DESCRIBE)
-    assert (time.perf_counter() - started) / 200 < 0.002
+    after = parse_statement.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
