@@ -70,9 +70,9 @@ COPIES_BY_ID = 20_000
 SEGMENT_PART = 100_000
 
 
+T = TypeVar("T")
 # Takes a slice's planned writes as they come: (object type, writes, ids of those
 # that repair a hand edit).
-T = TypeVar("T")
 Deliver = Callable[[ObjectType, list[FieldWrite], set[str]], None]
 
 
