@@ -173,7 +173,7 @@ def _replan(
     frames = view.frames(mode, reach)
     # What the letters roll up into is re-read too: its write must not carry segments
     # computed from an old copy of it (as the event path does).
-    unread = unread_reach(changed, changed, frames)
+    unread = unread_reach(changed, frames)
     if unread:
         population.refresh(unread)
         frames = view.frames(mode, reach)

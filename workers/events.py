@@ -2,21 +2,20 @@
 
 A round claims the pending events of one CRM, drops what needs no work (echoes of
 segsync's own fields, a lifecycle stage equal to what segsync last wrote, repeats of the
-same record/property/value), re-reads the changed records by id, folds them into this
-process's in-memory population, and runs the scheduled sync's own planning on it:
-the same engine over the whole population, the same diff, restricted to the changed
-records and those they roll up into. A re-segmentation that changes nothing writes
-nothing, which is what makes write-back echoes die out instead of looping.
+same record/property/value), re-reads the changed records by id into the mirror, loads
+from the mirror what they reach through roll-ups, and runs the scheduled sync's own
+planning on that: the same engine against the stored population statistics, the same
+diff against the CRM's copies. A re-segmentation that changes nothing writes nothing,
+which is what makes write-back echoes die out instead of looping.
 
 The records a change reaches through roll-ups (a changed company's people) are re-read
 too before planning: they may be written, and a write must not carry segments computed
 from an old copy of the record it lands on. Their own changes may have sent no event at
 all (HubSpot sends none for read-only properties such as the last activity date), so
-this process's copy can be older than the CRM's record.
+the mirror's copy can be older than the CRM's record.
 
-The population is read once per process (and again after ``POPULATION_TTL_SECONDS``);
-with several workers, each round also re-reads what other workers saw change since this
-process's copy was refreshed (a change feed in Redis), so no worker plans on stale rows.
+The mirror is shared by every process through the state store: no worker keeps a
+population of its own, so any number of them, on any machines, plan on the same rows.
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ from workers.sync import load_playbook, plan_sync
 
 log = logging.getLogger("segsync.events")
 
-POPULATION_TTL_SECONDS = 6 * 3600
 OWN_PREFIX = {"hubspot": "segsync_", "salesforce": "Segsync_"}
 HUBSPOT_LIFECYCLE = "lifecyclestage"
 
@@ -74,9 +72,6 @@ class RoundReport:
     released: int = 0  # events handed back untried (CRM-wide failure, lease lost)
     failed_rounds: int = 0
     paused: str | None = None  # why the CRM's processing is paused
-    # Whether the round's ``also_refresh`` records were re-read: a paused or failed round
-    # did not, and the caller must offer them again (the Celery change feed).
-    refreshed: bool = False
 
     @property
     def more(self) -> bool:
@@ -152,7 +147,6 @@ class Processor:
 
     def run_round(
         self,
-        also_refresh: dict[ObjectType, set[str]] | None = None,
         *,
         guard: Callable[[], None] | None = None,
         renew: Callable[[], object] | None = None,
@@ -177,8 +171,7 @@ class Processor:
             return report
         claim = self.inbox.claim(self.crm, self.batch_size)
         report.events = len(claim.events)
-        if not claim.events and not also_refresh:
-            report.refreshed = True
+        if not claim.events:
             return report
         with LeaseKeeper(self.inbox, claim.token, renew) as lease:
 
@@ -190,7 +183,7 @@ class Processor:
                     except Exception as exc:
                         raise LeaseLost(describe(exc)) from exc
 
-            self._run_claim(claim, also_refresh, report, check)
+            self._run_claim(claim, report, check)
         if not report.paused:
             ended = self.inbox.resume(self.crm)
             if ended is not None:
@@ -212,17 +205,15 @@ class Processor:
     def _run_claim(
         self,
         claim: Claim,
-        also_refresh: dict[ObjectType, set[str]] | None,
         report: RoundReport,
         check: Callable[[], None],
     ) -> None:
         groups: list[list[InboxEvent]] = [claim.events]
         extra = self.inbox.policy.split_rounds
-        refresh = also_refresh
         while groups:
             group = groups.pop(0)
             try:
-                self._attempt(group, refresh, report, check)
+                self._attempt(group, report, check)
             except RecordsFailed as exc:
                 report.failed_rounds += 1
                 # The events naming those records fail; the rest are tried again without.
@@ -262,8 +253,6 @@ class Processor:
                 # Interrupted (Ctrl-C, shutdown): the events go back at once, unpenalised.
                 self.inbox.release(claim.token, [e.id for g in [group, *groups] for e in g])
                 raise
-            refresh = None
-            report.refreshed = True
             # Events about records deleted meanwhile went with them (forget_records):
             # these match no row, and the groups still to try need not re-read them.
             self.inbox.finish(claim.token, [e.id for e in group])
@@ -300,27 +289,20 @@ class Processor:
     def _attempt(
         self,
         events: list[InboxEvent],
-        also_refresh: dict[ObjectType, set[str]] | None,
         report: RoundReport,
         check: Callable[[], None],
     ) -> None:
         """One try at a group of events (the whole claim, or a half of a failed one)."""
         part = RoundReport()
         changed = self._changes(events, part)
-        refresh: dict[ObjectType, set[str]] = {t: set(ids) for t, ids in changed.items()}
-        for object_type, ids in (also_refresh or {}).items():
-            refresh.setdefault(object_type, set()).update(ids)
-        splits = self.inbox.policy.split_rounds
         if any(changed.values()):
-            unreadable, reason = self.population.refresh(refresh, splits)
+            unreadable, reason = self.population.refresh(changed, self.inbox.policy.split_rounds)
             failed: set[tuple[str, str]] = {
                 (t, i) for t, ids in unreadable.items() for i in ids if i in changed.get(t, ())
             }
             if failed:
                 raise RecordsFailed(failed, reason)
-            self._resegment(changed, refresh, part, check, unreadable)
-        elif refresh and self.population.loaded:
-            self.population.refresh(refresh, splits)
+            self._resegment(changed, part, check, unreadable)
         for kind, gone in part.deleted_ids.items():
             # A deletion (or GDPR deletion) in the CRM: nothing about it stays here.
             self.store.forget_records(self.crm, kind, gone)
@@ -379,7 +361,6 @@ class Processor:
     def _resegment(
         self,
         changed: dict[ObjectType, set[str]],
-        refreshed: dict[ObjectType, set[str]],
         report: RoundReport,
         guard: Callable[[], None] | None = None,
         unreadable: dict[ObjectType, set[str]] | None = None,
@@ -391,7 +372,7 @@ class Processor:
         skip = {t: set(ids) for t, ids in (unreadable or {}).items()}
         # The records the plan writes are re-read first: a change that sent no event
         # (a read-only activity field) must not be overwritten from the mirror's copy.
-        unread = unread_reach(changed, refreshed, frames)
+        unread = unread_reach(changed, frames)
         if unread:
             more, _reason = self.population.refresh(unread, self.inbox.policy.split_rounds)
             for object_type, ids in more.items():

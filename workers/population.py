@@ -68,14 +68,6 @@ class Population:
         self._playbook = playbook
         self._view: MirrorView | None = None
 
-    @property
-    def loaded(self) -> bool:
-        return self._view is not None
-
-    def forget(self) -> None:
-        """Look the mirror's shape up again on next use (it is shared, not a copy)."""
-        self._view = None
-
     def ensure(self) -> MirrorView:
         """The mirror, filled by one full read if no sync ever filled it."""
         if self._view is None:
@@ -140,25 +132,23 @@ def _tombstone(connector: Connector, object_type: ObjectType, record_id: str) ->
 
 
 def unread_reach(
-    changed: dict[ObjectType, set[str]],
-    refreshed: dict[ObjectType, set[str]],
-    frames: EngineFrames,
+    changed: dict[ObjectType, set[str]], frames: EngineFrames
 ) -> dict[ObjectType, set[str]]:
-    """The records the plan will diff that this round has not re-read, per object type.
+    """The records the plan will diff besides ``changed`` (re-read already), per type.
 
     The plan lists people under both ``contact`` and ``lead``; the population's own
     ``object_type`` column says which each one is, so each is read from its own object.
     """
     reach = affected_records(changed, frames)
     out: dict[ObjectType, set[str]] = {}
-    companies = reach.get("company", set()) - refreshed.get("company", set())
+    companies = reach.get("company", set()) - changed.get("company", set())
     if companies:
         out["company"] = companies
     people = reach.get("contact", set()) | reach.get("lead", set())
     if people and "object_type" in frames.contacts.columns:
         rows = frames.contacts.filter(pl.col("id").is_in(list(people)))
         for kind, ids in rows.group_by("object_type").agg("id").iter_rows():
-            unread = set(ids) - refreshed.get(kind, set())
+            unread = set(ids) - changed.get(kind, set())
             if unread:
                 out.setdefault(kind, set()).update(unread)
     return out
