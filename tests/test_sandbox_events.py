@@ -310,6 +310,7 @@ def test_hubspot_retries_a_failed_delivery_with_the_next_attempt_number(hub: San
     assert [e["eventId"] for e in sent] == [e["eventId"] for e in resent]
     assert {e["attemptNumber"] for e in sent} == {0}
     assert {e["attemptNumber"] for e in resent} == {1}
+    assert [{**e, "attemptNumber": 0} for e in resent] == sent  # the rest is sent unchanged
     assert counters["retries"] == 1
     assert counters["requests_sent"] == 2 and counters["requests_acked"] == 1
 
@@ -326,6 +327,9 @@ def test_hubspot_retries_after_connection_failures(hub: Sandbox) -> None:
     received = hub.receiver.taken()
     assert received and counters["events_acked"] == counters["events_emitted"] > 0
     assert {e["attemptNumber"] for e in events_of(received)} <= set(range(1, 10))
+    # While nobody answered, every event waited at once: the backlog is reported.
+    assert counters["pending"] == 0
+    assert counters["pending_peak"] >= counters["events_emitted"]
 
 
 def test_hubspot_api_writes_emit_integration_events(hub: Sandbox) -> None:

@@ -29,6 +29,7 @@ import queue
 import random
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -220,11 +221,33 @@ class Event:
 
 @dataclass(slots=True)
 class Delivery:
-    """One request to send (again): a batch of events and its attempt number."""
+    """One request to send (again): a batch of rendered events and its attempt number.
 
-    events: list[Event]
+    Kept as the dialect's rendering, compressed, and the events' keys: while a receiver
+    falls behind a full sync's writes, millions of events wait here (at 400,000 contacts
+    ~10 million; as dicts, ~860 bytes each), and that backlog bounded the sandbox's size.
+    """
+
+    payload: bytes  # zlib of ``EventFormat.render`` of the batch
+    keys: tuple[str, ...]  # every event's key, copies included
+    copies: frozenset[int] = frozenset()  # positions of duplicates' copies
     attempt: int = 0
     forged: bool = False
+
+    @classmethod
+    def of(cls, fmt: EventFormat, events: Sequence[Event], *, forged: bool = False) -> Delivery:
+        """The delivery of ``events``, rendered once for every attempt."""
+        return cls(
+            zlib.compress(fmt.render(events), 1),
+            tuple(e.key for e in events),
+            frozenset(i for i, e in enumerate(events) if e.copy),
+            forged=forged,
+        )
+
+    @property
+    def size(self) -> int:
+        """Event copies it carries (each counts as pending until delivered or given up)."""
+        return len(self.keys)
 
 
 class EventFormat(Protocol):
@@ -237,10 +260,14 @@ class EventFormat(Protocol):
         """The events one change produces (possibly none)."""
         ...
 
+    def render(self, events: Sequence[Event]) -> bytes:
+        """The part of a request's body the events make, the same for every attempt."""
+        ...
+
     def request(
-        self, events: Sequence[Event], attempt: int, url: str, secret: str, *, forged: bool
+        self, rendered: bytes, attempt: int, url: str, secret: str, *, forged: bool
     ) -> tuple[bytes, dict[str, str]]:
-        """Body and headers of one delivery attempt."""
+        """Body and headers of one delivery attempt of ``render``'s output."""
         ...
 
     def acknowledged(self, status: int, body: bytes) -> bool:
@@ -292,6 +319,7 @@ class EventEmitter:
         self._idle = threading.Condition(self._lock)
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._pending = 0  # event copies (and unformatted changes) not yet delivered or given up
+        self._pending_peak = 0  # the most ``_pending`` was since the counters were reset
         self._log: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._due = threading.Condition()
         self._heap: list[tuple[float, int, Delivery]] = []
@@ -347,7 +375,7 @@ class EventEmitter:
             left, self._heap = self._heap, []
         for _, _, delivery in left:
             if not delivery.forged:
-                self._finish(delivery.events, "events_dropped")
+                self._finish(delivery, "events_dropped")
         while True:  # changes recorded after the collector stopped
             try:
                 change = self._queue.get_nowait()
@@ -369,10 +397,12 @@ class EventEmitter:
         return True
 
     def snapshot(self) -> dict[str, Any]:
-        """Counters, including ``pending`` (event copies not yet delivered or given up)."""
+        """Counters, including ``pending`` (event copies not yet delivered or given up)
+        and ``pending_peak`` (its highest since the counters were reset: a backlog)."""
         with self._lock:
             out: dict[str, Any] = dict(self._counts)
             out["pending"] = self._pending
+            out["pending_peak"] = self._pending_peak
         with self._due:
             out["scheduled_requests"] = len(self._heap)
         return out
@@ -381,6 +411,7 @@ class EventEmitter:
         """Zero the counters and forget the delivery log (``pending`` is kept)."""
         with self._lock:
             self._counts = dict.fromkeys(_COUNTERS, 0)
+            self._pending_peak = self._pending
             self._log.clear()
 
     def recent(self, limit: int = 1000) -> list[dict[str, Any]]:
@@ -424,6 +455,7 @@ class EventEmitter:
         )
         with self._lock:
             self._pending += 1
+            self._pending_peak = max(self._pending_peak, self._pending)
             self._counts["changes_recorded"] += 1
         self._queue.put(change)
 
@@ -516,7 +548,7 @@ class EventEmitter:
         self._emit(batch, settings.delay_seconds * rng.random())
         if forged:
             self._schedule(
-                Delivery(list(batch), forged=True), settings.delay_seconds * rng.random()
+                Delivery.of(self.format, batch, forged=True), settings.delay_seconds * rng.random()
             )
 
     def _emit(self, batch: list[Event], delay: float) -> None:
@@ -539,7 +571,7 @@ class EventEmitter:
                 }
                 if len(self._log) > LOG_SIZE:
                     self._log.popitem(last=False)
-        self._schedule(Delivery(batch), delay)
+        self._schedule(Delivery.of(self.format, batch), delay)
 
     def _schedule(self, delivery: Delivery, delay: float) -> None:
         with self._due:
@@ -564,17 +596,20 @@ class EventEmitter:
             except Exception:
                 log.exception("sandbox events: delivery failed unexpectedly")
                 if not delivery.forged:
-                    self._finish(delivery.events, "events_failed")
+                    self._finish(delivery, "events_failed")
 
     def _deliver(self, delivery: Delivery) -> None:
         settings = self._settings
-        events = delivery.events
         if settings.url is None:
             if not delivery.forged:
-                self._finish(events, "events_dropped")
+                self._finish(delivery, "events_dropped")
             return
         body, headers = self.format.request(
-            events, delivery.attempt, settings.url, settings.secret, forged=delivery.forged
+            zlib.decompress(delivery.payload),
+            delivery.attempt,
+            settings.url,
+            settings.secret,
+            forged=delivery.forged,
         )
         if delivery.forged:
             self._count("forged_sent")
@@ -599,14 +634,14 @@ class EventEmitter:
                 self._count("forged_accepted")
             return
         if ok:
-            self._acked(events)
+            self._acked(delivery)
             return
         if self._stopping.is_set():
-            self._finish(events, "events_dropped")
+            self._finish(delivery, "events_dropped")
             return
         if delivery.attempt + 1 >= settings.max_attempts:
             self._count("requests_failed")
-            self._finish(events, "events_failed")
+            self._finish(delivery, "events_failed")
             return
         with self._lock:
             backoff = min(settings.retry_max_seconds, settings.retry_seconds * 2**delivery.attempt)
@@ -619,22 +654,22 @@ class EventEmitter:
             self._counts["requests_sent"] += 1
             if delivery.attempt:
                 self._counts["retries"] += 1
-            for event in delivery.events:
-                entry = self._log.get(event.key)
-                if entry is not None and not event.copy:
+            for i, key in enumerate(delivery.keys):
+                entry = self._log.get(key)
+                if entry is not None and i not in delivery.copies:
                     entry["attempts"] += 1
                     if entry["first_sent_ms"] is None:
                         entry["first_sent_ms"] = now_ms
 
-    def _acked(self, events: list[Event]) -> None:
+    def _acked(self, delivery: Delivery) -> None:
         now_ms = int(time.time() * 1000)
         with self._lock:
             self._counts["requests_acked"] += 1
-            for event in events:
-                entry = self._log.get(event.key)
+            for key in delivery.keys:
+                entry = self._log.get(key)
                 if entry is not None and entry["acked_ms"] is None:
                     entry["acked_ms"] = now_ms
-        self._finish(events, "events_acked")
+        self._finish(delivery, "events_acked")
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
@@ -642,13 +677,14 @@ class EventEmitter:
         with self._lock:
             self._counts[name] += n
 
-    def _finish(self, events: list[Event], outcome: str) -> None:
-        self._settle(-len(events), outcome, len(events))
+    def _finish(self, delivery: Delivery, outcome: str) -> None:
+        self._settle(-delivery.size, outcome, delivery.size)
 
     def _settle(self, delta: int, counter: str | None = None, n: int = 0) -> None:
         """Adjust ``pending`` (and a counter); wakes :meth:`wait_idle` at zero."""
         with self._lock:
             self._pending += delta
+            self._pending_peak = max(self._pending_peak, self._pending)
             if counter is not None and n:
                 self._counts[counter] += n
             if self._pending <= 0:

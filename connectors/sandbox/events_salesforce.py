@@ -79,8 +79,12 @@ class SalesforceEvents:
         )
         return [Event(note_id, change.object_type, record_id, change.occurred_ms, xml)]
 
+    def render(self, events: Sequence[Event]) -> bytes:
+        """The ``Notification`` elements (Salesforce retries a message unchanged)."""
+        return "".join(str(e.body) for e in events).encode()
+
     def request(
-        self, events: Sequence[Event], attempt: int, url: str, secret: str, *, forged: bool
+        self, rendered: bytes, attempt: int, url: str, secret: str, *, forged: bool
     ) -> tuple[bytes, dict[str, str]]:
         """The ``notifications`` envelope (a forged one names another organization)."""
         org = FORGED_ORG_ID if forged else self.org_id
@@ -97,15 +101,14 @@ class SalesforceEvents:
             '<SessionId xsi:nil="true"/>'
             f"<EnterpriseUrl>{escape(base)}/services/Soap/c/{API_VERSION}/{org15}</EnterpriseUrl>"
             f"<PartnerUrl>{escape(base)}/services/Soap/u/{API_VERSION}/{org15}</PartnerUrl>"
-            f"{''.join(str(e.body) for e in events)}"
-            "</notifications></soapenv:Body></soapenv:Envelope>"
-        )
+        ).encode()
+        closing = b"</notifications></soapenv:Body></soapenv:Envelope>"
         headers = {
             "Content-Type": "text/xml; charset=utf-8",
             "SOAPAction": '""',
             "User-Agent": "Salesforce",
         }
-        return envelope.encode("utf-8"), headers
+        return envelope + rendered + closing, headers
 
     def acknowledged(self, status: int, body: bytes) -> bool:
         """Salesforce retries anything but a 2xx ``notificationsResponse`` with Ack true."""
