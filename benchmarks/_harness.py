@@ -13,7 +13,24 @@ from typing import Any
 
 import requests
 
+from connectors.sandbox import SandboxConfig, SandboxServer
+
 TOKEN = "sandbox-token"
+
+
+def hubspot_sandbox(contacts: int, **options: Any) -> SandboxServer:
+    """An in-process HubSpot sandbox of ``contacts`` (companies 1/7, deals 2/5; seed 7)."""
+    config = SandboxConfig(
+        dialect="hubspot",
+        seed=7,
+        contacts=contacts,
+        companies=contacts // 7,
+        deals=contacts * 2 // 5,
+        tokens=(TOKEN,),
+        port=0,
+        **options,
+    )
+    return SandboxServer(config).start()
 
 
 def free_port() -> int:

@@ -36,9 +36,9 @@ from typing import Any
 
 import requests
 
-from benchmarks._harness import free_port, peak_rss_mb
+from benchmarks._harness import free_port, hubspot_sandbox, peak_rss_mb
 from benchmarks.sync_workers import Workers, dedicated_redis, fresh_database, segsync
-from connectors.sandbox import SandboxConfig, SandboxServer
+from connectors.sandbox import SandboxServer
 
 TOKEN = "sandbox-token"
 SECRET = "bench-app-secret"
@@ -149,20 +149,12 @@ def run(args: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="segsync-events-"))
     port = free_port()
     receiver = f"http://127.0.0.1:{port}"
-    server = SandboxServer(
-        SandboxConfig(
-            dialect="hubspot",
-            seed=7,
-            contacts=args.contacts,
-            companies=args.contacts // 7,
-            deals=args.contacts * 2 // 5,
-            rate_limit=args.rate_limit,
-            tokens=(TOKEN,),
-            port=0,
-            webhook_url=f"{receiver}/webhooks/hubspot",
-            webhook_secret=SECRET,
-        )
-    ).start()
+    server = hubspot_sandbox(
+        args.contacts,
+        rate_limit=args.rate_limit,
+        webhook_url=f"{receiver}/webhooks/hubspot",
+        webhook_secret=SECRET,
+    )
     clock = ChangeClock(server)
     procs: list[subprocess.Popen[bytes]] = []
     with (
