@@ -132,6 +132,40 @@ def test_failures_back_off_exponentially_then_park_as_dead_and_retry_revives(
         assert [e.event_key for e in again] == ["bad"] and again[0].attempts == 1
 
 
+def test_processed_events_leave_the_inbox_once_older_than_kept_and_nothing_else_does(
+    store_url: str,
+) -> None:
+    clock = Clock()
+    policy = InboxPolicy(retry_seconds=5, retry_max_seconds=5, dead_after_seconds=10)
+    with StateStore(store_url, clock=clock) as store:
+        store.migrate()
+        inbox = Inbox(store, policy)
+        store.add_events("hubspot", [(f"old-{n}", {"n": n}) for n in range(25)])
+        store.add_events("hubspot", [("dead", {"x": 1})])
+        claim = inbox.claim("hubspot", 100)
+        old = [e for e in claim.events if e.event_key.startswith("old-")]
+        inbox.finish(claim.token, [e.id for e in old])
+        dead = [e for e in claim.events if e.event_key == "dead"]
+        while dead:  # fails until parked as dead
+            inbox.give_back(claim.token, dead, "RejectedError: 207 INTERNAL_ERROR")
+            clock.advance(6)
+            claim = inbox.claim("hubspot", 100)
+            dead = claim.events
+        clock.advance(3600)
+        store.add_events("hubspot", [("recent", {"x": 2}), ("waiting", {"x": 3})])
+        claim = inbox.claim("hubspot", 1)
+        inbox.finish(claim.token, [e.id for e in claim.events])  # "recent": done just now
+        # Kept 30 minutes: the 25 processed an hour ago go (10 per transaction), the one
+        # processed now, the one still waiting and the dead one stay.
+        assert store.purge_done_events(timedelta(minutes=30), batch=10) == 25
+        with store.engine.connect() as conn:
+            left = dict(conn.execute(sa.text("SELECT event_key, status FROM event_inbox")).all())
+        assert left == {"recent": "done", "waiting": "pending", "dead": "dead"}
+        assert store.purge_done_events(timedelta(minutes=30)) == 0
+        # A redelivery of a purged event is stored (and processed) once more.
+        assert store.add_events("hubspot", [("old-3", {"n": 3})]) == 1
+
+
 def test_old_enqueued_and_failed_events_are_pending_after_the_migration(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     with StateStore(url) as store:

@@ -6,15 +6,18 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hubspot.utils.signature import Signature
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from workers.events import status
+from workers.inbox import Inbox
 from workers.settings import Settings
 from workers.state import StateStore
 from workers.webhooks import ACK, Refused, create_app, signed_uri, verify_hubspot
@@ -180,6 +183,35 @@ def test_events_wait_in_the_inbox_while_redis_is_down_and_go_once_it_is_back(
         while not nudges.calls and time.monotonic() < deadline:
             time.sleep(0.05)
     assert nudges.calls and nudges.calls[0] == "hubspot"  # the sweeper caught up
+
+
+def test_the_receiver_purges_events_processed_longer_ago_than_kept(
+    tmp_path: Path, nudges: Nudges
+) -> None:
+    now = [datetime.now(UTC) - timedelta(hours=80)]
+    with StateStore(f"sqlite:///{tmp_path / 'state.db'}", clock=lambda: now[0]) as store:
+        store.migrate()
+        inbox = Inbox(store)
+        store.add_events("hubspot", [(f"e{n}", {"n": n}) for n in range(3)])
+        claim = inbox.claim("hubspot", 2)
+        inbox.finish(claim.token, [e.id for e in claim.events])  # 80 hours ago
+        now[0] = datetime.now(UTC)
+        claim = inbox.claim("hubspot", 1)
+        inbox.finish(claim.token, [e.id for e in claim.events])  # now
+        settings = Settings(hubspot_app_secret=SecretStr(SECRET), redis_url=None)
+        assert settings.events_keep_done_hours == 72
+        app = create_app(settings, store=store, nudge=nudges, sweep_seconds=0.1)
+        with TestClient(app):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _done_events(store) != 1:
+                time.sleep(0.05)
+        assert _done_events(store) == 1  # the one processed now stays
+
+
+def _done_events(store: StateStore) -> int:
+    with store.engine.connect() as conn:
+        query = "SELECT count(*) FROM event_inbox WHERE status = 'done'"
+        return int(conn.execute(sa.text(query)).scalar_one())
 
 
 def test_a_store_failure_is_not_acknowledged(store: StateStore, nudges: Nudges) -> None:

@@ -161,6 +161,14 @@ class Settings(BaseSettings):
         default=120, ge=5, description="Fallback incremental poll catching missed events."
     )
     events_batch_size: int = Field(default=1000, ge=1, description="Events claimed per round.")
+    events_keep_done_hours: float = Field(
+        default=72,
+        ge=1,
+        le=24 * 366,
+        description="A processed event leaves the inbox after this long (it holds the value "
+        "it carried). HubSpot redelivers for at most 24 h; a redelivery after the purge is "
+        "processed again, which writes nothing new.",
+    )
     events_lease_seconds: float = Field(
         default=300,
         ge=0.5,

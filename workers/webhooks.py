@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from defusedxml import DefusedXmlException, ElementTree
@@ -64,6 +65,7 @@ log = logging.getLogger("segsync.webhooks")
 MAX_EVENTS = 100
 MAX_KEY = 255
 SWEEP_SECONDS = 2.0
+PURGE_SECONDS = 3600.0  # how often the receiver deletes long-processed events
 OM_NS = "http://soap.sforce.com/2005/09/outbound"
 SF_OBJECTS = {"Contact": "contact", "Lead": "lead", "Account": "company", "Opportunity": "deal"}
 HUBSPOT_OBJECTS = {"contact": "contact", "company": "company", "deal": "deal"}
@@ -350,15 +352,27 @@ def create_app(
 
     inbox = Inbox(state)
 
+    keep_done = timedelta(hours=settings.events_keep_done_hours)
+
+    def purge() -> None:
+        purged = state.purge_done_events(keep_done)
+        if purged:
+            log.info("%d processed event(s) older than %s left the inbox", purged, keep_done)
+
     async def sweep() -> None:
         # Nudges only for events due now: not for leased ones (a round is running), not
         # for backing-off ones, not for a paused CRM (unconfigured, token refused).
+        # Processed events are purged on the first sweep and every PURGE_SECONDS after.
+        purge_at = time.monotonic()
         while True:
             await asyncio.sleep(sweep_seconds)
             try:
                 for crm in ("hubspot", "salesforce"):
                     if await run_in_threadpool(inbox.due, crm):
                         await run_in_threadpool(nudge_safely, crm)
+                if time.monotonic() >= purge_at:
+                    purge_at = time.monotonic() + PURGE_SECONDS
+                    await run_in_threadpool(purge)
             except Exception:  # the sweeper must outlive a database hiccup
                 log.exception("inbox sweep failed")
 

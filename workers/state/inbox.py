@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from workers.state.base import StoreBase
 from workers.state.changes import event_record
@@ -143,3 +143,27 @@ class InboxMixin(StoreBase):
             stmt = stmt.where(e.crm == crm)
         with self._read() as session:
             return int(session.scalar(stmt) or 0)
+
+    def purge_done_events(self, older_than: timedelta, *, batch: int = 10_000) -> int:
+        """Delete events processed more than ``older_than`` ago; returns how many.
+
+        A processed event still holds what it carried (a property's value, personal data
+        at times) and the inbox grows by every change the CRM reports, so finished events
+        do not stay for ever. Dead events stay (they wait for someone to look at them).
+        Deleted ``batch`` rows per transaction, so a long backlog never holds one lock.
+        """
+        e = InboxEventRow
+        before = self._now() - older_than
+        deleted = 0
+        while True:
+            ids = (
+                select(e.id)
+                .where(e.status == EventStatus.DONE.value, e.processed_at < before)
+                .limit(batch)
+                .scalar_subquery()
+            )
+            with self._write() as conn:
+                count = conn.execute(delete(e).where(e.id.in_(ids))).rowcount
+            deleted += count
+            if count < batch:
+                return deleted
