@@ -36,11 +36,10 @@ from typing import Any
 
 import requests
 
-from benchmarks._harness import free_port, hubspot_sandbox, peak_rss_mb
+from benchmarks._harness import TOKEN, free_port, hubspot_sandbox, peak_rss_mb
 from benchmarks.sync_workers import Workers, dedicated_redis, fresh_database, segsync
 from connectors.sandbox import SandboxServer
 
-TOKEN = "sandbox-token"
 SECRET = "bench-app-secret"
 TARGET_P95 = 2.0
 TARGET_FIRST_ROUND = 5.0  # seconds a change of the warm-up may wait at most
