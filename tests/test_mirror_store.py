@@ -232,3 +232,17 @@ def test_a_bulk_load_keeps_postgresql_planning_look_ups_by_id(
     # What the planner goes by: with it, a look-up of 100 ids among 760,000 rows is an
     # index scan again (0.3 s -> ~1 ms, measured on the 1M benchmark's database).
     assert estimated is not None and estimated >= 4000
+
+
+def test_two_full_reads_in_one_second_still_tell_what_the_second_did_not_see(
+    mirror: Mirror,
+) -> None:
+    first = mirror.next_mark("hubspot", T0)
+    assert first == int(T0.timestamp())
+    mirror.upsert("hubspot", "deal", rows(("1", None, {}, {}), ("2", None, {}, {})), mark=first)
+    second = mirror.next_mark("hubspot", T0)  # the same second
+    assert second > first
+    mirror.upsert("hubspot", "deal", rows(("1", None, {}, {})), mark=second)
+    assert mirror.unseen("hubspot", "deal", second) == ["2"]
+    # Each CRM counts its own reads.
+    assert mirror.next_mark("salesforce", T0) == first

@@ -173,7 +173,7 @@ def _read_everything(
     types = field_map.object_types()
     outputs = {t: list(connector.field_access(t)) for t in written_object_types(types)}
     shape = mirror_shape(field_map, playbook, outputs, numeric_outputs(connector, playbook, types))
-    mark = int(started_at.timestamp())
+    mark = store.mirror.next_mark(crm, started_at)
     feed = MirrorFeed(store, shape, mark=mark)
     for t in types:
         for batch in connector.read_all(t, shape.properties(t)):

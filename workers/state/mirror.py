@@ -281,6 +281,17 @@ class Mirror:
                 gone += result.rowcount or 0
         return gone
 
+    def next_mark(self, crm: str, started_at: datetime) -> int:
+        """A full read's stamp: its start second, above every stamp already given.
+
+        Two full reads within one second would otherwise share a stamp, and the
+        second would take a record only the first saw for one it saw itself.
+        """
+        query = select(func.max(MirrorRow.read_mark)).where(MirrorRow.crm == crm)
+        with self.store.engine.connect() as conn:
+            last = conn.execute(query).scalar() or 0
+        return max(int(started_at.timestamp()), last + 1)
+
     def unseen(self, crm: str, object_type: str, mark: int) -> list[str]:
         """Ids a completed full read stamped ``mark`` did not see (gone from the CRM)."""
         query = select(MirrorRow.id).where(
