@@ -288,34 +288,6 @@ def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_jso
         raise click.ClickException("some seeded records were not pulled")
 
 
-@main.command()
-@click.option("--limit", type=int, default=20, show_default=True, help="How many runs to list.")
-def runs(limit: int) -> None:
-    """Recent runs from the state store."""
-    from workers.cli_text import format_run
-    from workers.runs import reap_dead_runs
-    from workers.state import StateStore
-
-    settings = load_settings()
-    with StateStore(settings.database_url) as store:
-        store.migrate()
-        # A run whose process died says "running" until someone looks: this is a look.
-        reap_dead_runs(store, settings.run_stale_seconds)
-        for run in store.list_runs(limit=limit):
-            duration = run.duration
-            line = format_run(
-                run.id,
-                run.crm,
-                run.kind,
-                str(run.status),
-                f"{run.started_at:%Y-%m-%d %H:%M:%S}",
-                None if duration is None else duration.total_seconds(),
-                run.counts,
-                run.error,
-            )
-            click.echo(line)
-
-
 @main.command("segment")
 @click.option("--input", "input_path", required=True, help="Contacts file (.csv or .parquet).")
 @click.option("--output", "output_path", required=True, help="Where to write (.csv or .parquet).")
@@ -380,9 +352,10 @@ def segment_command(
 
 
 def _register() -> None:
+    from workers.cli_runs import runs
     from workers.cli_sync import COMMANDS
 
-    for command in COMMANDS:
+    for command in (*COMMANDS, runs):
         main.add_command(command)
 
 

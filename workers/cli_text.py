@@ -353,3 +353,38 @@ def _run_parts(counts: Mapping[str, Any]) -> list[str]:
     if calls is not None:
         parts.append(plural(calls, "API call"))
     return parts
+
+
+def format_run_whole(run: Mapping[str, Any]) -> str:
+    """``segsync runs show``: one run's status, error, counts, and per model its segment
+    sizes with the moves it wrote."""
+    counts: Mapping[str, Any] = run["counts"] or {}
+    lines = [f"run #{run['id']}: {crm_name(run['crm'])} {run['kind']}, {run['status']}"]
+    took = "" if run["seconds"] is None else f", took {run['seconds']:,.1f} s"
+    lines.append(f"  started {run['started_at']}{took}")
+    if run["error"]:
+        lines.append(f"  error: {run['error']}")
+    parts = [f"read {per_type(counts)}"] if run["kind"].startswith("pull-") else _run_parts(counts)
+    if parts:
+        lines.append("  " + ", ".join(parts))
+    sizes: Mapping[str, Any] = counts.get("segment_sizes") or {}
+    moves: Mapping[str, Any] = counts.get("segment_moves") or {}
+    if not sizes and not moves:
+        lines.append("  no segments recorded (a failed run, or one that moved nothing)")
+        return "\n".join(lines)
+    if sizes:
+        lines.append("  segments (records in each) and the moves the run wrote:")
+    else:
+        lines.append(
+            "  the moves the run wrote (segment sizes are counted by full and nightly runs):"
+        )
+    for object_type in dict.fromkeys([*sizes, *moves]):
+        models = {**dict.fromkeys(moves.get(object_type, {})), **sizes.get(object_type, {})}
+        for model in models:
+            lines.append(f"    {_plural(object_type)} · {model}")
+            held = sizes.get(object_type, {}).get(model) or {}
+            for segment, n in sorted(held.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"      {segment:<40}{n:>12,}")
+            moved = moves.get(object_type, {}).get(model) or {}
+            lines += move_lines("      moved:", moved, indent=8) if moved else []
+    return "\n".join(lines)

@@ -14,6 +14,7 @@ from typing import Any
 
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
+from workers.history import sizes_after
 from workers.inflight import adopt_in_flight
 from workers.mirror_pull import Pulled, pull_population
 from workers.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs
@@ -103,6 +104,10 @@ class SyncReport:
     drift_repaired: int = 0
     # Records the CRM no longer has, forgotten by this run (mirror, written values...).
     records_removed: dict[str, int] = field(default_factory=dict)
+    # Per object type and model: every segment's records (runs over everything only) and
+    # the moves ("from -> to": records) the run wrote (workers/history.py).
+    segment_sizes: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    segment_moves: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -137,6 +142,8 @@ def describe_plan(report: SyncReport, pulled: Pulled, plan: SyncPlan) -> None:
                 merged[move] = merged.get(move, 0) + n
     report.fields_changed = dict(fields.most_common())
     report.segments = plan.summary.get("segments", {})
+    report.segment_moves = {t: d.transitions for t, d in plan.diffs.items() if d.transitions}
+    report.segment_sizes = sizes_after(pulled.whole, plan.summary)
 
 
 def finish_pull(store: StateStore, crm: str, cursors: Sequence[Cursor], plan: SyncPlan) -> None:
@@ -275,6 +282,8 @@ def _counts(report: SyncReport) -> dict[str, Any]:
         "dead_lettered": report.dead_lettered,
         "deferred": report.deferred,
         "api_calls": report.api_calls,
+        "segment_sizes": report.segment_sizes,
+        "segment_moves": report.segment_moves,
     }
 
 
