@@ -26,6 +26,7 @@ ROUTES = {
     "segsync.deadletter_retry": {"queue": "write"},
     "segsync.events": {"queue": "events"},
     "segsync.events_poll": {"queue": "events"},
+    "segsync.alerts": {"queue": "events"},
 }
 
 
@@ -65,7 +66,8 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     """Incremental syncs, the nightly re-segmentation from the mirror (no CRM reads), the
-    weekly reconciliation (a full read) and CLV refit, event polls, dead-letter retries."""
+    weekly reconciliation (a full read) and CLV refit, event polls, dead-letter retries,
+    alert checks."""
     schedule: dict[str, dict[str, object]] = {}
     for crm in settings.crms:
         schedule[f"{crm}-incremental"] = {
@@ -102,4 +104,5 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "schedule": settings.deadletter_retry_minutes * 60.0,
             "kwargs": {"crm": crm},
         }
+    schedule["alerts"] = {"task": "segsync.alerts", "schedule": float(settings.alert_check_seconds)}
     return schedule

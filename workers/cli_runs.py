@@ -84,7 +84,8 @@ def runs(ctx: click.Context, crm: str | None, limit: int, as_json: bool) -> None
 @click.argument("run_id", type=int)
 @AS_JSON
 def show(run_id: int, as_json: bool) -> None:
-    """One run whole: status, error, counts, and per model the sizes and the moves."""
+    """RUN_ID (from `segsync runs`) whole: status, error, counts, and per model the
+    segment sizes and the moves the run wrote."""
     from workers.cli_text import format_run_whole
 
     with _opened() as store:

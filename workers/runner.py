@@ -14,6 +14,7 @@ from typing import Any
 
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
+from workers.alerts import alert_run_end
 from workers.history import sizes_after
 from workers.inflight import adopt_in_flight
 from workers.mirror_pull import Pulled, pull_population
@@ -200,7 +201,8 @@ def run_sync(
         store.migrate()
         run_id = None
         if not dry_run:
-            reap_dead_runs(store, settings.run_stale_seconds)
+            for reaped in reap_dead_runs(store, settings.run_stale_seconds):
+                alert_run_end(settings, store, reaped.id)
             run_id = store.start_run(crm, f"sync-{report.mode}", owner=process_owner())
         report.run_id = run_id
         within = settings.run_finish_retry_seconds
@@ -238,18 +240,21 @@ def run_sync(
             beat.stop()
             if run_id is not None:
                 finish_run(store, run_id, "stopped", _counts(report), error=str(exc), within=within)
+            alert_run_end(settings, store, run_id)
             raise
         except BaseException as exc:
             beat.stop()
             if run_id is not None:
                 error = str(exc) or repr(exc)
                 finish_run(store, run_id, "failed", _counts(report), error=error, within=within)
+            alert_run_end(settings, store, run_id)
             raise
         beat.stop()
         report.api_calls = connector.usage().calls_made - calls_before
         report.seconds = round(time.monotonic() - started, 3)
         if run_id is not None:
             finish_run(store, run_id, "succeeded", _counts(report), within=within)
+        alert_run_end(settings, store, run_id)
     return report
 
 

@@ -214,6 +214,45 @@ class Settings(BaseSettings):
         "refuses connections.",
     )
 
+    # Alerts (workers/alerts/): one notification per change of a condition's status.
+    alert_slack_webhook_url: SecretStr | None = Field(
+        default=None, description="Slack incoming webhook URL (it is the credential)."
+    )
+    alert_webhook_url: str | None = Field(
+        default=None, description="Generic JSON webhook: alerts are POSTed here, signed."
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of the generic webhook: X-Segsync-Signature carries "
+        "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>'>.",
+    )
+    alert_smtp_host: str | None = Field(default=None, description="SMTP server for email alerts.")
+    alert_smtp_port: int = Field(default=587, ge=1, le=65535)
+    alert_smtp_starttls: bool = Field(default=True, description="Upgrade with STARTTLS first.")
+    alert_smtp_ca_file: str | None = Field(
+        default=None,
+        description="CA bundle the SMTP server's certificate is checked against "
+        "(default: the system's).",
+    )
+    alert_smtp_username: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_email_from: str = Field(default="segsync@localhost", max_length=254)
+    alert_email_to: list[str] = Field(
+        default=[], description="Recipients of email alerts (JSON list in env)."
+    )
+    alert_rejected_above: int = Field(
+        default=0, ge=0, description="Alert when a run's rejected rows exceed this."
+    )
+    alert_dead_letters_above: int = Field(
+        default=100, ge=0, description="Alert when a CRM's open dead letters exceed this."
+    )
+    alert_inbox_lag_seconds: float = Field(
+        default=600, gt=0, description="Alert when the oldest unprocessed event is older."
+    )
+    alert_check_seconds: int = Field(
+        default=60, ge=5, description="How often the workers check dead letters and the inbox."
+    )
+
     http_connect_timeout: float = Field(default=5.0, gt=0)
     http_read_timeout: float = Field(default=30.0, gt=0)
     http_max_attempts: int = Field(default=8, ge=1)
@@ -224,6 +263,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SEGSYNC_EVENTS_RETRY_MAX_SECONDS must not be below SEGSYNC_EVENTS_RETRY_SECONDS"
             )
+        return self
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _alert_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _alert_channels_whole(self) -> Settings:
+        if self.alert_webhook_url and self.alert_webhook_secret is None:
+            raise ValueError(
+                "SEGSYNC_ALERT_WEBHOOK_URL needs SEGSYNC_ALERT_WEBHOOK_SECRET (alerts are signed)"
+            )
+        if self.alert_smtp_host and not self.alert_email_to:
+            raise ValueError("SEGSYNC_ALERT_SMTP_HOST needs SEGSYNC_ALERT_EMAIL_TO (a JSON list)")
         return self
 
     @field_validator("hubspot_base_url")

@@ -29,6 +29,7 @@ from connectors.base import (
     RateLimitedError,
     TransientError,
 )
+from workers.alerts import alert_run_end, check_backlog
 from workers.celery_app import make_app
 from workers.events import Processor, pause_crm, poll_changes
 from workers.frames import EngineFrames
@@ -99,7 +100,8 @@ def sync_task(
     run_id: int | None = None
     try:
         book = load_playbook(settings().playbook)
-        reap_dead_runs(st, settings().run_stale_seconds)
+        for reaped in reap_dead_runs(st, settings().run_stale_seconds):
+            alert_run_end(settings(), st, reaped.id)
         kind = "full" if full else "mirror" if from_mirror else "incremental"
         run_id = st.start_run(crm, f"sync-{kind}")
         calls = calls_sent_here(crm)
@@ -118,6 +120,7 @@ def sync_task(
         if run_id is not None:
             status = "stopped" if stopped else "failed"
             st.finish_run(run_id, status, {}, error=str(exc) or repr(exc))
+            alert_run_end(settings(), st, run_id)
         if not stopped:
             raise
         log.warning("%s sync stopped: %s; the next scheduled sync resumes", crm, exc)
@@ -170,6 +173,7 @@ def segment_task(
             spool.discard()
         st.finish_run(run_id, "failed", {}, error=str(exc) or repr(exc))
         r.delete(_lock_key(crm))
+        alert_run_end(settings(), st, run_id)
         raise
     finally:
         r.delete(stash)
@@ -250,6 +254,7 @@ def finish_task(
     summary = {**summary, **totals, "write_tasks": len(results), "seconds": round(seconds, 3)}
     st.finish_run(run_id, "succeeded", summary)
     redis_client().delete(_lock_key(crm))
+    alert_run_end(settings(), st, run_id)
     drop_chunks(redis_client(), spooled or ())
     if summary.get("mode") == "full" and totals.get("records_written"):
         st.analyze()  # the written values may have grown from nothing
@@ -372,6 +377,15 @@ def events_task(crm: str) -> dict[str, Any]:
         "records_written": sum(r.records_written for r in reports),
     }
     return totals
+
+
+@app.task(name="segsync.alerts")
+def alerts_task() -> dict[str, int]:
+    """The conditions no run reports (beat): dead letters and the inbox's lag, per CRM."""
+    sent = 0
+    for crm in settings().crms:
+        sent += len(check_backlog(settings(), store(), crm))
+    return {"sent": sent}
 
 
 @app.task(name="segsync.events_poll")

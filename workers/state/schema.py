@@ -278,3 +278,15 @@ class EventPauseRow(Base):
     failures: Mapped[int] = mapped_column(Integer)
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(Text)
+
+
+class AlertStateRow(Base):
+    """The last notified status of one alert condition of one CRM (workers/alerts/)."""
+
+    __tablename__ = "alert_states"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    condition: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())

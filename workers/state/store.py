@@ -1,14 +1,16 @@
 """The state store: :class:`StateStore`, assembled from one mixin per concept.
 
-Each mixin (``runs``, ``written``, ``deadletters``, ``models``, ``inbox``, ``locks``) adds the
-methods of one part of the state on top of :class:`~workers.state.base.StoreBase`,
-which owns the engine, the transactions and the schema.
+Each mixin (``runs``, ``written``, ``deadletters``, ``models``, ``inbox``, ``locks``,
+``alerts``) adds the methods of one part of the state on top of
+:class:`~workers.state.base.StoreBase`, which owns the engine, the transactions and the
+schema.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
+from workers.state.alerts import AlertsMixin
 from workers.state.base import StoreBase
 from workers.state.deadletters import DeadLettersMixin
 from workers.state.inbox import InboxMixin
@@ -20,7 +22,14 @@ from workers.state.written import WrittenMixin
 
 
 class StateStore(
-    RunsMixin, WrittenMixin, DeadLettersMixin, ModelStateMixin, InboxMixin, LocksMixin, StoreBase
+    RunsMixin,
+    WrittenMixin,
+    DeadLettersMixin,
+    ModelStateMixin,
+    InboxMixin,
+    LocksMixin,
+    AlertsMixin,
+    StoreBase,
 ):
     """segsync's relational state, on SQLite or PostgreSQL.
 
