@@ -105,7 +105,7 @@ def test_a_failed_run_keeps_its_error_in_the_history(
     connector = harness.build()
     # The token is revoked between two scheduled runs: the run itself meets the 401.
     harness.admin("POST", "tokens/revoke", json={"token": "sandbox-token"})
-    with pytest.raises(Exception, match="401|[Uu]nauthori"):
+    with pytest.raises(Exception, match=r"401|[Uu]nauthori"):
         run_sync(settings, "hubspot", load_playbook("b2b_saas"), connector=connector, full=True)
     (run,) = listed(runner)
     assert run["status"] == "failed" and run["kind"] == "sync-full"
