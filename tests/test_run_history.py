@@ -37,9 +37,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Harne
 def held_by_crm(harness: Harness, object_type: str, field: str) -> dict[str, int]:
     """How many live records hold each value of ``field`` in the sandbox."""
     table = harness.server.state.store.table(object_type)
-    counts = Counter(
-        table.get(row, field) for row in range(len(table)) if not table.archived[row]
-    )
+    counts = Counter(table.get(row, field) for row in range(len(table)) if not table.archived[row])
     return {str(v): n for v, n in counts.items() if v not in (None, "")}
 
 
