@@ -66,6 +66,7 @@ from connectors.hubspot_auth import OAuthRefreshToken, StaticToken, TokenProvide
 from connectors.hubspot_http import HubSpotTransport
 from connectors.hubspot_streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
 from connectors.isolate import IsolationStats, allowance, bad_share, isolate
+from connectors.observe import watch
 from connectors.ratelimit import Limiter, RollingWindowLimiter
 from connectors.retrying import RetryPolicy
 from connectors.writes import group_writes, same_result, write_in_chunks
@@ -171,7 +172,7 @@ class HubSpotConnector:
         # The SDK builds a new HTTP pool on every `client.crm...` attribute access; take
         # each API object once so connections are kept alive and reused.
         client = HubSpot(access_token="-", host=config.base_url.rstrip("/"))
-        self.session = session or requests.Session()
+        self.session = watch(session or requests.Session(), "hubspot")
 
         def register(api: Any) -> Any:
             return self._transport.register(use_session(api, self.session))

@@ -22,6 +22,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from connectors.base import AuthError, TransientError
 from connectors.budget import DailyBudget
+from connectors.observe import watch
 from connectors.ratelimit import Limiter
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -122,7 +123,7 @@ def build_session(adapter: GuardedAdapter) -> requests.Session:
     session = requests.Session()
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    return session
+    return watch(session, "salesforce")
 
 
 def login(auth: SalesforceAuth, session: requests.Session, version: str) -> Salesforce:

@@ -199,6 +199,8 @@ class Deployment:
                 "SEGSYNC_HUBSPOT_REQUESTS_PER_10S": "10000",
                 "SEGSYNC_DATABASE_URL": self.database_url,
                 "SEGSYNC_REDIS_URL": self.redis_url,
+                "SEGSYNC_METRICS_PORT": "0",  # tests that scrape give each worker a port
+                "SEGSYNC_DATA_DIR": str(self.tmp / "data"),
                 **self.settings,
             }
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from hubspot.utils.signature import Signature
 from pydantic import SecretStr
 from starlette.testclient import TestClient
@@ -263,4 +264,23 @@ def test_salesforce_outbound_messages_are_acknowledged_after_storing(
     forged = client.post(SF_HOOK, content=outbound("00D00000000XXXX", "04l000000000009"))
     assert forged.status_code == 401 and "Ack" not in forged.text
     assert status(store, "salesforce")["forged"] == 1
-    assert client.get("/healthz").json() == {"status": "ok", "inbox_depth": 2}
+    # /healthz says the process is up; /readyz that the store answers, with the depth.
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["inbox_depth"] == 2
+
+
+def test_readyz_refuses_while_the_store_is_behind_this_version(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = StateStore(url)
+    with store._write() as conn:  # a database an older segsync left
+        command.upgrade(store._alembic_config(conn), "0010")
+    app = create_app(Settings(database_url=url, redis_url=None), store=store)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        answer = client.get("/readyz")
+        assert answer.status_code == 503
+        assert answer.json()["fix"] == "segsync migrate"
+        assert "revision 0010" in answer.json()["reason"]
+        store.migrate()
+        assert client.get("/readyz").status_code == 200

@@ -70,6 +70,20 @@ def check(crm: str) -> None:
         sys.exit(EXIT_USAGE if EXIT_USAGE in codes else EXIT_FAILURE)
 
 
+@main.command()
+def migrate() -> None:
+    """Bring the state store's schema to this version (every command also does so first;
+    deployments run this once before starting workers)."""
+    from workers.state import StateStore
+
+    settings = load_settings()
+    with StateStore(settings.database_url) as store:
+        before = store.current_revision()
+        store.migrate()
+        after = store.current_revision()
+    click.echo(f"state store at revision {after}" + ("" if before == after else f" (was {before})"))
+
+
 def _seed_options(command: F) -> F:
     """The sandbox's seeding options, shared by ``sandbox serve`` and ``demo``."""
     options = (

@@ -237,12 +237,32 @@ def deadletter_retry(crm: str, force: bool, as_json: bool) -> None:
 @click.option(
     "--concurrency", type=int, default=1, show_default=True, help="Tasks run at the same time."
 )
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve Prometheus /metrics on this port, 0 for none [default: SEGSYNC_METRICS_PORT].",
+)
 @LOGLEVEL
-def worker(queues: str, concurrency: int, loglevel: str) -> None:
-    """Start a Celery worker (needs SEGSYNC_REDIS_URL)."""
+def worker(queues: str, concurrency: int, loglevel: str, metrics_port: int | None) -> None:
+    """Start a Celery worker (needs SEGSYNC_REDIS_URL), with /metrics for all its processes."""
+    import os
+    import socket
+
+    from workers.metrics_setup import prepare_multiprocess
+
+    settings = _settings()
+    port = settings.metrics_port if metrics_port is None else metrics_port
+    if port:
+        # Before anything imports prometheus-client: the pool processes inherit it.
+        folder = settings.data_path / "metrics" / f"{socket.gethostname()}-{os.getpid()}"
+        prepare_multiprocess(folder)
+        from workers.metrics import serve
+
+        serve(settings, settings.metrics_host, port)
     from workers.celery_app import make_app
 
-    app = make_app(_settings())
+    app = make_app(settings)
     app.worker_main(
         ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
     )

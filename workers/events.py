@@ -33,6 +33,7 @@ from segmentation.playbook import Playbook
 from workers.fieldmap import load_field_map
 from workers.frames import playbook_mode
 from workers.inbox import Claim, Inbox, InboxPolicy, LeaseKeeper, LeaseLost, crm_wide, describe
+from workers.metrics import observe_events
 from workers.mirror_pull import Pulled, roll_up_closure
 from workers.population import Population, unread_reach
 from workers.runner import write_all
@@ -256,6 +257,7 @@ class Processor:
             # Events about records deleted meanwhile went with them (forget_records):
             # these match no row, and the groups still to try need not re-read them.
             self.inbox.finish(claim.token, [e.id for e in group])
+            observe_events(self.crm, [e.received_at for e in group])
             gone = {(t, i) for t, ids in report.deleted_ids.items() for i in ids}
             if gone:
                 groups = [

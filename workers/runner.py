@@ -14,11 +14,10 @@ from typing import Any
 
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
-from workers.alerts import alert_run_end
 from workers.history import sizes_after
 from workers.inflight import adopt_in_flight
 from workers.mirror_pull import Pulled, pull_population
-from workers.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs
+from workers.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs, run_ended
 from workers.settings import Settings
 from workers.state import StateStore, process_owner
 from workers.sync import (
@@ -40,6 +39,7 @@ def build_connector(settings: Settings, crm: CrmName) -> Connector:
     """The configured connector; with Redis configured, its quota is shared by all workers."""
     from connectors.hubspot import HubSpotConnector
     from connectors.salesforce import SalesforceConnector
+    from workers import metrics
     from workers.quota import hubspot_account, salesforce_account, shared_quota
 
     config: Any
@@ -52,6 +52,7 @@ def build_connector(settings: Settings, crm: CrmName) -> Connector:
         config, make = settings.salesforce(), SalesforceConnector
         account = salesforce_account(config)
         pace, share = settings.salesforce_requests_per_10s, settings.salesforce_daily_budget_share
+    metrics.install(settings)  # count this process's CRM calls
     if not settings.redis_url:
         return make(config)
     limiter, budget = shared_quota(settings.redis_url, crm, account, pace, share)
@@ -202,7 +203,7 @@ def run_sync(
         run_id = None
         if not dry_run:
             for reaped in reap_dead_runs(store, settings.run_stale_seconds):
-                alert_run_end(settings, store, reaped.id)
+                run_ended(settings, store, reaped.id)
             run_id = store.start_run(crm, f"sync-{report.mode}", owner=process_owner())
         report.run_id = run_id
         within = settings.run_finish_retry_seconds
@@ -240,21 +241,21 @@ def run_sync(
             beat.stop()
             if run_id is not None:
                 finish_run(store, run_id, "stopped", _counts(report), error=str(exc), within=within)
-            alert_run_end(settings, store, run_id)
+            run_ended(settings, store, run_id)
             raise
         except BaseException as exc:
             beat.stop()
             if run_id is not None:
                 error = str(exc) or repr(exc)
                 finish_run(store, run_id, "failed", _counts(report), error=error, within=within)
-            alert_run_end(settings, store, run_id)
+            run_ended(settings, store, run_id)
             raise
         beat.stop()
         report.api_calls = connector.usage().calls_made - calls_before
         report.seconds = round(time.monotonic() - started, 3)
         if run_id is not None:
             finish_run(store, run_id, "succeeded", _counts(report), within=within)
-        alert_run_end(settings, store, run_id)
+        run_ended(settings, store, run_id)
     return report
 
 

@@ -22,6 +22,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from workers.settings import Settings
 from workers.state import Run, RunStatus, StateStore
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,23 @@ class Heartbeat:
                 self._store.heartbeat(self._run_id)
             except Exception as exc:  # a missed beat is not the run's failure
                 log.warning("run #%s heartbeat failed: %s", self._run_id, exc)
+
+
+def run_ended(settings: Settings, store: StateStore, run_id: int | None) -> None:
+    """Count a run that just ended in the metrics and evaluate its alerts, never raising:
+    its outcome is recorded whether or not these work (the store may be what failed)."""
+    if run_id is None:
+        return
+    from workers import metrics
+    from workers.alerts import after_run
+
+    try:
+        run = store.get_run(run_id)
+        if run is not None:
+            metrics.record_run(run)
+            after_run(settings, store, run)
+    except Exception as exc:
+        log.warning("metrics and alerts of run #%s not done: %s", run_id, type(exc).__name__)
 
 
 def heartbeat_interval(stale_seconds: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -118,9 +119,18 @@ class Settings(BaseSettings):
         description="Proxies whose X-Forwarded-Proto/-Host/-For are believed (empty: none).",
     )
 
-    database_url: str = Field(
-        default="sqlite:///.segsync/state.db", description="State store (SQLAlchemy URL)."
+    data_dir: str = Field(
+        default=".segsync",
+        description="Where segsync keeps files: the default SQLite state store, beat's "
+        "schedule, worker metrics. Must be writable.",
     )
+    database_url: str = Field(
+        default="", description="State store (SQLAlchemy URL); default: SQLite in data_dir."
+    )
+    metrics_port: int = Field(
+        default=9808, ge=0, le=65535, description="A worker's Prometheus /metrics (0: none)."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address /metrics binds to.")
     redis_url: str | None = Field(default=None, description="Celery broker and shared limiter.")
 
     playbook: str = Field(
@@ -258,6 +268,17 @@ class Settings(BaseSettings):
     http_max_attempts: int = Field(default=8, ge=1)
 
     @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_path / 'state.db'}"
+        return self
+
+    @property
+    def data_path(self) -> Path:
+        """``data_dir`` as a path."""
+        return Path(self.data_dir)
+
+    @model_validator(mode="after")
     def _retry_bounds(self) -> Settings:
         if self.events_retry_max_seconds < self.events_retry_seconds:
             raise ValueError(
@@ -324,6 +345,8 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         # Checked here so a typo is named at start-up, not as a SQLAlchemy traceback later;
         # the URL itself is never repeated (it may hold a password).
+        if not value:
+            return value  # the default, filled in from data_dir
         from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
         from workers.state import normalize_url

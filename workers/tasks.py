@@ -29,7 +29,7 @@ from connectors.base import (
     RateLimitedError,
     TransientError,
 )
-from workers.alerts import alert_run_end, check_backlog
+from workers.alerts import check_backlog
 from workers.celery_app import make_app
 from workers.events import Processor, pause_crm, poll_changes
 from workers.frames import EngineFrames
@@ -45,7 +45,7 @@ from workers.runner import (
     finish_pull,
     retry_dead_letters,
 )
-from workers.runs import reap_dead_runs
+from workers.runs import reap_dead_runs, run_ended
 from workers.settings import Settings
 from workers.state import StateStore
 from workers.sync import check_schema, fields_found, load_playbook, plan_sync
@@ -101,7 +101,7 @@ def sync_task(
     try:
         book = load_playbook(settings().playbook)
         for reaped in reap_dead_runs(st, settings().run_stale_seconds):
-            alert_run_end(settings(), st, reaped.id)
+            run_ended(settings(), st, reaped.id)
         kind = "full" if full else "mirror" if from_mirror else "incremental"
         run_id = st.start_run(crm, f"sync-{kind}")
         calls = calls_sent_here(crm)
@@ -120,7 +120,7 @@ def sync_task(
         if run_id is not None:
             status = "stopped" if stopped else "failed"
             st.finish_run(run_id, status, {}, error=str(exc) or repr(exc))
-            alert_run_end(settings(), st, run_id)
+            run_ended(settings(), st, run_id)
         if not stopped:
             raise
         log.warning("%s sync stopped: %s; the next scheduled sync resumes", crm, exc)
@@ -173,7 +173,7 @@ def segment_task(
             spool.discard()
         st.finish_run(run_id, "failed", {}, error=str(exc) or repr(exc))
         r.delete(_lock_key(crm))
-        alert_run_end(settings(), st, run_id)
+        run_ended(settings(), st, run_id)
         raise
     finally:
         r.delete(stash)
@@ -254,7 +254,7 @@ def finish_task(
     summary = {**summary, **totals, "write_tasks": len(results), "seconds": round(seconds, 3)}
     st.finish_run(run_id, "succeeded", summary)
     redis_client().delete(_lock_key(crm))
-    alert_run_end(settings(), st, run_id)
+    run_ended(settings(), st, run_id)
     drop_chunks(redis_client(), spooled or ())
     if summary.get("mode") == "full" and totals.get("records_written"):
         st.analyze()  # the written values may have grown from nothing

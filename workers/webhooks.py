@@ -44,6 +44,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from connectors.hubspot import PROPERTY_PREFIX
+from workers import metrics
 from workers.inbox import Inbox
 from workers.receiver.addresses import AddressSet, client_ip, public_url
 from workers.receiver.auth import (
@@ -279,10 +280,12 @@ def create_app(
         await run_in_threadpool(state.bump_counters, crm, batch.counts(stored))
         if stored:  # nothing new (redeliveries, echoes only): nothing to start
             ok.background = BackgroundTask(run_in_threadpool, nudge_safely, crm)
+        metrics.webhook_answered(crm, ok.status_code, stored)
         return ok
 
     async def refuse(crm: str, exc: Refused, counts: dict[str, int] | None = None) -> Response:
         await run_in_threadpool(state.bump_counters, crm, {**(counts or {}), **exc.counts()})
+        metrics.webhook_answered(crm, exc.status, 0)
         headers = {"connection": "close"} if exc.close else None
         if exc.status == 503:
             headers = {**(headers or {}), "retry-after": "1"}
@@ -347,8 +350,23 @@ def create_app(
         return await store_and_ack("salesforce", batch, ack)
 
     async def healthz(_request: Request) -> Response:
-        depth = await run_in_threadpool(state.inbox_depth)
-        return JSONResponse({"status": "ok", "inbox_depth": depth})
+        # The process answers: no database behind it (a liveness probe must not restart
+        # a receiver because the database is slow).
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        try:
+            ready = await run_in_threadpool(readiness, state)
+        except Exception as exc:
+            reason = f"the state store does not answer ({type(exc).__name__})"
+            return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+        return JSONResponse(ready, status_code=200 if ready["status"] == "ready" else 503)
+
+    scrape_registry = metrics.registry(settings, state)
+
+    async def metrics_page(_request: Request) -> Response:
+        body, content_type = await run_in_threadpool(metrics.exposition, scrape_registry)
+        return Response(body, media_type=content_type)
 
     inbox = Inbox(state)
 
@@ -393,9 +411,24 @@ def create_app(
             Route("/webhooks/hubspot", hubspot, methods=["POST"]),
             Route("/webhooks/salesforce", salesforce, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+
+
+def readiness(store: StateStore) -> dict[str, Any]:
+    """Ready when the state store answers and its schema is this version's."""
+    current, head = store.current_revision(), StateStore.head_revision()
+    answer: dict[str, Any] = {"status": "ready", "revision": current, "inbox_depth": 0}
+    if current != head:
+        answer["status"] = "not ready"
+        answer["reason"] = f"the state store is at revision {current}, this version needs {head}"
+        answer["fix"] = "segsync migrate"
+        return answer
+    answer["inbox_depth"] = store.inbox_depth()
+    return answer
 
 
 def default_nudge(settings: Settings, store: StateStore) -> Nudge:

@@ -10,6 +10,6 @@ webhook, email over SMTP.
 
 from workers.alerts.alert import Alert
 from workers.alerts.channels import channels_from
-from workers.alerts.conditions import after_run, alert_run_end, check_backlog
+from workers.alerts.conditions import after_run, check_backlog
 
-__all__ = ["Alert", "after_run", "alert_run_end", "channels_from", "check_backlog"]
+__all__ = ["Alert", "after_run", "channels_from", "check_backlog"]

@@ -54,19 +54,6 @@ def after_run(settings: Settings, store: StateStore, run: Run) -> list[Alert]:
     return _notify(settings, store, alerts)
 
 
-def alert_run_end(settings: Settings, store: StateStore, run_id: int | None) -> None:
-    """:func:`after_run` for a run that just ended, never raising: a run's outcome is
-    recorded whether or not its alerts could be evaluated (the store may be what failed)."""
-    if run_id is None:
-        return
-    try:
-        run = store.get_run(run_id)
-        if run is not None:
-            after_run(settings, store, run)
-    except Exception as exc:
-        log.warning("alerts of run #%s not evaluated: %s", run_id, type(exc).__name__)
-
-
 def check_backlog(settings: Settings, store: StateStore, crm: str) -> list[Alert]:
     """The conditions no run reports: dead letters and the event inbox's lag."""
     oldest = store.oldest_pending(crm)
