@@ -11,7 +11,9 @@ tasks every ``RESTORE_SWEEP_SECONDS`` (kombu's default throttle would make that 
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, signals
 from celery.schedules import crontab
 
 from workers.settings import Settings
@@ -28,6 +30,45 @@ ROUTES = {
     "segsync.events_poll": {"queue": "events"},
     "segsync.alerts": {"queue": "events"},
 }
+
+
+@signals.setup_logging.connect
+def _keep_segsync_logging(loglevel: int | str | None = None, **_: object) -> None:
+    """Celery leaves logging to segsync (text or JSON, secrets blanked): connected, this
+    signal stops Celery from installing its own handlers."""
+    import logging
+
+    from workers.logs import configure
+
+    level = logging.getLevelName(loglevel.upper()) if isinstance(loglevel, str) else loglevel
+    configure(level if isinstance(level, int) else logging.INFO)
+
+
+@signals.task_prerun.connect
+def _task_context(task_id: str | None = None, task: object = None, **info: object) -> None:
+    from workers.logs import set_context
+
+    kwargs = info.get("kwargs") or {}
+    args = info.get("args") or ()
+    crm = kwargs.get("crm") if isinstance(kwargs, dict) else None
+    if crm is None and isinstance(args, list | tuple) and args and args[0] in CRMS:
+        crm = args[0]
+    run_id = kwargs.get("run_id") if isinstance(kwargs, dict) else None
+    name = getattr(task, "name", None)
+    _TOKENS[task_id] = set_context(task=name, task_id=task_id, crm=crm, run_id=run_id)
+
+
+@signals.task_postrun.connect
+def _task_context_end(task_id: str | None = None, **_: object) -> None:
+    from workers.logs import reset_context
+
+    token = _TOKENS.pop(task_id, None)
+    if token is not None:
+        reset_context(token)
+
+
+CRMS = ("hubspot", "salesforce")
+_TOKENS: dict[str | None, Any] = {}
 
 
 def make_app(settings: Settings | None = None) -> Celery:

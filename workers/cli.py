@@ -35,8 +35,15 @@ def main(ctx: click.Context, verbose: int) -> None:
     3 completed, but the CRM rejected some rows (see `segsync deadletter list`).
     """
     ctx.meta[VERBOSE_KEY] = verbose
+    from pydantic import ValidationError
+
+    from workers.logs import configure
+
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        configure(level)
+    except ValidationError:
+        raise click.UsageError("SEGSYNC_LOG_FORMAT must be text or json") from None
 
 
 @main.command()

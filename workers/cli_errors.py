@@ -17,6 +17,7 @@ Exit codes (README "Exit codes"):
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import traceback
@@ -74,6 +75,22 @@ class SegsyncGroup(click.Group):
     """The root command: known failures become one line and a documented exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from workers.logs import json_logs
+
+        try:
+            return self._invoke(ctx)
+        except click.ClickException as exc:
+            if not json_logs():
+                raise
+            # Collectors read every line as JSON: the error is one more log record.
+            logging.getLogger("segsync").error(
+                exc.format_message(), extra={"exit_code": exc.exit_code}
+            )
+            raise click.exceptions.Exit(exc.exit_code) from None
+
+    def _invoke(self, ctx: click.Context) -> Any:
+        from workers.logs import json_logs
+
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -81,7 +98,10 @@ class SegsyncGroup(click.Group):
         except Exception as exc:
             error = describe(exc, ctx.meta.get(SETTINGS_KEY))
             if ctx.meta.get(VERBOSE_KEY):
-                traceback.print_exception(exc, file=sys.stderr)
+                if json_logs():
+                    logging.getLogger("segsync").error("unexpected error", exc_info=exc)
+                else:
+                    traceback.print_exception(exc, file=sys.stderr)
             raise error from None
 
 

@@ -66,6 +66,7 @@ def sync_command(
     """
     from connectors.base import BudgetExhaustedError
     from workers.cli_text import brief, format_report
+    from workers.logs import json_logs
     from workers.runner import run_sync
     from workers.sync import load_playbook
 
@@ -74,7 +75,10 @@ def sync_command(
         if playbook_spec:
             raise click.UsageError("--playbook applies to in-process runs; workers use settings")
         counts = _dispatch(settings, crm, full, timeout, from_mirror)
-        click.echo(json.dumps(counts, indent=2, default=str) if as_json else brief(counts))
+        if json_logs():
+            click.echo(json.dumps(counts, default=str))
+        else:
+            click.echo(json.dumps(counts, indent=2, default=str) if as_json else brief(counts))
         _rejected(crm, int(counts.get("rejected") or 0), int(counts.get("deferred") or 0))
         return
     book = load_playbook(playbook_spec or settings.playbook)
@@ -94,7 +98,9 @@ def sync_command(
             f"{crm} sync stopped: {exc}; what was written is kept, the rest is written "
             "by the next sync once the budget window resets"
         ) from None
-    if as_json:
+    if json_logs():  # every line of every stream is JSON: the summary is one line
+        click.echo(json.dumps(report.as_dict(), default=str))
+    elif as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
     else:
         click.echo(format_report(report.as_dict()))
@@ -264,8 +270,21 @@ def worker(queues: str, concurrency: int, loglevel: str, metrics_port: int | Non
 
     app = make_app(settings)
     app.worker_main(
-        ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+        [
+            *_quiet(),
+            "worker",
+            f"--queues={queues}",
+            f"--concurrency={concurrency}",
+            f"--loglevel={loglevel}",
+        ]
     )
+
+
+def _quiet() -> list[str]:
+    """Celery's banners go to stdout as text: with JSON logs, none."""
+    from workers.logs import json_logs
+
+    return ["--quiet"] if json_logs() else []
 
 
 @click.command("beat")
@@ -275,7 +294,7 @@ def beat(loglevel: str) -> None:
     from workers.celery_app import make_app
 
     app = make_app(_settings())
-    app.start(["beat", f"--loglevel={loglevel}"])
+    app.start([*_quiet(), "beat", f"--loglevel={loglevel}"])
 
 
 @click.group("webhooks")

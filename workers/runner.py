@@ -16,6 +16,7 @@ from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, Fi
 from segmentation.playbook import Playbook
 from workers.history import sizes_after
 from workers.inflight import adopt_in_flight
+from workers.logs import log_context, set_context
 from workers.mirror_pull import Pulled, pull_population
 from workers.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs, run_ended
 from workers.settings import Settings
@@ -192,6 +193,23 @@ def run_sync(
     ``from_mirror`` re-segments the whole mirror without reading the CRM (the nightly
     run): it refreshes the population statistics and writes what they move.
     """
+    with log_context(crm=crm):  # the run id joins once the run is recorded
+        return _run_sync(
+            settings, crm, playbook, full, dry_run, connector, now, refit_clv, from_mirror
+        )
+
+
+def _run_sync(
+    settings: Settings,
+    crm: CrmName,
+    playbook: Playbook,
+    full: bool,
+    dry_run: bool,
+    connector: Connector | None,
+    now: datetime | None,
+    refit_clv: bool,
+    from_mirror: bool,
+) -> SyncReport:
     started = time.monotonic()
     connector = connector or build_connector(settings, crm)
     calls_before = connector.usage().calls_made
@@ -206,6 +224,7 @@ def run_sync(
                 run_ended(settings, store, reaped.id)
             run_id = store.start_run(crm, f"sync-{report.mode}", owner=process_owner())
         report.run_id = run_id
+        set_context(run_id=run_id)
         within = settings.run_finish_retry_seconds
         beat = Heartbeat(store, run_id, heartbeat_interval(settings.run_stale_seconds))
         try:

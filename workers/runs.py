@@ -107,10 +107,32 @@ def run_ended(settings: Settings, store: StateStore, run_id: int | None) -> None
     try:
         run = store.get_run(run_id)
         if run is not None:
+            level = logging.INFO if run.status is RunStatus.SUCCEEDED else logging.WARNING
+            log.log(
+                level,
+                "run #%d (%s %s) %s",
+                run.id,
+                run.crm,
+                run.kind,
+                run.status,
+                extra={"run_id": run.id, "crm": run.crm, "counts": _brief(run.counts)},
+            )
             metrics.record_run(run)
             after_run(settings, store, run)
     except Exception as exc:
         log.warning("metrics and alerts of run #%s not done: %s", run_id, type(exc).__name__)
+
+
+_TABLES = ("segment_sizes", "segment_moves", "transitions", "fields_changed", "segments")
+
+
+def _brief(counts: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's counts without the per-segment tables (a log line, not a report)."""
+    return {
+        k: v
+        for k, v in counts.items()
+        if k not in ("segment_sizes", "segment_moves", "transitions", "fields_changed")
+    }
 
 
 def heartbeat_interval(stale_seconds: float) -> float:
