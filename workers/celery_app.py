@@ -11,9 +11,12 @@ tasks every ``RESTORE_SWEEP_SECONDS`` (kombu's default throttle would make that 
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from celery import Celery, signals
+from celery.beat import PersistentScheduler
 from celery.schedules import crontab
 
 from workers.settings import Settings
@@ -36,8 +39,6 @@ ROUTES = {
 def _keep_segsync_logging(loglevel: int | str | None = None, **_: object) -> None:
     """Celery leaves logging to segsync (text or JSON, secrets blanked): connected, this
     signal stops Celery from installing its own handlers."""
-    import logging
-
     from workers.logs import configure
 
     level = logging.getLevelName(loglevel.upper()) if isinstance(loglevel, str) else loglevel
@@ -100,9 +101,39 @@ def make_app(settings: Settings | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         beat_schedule=beat_schedule(settings),
+        beat_scheduler="workers.celery_app:TickingScheduler",
+        # In the data directory: the image's working directory is not writable.
+        beat_schedule_filename=str(settings.data_path / "celerybeat-schedule"),
+        beat_max_loop_interval=BEAT_MAX_SLEEP_SECONDS,
         timezone="UTC",
     )
     return app
+
+
+BEAT_TICK_KEY = "segsync:beat:tick"
+BEAT_MAX_SLEEP_SECONDS = 30  # so a live beat stamps its tick at least this often
+
+
+class TickingScheduler(PersistentScheduler):
+    """Beat's scheduler, stamping in Redis when it last ticked (``segsync health``)."""
+
+    _stamped = 0.0
+    _redis: Any = None
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        delay = float(super().tick(*args, **kwargs))
+        now = time.time()
+        if now - self._stamped >= 5:
+            self._stamped = now
+            try:
+                if self._redis is None:
+                    import redis
+
+                    self._redis = redis.Redis.from_url(str(self.app.conf.broker_url))
+                self._redis.set(BEAT_TICK_KEY, repr(now))
+            except Exception as exc:  # the schedule goes on; health will say beat is silent
+                logging.getLogger(__name__).warning("beat tick not stamped: %s", exc)
+        return delay
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:

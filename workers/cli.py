@@ -91,6 +91,24 @@ def migrate() -> None:
     click.echo(f"state store at revision {after}" + ("" if before == after else f" (was {before})"))
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def health(as_json: bool) -> None:
+    """Whether the deployment is doing its job: state store, workers, beat, inbox lag,
+    last run per CRM. Exit 1 when any check fails (for healthchecks and cron)."""
+    from workers.health import as_json as health_json
+    from workers.health import health as checks_of
+
+    checks = checks_of(load_settings())
+    if as_json:
+        click.echo(json.dumps(health_json(checks), indent=2))
+    else:
+        for check in checks:
+            click.echo(f"{'OK  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    if not all(check.ok for check in checks):
+        sys.exit(1)
+
+
 def _seed_options(command: F) -> F:
     """The sandbox's seeding options, shared by ``sandbox serve`` and ``demo``."""
     options = (

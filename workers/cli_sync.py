@@ -293,7 +293,9 @@ def beat(loglevel: str) -> None:
     """Start Celery beat with the schedule from settings (run exactly one)."""
     from workers.celery_app import make_app
 
-    app = make_app(_settings())
+    settings = _settings()
+    settings.data_path.mkdir(parents=True, exist_ok=True)  # beat's schedule file lives there
+    app = make_app(settings)
     app.start([*_quiet(), "beat", f"--loglevel={loglevel}"])
 
 
