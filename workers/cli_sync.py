@@ -67,6 +67,7 @@ def sync_command(
     from connectors.base import BudgetExhaustedError
     from workers.cli_text import brief, format_report
     from workers.logs import json_logs
+    from workers.progress import on_terminal
     from workers.runner import run_sync
     from workers.sync import load_playbook
 
@@ -84,15 +85,16 @@ def sync_command(
     book = load_playbook(playbook_spec or settings.playbook)
     connector = connect(settings, crm)
     try:
-        report = run_sync(
-            settings,
-            cast(CrmName, crm),
-            book,
-            full=full,
-            dry_run=dry_run,
-            connector=connector,
-            from_mirror=from_mirror,
-        )
+        with on_terminal(not as_json and not json_logs()):
+            report = run_sync(
+                settings,
+                cast(CrmName, crm),
+                book,
+                full=full,
+                dry_run=dry_run,
+                connector=connector,
+                from_mirror=from_mirror,
+            )
     except BudgetExhaustedError as exc:
         raise fail(
             f"{crm} sync stopped: {exc}; what was written is kept, the rest is written "
@@ -148,14 +150,17 @@ def schema() -> None:
 def schema_apply(crm: str, playbook_spec: str | None) -> None:
     """Create the fields segsync writes (idempotent; options are only ever added)."""
     from workers.fieldmap import load_field_map
+    from workers.logs import json_logs
     from workers.outputs import written_object_types
+    from workers.progress import on_terminal
     from workers.sync import apply_schema, load_playbook
 
     settings = _settings()
     book = load_playbook(playbook_spec or settings.playbook)
     connector = connect(settings, crm)
     types = written_object_types(load_field_map(crm).object_types())
-    changes = apply_schema(connector, book, types)
+    with on_terminal(not json_logs()):
+        changes = apply_schema(connector, book, types)
     done = [c for c in changes if c.action != "unchanged"]
     for c in done:
         click.echo(f"{c.object_type} {c.name}: {c.action}{' ' + c.detail if c.detail else ''}")

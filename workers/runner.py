@@ -14,6 +14,7 @@ from typing import Any
 
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
+from workers import progress
 from workers.history import sizes_after
 from workers.inflight import adopt_in_flight
 from workers.logs import log_context, set_context
@@ -173,6 +174,7 @@ def write_all(
     for start in range(0, len(writes), chunk):
         part = writes[start : start + chunk]
         outcome.add(apply_writes(connector, store, part, derived=plan.derived, repairs=repairs))
+        progress.advance("write", len(part), total=len(writes))
     return outcome
 
 

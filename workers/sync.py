@@ -33,6 +33,7 @@ from segmentation.engine import SegmentResult, population_statistics, segment
 from segmentation.parts import Part, merged_summary, parts_of
 from segmentation.playbook import Playbook, parse_playbook
 from segmentation.statistics import StatisticsError
+from workers import progress
 from workers.diff import Diff, diff_values, held_by_crm, written_frame
 from workers.frames import EngineFrames, playbook_mode
 from workers.lifecycle import lifecycle_field, plan_lifecycle
@@ -646,10 +647,12 @@ def apply_schema(
 ) -> list[Any]:
     """Create segsync's fields for ``playbook`` on each object type."""
     changes = []
-    for object_type in object_types:
-        specs = field_specs(playbook, object_type)
+    wanted = {t: field_specs(playbook, t) for t in object_types}
+    total = sum(len(specs) for specs in wanted.values())
+    for object_type, specs in wanted.items():
         if specs:
             changes += connector.apply_schema(object_type, specs)
+            progress.advance("schema", len(specs), total=total, unit="fields")
     return changes
 
 
