@@ -258,3 +258,13 @@ class Connector(Protocol):
     def usage(self) -> ApiUsage:
         """API usage as last reported by the CRM."""
         ...
+
+
+@runtime_checkable
+class DescribesProperties(Protocol):
+    """A connector that can list an object's properties (``segsync fieldmap check``)."""
+
+    def property_kinds(self, object_type: ObjectType) -> dict[str, str]:
+        """Every property of ``object_type``: its native name and the CRM's type for it
+        (HubSpot: string, number, datetime...; Salesforce: string, double, picklist...)."""
+        ...

@@ -224,6 +224,14 @@ class HubSpotConnector:
             if prop.name.startswith(PROPERTY_PREFIX)
         }
 
+    def property_kinds(self, object_type: ObjectType) -> dict[str, str]:
+        """Every property of the object and its HubSpot type (string, number, datetime...)."""
+        api = stream_for(object_type).api_name
+        found = self._transport.call(
+            f"GET /crm/v3/properties/{api}", self._properties.get_all_with_http_info, api
+        ).results
+        return {prop.name: str(prop.type) for prop in found}
+
     def snapshot_cursor(self, object_type: ObjectType) -> Cursor:
         """A cursor to store after a full read that starts now: later changes are read next."""
         return Cursor(object_type=object_type, modified_at=self._search_horizon(), last_id=None)

@@ -155,6 +155,11 @@ class SalesforceConnector:
             if str(f.get("name", "")).startswith("Segsync_")
         }
 
+    def property_kinds(self, object_type: ObjectType) -> dict[str, str]:
+        """Every field of the object and its Salesforce type (string, double, picklist...)."""
+        described = self._rest("GET", f"sobjects/{stream_for(object_type).sobject}/describe")
+        return {str(f["name"]): str(f.get("type")) for f in described.get("fields", [])}
+
     def snapshot_cursor(self, object_type: ObjectType) -> Cursor:
         """A cursor to store after a full read that starts now."""
         return Cursor(object_type=object_type, modified_at=self._horizon(), last_id=None)

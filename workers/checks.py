@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from connectors.base import ConnectorError
+from connectors.base import Connector, ConnectorError
 from workers.cli_errors import EXIT_USAGE, connector_error
 from workers.fieldmap import load_field_map
 from workers.outputs import written_object_types
@@ -32,10 +32,12 @@ def check_hubspot(settings: Settings) -> Iterator[Finding]:
     from connectors.hubspot import HubSpotConnector
 
     try:
-        usage = HubSpotConnector(settings.hubspot()).check()
+        connector = HubSpotConnector(settings.hubspot())
+        usage = connector.check()
     except (ConnectorError, ValueError) as exc:
         yield _failed(f"hubspot: FAILED: {exc}", exc)
         return
+    yield from field_map_findings(connector)
     yield Finding(
         True,
         (
@@ -65,6 +67,7 @@ def check_salesforce(settings: Settings) -> Iterator[Finding]:
             f"today; segsync stops at {settings.salesforce_daily_budget_share:.0%})"
         ),
     )
+    yield from field_map_findings(connector)
     # Exactly the objects `schema apply` creates fields on: asking for more could never pass.
     for object_type in written_object_types(load_field_map("salesforce").object_types()):
         sobject = STREAMS[object_type].sobject
@@ -92,6 +95,36 @@ def check_salesforce(settings: Settings) -> Iterator[Finding]:
             )
         else:
             yield Finding(True, f"salesforce {sobject}: {len(fields)} segsync fields, all writable")
+
+
+def field_map_findings(connector: Connector) -> Iterator[Finding]:
+    """The field map in use: it loads, and every property it maps exists with a usable type."""
+    from workers.fieldmap import FieldMapError
+    from workers.fieldmap_check import problems
+
+    crm = connector.crm
+    try:
+        field_map = load_field_map(crm)
+        found = problems(connector, field_map)
+    except FieldMapError as exc:
+        yield Finding(False, f"{crm} field map: FAILED: {exc}", EXIT_USAGE)
+        return
+    except ConnectorError as exc:
+        yield _failed(f"{crm} field map: cannot list the properties: {exc}", exc)
+        return
+    if found and not field_map.custom:
+        # The shipped map names optional properties a portal may lack: read as empty.
+        yield Finding(
+            True,
+            f"{crm} field map: shipped; {len(found)} mapped properties absent "
+            "(read as empty; point SEGSYNC_FIELD_MAP at your own map to change that)",
+        )
+        return
+    for problem in found:
+        yield Finding(False, f"{crm} field map: {problem}", EXIT_USAGE)
+    if not found:
+        mapped = sum(len(m) for m in field_map.fields.values())
+        yield Finding(True, f"{crm} field map: OK ({field_map.source}: {mapped} properties)")
 
 
 CHECKS = {"hubspot": check_hubspot, "salesforce": check_salesforce}

@@ -391,10 +391,11 @@ def segment_command(
 
 
 def _register() -> None:
+    from workers.cli_fieldmap import fieldmap
     from workers.cli_runs import runs
     from workers.cli_sync import COMMANDS
 
-    for command in (*COMMANDS, runs):
+    for command in (*COMMANDS, runs, fieldmap):
         main.add_command(command)
 
 

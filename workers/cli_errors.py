@@ -141,6 +141,7 @@ def describe(exc: BaseException, settings: Any = None) -> CliError:
     usage = (
         _loaded("workers.offline", "OfflineError"),
         _loaded("workers.sync", "SchemaMissingError"),
+        _loaded("workers.fieldmap", "FieldMapError"),
     )
     if isinstance(exc, tuple(cls for cls in usage if cls)):
         return fail(str(exc), EXIT_USAGE)

@@ -21,6 +21,7 @@ from connectors.base import Connector, Cursor, ObjectType
 from segmentation.playbook import Playbook
 from workers.diff import same_in_crm, written_frame
 from workers.fieldmap import FieldMap, load_field_map
+from workers.fieldmap_check import ensure_checked
 from workers.frames import EngineFrames, playbook_mode
 from workers.mirroring import MirrorFeed, MirrorShape, current_outputs, load_frames, mirror_shape
 from workers.outputs import field_specs, written_object_types
@@ -85,8 +86,10 @@ def pull_population(
     crm = connector.crm
     started_at = datetime.now(UTC)
     field_map = load_field_map(crm)
-    # A playbook that would not compile on these fields stops the run before any read.
+    # A playbook that would not compile on these fields, or a custom field map naming
+    # properties the CRM lacks, stops the run before any read.
     validate_against(playbook, field_map)
+    ensure_checked(connector, store, field_map)
     types = field_map.object_types()
     cursors = {t: store.get_cursor(crm, t) for t in types}
     kept = store.get_model_state(crm, MIRROR_STATE) or {}
