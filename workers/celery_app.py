@@ -17,8 +17,8 @@ from typing import Any
 
 from celery import Celery, signals
 from celery.beat import PersistentScheduler
-from celery.schedules import crontab
 
+from workers.schedules import schedule_for
 from workers.settings import Settings
 
 QUEUES = ("pull", "segment", "write", "events")
@@ -142,30 +142,18 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     alert checks."""
     schedule: dict[str, dict[str, object]] = {}
     for crm in settings.crms:
-        schedule[f"{crm}-incremental"] = {
-            "task": "segsync.sync",
-            "schedule": settings.sync_interval_minutes * 60.0,
-            "kwargs": {"crm": crm, "full": False},
+        runs = {
+            "incremental": ("incremental", {"full": False}),
+            "full": ("nightly-resegment", {"from_mirror": True}),
+            "reconcile": ("weekly-reconcile", {"full": True}),
+            "clv_refit": ("weekly-clv-refit", {"from_mirror": True, "refit_clv": True}),
         }
-        schedule[f"{crm}-nightly-resegment"] = {
-            "task": "segsync.sync",
-            "schedule": crontab(minute=0, hour=settings.full_sync_hour),
-            "kwargs": {"crm": crm, "from_mirror": True},
-        }
-        schedule[f"{crm}-weekly-reconcile"] = {
-            "task": "segsync.sync",
-            "schedule": crontab(
-                minute=15, hour=settings.full_sync_hour, day_of_week=settings.reconcile_weekday
-            ),
-            "kwargs": {"crm": crm, "full": True},
-        }
-        schedule[f"{crm}-weekly-clv-refit"] = {
-            "task": "segsync.sync",
-            "schedule": crontab(
-                minute=30, hour=settings.full_sync_hour, day_of_week=settings.clv_refit_weekday
-            ),
-            "kwargs": {"crm": crm, "from_mirror": True, "refit_clv": True},
-        }
+        for kind, (name, kwargs) in runs.items():
+            schedule[f"{crm}-{name}"] = {
+                "task": "segsync.sync",
+                "schedule": schedule_for(settings, crm, kind),
+                "kwargs": {"crm": crm, **kwargs},
+            }
         schedule[f"{crm}-events-poll"] = {
             "task": "segsync.events_poll",
             "schedule": float(settings.events_poll_seconds),

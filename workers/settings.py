@@ -15,6 +15,7 @@ from connectors.salesforce_session import SalesforceAuth
 
 HUBSPOT_API = "https://api.hubapi.com"
 MIB = 1024 * 1024
+ScheduleKind = Literal["incremental", "full", "reconcile", "clv_refit"]
 # Characters that stand in a URL's query unescaped: the secret is pasted into one.
 _URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
@@ -158,6 +159,12 @@ class Settings(BaseSettings):
         "calls per letter retried (its rows are known to sit in refused batches; once "
         "isolated, permanent rejections cost no call until their record changes).",
     )
+    schedules: dict[Literal["hubspot", "salesforce"], dict[ScheduleKind, str]] = Field(
+        default={},
+        description="Per CRM, cron expressions (UTC) for incremental, full, reconcile and "
+        'clv_refit runs (JSON, e.g. {"hubspot": {"incremental": "*/10 8-18 * * 1-5"}}); a '
+        "kind without one follows the simple settings.",
+    )
     crms: list[Literal["hubspot", "salesforce"]] = Field(
         default=["hubspot"], description="CRMs the beat schedule syncs (JSON list in env)."
     )
@@ -285,6 +292,15 @@ class Settings(BaseSettings):
                 "SEGSYNC_EVENTS_RETRY_MAX_SECONDS must not be below SEGSYNC_EVENTS_RETRY_SECONDS"
             )
         return self
+
+    @field_validator("schedules")
+    @classmethod
+    def _cron(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        if value:  # celery is imported only when there is something to parse
+            from workers.schedules import check_schedules
+
+            check_schedules(value)
+        return value
 
     @field_validator("alert_webhook_url")
     @classmethod
