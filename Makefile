@@ -3,7 +3,8 @@
 # of requirements/dev.txt (the lock) and segsync itself, editable.
 #
 # The locks: requirements/dev.txt (runtime + dev tools + build backend; .venv and CI) and
-# requirements/runtime.txt (the same versions without the dev tools; deploy/Dockerfile).
+# requirements/runtime.txt (the same versions without the dev tools and the sandbox CRM's
+# extra; deploy/Dockerfile).
 # `make lock` re-resolves them after pyproject.toml changes, `make upgrade` moves every
 # pin to its newest release (`make upgrade PACKAGE=babel`: that one only); both then
 # reinstall .venv and rebuild the data tables shipped in the package (`make tables`).
@@ -52,7 +53,7 @@ tables: $(STAMP)
 # The runtime lock is resolved within the dev lock, so the image runs the versions CI tested.
 lock: $(STAMP)
 	$(BIN)/uv pip compile $(LOCK_OPTS) $(UPGRADE) \
-		pyproject.toml --extra dev requirements/build.in -o $(DEV_LOCK)
+		pyproject.toml --extra dev --extra sandbox requirements/build.in -o $(DEV_LOCK)
 	$(BIN)/uv pip compile $(LOCK_OPTS) \
 		pyproject.toml requirements/build.in -c $(DEV_LOCK) -o $(RUNTIME_LOCK)
 	$(MAKE) install

@@ -194,6 +194,9 @@ def sandbox() -> None:
 )
 def sandbox_serve(**options: Any) -> None:
     """Serve the sandbox CRM until interrupted."""
+    from workers.cli_common import require_sandbox
+
+    require_sandbox()
     from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
 
     try:
@@ -307,7 +310,10 @@ def playbook_check(playbook_spec: str, crm: str | None, field_map: str | None) -
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_json: bool) -> None:
     """The whole flow on the embedded default: sandbox CRM, SQLite state, in-process."""
+    from workers.cli_common import require_sandbox
     from workers.cli_text import format_demo
+
+    require_sandbox()
     from workers.demo import run_demo
 
     settings = load_settings()

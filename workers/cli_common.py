@@ -131,3 +131,16 @@ def listen(host: str, port: int) -> socket.socket:
 def _reason(exc: OSError) -> str:
     # create_server appends "(while attempting to bind on address ...)" to strerror.
     return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def require_sandbox() -> None:
+    """Stop with one line when the sandbox CRM's libraries are not installed (the image)."""
+    import importlib.util
+
+    missing = [m for m in ("faker", "werkzeug", "lark") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise fail(
+            f"the sandbox CRM is not installed here ({', '.join(missing)} missing): "
+            "pip install 'segsync[sandbox]'",
+            EXIT_USAGE,
+        )
