@@ -27,6 +27,15 @@ class Check:
     ok: bool
     detail: str
 
+    @property
+    def part(self) -> str:
+        """``store``, ``workers``, ``beat``, ``inbox`` or ``runs`` (``--check``)."""
+        last = self.name.split()[-1]
+        return "store" if last == "store" or self.name == "redis" else last
+
+
+PARTS = ("store", "workers", "beat", "inbox", "runs")
+
 
 def health(settings: Settings, *, now: datetime | None = None) -> list[Check]:
     """Every check, in order; the state store first (the others read it)."""
