@@ -45,7 +45,7 @@ def line_of(path: Path, needle: str) -> int:
         ),
         ("company:\n  name: name\n  name: other\n", r"x\.yaml:3:3: company\.name is mapped twice"),
         ("company:\n  name: name\n bad\n", r"x\.yaml:3:\d+: not YAML"),
-        ("- contact\n", r"x\.yaml:1:1: the file must be a mapping"),
+        ("- contact\n", r"x\.yaml:1:1: the file must map object types to fields"),
         ("", r"x\.yaml: empty"),
     ],
 )

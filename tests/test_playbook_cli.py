@@ -260,7 +260,7 @@ def test_field_map_needs_a_crm_and_must_be_usable(tmp_path: Path) -> None:
     malformed = CliRunner().invoke(main, args)
     assert malformed.exit_code == 2
     assert malformed.stderr == (
-        f"error: {fieldmap}: contact must map field names to property names\n"
+        f"error: {fieldmap}:1:10: contact must map field names to property names\n"
     )
 
 

@@ -161,7 +161,8 @@ def load_field_map_shipped(crm: str) -> FieldMap:
 
 def _mapping(node: Any, source: str, what: str) -> yaml.MappingNode:
     if not isinstance(node, yaml.MappingNode):
-        raise FieldMapError(f"{_at(source, node)}: {what} must be a mapping of names")
+        inside = "object types to fields" if what == "the file" else "field names to property names"
+        raise FieldMapError(f"{_at(source, node)}: {what} must map {inside}")
     return node
 
 

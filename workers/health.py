@@ -16,7 +16,7 @@ from workers.settings import Settings
 from workers.state import RunStatus, StateStore
 
 BEAT_SILENT_SECONDS = 120  # beat stamps at least every 30 s (workers/celery_app.py)
-PING_SECONDS = 2.0
+PING_SECONDS = 5.0  # a worker busy with a task answers late
 
 
 @dataclass(frozen=True, slots=True)

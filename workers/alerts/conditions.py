@@ -99,9 +99,8 @@ def _notify(settings: Settings, store: StateStore, alerts: list[Alert]) -> list[
         if before is None or (before == "" and alert.status == OK):
             continue
         clean = redacted(alert, settings)
-        log.log(
-            logging.WARNING if clean.status == FIRING else logging.INFO, "alert: %s", clean.summary
-        )
+        # INFO: the channels carry it, and a command's own summary already says what happened.
+        log.info("alert: %s", clean.summary)
         deliver(channels, clean)
         sent.append(clean)
     return sent
