@@ -406,11 +406,12 @@ def segment_command(
 
 
 def _register() -> None:
+    from workers.cli_console import console
     from workers.cli_fieldmap import fieldmap
     from workers.cli_runs import runs
     from workers.cli_sync import COMMANDS
 
-    for command in (*COMMANDS, runs, fieldmap):
+    for command in (*COMMANDS, runs, fieldmap, console):
         main.add_command(command)
 
 

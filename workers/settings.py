@@ -231,6 +231,10 @@ class Settings(BaseSettings):
         "refuses connections.",
     )
 
+    console_password: SecretStr | None = Field(
+        default=None,
+        description="Password of `segsync console` (at least 12 characters); unset: no console.",
+    )
     # Alerts (workers/alerts/): one notification per change of a condition's status.
     alert_slack_webhook_url: SecretStr | None = Field(
         default=None, description="Slack incoming webhook URL (it is the credential)."
@@ -300,6 +304,13 @@ class Settings(BaseSettings):
             from workers.schedules import check_schedules
 
             check_schedules(value)
+        return value
+
+    @field_validator("console_password")
+    @classmethod
+    def _console_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 12:
+            raise ValueError("must be at least 12 characters (it guards CRM data)")
         return value
 
     @field_validator("alert_webhook_url")

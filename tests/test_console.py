@@ -1,0 +1,188 @@
+"""The console over HTTP: never open, CSRF on every action, no session fixation, escaped
+CRM values, and pages whose numbers are the run history's and the CRM's."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from starlette.testclient import TestClient
+
+from tests.test_contract import TOKEN, Harness, hubspot_harness
+from workers.console.app import create_console
+from workers.runner import run_sync
+from workers.settings import Settings
+from workers.state import StateStore
+from workers.sync import apply_schema, load_playbook
+
+pytestmark = pytest.mark.integration
+PASSWORD = "console-test-password-42"
+BOOK = load_playbook("b2b_saas")
+HOSTILE = "<script>alert('segsync')</script>"
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, Settings]]:
+    """A sandbox after a full sync, two incrementals and the nightly run."""
+    tmp = tmp_path_factory.mktemp("console")
+    harness = hubspot_harness(contacts=300, companies=40, deals=80)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp / 'state.db'}",
+        redis_url=None,
+        console_password=SecretStr(PASSWORD),
+        hubspot_base_url=harness.server.url,
+        hubspot_token=SecretStr(TOKEN),
+        hubspot_search_lag_seconds=0,
+        hubspot_requests_per_10s=10_000,
+    )
+    connector = harness.build()
+    apply_schema(connector, BOOK, ["contact", "company"])
+    run_sync(settings, "hubspot", BOOK, connector=connector, full=True)
+    table = harness.server.state.store.table("contact")
+    hostile_id = str(table.ids[3])
+    harness.admin("POST", "edit", json={"object_type": "contacts", "ids": [hostile_id],
+                                         "properties": {"jobtitle": HOSTILE}})  # fmt: skip
+    harness.admin("POST", "mutate", json={"count": 40, "object_type": "contacts"})
+    run_sync(settings, "hubspot", BOOK, connector=connector)
+    harness.admin("POST", "mutate", json={"count": 30, "object_type": "contacts"})
+    run_sync(settings, "hubspot", BOOK, connector=connector)
+    run_sync(settings, "hubspot", BOOK, connector=connector, from_mirror=True)
+    settings.__dict__["hostile_id"] = hostile_id
+    yield harness, settings
+    harness.server.stop()
+
+
+def client(settings: Settings) -> TestClient:
+    return TestClient(create_console(settings), base_url="http://testserver")
+
+
+def logged_in(settings: Settings) -> tuple[TestClient, str]:
+    """A client with a session, and the session's CSRF token."""
+    c = client(settings)
+    form = c.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token is not None
+    answer = c.post("/login", data={"csrf": token[1], "password": PASSWORD},
+                    follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    home = c.get("/")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', home.text)
+    assert home.status_code == 200 and csrf is not None
+    return c, csrf[1]
+
+
+def charts_of(html: str) -> dict[str, Any]:
+    return {
+        m[1]: json.loads(m[2])
+        for m in re.finditer(r'<script type="application/json" id="([^"]+)">(.*?)</script>', html)
+    }
+
+
+def test_nothing_is_open_without_a_session(synced: tuple[Harness, Settings]) -> None:
+    _, settings = synced
+    c = client(settings)
+    for path in ("/", "/runs", "/runs/1", "/records?id=1", "/deadletters", "/playbook",
+                 "/models/hubspot/contact/demographic"):  # fmt: skip
+        answer = c.get(path, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/login", path
+    assert c.get("/static/chart.umd.min.js").status_code == 401
+    assert c.get("/static/console.css").status_code == 200  # the login page's looks
+    assert c.post("/deadletters/retry", data={"crm": "hubspot"}).status_code == 401
+    assert c.post("/logout").status_code == 401
+
+
+def test_login_refuses_a_wrong_password_a_missing_token_and_a_planted_session(
+    synced: tuple[Harness, Settings],
+) -> None:
+    _, settings = synced
+    c = client(settings)
+    token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text)
+    assert token is not None
+    wrong = c.post("/login", data={"csrf": token[1], "password": "not-the-password"})
+    assert wrong.status_code == 401 and "Wrong password." in wrong.text
+    assert "segsync_session" not in wrong.cookies
+    missing = c.post("/login", data={"password": PASSWORD})
+    assert missing.status_code == 403
+    # Session fixation: a token planted before login is never the session.
+    c.cookies.set("segsync_session", "planted-by-an-attacker")
+    answer = c.post("/login", data={"csrf": token[1], "password": PASSWORD},
+                    follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303
+    issued = answer.cookies.get("segsync_session")
+    assert issued and issued != "planted-by-an-attacker"
+    attacker = client(settings)
+    attacker.cookies.set("segsync_session", "planted-by-an-attacker")
+    assert attacker.get("/", follow_redirects=False).status_code == 303
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+
+
+def test_pages_show_the_run_history_and_the_crm(synced: tuple[Harness, Settings]) -> None:
+    harness, settings = synced
+    c, _ = logged_in(settings)
+    with StateStore(settings.database_url) as store:
+        runs = sorted(store.list_runs(crm="hubspot"), key=lambda r: r.id)
+    full, first, second, nightly = runs
+    home = c.get("/")
+    charts = charts_of(home.text)
+    bars = [spec for key, spec in charts.items() if "-bar-" in key]
+    assert bars and all(spec["datasets"][0]["data"] for spec in bars)
+    demographic = next(s for s in bars if s["title"] == "contact · demographic")
+    expected = nightly.counts["segment_sizes"]["contact"]["demographic"]
+    assert dict(zip(demographic["labels"], demographic["datasets"][0]["data"], strict=True)) == (
+        expected
+    )
+    # The migration view adds up the runs' recorded moves.
+    page = c.get(f"/models/hubspot/contact/demographic?after={full.id}&upto={second.id}")
+    assert page.status_code == 200
+    moves: dict[tuple[str, str], int] = {}
+    for run in (first, second):
+        for pair, n in (
+            run.counts["segment_moves"].get("contact", {}).get("demographic", {}).items()
+        ):
+            old, new = pair.split(" -> ")
+            moves[(old, new)] = moves.get((old, new), 0) + n
+    cells = {
+        (m[1], m[2]): int(m[3].replace(",", ""))
+        for m in re.finditer(r'data-from="([^"]+)" data-to="([^"]+)">([\d,]+)</td>', page.text)
+    }
+    assert cells == moves and moves
+    assert "over time" in json.dumps(charts_of(page.text)["trend"])
+    # A record shows what segsync wrote, as the CRM holds it.
+    record_id = settings.__dict__["hostile_id"]
+    shown = c.get(f"/records?crm=hubspot&type=contact&id={record_id}")
+    crm_value = harness.record("contact", record_id)["properties"]["segsync_demographic"]
+    written = dict(re.findall(r"<tr><td>([a-z_]+)</td><td>([^<]*)</td>", shown.text))
+    assert written["segsync_demographic"] == crm_value
+    run_page = c.get(f"/runs/{first.id}")
+    assert "demographic: moves" in run_page.text
+    assert c.get("/runs/999999").status_code == 404
+    assert "valid:" in c.get("/playbook").text
+
+
+def test_crm_values_are_escaped_and_paths_cannot_climb(synced: tuple[Harness, Settings]) -> None:
+    _, settings = synced
+    c, _ = logged_in(settings)
+    record_id = settings.__dict__["hostile_id"]
+    shown = c.get(f"/records?crm=hubspot&type=contact&id={record_id}")
+    assert HOSTILE not in shown.text
+    assert "&lt;script&gt;alert(" in shown.text  # the mirrored job title, as text
+    assert "script-src 'self'" in shown.headers["content-security-policy"]
+    for path in ("/static/../../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd",
+                 "/static/..%2f..%2fsettings.py"):  # fmt: skip
+        answer = c.get(path)
+        assert answer.status_code == 404 and "root:" not in answer.text, path
+
+
+def test_a_dead_letter_retry_needs_the_csrf_token(synced: tuple[Harness, Settings]) -> None:
+    _, settings = synced
+    c, csrf = logged_in(settings)
+    assert c.post("/deadletters/retry", data={"crm": "hubspot"}).status_code == 403
+    assert c.post("/deadletters/retry", data={"crm": "hubspot", "csrf": "x"}).status_code == 403
+    done = c.post("/deadletters/retry", data={"crm": "hubspot", "csrf": csrf},
+                  follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303 and "Retried" in done.headers["location"]

@@ -1,0 +1,1 @@
+"""The admin's web console (``segsync console``) and the shareable report (``segsync report``)."""

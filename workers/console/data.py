@@ -1,0 +1,97 @@
+"""What the console and the report show, read from the state store (never the CRM)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from workers.cli_runs import run_json
+from workers.state import Run, RunStatus, StateStore
+
+HISTORY_RUNS = 400  # runs looked back over for sizes over time and migrations
+
+
+def overview(store: StateStore, crms: Iterable[str]) -> list[dict[str, Any]]:
+    """Per CRM: the latest sizes, sizes over time, recent runs, dead letters, inbox lag."""
+    now = datetime.now(UTC)
+    out = []
+    for crm in crms:
+        runs = store.list_runs(HISTORY_RUNS, crm=crm)
+        oldest = store.oldest_pending(crm)
+        out.append(
+            {
+                "crm": crm,
+                "sizes": latest_sizes(runs),
+                "history": size_history(runs),
+                "runs": [run_json(r) for r in runs[:10]],
+                "dead_letters": store.open_dead_letter_count(crm),
+                "inbox_depth": store.inbox_depth(crm),
+                "inbox_lag": 0.0 if oldest is None else (now - oldest).total_seconds(),
+            }
+        )
+    return out
+
+
+def whole_runs(runs: Iterable[Run]) -> list[Run]:
+    """Succeeded runs that counted every segment, oldest first."""
+    kept = [r for r in runs if r.status is RunStatus.SUCCEEDED and r.counts.get("segment_sizes")]
+    return sorted(kept, key=lambda r: r.id)
+
+
+def latest_sizes(runs: Iterable[Run]) -> dict[str, Any]:
+    """The newest counted sizes (object type -> model -> segment -> records) and its run."""
+    counted = whole_runs(runs)
+    if not counted:
+        return {}
+    last = counted[-1]
+    return {"run_id": last.id, "at": last.started_at.isoformat(), **last.counts["segment_sizes"]}
+
+
+def size_history(runs: Iterable[Run]) -> list[dict[str, Any]]:
+    """Every counted run's sizes, oldest first: the points of "sizes over time"."""
+    return [
+        {"run_id": r.id, "at": r.started_at.isoformat(), "sizes": r.counts["segment_sizes"]}
+        for r in whole_runs(runs)
+    ]
+
+
+def migration(
+    store: StateStore, crm: str, object_type: str, model: str, after: int, upto: int
+) -> dict[str, Any]:
+    """Records that moved between segments in the runs after ``after`` up to ``upto``
+    (their recorded moves added up): ``{"segments": [...], "cells": {from: {to: n}}}``."""
+    cells: dict[str, dict[str, int]] = {}
+    for run in store.list_runs(HISTORY_RUNS, crm=crm):
+        if not after < run.id <= upto or run.status is not RunStatus.SUCCEEDED:
+            continue
+        pairs = (run.counts.get("segment_moves") or {}).get(object_type, {}).get(model, {})
+        for pair, n in pairs.items():
+            old, new = pair.split(" -> ", 1)
+            row = cells.setdefault(old, {})
+            row[new] = row.get(new, 0) + int(n)
+    names = sorted(set(cells) | {to for row in cells.values() for to in row})
+    return {"segments": names, "cells": cells, "after": after, "upto": upto}
+
+
+def record(store: StateStore, crm: str, object_type: str, record_id: str) -> dict[str, Any]:
+    """One record as segsync knows it: mirrored inputs and what segsync wrote to it."""
+    mirrored = store.mirror.load(crm, object_type, [record_id])
+    details = store.written_details(crm, object_type, [record_id]).get(record_id, {})
+    written = [
+        {
+            "field": name,
+            "value": value.value,
+            "previous": value.previous_value,
+            "entered_at": value.entered_at.isoformat(),
+            "written_at": value.written_at.isoformat(),
+        }
+        for name, value in sorted(details.items())
+    ]
+    return {
+        "crm": crm,
+        "object_type": object_type,
+        "id": record_id,
+        "mirrored": mirrored.to_dicts()[0] if mirrored.height else None,
+        "written": written,
+    }
