@@ -186,3 +186,29 @@ def test_a_dead_letter_retry_needs_the_csrf_token(synced: tuple[Harness, Setting
     done = c.post("/deadletters/retry", data={"crm": "hubspot", "csrf": csrf},
                   follow_redirects=False)  # fmt: skip
     assert done.status_code == 303 and "Retried" in done.headers["location"]
+
+
+def test_the_report_is_one_file_that_needs_no_network(synced: tuple[Harness, Settings]) -> None:
+    from workers.console.report import render_report
+
+    _, settings = synced
+    with StateStore(settings.database_url) as store:
+        html = render_report(store, ["hubspot"])
+        nightly = max(
+            (r for r in store.list_runs(crm="hubspot") if r.counts.get("segment_sizes")),
+            key=lambda r: r.id,
+        )
+    # Nothing fetched at view time: no src or href to load, the library inline.
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", html)
+    assert "Chart.js v4" in html and "new Chart(" in html
+    charts = charts_of(html)
+    sizes = nightly.counts["segment_sizes"]
+    bars = {spec["title"]: spec for key, spec in charts.items() if "-bar-" in key}
+    assert set(bars) == {f"{t} · {m}" for t, models in sizes.items() for m in models}
+    demographic = bars["contact · demographic"]
+    assert dict(zip(demographic["labels"], demographic["datasets"][0]["data"], strict=True)) == (
+        sizes["contact"]["demographic"]
+    )
+    trends = [spec for key, spec in charts.items() if "-trend-" in key]
+    assert trends and all(len(spec["labels"]) == 2 for spec in trends)  # full and nightly
+    assert HOSTILE not in html

@@ -406,12 +406,12 @@ def segment_command(
 
 
 def _register() -> None:
-    from workers.cli_console import console
+    from workers.cli_console import console, report
     from workers.cli_fieldmap import fieldmap
     from workers.cli_runs import runs
     from workers.cli_sync import COMMANDS
 
-    for command in (*COMMANDS, runs, fieldmap, console):
+    for command in (*COMMANDS, runs, fieldmap, console, report):
         main.add_command(command)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 
 from workers.cli_common import load_settings
@@ -30,3 +32,36 @@ def console(host: str, port: int) -> None:
     store.migrate()
     click.echo(f"segsync console on http://{host}:{port}/ (Ctrl-C stops)")
     uvicorn.run(create_console(settings, store), host=host, port=port, log_level="warning")
+
+
+@click.command("report")
+@click.option("--output", "output_path", required=True, help="The HTML file to write.")
+@click.option(
+    "--crm",
+    type=click.Choice(["hubspot", "salesforce"]),
+    default=None,
+    help="One CRM (default: every CRM in SEGSYNC_CRMS).",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only runs from this day on (YYYY-MM-DD, UTC).",
+)
+def report(output_path: str, crm: str | None, since: datetime | None) -> None:
+    """Write the console's charts as one self-contained HTML file (no network needed)."""
+    from pathlib import Path
+
+    from workers.console.report import render_report
+    from workers.state import StateStore
+
+    settings = load_settings()
+    crms = [crm] if crm else list(settings.crms)
+    with StateStore(settings.database_url) as store:
+        store.migrate()
+        html = render_report(store, crms, since.replace(tzinfo=UTC) if since else None)
+    try:
+        Path(output_path).write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"{output_path}: cannot write ({exc.strerror})", EXIT_USAGE) from None
+    click.echo(f"wrote {output_path} ({len(html.encode()):,} bytes)")
