@@ -206,8 +206,9 @@ def test_the_report_is_one_file_that_needs_no_network(synced: tuple[Harness, Set
     bars = {spec["title"]: spec for key, spec in charts.items() if "-bar-" in key}
     assert set(bars) == {f"{t} · {m}" for t, models in sizes.items() for m in models}
     demographic = bars["contact · demographic"]
-    assert dict(zip(demographic["labels"], demographic["datasets"][0]["data"], strict=True)) == (
-        sizes["contact"]["demographic"]
+    assert (
+        dict(zip(demographic["labels"], demographic["datasets"][0]["data"], strict=True))
+        == (sizes["contact"]["demographic"])
     )
     trends = [spec for key, spec in charts.items() if "-trend-" in key]
     assert trends and all(len(spec["labels"]) == 2 for spec in trends)  # full and nightly
