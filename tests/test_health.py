@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.deployment import CLI, Deployment, worker_database, worker_redis  # noqa: F401
+from tests.deployment import CLI, Deployment
 
 pytestmark = pytest.mark.integration
 
@@ -21,39 +20,32 @@ def checks(d: Deployment, exit_code: int) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in answer["checks"]}
 
 
-def test_health_follows_the_workers_beat_and_runs(
-    tmp_path: Path,
-    worker_database: str,  # noqa: F811
-    worker_redis: str,  # noqa: F811
-) -> None:
-    d = Deployment(tmp_path, worker_database, worker_redis)
-    try:
-        d.start_sandbox(contacts=120, companies=20, deals=40)
-        assert "state store at revision" in d.segsync("migrate")
-        found = checks(d, exit_code=1)
-        assert found["state store"]["ok"]
-        assert not found["workers"]["ok"] and "none answers" in found["workers"]["detail"]
-        assert not found["beat"]["ok"] and "never ticked" in found["beat"]["detail"]
-        assert not found["hubspot runs"]["ok"] and found["hubspot inbox"]["ok"]
+def test_health_follows_the_workers_beat_and_runs(deployment: Deployment) -> None:
+    d, tmp_path = deployment, deployment.tmp
+    d.start_sandbox(contacts=120, companies=20, deals=40)
+    assert "state store at revision" in d.segsync("migrate")
+    found = checks(d, exit_code=1)
+    assert found["state store"]["ok"]
+    assert not found["workers"]["ok"] and "none answers" in found["workers"]["detail"]
+    assert not found["beat"]["ok"] and "never ticked" in found["beat"]["detail"]
+    assert not found["hubspot runs"]["ok"] and found["hubspot inbox"]["ok"]
 
-        d.segsync("schema", "apply", "--crm", "hubspot")
-        worker = d.start_worker()
-        beat = d.spawn("beat")
-        d.wait_ready(worker)
-        d.segsync("sync", "--crm", "hubspot", "--full")
-        d.wait_for("beat to tick", lambda: beat.poll() is None and healthy(d), 60, interval=1)
-        text = d.segsync("health")
-        assert "OK   workers: 1 answering" in text and "OK   beat: last ticked" in text
-        assert "OK   hubspot runs: last run #1 (sync-full) succeeded" in text
-        # Beat's schedule is kept in the data directory, not the working directory.
-        assert list((tmp_path / "data").glob("celerybeat-schedule*"))
-        assert not list(tmp_path.glob("celerybeat-schedule*"))
+    d.segsync("schema", "apply", "--crm", "hubspot")
+    worker = d.start_worker()
+    beat = d.spawn("beat")
+    d.wait_ready(worker)
+    d.segsync("sync", "--crm", "hubspot", "--full")
+    d.wait_for("beat to tick", lambda: beat.poll() is None and healthy(d), 60, interval=1)
+    text = d.segsync("health")
+    assert "OK   workers: 1 answering" in text and "OK   beat: last ticked" in text
+    assert "OK   hubspot runs: last run #1 (sync-full) succeeded" in text
+    # Beat's schedule is kept in the data directory, not the working directory.
+    assert list((tmp_path / "data").glob("celerybeat-schedule*"))
+    assert not list(tmp_path.glob("celerybeat-schedule*"))
 
-        worker.kill()
-        found = checks(d, exit_code=1)
-        assert not found["workers"]["ok"] and found["beat"]["ok"]
-    finally:
-        d.close()
+    worker.kill()
+    found = checks(d, exit_code=1)
+    assert not found["workers"]["ok"] and found["beat"]["ok"]
 
 
 def healthy(d: Deployment) -> bool:

@@ -13,13 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.deployment import (  # noqa: F401 - fixtures
-    CLI,
-    ROOT,
-    Deployment,
-    worker_database,
-    worker_redis,
-)
+from tests.deployment import CLI, ROOT, Deployment
 from tests.test_contract import Harness, hubspot_harness
 
 pytestmark = pytest.mark.integration
@@ -105,37 +99,32 @@ def test_a_sync_and_a_failing_one_log_json_lines_with_whole_tracebacks(
 
 
 def test_a_worker_logs_json_lines_with_its_tasks_and_a_whole_traceback(
-    tmp_path: Path,
-    worker_database: str,  # noqa: F811
-    worker_redis: str,  # noqa: F811
+    deployment: Deployment,
 ) -> None:
-    d = Deployment(tmp_path, worker_database, worker_redis)
-    try:
-        d.start_sandbox(contacts=150, companies=20, deals=40, tokens=(CANARY_TOKEN,))
-        d.settings.update({"SEGSYNC_LOG_FORMAT": "json", "SEGSYNC_HUBSPOT_TOKEN": CANARY_TOKEN})
-        d.settings.update(CANARIES)
-        d.segsync("schema", "apply", "--crm", "hubspot")
-        worker = d.start_worker()
-        d.wait_ready(worker)
-        out = d.segsync("sync", "--crm", "hubspot", "--full", exit_code=3)  # rejected rows
-        assert json_lines(out, "the sync's stdout")[0]["records_written"] > 0
-        # A task that fails: the token is revoked before the next run's pull.
-        d.admin("POST", "tokens/revoke", json={"token": CANARY_TOKEN})
-        failed = subprocess.run(
-            [sys.executable, "-c", CLI, "sync", "--crm", "hubspot", "--full"],
-            env=d.env(),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        (error,) = json_lines(failed.stderr, "the failed sync's stderr")
-        assert failed.returncode == 2 and error["exit_code"] == 2  # the token: configuration
-        assert "401" in error["message"] and failed.stdout == ""
-        d.wait_for("the failure logged", lambda: "Traceback" in worker.log(), 30)
-        log = worker.log()
-    finally:
-        d.close()
+    d, tmp_path = deployment, deployment.tmp
+    d.start_sandbox(contacts=150, companies=20, deals=40, tokens=(CANARY_TOKEN,))
+    d.settings.update({"SEGSYNC_LOG_FORMAT": "json", "SEGSYNC_HUBSPOT_TOKEN": CANARY_TOKEN})
+    d.settings.update(CANARIES)
+    d.segsync("schema", "apply", "--crm", "hubspot")
+    worker = d.start_worker()
+    d.wait_ready(worker)
+    out = d.segsync("sync", "--crm", "hubspot", "--full", exit_code=3)  # rejected rows
+    assert json_lines(out, "the sync's stdout")[0]["records_written"] > 0
+    # A task that fails: the token is revoked before the next run's pull.
+    d.admin("POST", "tokens/revoke", json={"token": CANARY_TOKEN})
+    failed = subprocess.run(
+        [sys.executable, "-c", CLI, "sync", "--crm", "hubspot", "--full"],
+        env=d.env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    (error,) = json_lines(failed.stderr, "the failed sync's stderr")
+    assert failed.returncode == 2 and error["exit_code"] == 2  # the token: configuration
+    assert "401" in error["message"] and failed.stdout == ""
+    d.wait_for("the failure logged", lambda: "Traceback" in worker.log(), 30)
+    log = worker.log()
     lines = json_lines(log, "the worker's log")
     tasks = {line.get("task") for line in lines}
     assert {"segsync.sync", "segsync.segment", "segsync.write"} <= tasks

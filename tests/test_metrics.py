@@ -8,14 +8,11 @@ webhooks through the receiver. Both /metrics pages are then parsed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.deployment import Deployment, free_port, worker_database, worker_redis  # noqa: F401
+from tests.deployment import Deployment, free_port
 from workers.metrics import endpoint_class
 
 pytestmark = pytest.mark.integration
@@ -42,13 +39,6 @@ def total(samples: Samples, name: str, **labels: str) -> float:
         for have, value in samples.get(name, [])
         if all(have.get(k) == v for k, v in labels.items())
     )
-
-
-@pytest.fixture
-def deployment(tmp_path: Path, worker_database: str, worker_redis: str) -> Iterator[Deployment]:  # noqa: F811
-    d = Deployment(tmp_path, worker_database, worker_redis)
-    yield d
-    d.close()
 
 
 def test_a_worker_and_the_receiver_expose_what_a_sync_and_its_events_did(

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from connectors.sandbox import SandboxConfig, SandboxServer
-from tests.deployment import free_port, worker_database, worker_redis  # noqa: F401
+from tests.deployment import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,8 +101,8 @@ def folders() -> Iterator[tuple[Path, Path]]:
 def test_the_wheel_runs_unprivileged_in_a_read_only_directory(
     installed: Path,
     folders: tuple[Path, Path],
-    worker_database: str,  # noqa: F811
-    worker_redis: str,  # noqa: F811
+    worker_database: str,
+    worker_redis: str,
 ) -> None:
     work, data = folders
     sandbox = SandboxServer(
