@@ -185,3 +185,12 @@ def test_output_values_are_text_and_companions_are_recognised() -> None:
     ]
     assert is_companion("segsync_tier_entered_at") and is_companion("Segsync_Tier_Previous__c")
     assert is_companion("segsync_updated_at") and not is_companion("segsync_tier_reason")
+
+
+def test_a_clv_the_model_could_not_compute_clears_the_field_instead_of_sending_nan() -> None:
+    playbook = load_playbook("b2b_saas")
+    frame = pl.DataFrame(
+        {"id": [1, 2, 3, 4], "clv_12m": [float("nan"), float("inf"), 120.456, None]}
+    )
+    values = output_values(frame, playbook, "contact")["clv_12m"].to_list()
+    assert values == [None, None, "120.46", None]

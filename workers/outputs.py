@@ -117,7 +117,13 @@ def output_values(
         if out.reason_column in cols:
             exprs.append(_fits(pl.col(out.reason_column).cast(pl.String)).alias(out.name + REASON))
     if "clv_12m" in cols:
-        exprs.append(pl.col("clv_12m").round(2).cast(pl.String).alias("clv_12m"))
+        # A CLV the model could not compute (NaN, infinite) clears the field: number
+        # properties refuse "NaN" (HubSpot: INVALID_DECIMAL), and the row would be
+        # dead-lettered on every run.
+        clv = pl.col("clv_12m").cast(pl.Float64)
+        exprs.append(
+            pl.when(clv.is_finite()).then(clv.round(2)).cast(pl.String).alias("clv_12m")
+        )
     if {"r_score", "f_score", "m_score"} <= cols:
         exprs.append(
             pl.concat_str(
