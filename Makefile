@@ -19,7 +19,7 @@ LOCK_OPTS := --quiet --generate-hashes --python-version 3.11 --python-platform l
 	--custom-compile-command 'make lock'
 UPGRADE ?=
 
-.PHONY: install demo test lint tables lock upgrade bench clean
+.PHONY: install demo test lint tables lock upgrade bench clean chromium
 
 # --no-build-isolation: building segsync uses the locked setuptools instead of fetching
 # an unpinned, unhashed one. PYTHONWARNINGS hides setuptools' notice that an editable
@@ -36,10 +36,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/segsync demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
+
+# The console's browser tests drive Debian's Chromium (browser downloads from the
+# internet fail where segsync is built); installed once, with sudo when not root.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -263,9 +263,15 @@ def create_console(settings: Settings, store: StateStore | None = None) -> Starl
         crm = request.state.form.get("crm", "")
         if crm not in settings.crms:
             return JSONResponse({"error": f"unknown CRM {crm!r}"}, status_code=400)
-        log.info("console: dead-letter retry for %s asked by session %s…", crm, session.token[:6])
+        force = request.state.form.get("force") == "1"
+        log.info(
+            "console: dead-letter retry for %s (force=%s) asked by session %s…",
+            crm,
+            force,
+            session.token[:6],
+        )
         try:
-            summary = await run_in_threadpool(_retry, settings, crm)
+            summary = await run_in_threadpool(_retry, settings, crm, force)
         except Exception as exc:  # the CRM's or the settings' failure, said on the page
             from workers.cli_errors import describe
 
@@ -353,10 +359,11 @@ def _int(text: str | None, default: int) -> int:
         return default
 
 
-def _retry(settings: Settings, crm: str) -> dict[str, int]:
+def _retry(settings: Settings, crm: str, force: bool) -> dict[str, int]:
     from workers.runner import build_connector, retry_dead_letters
 
-    return retry_dead_letters(settings, build_connector(settings, crm))  # type: ignore[arg-type]
+    connector = build_connector(settings, crm)  # type: ignore[arg-type]
+    return retry_dead_letters(settings, connector, force=force)
 
 
 def _playbook(settings: Settings) -> dict[str, Any]:
