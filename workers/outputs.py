@@ -121,9 +121,7 @@ def output_values(
         # properties refuse "NaN" (HubSpot: INVALID_DECIMAL), and the row would be
         # dead-lettered on every run.
         clv = pl.col("clv_12m").cast(pl.Float64)
-        exprs.append(
-            pl.when(clv.is_finite()).then(clv.round(2)).cast(pl.String).alias("clv_12m")
-        )
+        exprs.append(pl.when(clv.is_finite()).then(clv.round(2)).cast(pl.String).alias("clv_12m"))
     if {"r_score", "f_score", "m_score"} <= cols:
         exprs.append(
             pl.concat_str(
