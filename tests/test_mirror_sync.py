@@ -365,3 +365,70 @@ def test_on_postgresql_the_nightly_reads_ahead_what_it_would_read_when_needed(
         fill_mirror(harness.build(), store, BOOK)
     nightly = run_sync(settings, "hubspot", BOOK, connector=harness.build(), from_mirror=True)
     assert (nightly.drift_repaired, nightly.records_written) == (1, 1)
+
+
+def _retitle(harness: Harness, position: int, title: str) -> str:
+    table = harness.server.state.store.table("contact")
+    record_id = str(table.ids[position])
+    harness.admin(
+        "POST", "edit", json={"object_type": "contacts", "ids": [record_id],
+                              "properties": {"jobtitle": title}}
+    )  # fmt: skip
+    return record_id
+
+
+def test_a_change_a_dry_run_read_is_still_written_by_the_next_run(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
+    record_id = _retitle(harness, 5, "Chief Executive Officer")
+    dry = run_sync(settings, "hubspot", BOOK, connector=harness.build(), dry_run=True)
+    assert dry.records_to_write >= 1
+    # The dry run put the new title in the mirror; the real run must still segment it.
+    real = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    assert real.records_written >= 1
+    held = harness.record("contact", record_id)["properties"]["segsync_demographic"]
+    assert held == "executive"
+    assert run_sync(settings, "hubspot", BOOK, connector=harness.build()).records_written == 0
+
+
+def test_a_run_that_failed_after_its_read_leaves_its_changes_to_the_next(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
+    record_id = _retitle(harness, 9, "Chief Executive Officer")
+    failing = harness.build()
+
+    def refuse(writes: object) -> object:
+        raise RuntimeError("the CRM went away mid-run")
+
+    failing.write = refuse  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="went away"):
+        run_sync(settings, "hubspot", BOOK, connector=failing)
+    again = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    assert again.records_written >= 1
+    held = harness.record("contact", record_id)["properties"]["segsync_demographic"]
+    assert held == "executive"
+
+
+def test_a_full_run_that_failed_after_its_read_has_the_next_run_segment_everything(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    record_id = _retitle(harness, 11, "Chief Executive Officer")
+    failing = harness.build()
+
+    def refuse(writes: object) -> object:
+        raise RuntimeError("the CRM went away mid-run")
+
+    failing.write = refuse  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="went away"):
+        run_sync(settings, "hubspot", BOOK, connector=failing, full=True)
+    again = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    assert again.records_segmented == {"contact": 400, "company": 60}
+    held = harness.record("contact", record_id)["properties"]["segsync_demographic"]
+    assert held == "executive"
+    quiet = run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    assert quiet.records_segmented in ({}, {"contact": 0, "company": 0})

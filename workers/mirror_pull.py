@@ -34,6 +34,12 @@ DRIFT_CHUNK = 20_000
 
 # The mirror's shape of the last full read (its fingerprint and the fields found).
 MIRROR_STATE = "mirror"
+# Records read into the mirror whose run has not finished planning and queuing their
+# writes: {"whole": bool, "ids": {object type: [ids]}}. The mirror holds their new
+# inputs, so a later read finds nothing changed about them; without this, a run that
+# failed after its read (or a dry run) would leave their change unsegmented until the
+# nightly. Cleared by finish_pull once a run's writes are safe.
+PENDING_STATE = "pending_segmentation"
 
 
 @dataclass
@@ -101,6 +107,7 @@ def pull_population(
         # The playbook now reads fields the mirror does not keep: read everything again.
         log.info("%s: the mirror keeps other fields than this playbook reads; full read", crm)
         return _pull_everything(connector, store, playbook, field_map, started_at, load)
+    pending = store.get_model_state(crm, PENDING_STATE) or {}
     if from_mirror:
         nothing: dict[str, int] = {t: 0 for t in types}
         pulled = Pulled(None, nothing, None, [], started_at, None, shape)
@@ -116,11 +123,21 @@ def pull_population(
         if latest != cursors[t]:
             saved.append(latest)
     removed = _forget(store, crm, feed.deleted)
+    counts: dict[str, int] = {t: feed.counts.get(t, 0) for t in types}
+    if pending.get("whole"):
+        # A run over everything read its records and stopped before its writes were
+        # safe: this one segments the whole mirror instead.
+        log.info("%s: an earlier full run did not finish; segmenting the whole mirror", crm)
+        pulled = Pulled(None, counts, None, saved, started_at, None, shape, removed)
+        return with_frames(store, playbook, pulled, None, load)
     changed = {t: feed.inputs_changed.get(t, set()) - feed.deleted.get(t, set()) for t in types}
     for t in types:
         changed[t] |= drifted(store, shape, t, feed.outputs_changed.get(t, set()) - changed[t])
-    counts: dict[str, int] = {t: feed.counts.get(t, 0) for t in types}
     echoes = {t: counts[t] - len(changed[t]) for t in types}
+    for t, ids in (pending.get("ids") or {}).items():
+        if t in changed:
+            changed[t] |= set(ids) - feed.deleted.get(t, set())
+    _keep_pending(store, crm, {"ids": {t: sorted(ids) for t, ids in changed.items() if ids}})
     if not any(changed.values()):
         return Pulled(None, counts, changed, saved, started_at, echoes, shape, removed)
     pulled = Pulled(None, counts, changed, saved, started_at, echoes, shape, removed, whole=False)
@@ -155,9 +172,22 @@ def _pull_everything(
     types = field_map.object_types()
     # Cursors taken before a full read: what changes during it is read again next time.
     snapshots = [connector.snapshot_cursor(t) for t in types]
+    _keep_pending(store, connector.crm, {"whole": True})
     shape, counts, removed = _read_everything(connector, store, playbook, started_at)
     pulled = Pulled(None, counts, None, snapshots, started_at, None, shape, removed)
     return with_frames(store, playbook, pulled, None, load)
+
+
+def _keep_pending(store: StateStore, crm: str, pending: dict[str, object]) -> None:
+    """Record what this run must segment before anything can fail (see PENDING_STATE)."""
+    if pending.get("whole") or pending.get("ids"):
+        store.save_model_state(crm, PENDING_STATE, pending)
+
+
+def settle_pending(store: StateStore, crm: str) -> None:
+    """The run's writes are safe: nothing it read waits to be segmented any more."""
+    if store.get_model_state(crm, PENDING_STATE):
+        store.save_model_state(crm, PENDING_STATE, {})
 
 
 def fill_mirror(

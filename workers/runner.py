@@ -18,7 +18,7 @@ from workers import progress
 from workers.history import sizes_after
 from workers.inflight import adopt_in_flight
 from workers.logs import log_context, set_context
-from workers.mirror_pull import Pulled, pull_population
+from workers.mirror_pull import Pulled, pull_population, settle_pending
 from workers.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs, run_ended
 from workers.settings import Settings
 from workers.state import StateStore, process_owner
@@ -154,6 +154,7 @@ def finish_pull(store: StateStore, crm: str, cursors: Sequence[Cursor], plan: Sy
     """Store the cursors and fitted clusters once the run's writes are safe."""
     for cursor in cursors:
         store.save_cursor(crm, cursor)
+    settle_pending(store, crm)
     if plan.clusters is not None:
         store.save_model_state(crm, CLUSTER_STATE, plan.clusters)
     if plan.clv_fit is not None:
