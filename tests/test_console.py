@@ -3,6 +3,7 @@ CRM values, and pages whose numbers are the run history's and the CRM's."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -213,3 +214,49 @@ def test_the_report_is_one_file_that_needs_no_network(synced: tuple[Harness, Set
     trends = [spec for key, spec in charts.items() if "-trend-" in key]
     assert trends and all(len(spec["labels"]) == 2 for spec in trends)  # full and nightly
     assert HOSTILE not in html
+
+
+def test_a_preview_lists_exactly_what_the_next_sync_writes(
+    synced: tuple[Harness, Settings],
+) -> None:
+    import csv
+    import io
+    import time
+
+    from workers.console.preview import planned_changes
+
+    harness, settings = synced
+    harness.admin("POST", "mutate", json={"count": 25, "object_type": "contacts"})
+    c, csrf = logged_in(settings)
+    assert c.post("/preview/start", data={"crm": "hubspot"}).status_code == 403
+    started = c.post("/preview/start", data={"crm": "hubspot", "csrf": csrf},
+                     follow_redirects=False)  # fmt: skip
+    assert started.status_code == 303
+    location = started.headers["location"]
+    deadline = time.monotonic() + 120
+    while 'data-status="running"' in (shown := c.get(location)).text:
+        assert time.monotonic() < deadline, "the dry run did not finish"
+        time.sleep(0.5)
+    assert 'data-status="done"' in shown.text, shown.text[-2000:]
+    preview_id = location.rsplit("=", 1)[1]
+    listed = list(csv.DictReader(io.StringIO(c.get(f"/preview/{preview_id}.csv").text)))
+    assert listed, "25 changed contacts planned nothing"
+    # The same plan made again (the records the dry run read are still pending).
+    again = planned_changes(settings, "hubspot", False)
+    assert {tuple(r.values()) for r in listed} == {
+        tuple("" if v is None else v for v in row) for row in again.iter_rows()
+    }
+    # Filtered by a model and one of its transitions: only those rows.
+    pick = next(r for r in listed if r["field"] == "demographic")
+    move = f"{pick['old'] or '(none)'} -> {pick['new'] or '(none)'}"
+    filtered = c.get(f"/preview?id={preview_id}&model=demographic&transition={move}")
+    assert f'<option value="{html.escape(move)}" selected>' in filtered.text
+    count = re.search(r'<span id="preview-count">([\d,]+)</span>', filtered.text)
+    expected = [r for r in listed if r["field"] == "demographic"
+                and f"{r['old'] or '(none)'} -> {r['new'] or '(none)'}" == move]  # fmt: skip
+    assert count is not None and int(count[1].replace(",", "")) == len(expected)
+    # The real run writes what the preview planned.
+    run_sync(settings, "hubspot", BOOK, connector=harness.build())
+    for row in [r for r in listed if r["field"] == "demographic"][:10]:
+        held = harness.record(row["object_type"], row["record_id"])["properties"]
+        assert held["segsync_demographic"] == row["new"], row

@@ -245,3 +245,46 @@ def test_the_report_renders_offline_with_every_chart(
     watched.shot("report")
     assert watched.errors == []
     context.close()
+
+
+def test_a_dry_run_preview_lists_exactly_the_planned_changes(
+    browser: Browser,
+    console: str,
+    synced: tuple[Harness, Settings],  # noqa: F811
+) -> None:
+    from workers.console.preview import planned_changes
+
+    harness, settings = synced
+    harness.admin("POST", "mutate", json={"count": 25, "object_type": "contacts"})
+    watched = logged_in(browser, console)
+    page = watched.page
+    page.goto(f"{console}/preview")
+    page.click("button:has-text('Start a dry run')")
+    page.wait_for_url(re.compile(r".*/preview\?id=\d+"))
+    deadline = time.monotonic() + 120
+    while page.get_attribute("#preview-status", "data-status") == "running":
+        assert time.monotonic() < deadline, "the dry run did not finish"
+        time.sleep(0.5)
+        page.reload()
+    assert page.get_attribute("#preview-status", "data-status") == "done"
+    shown: list[tuple[str, ...]] = []
+    while True:
+        shown += [
+            tuple(row)
+            for row in page.eval_on_selector_all(
+                "table.changes tbody tr",
+                "trs => trs.map(tr => [...tr.cells].map(td => td.textContent))",
+            )
+        ]
+        following = page.locator("a.next")
+        if following.count() == 0:
+            break
+        following.click()
+        page.wait_for_load_state("load")
+    planned = planned_changes(settings, "hubspot", False)
+    expected = {
+        (f"{t} {rid}", fld, old or "", new or "") for t, rid, fld, old, new in planned.iter_rows()
+    }
+    assert set(shown) == expected and len(shown) == len(expected) > 0
+    watched.shot("preview")
+    assert watched.errors == []

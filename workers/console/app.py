@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from workers.cli_text import crm_name
 from workers.console import charts, data
+from workers.console.preview import Previews, as_csv, page_of
 from workers.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, same
 from workers.settings import Settings
 from workers.state import RunStatus, StateStore
@@ -67,6 +68,7 @@ def create_console(settings: Settings, store: StateStore | None = None) -> Starl
     password = settings.console_password.get_secret_value()
     state = store or StateStore(settings.database_url)
     sessions = Sessions()
+    previews = Previews(settings)
     templates = _templates()
 
     def page(
@@ -282,6 +284,46 @@ def create_console(settings: Settings, store: StateStore | None = None) -> Starl
         log.info("console: dead-letter retry for %s: %s", crm, text)
         return RedirectResponse(f"/deadletters?crm={crm}&flash={quote('Retried: ' + text)}", 303)
 
+    async def preview(request: Request, session: Session) -> Response:
+        found = previews.get(_int(request.query_params.get("id"), 0))
+        context: dict[str, Any] = {"preview": found, "previews": previews.all()}
+        if found is not None and found.status == "done":
+            model = request.query_params.get("model", "")[:100]
+            transition = request.query_params.get("transition", "")[:300]
+            frame = found.rows(model or None, transition or None)
+            rows, pages = page_of(frame, _int(request.query_params.get("page"), 1))
+            context.update(
+                models=found.models(), model=model, transition=transition, rows=rows,
+                pages=pages, page=min(max(1, _int(request.query_params.get("page"), 1)), pages),
+                total=frame.height, transitions=found.transitions(model) if model else [],
+            )  # fmt: skip
+        return page(request, "preview.html", session, title="Preview", crms=settings.crms,
+                    **context)  # fmt: skip
+
+    async def preview_start(request: Request, session: Session) -> Response:
+        crm = request.state.form.get("crm", "")
+        if crm not in settings.crms:
+            return JSONResponse({"error": f"unknown CRM {crm!r}"}, status_code=400)
+        started = previews.start(crm, request.state.form.get("full") == "1")
+        log.info("console: dry run #%d of %s started", started.id, crm)
+        return RedirectResponse(f"/preview?id={started.id}", status_code=303)
+
+    async def preview_csv(request: Request, session: Session) -> Response:
+        found = previews.get(_int(request.path_params["preview_id"], 0))
+        if found is None or found.status != "done":
+            return JSONResponse({"error": "no such finished preview"}, status_code=404)
+        frame = found.rows(
+            request.query_params.get("model") or None,
+            request.query_params.get("transition") or None,
+        )
+        body = await run_in_threadpool(as_csv, frame)
+        name = f"segsync-preview-{found.id}.csv"
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
     async def playbook(request: Request, session: Session) -> Response:
         context = await run_in_threadpool(_playbook, settings)
         return page(request, "playbook.html", session, title="Playbook", **context)
@@ -297,6 +339,9 @@ def create_console(settings: Settings, store: StateStore | None = None) -> Starl
         Route("/deadletters", needs_login(deadletters)),
         Route("/deadletters/retry", needs_login(retry), methods=["POST"]),
         Route("/playbook", needs_login(playbook)),
+        Route("/preview", needs_login(preview)),
+        Route("/preview/start", needs_login(preview_start), methods=["POST"]),
+        Route("/preview/{preview_id}.csv", needs_login(preview_csv)),
         Mount("/static", app=_StaticGate(sessions, StaticFiles(directory=HERE / "static"))),
     ]
     return Starlette(routes=routes)
