@@ -377,6 +377,18 @@ def _retitle(harness: Harness, position: int, title: str) -> str:
     return record_id
 
 
+def _fail_at_the_writes(harness: Harness, settings: Settings, *, full: bool) -> None:
+    """A run that reads, plans, and fails as it starts writing."""
+    failing = harness.build()
+
+    def refuse(writes: object) -> object:
+        raise RuntimeError("the CRM went away mid-run")
+
+    failing.write = refuse  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="went away"):
+        run_sync(settings, "hubspot", BOOK, connector=failing, full=full)
+
+
 def test_a_change_a_dry_run_read_is_still_written_by_the_next_run(
     synced: tuple[Harness, Settings],
 ) -> None:
@@ -399,14 +411,7 @@ def test_a_run_that_failed_after_its_read_leaves_its_changes_to_the_next(
     harness, settings = synced
     run_sync(settings, "hubspot", BOOK, connector=harness.build())  # the echoes
     record_id = _retitle(harness, 9, "Chief Executive Officer")
-    failing = harness.build()
-
-    def refuse(writes: object) -> object:
-        raise RuntimeError("the CRM went away mid-run")
-
-    failing.write = refuse  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError, match="went away"):
-        run_sync(settings, "hubspot", BOOK, connector=failing)
+    _fail_at_the_writes(harness, settings, full=False)
     again = run_sync(settings, "hubspot", BOOK, connector=harness.build())
     assert again.records_written >= 1
     held = harness.record("contact", record_id)["properties"]["segsync_demographic"]
@@ -418,14 +423,7 @@ def test_a_full_run_that_failed_after_its_read_has_the_next_run_segment_everythi
 ) -> None:
     harness, settings = synced
     record_id = _retitle(harness, 11, "Chief Executive Officer")
-    failing = harness.build()
-
-    def refuse(writes: object) -> object:
-        raise RuntimeError("the CRM went away mid-run")
-
-    failing.write = refuse  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError, match="went away"):
-        run_sync(settings, "hubspot", BOOK, connector=failing, full=True)
+    _fail_at_the_writes(harness, settings, full=True)
     again = run_sync(settings, "hubspot", BOOK, connector=harness.build())
     assert again.records_segmented == {"contact": 400, "company": 60}
     held = harness.record("contact", record_id)["properties"]["segsync_demographic"]

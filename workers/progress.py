@@ -81,14 +81,3 @@ def on_terminal(enabled: bool = True) -> Iterator[None]:
     finally:
         bars.close()
         _reporter.reset(token)
-
-
-@contextmanager
-def reporting_to(reporter: Reporter) -> Iterator[None]:
-    """Send steps to ``reporter`` in this block (tests, other front ends)."""
-    token = _reporter.set(reporter)
-    try:
-        yield
-    finally:
-        reporter.close()
-        _reporter.reset(token)
