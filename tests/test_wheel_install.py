@@ -40,7 +40,7 @@ def installed() -> Iterator[Path]:
     place.chmod(0o755)
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     assert uv, "uv (a dev dependency) builds the test's virtualenv"
-    leftover = not (ROOT / "build").exists()  # setuptools builds in the source tree
+    built_here = not (ROOT / "build").exists()  # setuptools builds in the source tree
     try:
         subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
@@ -64,7 +64,7 @@ def installed() -> Iterator[Path]:
         yield venv
     finally:
         shutil.rmtree(place, ignore_errors=True)
-        if leftover:
+        if built_here:
             shutil.rmtree(ROOT / "build", ignore_errors=True)
 
 
