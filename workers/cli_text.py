@@ -26,6 +26,11 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else many or _plural(noun)}"
 
 
+def plural_of(noun: str) -> str:
+    """``contacts`` for ``contact``, ``companies`` for ``company``."""
+    return _plural(noun)
+
+
 def _plural(noun: str) -> str:
     if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u"):
         return noun[:-1] + "ies"

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from connectors.base import Connector, DescribesProperties
 from segmentation.enrich.parse import CANONICAL_KINDS
+from workers.cli_text import plural_of
 from workers.fieldmap import FieldMap, FieldMapError
 from workers.state import StateStore
 
@@ -51,7 +52,6 @@ READS_FROM: dict[str, set[str]] = {
     "datetime": {"date", "datetime", "text"},
     "bool": {"bool", "text", "enum", "number"},
 }
-PLURALS = {"contact": "contacts", "company": "companies", "deal": "deals", "lead": "leads"}
 
 
 def problems(connector: Connector, field_map: FieldMap) -> list[str]:
@@ -69,7 +69,7 @@ def problems(connector: Connector, field_map: FieldMap) -> list[str]:
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
                 found.append(
                     f"{where}: {object_type}.{canonical} -> {native}: {names} has no property "
-                    f"{native!r} on {PLURALS.get(object_type, object_type)}{hint}"
+                    f"{native!r} on {plural_of(object_type)}{hint}"
                 )
                 continue
             needs = CANONICAL_KINDS.get(canonical)

@@ -27,6 +27,7 @@ from connectors.base import ObjectType, RecordBatch
 from segmentation.enrich.emails import email_domain
 from segmentation.playbook import PERSONAL_FIELDS, Playbook
 from workers import progress
+from workers.cli_text import plural_of
 from workers.diff import written_frame
 from workers.fieldmap import FieldMap
 from workers.frames import LINKS, RESERVED, EngineFrames, Mode, engine_frames
@@ -221,7 +222,7 @@ class MirrorFeed:
 
     def __call__(self, batch: RecordBatch) -> None:
         object_type = batch.object_type
-        progress.advance(f"read {progress.PLURALS.get(object_type, object_type)}", len(batch))
+        progress.advance(f"read {plural_of(object_type)}", len(batch))
         rows, deleted = mirror_rows(self.shape, batch)
         self.counts[object_type] = self.counts.get(object_type, 0) + len(batch)
         if rows.height:

@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-PLURALS = {"contact": "contacts", "company": "companies", "deal": "deals", "lead": "leads"}
-
 
 class Reporter(Protocol):
     """Where steps go."""

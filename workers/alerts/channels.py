@@ -94,27 +94,21 @@ class EmailChannel:
 
     def __init__(self, settings: Settings) -> None:
         assert settings.alert_smtp_host is not None
-        self._host = settings.alert_smtp_host
-        self._port = settings.alert_smtp_port
-        self._starttls = settings.alert_smtp_starttls
-        self._ca_file = settings.alert_smtp_ca_file
-        self._username = settings.alert_smtp_username
-        self._password = settings.alert_smtp_password
-        self._sender = settings.alert_email_from
-        self._to = list(settings.alert_email_to)
+        self._settings = settings
 
     def send(self, alert: Alert) -> None:
+        s = self._settings
         message = EmailMessage()
         message["Subject"] = alert.summary
-        message["From"] = self._sender
-        message["To"] = ", ".join(self._to)
+        message["From"] = s.alert_email_from
+        message["To"] = ", ".join(s.alert_email_to)
         message.set_content(f"{alert.details}\n\n-- segsync ({alert.crm}, {alert.condition})\n")
-        with smtplib.SMTP(self._host, self._port, timeout=TIMEOUT[1]) as smtp:
-            if self._starttls:
+        with smtplib.SMTP(str(s.alert_smtp_host), s.alert_smtp_port, timeout=TIMEOUT[1]) as smtp:
+            if s.alert_smtp_starttls:
                 # Verified: smtplib's default context checks no certificate at all.
-                smtp.starttls(context=ssl.create_default_context(cafile=self._ca_file))
-            if self._username and self._password is not None:
-                smtp.login(self._username, self._password.get_secret_value())
+                smtp.starttls(context=ssl.create_default_context(cafile=s.alert_smtp_ca_file))
+            if s.alert_smtp_username and s.alert_smtp_password is not None:
+                smtp.login(s.alert_smtp_username, s.alert_smtp_password.get_secret_value())
             smtp.send_message(message)
 
 

@@ -219,7 +219,7 @@ def create_console(settings: Settings, store: StateStore | None = None) -> Starl
         history = data.size_history(listed)
         whole = [point["run_id"] for point in history]
         latest = data.latest_sizes(listed)
-        current = latest.get(object_type, {}).get(name) if latest else None
+        current = latest["sizes"].get(object_type, {}).get(name) if latest else None
         if current is None:
             return JSONResponse({"error": f"no sizes for {object_type} {name}"}, 404)
         newest = max((r.id for r in listed if r.status is RunStatus.SUCCEEDED), default=0)

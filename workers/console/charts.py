@@ -54,8 +54,6 @@ def embedded(spec: dict[str, Any]) -> str:
 def model_names(sizes: dict[str, Any]) -> list[tuple[str, str]]:
     """(object type, model) pairs present in a sizes table, contacts first."""
     pairs = []
-    for object_type in sorted(
-        (k for k in sizes if isinstance(sizes[k], dict)), key=lambda t: (t != "contact", t)
-    ):
+    for object_type in sorted(sizes, key=lambda t: (t != "contact", t)):
         pairs += [(object_type, model) for model in sizes[object_type]]
     return pairs

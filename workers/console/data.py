@@ -19,10 +19,12 @@ def overview(store: StateStore, crms: Iterable[str]) -> list[dict[str, Any]]:
     for crm in crms:
         runs = store.list_runs(HISTORY_RUNS, crm=crm)
         oldest = store.oldest_pending(crm)
+        counted = latest_sizes(runs)
         out.append(
             {
                 "crm": crm,
-                "sizes": latest_sizes(runs),
+                "sizes": counted["sizes"] if counted else {},
+                "counted": counted,
                 "history": size_history(runs),
                 "runs": [run_json(r) for r in runs[:10]],
                 "dead_letters": store.open_dead_letter_count(crm),
@@ -39,13 +41,18 @@ def whole_runs(runs: Iterable[Run]) -> list[Run]:
     return sorted(kept, key=lambda r: r.id)
 
 
-def latest_sizes(runs: Iterable[Run]) -> dict[str, Any]:
-    """The newest counted sizes (object type -> model -> segment -> records) and its run."""
+def latest_sizes(runs: Iterable[Run]) -> dict[str, Any] | None:
+    """The newest counted sizes (``sizes``: object type -> model -> segment -> records) and
+    the run that counted them (``run_id``, ``at``); None before any whole run."""
     counted = whole_runs(runs)
     if not counted:
-        return {}
+        return None
     last = counted[-1]
-    return {"run_id": last.id, "at": last.started_at.isoformat(), **last.counts["segment_sizes"]}
+    return {
+        "run_id": last.id,
+        "at": last.started_at.isoformat(),
+        "sizes": last.counts["segment_sizes"],
+    }
 
 
 def size_history(runs: Iterable[Run]) -> list[dict[str, Any]]:
