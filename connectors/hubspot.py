@@ -183,6 +183,12 @@ class HubSpotConnector:
         self._properties = register(client.crm.properties.core_api)
         self._groups = register(client.crm.properties.groups_api)
         self._associations = register(client.crm.associations.v4.batch_api)
+        # An SDK model given no configuration copies the default one, and every copy
+        # resets the logging module's caches: ~0.2 ms a model, a second per 5,000 ids in
+        # a batch. Each API's own configuration is handed to its models instead.
+        self._objects_config = self._batch.api_client.configuration
+        self._links_config = self._associations.api_client.configuration
+        self._props_config = self._properties.api_client.configuration
 
     # -- contract -------------------------------------------------------------------
 
@@ -281,9 +287,13 @@ class HubSpotConnector:
                 self._batch.read_with_http_info,
                 stream.api_name,
                 BatchReadInputSimplePublicObjectId(
-                    inputs=[SimplePublicObjectId(id=i) for i in chunk],
+                    inputs=[
+                        SimplePublicObjectId(id=i, local_vars_configuration=self._objects_config)
+                        for i in chunk
+                    ],
                     properties=props,
                     properties_with_history=[],
+                    local_vars_configuration=self._objects_config,
                 ),
                 archived=False,
                 raw=True,
@@ -511,7 +521,13 @@ class HubSpotConnector:
                     stream.api_name,
                     to_api,
                     BatchInputPublicFetchAssociationsBatchRequest(
-                        inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk]
+                        inputs=[
+                            PublicFetchAssociationsBatchRequest(
+                                id=i, local_vars_configuration=self._links_config
+                            )
+                            for i in chunk
+                        ],
+                        local_vars_configuration=self._links_config,
                     ),
                     raw=True,
                 )
@@ -564,9 +580,14 @@ class HubSpotConnector:
                     stream.api_name,
                     BatchInputSimplePublicObjectBatchInput(
                         inputs=[
-                            SimplePublicObjectBatchInput(id=w.record_id, properties=dict(w.fields))
+                            SimplePublicObjectBatchInput(
+                                id=w.record_id,
+                                properties=dict(w.fields),
+                                local_vars_configuration=self._objects_config,
+                            )
                             for w in chunk
-                        ]
+                        ],
+                        local_vars_configuration=self._objects_config,
                     ),
                 )
             else:
@@ -581,9 +602,11 @@ class HubSpotConnector:
                                 id_property=id_property,
                                 # Sent along so the answer echoes the key we match on.
                                 properties={id_property: w.record_id, **w.fields},
+                                local_vars_configuration=self._objects_config,
                             )
                             for w in chunk
-                        ]
+                        ],
+                        local_vars_configuration=self._objects_config,
                     ),
                 )
         except RejectedError as exc:
