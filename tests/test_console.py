@@ -165,6 +165,49 @@ def test_pages_show_the_run_history_and_the_crm(synced: tuple[Harness, Settings]
     assert "valid:" in c.get("/playbook").text
 
 
+def cells_of(page: str, table: str) -> str:
+    found = re.search(rf'<table[^>]*id="{table}">(.*?)</table>', page, re.S)
+    assert found is not None, f"no {table} table"
+    return found[1]
+
+
+def test_model_pages_show_the_rfm_grid_value_tiers_and_validated_profiles(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    c, _ = logged_in(settings)
+    # RFM: 25 cells, recency x frequency, holding every contact the CRM holds a scored
+    # RFM segment for (the unscored ones have no purchase to place).
+    grid = cells_of(c.get("/models/hubspot/contact/rfm").text, "rfm-grid")
+    cells = re.findall(r'data-r="(\d)" data-f="(\d)" data-records="(\d+)"', grid)
+    assert len(cells) == 25 and len(set(cells)) == 25
+    table = harness.server.state.store.table("contact")
+    held = [table.get(row, "segsync_rfm") for row in range(len(table)) if not table.archived[row]]
+    scored = sum(1 for v in held if v not in (None, "", "no_purchase"))
+    assert sum(int(n) for _, _, n in cells) == scored > 0
+    assert 'data-heat="1.0"' in grid and "heat-10" in grid  # the highest mean value, darkest
+    # Value tiers: the share of records beside the share of revenue, each adding to 100 %.
+    value = c.get("/models/hubspot/contact/value_tier").text
+    tiers = charts_of(value)["tiers"]
+    assert [d["label"] for d in tiers["datasets"]] == ["% of records", "% of revenue"]
+    for dataset in tiers["datasets"]:
+        assert abs(sum(dataset["data"]) - 100) < 0.1
+    live = [row for row in range(len(table)) if not table.archived[row]]
+    assert set(tiers["labels"]) == {table.get(row, "segsync_value_tier") for row in live} - {None}
+    # Profiles: a row per segment with the five validation tests, sizes as the CRM's.
+    profiles = cells_of(c.get("/models/hubspot/contact/demographic").text, "profiles")
+    rows = re.findall(r'<tr data-segment="([^"]+)">(.*?)</tr>', profiles, re.S)
+    demographic = [table.get(row, "segsync_demographic") for row in live]
+    assert {seg for seg, _ in rows} == {v for v in demographic if v}
+    for segment, row in rows:
+        tests = re.findall(r'class="check (pass|warn)" data-test="([a-z]+)"', row)
+        assert [t for _, t in tests] == [
+            "measurable", "accessible", "substantial", "differentiable", "actionable"
+        ]
+        count = re.search(r'<td class="n">([\d,]+)</td>', row)
+        assert count is not None and int(count[1].replace(",", "")) == demographic.count(segment)
+
+
 def test_crm_values_are_escaped_and_paths_cannot_climb(synced: tuple[Harness, Settings]) -> None:
     _, settings = synced
     c, _ = logged_in(settings)
@@ -213,6 +256,10 @@ def test_the_report_is_one_file_that_needs_no_network(synced: tuple[Harness, Set
     )
     trends = [spec for key, spec in charts.items() if "-trend-" in key]
     assert trends and all(len(spec["labels"]) == 2 for spec in trends)  # full and nightly
+    # The value section: the newest whole run's value tiers, as the CRM holds them.
+    tiers = charts["hubspot-tiers"]
+    assert sorted(tiers["labels"]) == sorted(sizes["contact"]["value_tier"])
+    assert 'id="rfm-grid"' in html
     assert HOSTILE not in html
 
 

@@ -155,6 +155,17 @@ def test_pages_render_and_their_charts_draw(
     )
     assert {(a, b): int(n.replace(",", "")) for a, b, n in cells} == moves
     watched.shot("model")
+    page.goto(f"{console}/models/hubspot/contact/rfm")
+    assert page.locator("#rfm-grid td[data-records]").count() == 25
+    assert page.locator("#profiles tr[data-segment]").count() == len(sizes["contact"]["rfm"])
+    page.evaluate("window.scrollTo(0, document.querySelector('h2.insights').offsetTop - 20)")
+    watched.shot("model-rfm")
+    page.goto(f"{console}/models/hubspot/contact/value_tier")
+    tiers = next(c for c in watched.charts() if c["id"] == "tiers")
+    assert tiers["type"] == "bar" and tiers["series"] == 2
+    assert sorted(tiers["labels"]) == sorted(sizes["contact"]["value_tier"])
+    page.evaluate("window.scrollTo(0, document.querySelector('h2.insights').offsetTop - 20)")
+    watched.shot("model-value")
 
     page.goto(f"{console}/runs")
     assert page.locator("table.runs tbody tr").count() == len(runs)
@@ -241,6 +252,8 @@ def test_the_report_renders_offline_with_every_chart(
     drawn = watched.charts()
     assert drawn and all(c.get("drawn", True) and c["series"] >= 1 for c in drawn)
     assert [c for c in drawn if c["type"] == "line"]
+    assert {"hubspot-clv", "hubspot-tiers"} <= {c["id"] for c in drawn}
+    assert page.locator("#rfm-grid td[data-records]").count() == 25
     assert requests == [path.as_uri()]  # nothing else was fetched
     watched.shot("report")
     assert watched.errors == []

@@ -112,6 +112,8 @@ class SyncReport:
     # the moves ("from -> to": records) the run wrote (workers/history.py).
     segment_sizes: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     segment_moves: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    # Whole runs: RFM grid, CLV bands, value tiers, profiles (segmentation/insights.py).
+    segment_insights: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -148,6 +150,7 @@ def describe_plan(report: SyncReport, pulled: Pulled, plan: SyncPlan) -> None:
     report.segments = plan.summary.get("segments", {})
     report.segment_moves = {t: d.transitions for t, d in plan.diffs.items() if d.transitions}
     report.segment_sizes = sizes_after(pulled.whole, plan.summary)
+    report.segment_insights = plan.insights or {}
 
 
 def finish_pull(store: StateStore, crm: str, cursors: Sequence[Cursor], plan: SyncPlan) -> None:
@@ -312,6 +315,7 @@ def _counts(report: SyncReport) -> dict[str, Any]:
         "api_calls": report.api_calls,
         "segment_sizes": report.segment_sizes,
         "segment_moves": report.segment_moves,
+        "segment_insights": report.segment_insights,
     }
 
 

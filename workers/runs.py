@@ -123,16 +123,12 @@ def run_ended(settings: Settings, store: StateStore, run_id: int | None) -> None
         log.warning("metrics and alerts of run #%s not done: %s", run_id, type(exc).__name__)
 
 
-_TABLES = ("segment_sizes", "segment_moves", "transitions", "fields_changed", "segments")
+_TABLES = ("segment_sizes", "segment_moves", "segment_insights", "transitions", "fields_changed")
 
 
 def _brief(counts: Mapping[str, Any]) -> dict[str, Any]:
     """A run's counts without the per-segment tables (a log line, not a report)."""
-    return {
-        k: v
-        for k, v in counts.items()
-        if k not in ("segment_sizes", "segment_moves", "transitions", "fields_changed")
-    }
+    return {k: v for k, v in counts.items() if k not in _TABLES}
 
 
 def heartbeat_interval(stale_seconds: float) -> float:

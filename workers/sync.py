@@ -30,6 +30,7 @@ import polars as pl
 
 from connectors.base import Connector, CrmName, FieldWrite, ObjectType
 from segmentation.engine import SegmentResult, population_statistics, segment
+from segmentation.insights import RunInsights
 from segmentation.parts import Part, merged_summary, parts_of
 from segmentation.playbook import Playbook, parse_playbook
 from segmentation.statistics import StatisticsError
@@ -119,6 +120,8 @@ class SyncPlan:
     # Computed over the whole mirror by this run (None: it applied the stored ones).
     statistics: dict[str, Any] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    # Grid, CLV bands, value tiers and profiles (segmentation/insights.py): whole runs.
+    insights: dict[str, Any] | None = None
 
     @property
     def writes(self) -> list[FieldWrite]:
@@ -264,6 +267,7 @@ def plan_sync(
             results = [run(frames, None, previous)]
     summaries: list[dict[str, Any]] = []
     run_at = datetime.now(UTC).replace(microsecond=0)
+    insights = RunInsights(playbook, _populations(frames)) if pulled.whole else None
     for result in results:
         if not parted:
             if pulled.whole:
@@ -274,6 +278,8 @@ def plan_sync(
 
             result = add_holdouts(result, playbook)
         summaries.append(result.summary)
+        if insights is not None:
+            insights.add(result)
         for object_type, engine_object, frame in _record_frames(_slimmed(result, playbook, crm)):
             plan.segmented[object_type] = plan.segmented.get(object_type, 0) + frame.height
             if affected is not None:
@@ -296,7 +302,19 @@ def plan_sync(
                 reads,
             )
     plan.summary = summaries[0] if len(summaries) == 1 else merged_summary(summaries)
+    if insights is not None:
+        try:
+            plan.insights = insights.as_dict()
+        except Exception:
+            # A report of the segments, not the segments: the run's writes go ahead.
+            log.exception("%s: segment insights not computed", crm)
     return plan
+
+
+def _populations(frames: EngineFrames) -> dict[str, int]:
+    """Records per engine object type of a whole run (for the profiles' sample)."""
+    companies = frames.companies.height if frames.companies is not None else 0
+    return {"contacts": frames.contacts.height, "companies": companies}
 
 
 _END = object()

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 HERE = Path(str(resources.files("workers") / "console"))
 OPEN_PATHS = ("/login", "/static/console.css")
 MAX_FORM_BYTES = 16 * 1024
+VALIDATION_TESTS = ("measurable", "accessible", "substantial", "differentiable", "actionable")
+VALUE_MODEL = "value_tier"  # value-based with predictive CLV: its page shows CLV and revenue
 
 
 def _templates() -> Environment:
@@ -48,6 +50,9 @@ def _templates() -> Environment:
     env.filters["round1"] = lambda x: "" if x is None else f"{float(x):,.1f}"
     env.filters["seconds"] = lambda x: f"{float(x or 0):,.0f} s"
     env.filters["total"] = _total
+    env.filters["pct"] = lambda x: "\u2013" if x is None else f"{100 * float(x):,.1f} %"
+    env.filters["money"] = lambda x: "\u2013" if x is None else f"{float(x):,.0f}"
+    env.globals["TESTS"] = VALIDATION_TESTS
     env.globals["static"] = lambda name: f"/static/{quote(name)}"
     return env
 
@@ -233,9 +238,21 @@ def create_console(settings: Settings, store: StateStore | None = None) -> Starl
             ),
         }
         choices = sorted(set(whole) | {after, upto} | {newest})
+        found = data.latest_insights(listed, object_type)
+        grid = None
+        if found and name == "rfm" and found.get("rfm_grid"):
+            grid = data.rfm_cells(found["rfm_grid"])
+        if found and name == VALUE_MODEL and found.get("clv_bands"):
+            title = "records by predicted 12-month CLV"
+            specs["clv"] = charts.embedded(charts.clv_bands_bar(found["clv_bands"], title))
+        if found and name == VALUE_MODEL and found.get("value_tiers"):
+            title = "value tiers: share of records and of revenue"
+            specs["tiers"] = charts.embedded(charts.tier_shares_bar(found["value_tiers"], title))
+        profile = (found or {}).get("profiles", {}).get(name)
         return page(
             request, "model.html", session, title=name, crm_name=crm_name(crm),
             object_type=object_type, model=name, migration=moved, whole=choices, charts=specs,
+            grid=grid, profile=profile, insights=found, sizes=current,
         )  # fmt: skip
 
     async def records(request: Request, session: Session) -> Response:

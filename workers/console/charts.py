@@ -44,6 +44,43 @@ def sizes_over_time(
     }
 
 
+def clv_bands_bar(bands: list[dict[str, Any]], title: str) -> dict[str, Any]:
+    """Records per band of predicted 12-month CLV."""
+
+    def label(band: dict[str, Any]) -> str:
+        return f"{band['from']:,}+" if band["to"] is None else f"{band['from']:,}-{band['to']:,}"
+
+    return {
+        "type": "bar",
+        "title": title,
+        "labels": [label(b) for b in bands],
+        "datasets": [{"label": "records", "data": [b["records"] for b in bands]}],
+    }
+
+
+def tier_shares_bar(tiers: dict[str, dict[str, float]], title: str) -> dict[str, Any]:
+    """Per value tier, its share of the records beside its share of revenue (percent)."""
+    records = sum(t["records"] for t in tiers.values()) or 1
+    revenue = sum(t["revenue"] for t in tiers.values()) or 1.0
+    ordered = sorted(tiers.items(), key=lambda kv: (-kv[1]["revenue"], kv[0]))
+    return {
+        "type": "bar",
+        "title": title,
+        "percent": True,
+        "labels": [name for name, _ in ordered],
+        "datasets": [
+            {
+                "label": "% of records",
+                "data": [round(100 * t["records"] / records, 2) for _, t in ordered],
+            },
+            {
+                "label": "% of revenue",
+                "data": [round(100 * t["revenue"] / revenue, 2) for _, t in ordered],
+            },
+        ],
+    }
+
+
 def embedded(spec: dict[str, Any]) -> str:
     """JSON safe inside a ``<script type="application/json">`` element: no ``</script>``
     or HTML comment can be formed by a segment name or a CRM value."""

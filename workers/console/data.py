@@ -55,6 +55,37 @@ def latest_sizes(runs: Iterable[Run]) -> dict[str, Any] | None:
     }
 
 
+def latest_insights(runs: Iterable[Run], object_type: str) -> dict[str, Any] | None:
+    """The newest whole run's insights of ``object_type`` (segmentation/insights.py), with
+    that run's id as ``run_id``; None before a run that computed them."""
+    for run in reversed(whole_runs(runs)):
+        found = (run.counts.get("segment_insights") or {}).get(object_type)
+        if found:
+            return {**found, "run_id": run.id}
+    return None
+
+
+def rfm_cells(grid: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The 5 x 5 grid as rows of recency 5 (recent) down to 1, frequency 1 to 5 across;
+    each cell: records, mean monetary value and ``heat`` (0-1, by mean monetary value)."""
+    by_cell = {(c["r"], c["f"]): c for c in grid}
+    means = {key: c["monetary"] / c["records"] for key, c in by_cell.items() if c["records"]}
+    top = max(means.values(), default=0.0) or 1.0
+    return [
+        [
+            {
+                "r": r,
+                "f": f,
+                "records": by_cell.get((r, f), {}).get("records", 0),
+                "mean": means.get((r, f)),
+                "heat": round(means.get((r, f), 0.0) / top, 3),
+            }
+            for f in range(1, 6)
+        ]
+        for r in range(5, 0, -1)
+    ]
+
+
 def size_history(runs: Iterable[Run]) -> list[dict[str, Any]]:
     """Every counted run's sizes, oldest first: the points of "sizes over time"."""
     return [

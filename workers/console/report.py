@@ -45,6 +45,7 @@ def render_report(store: StateStore, crms: Iterable[str], since: datetime | None
                     charts.sizes_over_time(history, object_type, model, f"{title} over time")
                 )
                 crm["trends"].append(trend)
+        crm["value"] = _value(specs, crm["crm"], store.list_runs(data.HISTORY_RUNS, crm=crm["crm"]))
     static = HERE / "static"
     context: dict[str, Any] = {
         "crms": found,
@@ -56,6 +57,25 @@ def render_report(store: StateStore, crms: Iterable[str], since: datetime | None
         "consolejs": _inline_script((static / "console.js").read_text(encoding="utf-8")),
     }
     return _templates().get_template("report.html").render(**context)
+
+
+def _value(specs: dict[str, str], crm: str, runs: list[Any]) -> dict[str, Any] | None:
+    """The contacts' RFM grid, CLV bands and value tiers of the newest whole run."""
+    found = data.latest_insights(runs, "contact")
+    if not found:
+        return None
+    drawn = []
+    if found.get("clv_bands"):
+        specs[f"{crm}-clv"] = charts.embedded(
+            charts.clv_bands_bar(found["clv_bands"], "contacts by predicted 12-month CLV")
+        )
+        drawn.append(f"{crm}-clv")
+    if found.get("value_tiers"):
+        title = "value tiers: share of contacts and of revenue"
+        specs[f"{crm}-tiers"] = charts.embedded(charts.tier_shares_bar(found["value_tiers"], title))
+        drawn.append(f"{crm}-tiers")
+    grid = data.rfm_cells(found["rfm_grid"]) if found.get("rfm_grid") else None
+    return {"run_id": found["run_id"], "charts": drawn, "grid": grid}
 
 
 def _inline_script(text: str) -> str:

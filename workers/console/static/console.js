@@ -10,6 +10,7 @@
     if (!source) { return; }
     const spec = JSON.parse(source.textContent);
     const line = spec.type === "line";
+    const shown = function (v) { return number.format(v) + (spec.percent ? " %" : ""); };
     const datasets = spec.datasets.map(function (set, i) {
       const colour = palette[i % palette.length];
       return Object.assign({}, set, {
@@ -29,10 +30,10 @@
           title: {display: Boolean(spec.title), text: spec.title},
           legend: {display: line || spec.datasets.length > 1},
           tooltip: {callbacks: {label: function (c) {
-            return (c.dataset.label ? c.dataset.label + ": " : "") + number.format(c.parsed.y);
+            return (c.dataset.label ? c.dataset.label + ": " : "") + shown(c.parsed.y);
           }}},
         },
-        scales: {y: {beginAtZero: true, ticks: {callback: function (v) { return number.format(v); }}}},
+        scales: {y: {beginAtZero: true, ticks: {callback: shown}}},
       },
     });
   });
