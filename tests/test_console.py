@@ -202,7 +202,11 @@ def test_model_pages_show_the_rfm_grid_value_tiers_and_validated_profiles(
     for segment, row in rows:
         tests = re.findall(r'class="check (pass|warn)" data-test="([a-z]+)"', row)
         assert [t for _, t in tests] == [
-            "measurable", "accessible", "substantial", "differentiable", "actionable"
+            "measurable",
+            "accessible",
+            "substantial",
+            "differentiable",
+            "actionable",
         ]
         count = re.search(r'<td class="n">([\d,]+)</td>', row)
         assert count is not None and int(count[1].replace(",", "")) == demographic.count(segment)
