@@ -268,3 +268,13 @@ class DescribesProperties(Protocol):
         """Every property of ``object_type``: its native name and the CRM's type for it
         (HubSpot: string, number, datetime...; Salesforce: string, double, picklist...)."""
         ...
+
+
+@runtime_checkable
+class FindsByEmail(Protocol):
+    """A connector that can find people by email address (the console's record lookup:
+    the mirror keeps an email's domain only)."""
+
+    def ids_by_email(self, object_type: ObjectType, email: str) -> list[str]:
+        """Ids of the live ``object_type`` records whose email is ``email`` (at most 10)."""
+        ...

@@ -473,6 +473,24 @@ class HubSpotConnector:
             if not more:
                 return
 
+    def ids_by_email(self, object_type: ObjectType, email: str) -> list[str]:
+        """Contacts whose ``email`` is this address (HubSpot compares it case-blind)."""
+        stream = stream_for(object_type)
+        request = PublicObjectSearchRequest(
+            filter_groups=[FilterGroup(filters=[_filter("email", "EQ", email)])],
+            properties=["email"],
+            limit=10,
+        )
+        page = self._transport.call(
+            f"POST /crm/v3/objects/{stream.api_name}/search",
+            self._search.do_search_with_http_info,
+            stream.api_name,
+            request,
+            search=True,
+            raw=True,
+        )
+        return [str(item["id"]) for item in page.get("results") or ()]
+
     def _search_page(
         self, stream: HubSpotStream, filters: list[Filter], sort_by: str, props: list[str]
     ) -> tuple[list[Record], bool]:

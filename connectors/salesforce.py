@@ -22,6 +22,7 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.format import format_soql
 from simple_salesforce.util import exception_handler
 
 from connectors.base import (
@@ -338,6 +339,15 @@ class SalesforceConnector:
             used += cost
         if chunk:
             yield chunk
+
+    def ids_by_email(self, object_type: ObjectType, email: str) -> list[str]:
+        """Contacts or (unconverted) leads whose ``Email`` is this address."""
+        stream = stream_for(object_type)
+        where = f" AND {stream.full_read_filter}" if stream.full_read_filter else ""
+        soql = format_soql(
+            f"SELECT Id FROM {stream.sobject} WHERE Email = {{}}{where} LIMIT 10", email
+        )
+        return [str(row["Id"]) for row in self._query(soql)]
 
     def _query(self, soql: str) -> list[dict[str, Any]]:
         answer = self._rest("GET", "query/", params={"q": soql})

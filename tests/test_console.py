@@ -212,6 +212,32 @@ def test_model_pages_show_the_rfm_grid_value_tiers_and_validated_profiles(
         assert count is not None and int(count[1].replace(",", "")) == demographic.count(segment)
 
 
+def test_a_record_is_found_by_email_with_every_model_and_its_reason(
+    synced: tuple[Harness, Settings],
+) -> None:
+    harness, settings = synced
+    c, _ = logged_in(settings)
+    table = harness.server.state.store.table("contact")
+    row = 5
+    record_id, email = str(table.ids[row]), str(table.get(row, "email"))
+    shown = c.get("/records", params={"crm": "hubspot", "id": email.upper()})
+    assert shown.status_code == 200
+    assert f"contact {record_id}" in shown.text  # HubSpot matches an email case-blind
+    held = harness.record("contact", record_id)["properties"]
+    segments = re.findall(
+        r'<tr data-model="([a-z_]+)"><td>[a-z_]+</td><td>([^<]*)</td><td>([^<]*)</td>',
+        cells_of(shown.text, "segments"),
+    )
+    assert {m for m, _, _ in segments} >= {"demographic", "lifecycle", "rfm", "value_tier"}
+    for model, segment, reason in segments:
+        assert segment == (held.get(f"segsync_{model}") or ""), model
+        assert html.unescape(reason) == (held.get(f"segsync_{model}_reason") or ""), model
+    nobody = c.get("/records", params={"crm": "hubspot", "id": "nobody@example.invalid"})
+    assert "No person in hubspot has the email nobody@example.invalid." in nobody.text
+    odd = c.get("/records", params={"crm": "hubspot", "id": "a@b@c"})
+    assert odd.status_code == 200 and "not an email address: &#39;a@b@c&#39;" in odd.text
+
+
 def test_crm_values_are_escaped_and_paths_cannot_climb(synced: tuple[Harness, Settings]) -> None:
     _, settings = synced
     c, _ = logged_in(settings)

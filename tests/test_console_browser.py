@@ -189,6 +189,20 @@ def test_pages_render_and_their_charts_draw(
     for field in ("segsync_demographic", "segsync_lifecycle", "segsync_geographic"):
         assert rows[field] == (held.get(field) or ""), field
     assert "<script>alert('segsync')</script>" in page.inner_text("main")  # shown as text
+    # The same record by its email: each model's segment and reason as the CRM holds them.
+    page.fill("input[name=id]", held["email"])
+    page.click("form.lookup button")
+    page.wait_for_load_state("load")
+    assert f"contact {record_id}" in page.inner_text("h2")
+    segments = page.eval_on_selector_all(
+        "#segments tbody tr",
+        "trs => trs.map(tr => [tr.dataset.model, tr.cells[1].textContent,"
+        " tr.cells[2].textContent])",
+    )
+    assert len(segments) >= 8
+    for model, segment, reason in segments:
+        assert segment == (held.get(f"segsync_{model}") or ""), model
+        assert reason == (held.get(f"segsync_{model}_reason") or ""), model
     watched.shot("record")
 
     page.goto(f"{console}/playbook")

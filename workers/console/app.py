@@ -24,17 +24,23 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from connectors.base import FindsByEmail, ObjectType
+from segmentation.playbook import Playbook
+from workers.cli_errors import describe
 from workers.cli_text import crm_name
 from workers.console import charts, data
 from workers.console.preview import Previews, as_csv, page_of
 from workers.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, same
+from workers.runner import build_connector
 from workers.settings import Settings
 from workers.state import RunStatus, StateStore
+from workers.sync import load_playbook
 
 log = logging.getLogger(__name__)
 HERE = Path(str(resources.files("workers") / "console"))
 OPEN_PATHS = ("/login", "/static/console.css")
 MAX_FORM_BYTES = 16 * 1024
+MAX_EMAIL = 254  # RFC 5321's longest address
 VALIDATION_TESTS = ("measurable", "accessible", "substantial", "differentiable", "actionable")
 VALUE_MODEL = "value_tier"  # value-based with predictive CLV: its page shows CLV and revenue
 
@@ -258,16 +264,29 @@ def create_console(settings: Settings, store: StateStore | None = None) -> Starl
     async def records(request: Request, session: Session) -> Response:
         crm = request.query_params.get("crm") or settings.crms[0]
         object_type = request.query_params.get("type") or "contact"
-        record_id = (request.query_params.get("id") or "").strip()[:64]
-        found = None
-        if record_id and crm in settings.crms:
-            found = await run_in_threadpool(data.record, state, crm, object_type, record_id)
+        wanted = (request.query_params.get("id") or "").strip()[:MAX_EMAIL]
+        record_id, found, matches, problem = wanted, None, [], None
+        if wanted and crm in settings.crms and "@" in wanted:
+            # The mirror keeps an email's domain only: the CRM is asked who has it.
+            try:
+                matches = await run_in_threadpool(_by_email, settings, crm, wanted)
+            except ValueError as exc:
+                problem = str(exc)
+            except Exception as exc:  # the CRM's failure (or its settings'), said on the page
+                problem = f"the CRM could not be searched: {describe(exc, settings).message}"
+            if len(matches) == 1:
+                object_type, record_id = matches[0]
+        if record_id and "@" not in record_id and crm in settings.crms:
+            record_id = record_id[:64]
+            found = await run_in_threadpool(
+                data.record, state, crm, object_type, record_id, _book(settings)
+            )
             if found["mirrored"] is None and not found["written"]:
                 found = None
         return page(
             request, "record.html", session, title="Records", crms=settings.crms, crm=crm,
             types=["contact", "company", "deal", "lead"], object_type=object_type,
-            record_id=record_id, found=found,
+            wanted=wanted, record_id=record_id, found=found, matches=matches, problem=problem,
         )  # fmt: skip
 
     async def deadletters(request: Request, session: Session) -> Response:
@@ -292,8 +311,6 @@ def create_console(settings: Settings, store: StateStore | None = None) -> Starl
         try:
             summary = await run_in_threadpool(_retry, settings, crm, force)
         except Exception as exc:  # the CRM's or the settings' failure, said on the page
-            from workers.cli_errors import describe
-
             text = describe(exc, settings).message
             log.warning("console: dead-letter retry for %s failed: %s", crm, text)
             return RedirectResponse(f"/deadletters?crm={crm}&flash={quote('Failed: ' + text)}", 303)
@@ -412,6 +429,25 @@ def _set_cookie(
     response.set_cookie(
         name, value, max_age=max_age, path="/", httponly=True, samesite="strict", secure=secure
     )
+
+
+def _book(settings: Settings) -> Playbook | None:
+    """The active playbook, or None when it does not load (the playbook page says why)."""
+    try:
+        return load_playbook(settings.playbook)
+    except Exception:
+        return None
+
+
+def _by_email(settings: Settings, crm: str, email: str) -> list[tuple[str, str]]:
+    """(object type, id) of the people in the CRM with this email address."""
+    if len(email) > MAX_EMAIL or any(c.isspace() for c in email) or email.count("@") != 1:
+        raise ValueError(f"not an email address: {email[:80]!r}")
+    connector = build_connector(settings, crm)  # type: ignore[arg-type]
+    if not isinstance(connector, FindsByEmail):
+        raise ValueError(f"{crm_name(crm)} cannot be searched by email")
+    kinds: tuple[ObjectType, ...] = ("contact", "lead") if crm == "salesforce" else ("contact",)
+    return [(kind, i) for kind in kinds for i in connector.ids_by_email(kind, email)]
 
 
 def _int(text: str | None, default: int) -> int:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from segmentation.playbook import Playbook
 from workers.cli_runs import run_json
+from workers.outputs import REASON, EngineObject, segment_outputs
 from workers.state import Run, RunStatus, StateStore
 
+ENGINE_OBJECTS: dict[str, EngineObject] = {
+    "contact": "contact",
+    "lead": "contact",
+    "company": "company",
+}
 HISTORY_RUNS = 400  # runs looked back over for sizes over time and migrations
 
 
@@ -112,7 +119,13 @@ def migration(
     return {"segments": names, "cells": cells, "after": after, "upto": upto}
 
 
-def record(store: StateStore, crm: str, object_type: str, record_id: str) -> dict[str, Any]:
+def record(
+    store: StateStore,
+    crm: str,
+    object_type: str,
+    record_id: str,
+    playbook: Playbook | None = None,
+) -> dict[str, Any]:
     """One record as segsync knows it: mirrored inputs and what segsync wrote to it."""
     mirrored = store.mirror.load(crm, object_type, [record_id])
     details = store.written_details(crm, object_type, [record_id]).get(record_id, {})
@@ -132,4 +145,41 @@ def record(store: StateStore, crm: str, object_type: str, record_id: str) -> dic
         "id": record_id,
         "mirrored": mirrored.to_dicts()[0] if mirrored.height else None,
         "written": written,
+        "segments": segments_of(crm, object_type, playbook, details) if playbook else [],
     }
+
+
+def segments_of(
+    crm: str, object_type: str, playbook: Playbook, details: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every model's segment of a record as segsync wrote it: value, reason, when the record
+    entered it and what it was before (from the written values, not recomputed)."""
+    engine = ENGINE_OBJECTS.get(object_type)
+    if engine is None:
+        return []
+    native = native_namer(crm)
+    rows = []
+    for output in segment_outputs(playbook, engine):
+        value = details.get(native(output.name))
+        reason = details.get(native(output.name + REASON))
+        rows.append(
+            {
+                "model": output.name,
+                "segment": None if value is None else value.value,
+                "reason": None if reason is None else reason.value,
+                "entered_at": None if value is None else value.entered_at.isoformat(),
+                "previous": None if value is None else value.previous_value,
+            }
+        )
+    return rows
+
+
+def native_namer(crm: str) -> Callable[[str], str]:
+    """The CRM's own name of a segsync field (as its connector names it)."""
+    if crm == "salesforce":
+        from connectors.salesforce_schema import field_api_name
+
+        return field_api_name
+    from connectors.hubspot import PROPERTY_PREFIX
+
+    return lambda name: PROPERTY_PREFIX + name
