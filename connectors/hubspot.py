@@ -481,15 +481,7 @@ class HubSpotConnector:
             properties=["email"],
             limit=10,
         )
-        page = self._transport.call(
-            f"POST /crm/v3/objects/{stream.api_name}/search",
-            self._search.do_search_with_http_info,
-            stream.api_name,
-            request,
-            search=True,
-            raw=True,
-        )
-        return [str(item["id"]) for item in page.get("results") or ()]
+        return [str(item["id"]) for item in self._search_call(stream, request).get("results") or ()]
 
     def _search_page(
         self, stream: HubSpotStream, filters: list[Filter], sort_by: str, props: list[str]
@@ -504,14 +496,7 @@ class HubSpotConnector:
             limit=stream.search_page_size,
             after="0",
         )
-        page = self._transport.call(
-            f"POST /crm/v3/objects/{stream.api_name}/search",
-            self._search.do_search_with_http_info,
-            stream.api_name,
-            request,
-            search=True,
-            raw=True,
-        )
+        page = self._search_call(stream, request)
         records = [self._record(stream, item) for item in page.get("results") or ()]
         key = _id_key if sort_by == stream.primary_key else _order_key
         if any(key(a)[:1] > key(b)[:1] for a, b in pairwise(records)):
@@ -522,6 +507,20 @@ class HubSpotConnector:
                 category="SORT_IGNORED",
             )
         return records, _next_after(page) is not None
+
+    def _search_call(
+        self, stream: HubSpotStream, request: PublicObjectSearchRequest
+    ) -> dict[str, Any]:
+        """One search request (paced by HubSpot's own search limit); the raw answer."""
+        answer: dict[str, Any] = self._transport.call(
+            f"POST /crm/v3/objects/{stream.api_name}/search",
+            self._search.do_search_with_http_info,
+            stream.api_name,
+            request,
+            search=True,
+            raw=True,
+        )
+        return answer
 
     def _attach_associations(self, stream: HubSpotStream, records: list[Record]) -> list[Record]:
         """Search results carry no associations; fetch them with the v4 batch API."""
