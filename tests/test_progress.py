@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,11 @@ def run(harness: Harness, tmp_path: Path, *args: str, tty: bool) -> tuple[str, s
     fcntl.ioctl(replica, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=replica)
     os.close(replica)
+    # stdout is drained meanwhile: a summary bigger than the pipe's buffer would block
+    # the command before it closes the terminal.
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))  # type: ignore[union-attr]
+    reader.start()
     chunks = []
     while True:
         try:
@@ -58,9 +64,10 @@ def run(harness: Harness, tmp_path: Path, *args: str, tty: bool) -> tuple[str, s
         if not chunk:
             break
         chunks.append(chunk)
-    out = proc.communicate(timeout=180)[0]
+    proc.wait(timeout=180)
+    reader.join(timeout=30)
     os.close(main)
-    return out.decode(), ANSI.sub("", b"".join(chunks).decode(errors="replace"))
+    return b"".join(out).decode(), ANSI.sub("", b"".join(chunks).decode(errors="replace"))
 
 
 def test_a_terminal_sees_progress_and_a_pipe_sees_nothing_extra(

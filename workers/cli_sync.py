@@ -100,12 +100,15 @@ def sync_command(
             f"{crm} sync stopped: {exc}; what was written is kept, the rest is written "
             "by the next sync once the budget window resets"
         ) from None
+    # The profiles, grid and bands are kept with the run (`segsync runs show ID --json`,
+    # the console): a full run's summary stays a summary.
+    shown = {k: v for k, v in report.as_dict().items() if k != "segment_insights"}
     if json_logs():  # every line of every stream is JSON: the summary is one line
-        click.echo(json.dumps(report.as_dict(), default=str))
+        click.echo(json.dumps(shown, default=str))
     elif as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+        click.echo(json.dumps(shown, indent=2, default=str))
     else:
-        click.echo(format_report(report.as_dict()))
+        click.echo(format_report(shown))
     _rejected(crm, report.rejected, report.deferred)
 
 
