@@ -16,7 +16,7 @@ No I/O: the caller stores the dict.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -55,11 +55,9 @@ class RunInsights:
             for label, n in populations.items()
         }
         self.kinds: dict[str, Insights] = {}
-        self._template: SegmentResult | None = None
 
     def add(self, result: SegmentResult) -> None:
-        """Fold one part's segmented frames in."""
-        self._template = self._template or result
+        """Fold one part's segmented frames in (only its sample is kept)."""
         frames = {"contacts": result.contacts, "companies": result.companies}
         for label, frame in frames.items():
             if frame is None or frame.height == 0:
@@ -80,19 +78,18 @@ class RunInsights:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready figures keyed by object type (``contact``, ``company``)."""
-        if self._template is None:
+        if not self.kinds:
             return {}
         samples = {
             label: pl.concat(kind.sample, how="diagonal_relaxed") if kind.sample else None
             for label, kind in self.kinds.items()
         }
         contacts = samples.get("contacts")
-        result = replace(
-            self._template,
-            contacts=contacts if contacts is not None else self._template.contacts.clear(),
+        sampled = SegmentResult(
+            contacts=contacts if contacts is not None else pl.DataFrame({"id": []}),
             companies=samples.get("companies"),
         )
-        profiles = build_profiles(result, self.playbook)
+        profiles = build_profiles(sampled, self.playbook)
         out: dict[str, Any] = {}
         for label, kind in self.kinds.items():
             sample = samples[label]
