@@ -53,6 +53,21 @@ _FILL = {
     ),
 }
 
+_CHURN = {
+    "postgresql": (
+        "UPDATE event_inbox SET status = 'leased', due_at = now() + interval '5 minutes', "
+        "lease_token = 'x', attempts = 1",
+        "UPDATE event_inbox SET status = 'done', due_at = NULL, lease_token = NULL, "
+        "processed_at = now()",
+    ),
+    "sqlite": (
+        "UPDATE event_inbox SET status = 'leased', due_at = datetime('now', '+5 minutes'), "
+        "lease_token = 'x', attempts = 1",
+        "UPDATE event_inbox SET status = 'done', due_at = NULL, lease_token = NULL, "
+        "processed_at = datetime('now')",
+    ),
+}
+
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
@@ -60,13 +75,22 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return (time.perf_counter() - started) * 1000, result
 
 
-def measure(url: str, done: int, waiting: int, repeat: int) -> dict[str, float]:
+def measure(
+    url: str, done: int, waiting: int, repeat: int, churned: bool = False
+) -> dict[str, float]:
     with StateStore(url) as store:
         store.migrate()
         fill = sa.text(_FILL[store.dialect])
         started = time.perf_counter()
         with store.engine.begin() as conn:
-            conn.execute(fill, {"status": "done", "start": 0, "stop": done})
+            if churned:
+                # As real events get there: stored waiting, leased, then finished. Each
+                # step is a new row version; the old ones stay until a VACUUM.
+                conn.execute(fill, {"status": "pending", "start": 0, "stop": done})
+                for step in _CHURN[store.dialect]:
+                    conn.exec_driver_sql(step)
+            else:
+                conn.execute(fill, {"status": "done", "start": 0, "stop": done})
             conn.execute(fill, {"status": "pending", "start": done, "stop": done + waiting})
             if store.dialect == "postgresql":
                 conn.exec_driver_sql("ANALYZE event_inbox")
@@ -118,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--done", type=int, default=1_000_000, help="done events in the table")
     parser.add_argument("--waiting", type=int, default=1_000, help="pending events to claim")
     parser.add_argument("--repeat", type=int, default=5, help="runs; the median is shown")
+    parser.add_argument(
+        "--churned",
+        action="store_true",
+        help="done events that got there as real ones do (waiting, leased, done), leaving "
+        "their earlier row versions behind, not rows inserted done",
+    )
     args = parser.parse_args(argv)
     server = os.environ.get("SEGSYNC_DATABASE_URL", "")
     if not server.startswith("postgresql"):
@@ -126,11 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         print("sqlite:")
         results["sqlite"] = measure(
-            f"sqlite:///{Path(tmp) / 'inbox.db'}", args.done, args.waiting, args.repeat
+            f"sqlite:///{Path(tmp) / 'inbox.db'}",
+            args.done,
+            args.waiting,
+            args.repeat,
+            args.churned,
         )
     with fresh_database(server) as url:
         print("postgresql:")
-        results["postgresql"] = measure(url, args.done, args.waiting, args.repeat)
+        results["postgresql"] = measure(url, args.done, args.waiting, args.repeat, args.churned)
     missed = []
     for backend, timings in results.items():
         for name, ms in timings.items():
