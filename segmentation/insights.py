@@ -23,7 +23,7 @@ import polars as pl
 
 from segmentation.engine import SegmentResult
 from segmentation.playbook import Playbook
-from segmentation.report import REVENUE, build_profiles
+from segmentation.report import build_profiles, revenue_column
 
 PROFILE_SAMPLE = 50_000  # records per object type profiled at most
 # CLV bands' lower edges (currency units): a log-like scale from nothing to whales.
@@ -66,7 +66,7 @@ class RunInsights:
             into.records += frame.height
             _add_grid(into, frame)
             _add_clv(into, frame)
-            _add_tiers(into, frame, _revenue_column(frame, label))
+            _add_tiers(into, frame, revenue_column(frame, label))
             into.sample.append(self._sampled(frame, self.shares.get(label, 1.0)))
 
     @staticmethod
@@ -147,12 +147,12 @@ def _add_clv(into: Insights, frame: pl.DataFrame) -> None:
         into.clv[index] += n
 
 
-def _add_tiers(into: Insights, frame: pl.DataFrame, revenue: str | None) -> None:
+def _add_tiers(into: Insights, frame: pl.DataFrame, revenue: str) -> None:
     if TIER not in frame.columns:
         return
 
-    def total(name: str | None) -> pl.Expr:
-        if name is None or name not in frame.columns:
+    def total(name: str) -> pl.Expr:
+        if name not in frame.columns:
             return pl.lit(0.0)
         number = pl.col(name).cast(pl.Float64)
         return pl.when(number.is_finite()).then(number).sum()
@@ -165,13 +165,6 @@ def _add_tiers(into: Insights, frame: pl.DataFrame, revenue: str | None) -> None
         cell[0] += n
         cell[1] += rev or 0.0
         cell[2] += clv or 0.0
-
-
-def _revenue_column(frame: pl.DataFrame, label: str) -> str | None:
-    """The first revenue column of the object type that holds values in this frame."""
-    present = [n for n in REVENUE[label] if n in frame.columns]
-    filled = [n for n in present if frame[n].null_count() < frame.height]
-    return next(iter(filled or present), None)
 
 
 def _money(value: float) -> float:

@@ -59,7 +59,7 @@ def build_profiles(result: SegmentResult, playbook: Playbook) -> dict[str, Any]:
         profiles[label] = profile_segments(
             frame,
             specs,
-            revenue_col=_first(frame, REVENUE[label]),
+            revenue_col=revenue_column(frame, label),
             won_col=_first(frame, WON[label]),
             mapped_outputs=outputs,
             reach_cols=("email", "owner_id", _HAS_CONTACTS),
@@ -95,6 +95,11 @@ def add_holdouts(result: SegmentResult, playbook: Playbook) -> SegmentResult:
 
     companies = flagged(result.companies) if result.companies is not None else None
     return replace(result, contacts=flagged(result.contacts), companies=companies)
+
+
+def revenue_column(frame: pl.DataFrame, label: str) -> str:
+    """The revenue column of ``contacts`` or ``companies`` that this frame fills."""
+    return _first(frame, REVENUE[label])
 
 
 def _first(frame: pl.DataFrame, names: tuple[str, ...]) -> str:

@@ -51,14 +51,7 @@ class Preview:
                 (pl.col("field") == model) | pl.col("field").str.starts_with(model + "_")
             )
         if transition:
-            moves = pl.concat_str(
-                [
-                    pl.col("old").fill_null("(none)"),
-                    pl.lit(" -> "),
-                    pl.col("new").fill_null("(none)"),
-                ]
-            )
-            frame = frame.filter(moves == transition)
+            frame = frame.filter(MOVE.eq(transition))
         return frame
 
     def models(self) -> list[str]:
@@ -71,15 +64,7 @@ class Preview:
     def transitions(self, model: str) -> list[str]:
         """The distinct moves of one model's field, most records first."""
         frame = self.rows(model).filter(pl.col("field") == model)
-        moves = frame.select(
-            pl.concat_str(
-                [
-                    pl.col("old").fill_null("(none)"),
-                    pl.lit(" -> "),
-                    pl.col("new").fill_null("(none)"),
-                ]
-            ).alias("move")
-        )
+        moves = frame.select(MOVE.alias("move"))
         counted = moves.group_by("move").len().sort(["len", "move"], descending=[True, False])
         return [str(m) for m in counted["move"].to_list()]
 
