@@ -19,18 +19,25 @@ first ``--warmup`` seconds of changes are reported apart too: they meet each wor
 first round, which must not stall (rounds read the changed records by id and segment
 them against the mirror: target, no change of the warm-up waits more than 5 s). Needs
 the PostgreSQL and Redis of the test suite. Exits 1 when a target is missed.
+
+``--profile DIR`` looks inside the measured window: py-spy samples every worker (idle
+time included: waiting on the database or the CRM is where a round's time may go), the
+receiver and this process (the sandbox) into DIR as collapsed stacks, and the workers
+log every event round, summarised at the end (events, records reached, seconds per step).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +140,7 @@ def wait_quiet(receiver: str, sandbox: str, quiet: float = 3.0, timeout: float =
     calm_since: float | None = None
     while time.monotonic() < deadline:
         hooks = requests.get(f"{sandbox}/_sandbox/webhooks", timeout=10).json()["counters"]
-        depth = requests.get(f"{receiver}/healthz", timeout=10).json()["inbox_depth"]
+        depth = requests.get(f"{receiver}/readyz", timeout=10).json()["inbox_depth"]
         if hooks["pending"] == 0 and depth == 0:
             calm_since = calm_since or time.monotonic()
             if time.monotonic() - calm_since >= quiet:
@@ -142,6 +149,90 @@ def wait_quiet(receiver: str, sandbox: str, quiet: float = 3.0, timeout: float =
             calm_since = None
         time.sleep(0.2)
     raise SystemExit("events did not settle in time")
+
+
+ROUND_LINE = re.compile(
+    r"^(?P<at>[\d-]+ [\d:,]+) INFO segsync\.events: \w+ event round: (?P<events>\d+) events, "
+    r"(?P<changed>\d+) records changed, (?P<reached>\d+) reached, (?P<written>\d+) written, "
+    r"(?P<calls>\d+) calls, (?P<seconds>[\d.]+) s \((?P<steps>[^)]*)\)"
+)
+
+
+def start_profilers(out: Path, pids: dict[str, int], seconds: int) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each process for ``seconds``, collapsed stacks into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        raise SystemExit("--profile needs py-spy in this virtualenv: pip install py-spy")
+    return [
+        subprocess.Popen(
+            [
+                str(spy),
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(seconds),
+                "--rate",
+                "50",
+                "--format",
+                "raw",
+                "--subprocesses",
+                "--idle",
+                "--nonblocking",
+                "--output",
+                str(out / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(out / f"{name}.log").open("wb"),
+        )
+        for name, pid in pids.items()
+    ]
+
+
+def round_summary(logs: Path, since: float, until: float) -> str:
+    """The workers' event rounds that started in [since, until): counts and mean steps."""
+    rounds: list[dict[str, Any]] = []
+    for log in sorted(logs.glob("worker-*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            match = ROUND_LINE.match(line)
+            if match is None:
+                continue
+            ended = datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if not since <= ended - float(match["seconds"]) < until:
+                continue
+            steps = dict(
+                (name, float(sec))
+                for name, sec in (part.rsplit(" ", 1) for part in match["steps"].split(", "))
+            )
+            rounds.append(
+                {
+                    **{
+                        k: float(v)
+                        for k, v in match.groupdict().items()
+                        if k not in ("at", "steps")
+                    },
+                    "steps": steps,
+                }
+            )
+    if not rounds:
+        return "rounds: none logged in the window"
+    n = len(rounds)
+    mean = {
+        k: sum(r[k] for r in rounds) / n
+        for k in ("events", "changed", "reached", "written", "calls", "seconds")
+    }
+    steps: dict[str, float] = {}
+    for r in rounds:
+        for name, sec in r["steps"].items():
+            steps[name] = steps.get(name, 0.0) + sec / n
+    busy = sum(r["seconds"] for r in rounds) / (until - since)
+    return (
+        f"rounds: {n} ({busy:.0%} of the window busy), per round mean {mean['events']:.1f} "
+        f"events, {mean['changed']:.1f} changed, {mean['reached']:.1f} reached, "
+        f"{mean['written']:.1f} written, {mean['calls']:.1f} calls, {mean['seconds']:.3f} s: "
+        + ", ".join(f"{name} {sec:.3f}" for name, sec in steps.items())
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
             SEGSYNC_REDIS_URL=redis_url,
             SEGSYNC_DATABASE_URL=database,
         )
-        workers = Workers(env, logs)
+        workers = Workers(env, logs, loglevel="INFO" if args.profile else "WARNING")
         try:
             subprocess.run(
                 [*segsync(), "schema", "apply"], env=env, check=True, capture_output=True
@@ -203,7 +294,12 @@ def run(args: argparse.Namespace) -> int:
             stop = time.monotonic() + args.warmup + args.seconds
             per_tick, tick = max(1, args.rate // 10), 0.1
             changed = 0
+            spies: list[subprocess.Popen[bytes]] = []
             while time.monotonic() < stop:
+                if args.profile and not spies and time.time() >= since:
+                    pids = {f"worker-{i + 1}": p.pid for i, p in enumerate(workers.procs)}
+                    pids |= {"receiver": procs[0].pid, "sandbox": os.getpid()}
+                    spies = start_profilers(Path(args.profile), pids, args.seconds)
                 t0 = time.monotonic()
                 body = {"count": per_tick, "object_type": "contacts"}
                 requests.post(f"{server.url}/_sandbox/mutate", json=body, timeout=10)
@@ -211,6 +307,8 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(max(0.0, tick - (time.monotonic() - t0)))
             until = time.time()
             wait_quiet(receiver, server.url)
+            for spy in spies:
+                spy.wait(timeout=120)
             warmup = clock.latencies(warm_from, since)
             measured = clock.latencies(since, until)
             status = subprocess.run(
@@ -231,6 +329,9 @@ def run(args: argparse.Namespace) -> int:
     print(warmup.line(f"warm-up ({args.warmup} s, not counted)"))
     print(measured.line(f"measured ({args.seconds} s)"))
     print(f"events status {status.strip()}")
+    if args.profile:
+        print(round_summary(logs, since, until))
+        print(f"profiles (py-spy, collapsed stacks) in {args.profile}; worker logs in {logs}")
     print(
         f"peak RSS: benchmark (sandbox) {peak_rss_mb():.0f} MB (its webhook backlog peaked at "
         f"{hooks['pending_peak']:,} events); workers {worker_rss}"
@@ -263,6 +364,9 @@ def main() -> None:
         ),
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy the measured window and log every round"
+    )
     sys.exit(run(parser.parse_args()))
 
 

@@ -148,13 +148,14 @@ class Workers:
     env: dict[str, str]
     logs: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    loglevel: str = "WARNING"  # INFO logs every event round's steps and seconds
 
     def start(self, n: int) -> None:
         for i in range(n):
             log = (self.logs / f"worker-{i + 1}.log").open("wb")
             self.procs.append(
                 subprocess.Popen(
-                    [*segsync(), "worker", "--concurrency", "1", "--loglevel", "WARNING"],
+                    [*segsync(), "worker", "--concurrency", "1", "--loglevel", self.loglevel],
                     env=self.env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

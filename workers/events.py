@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +74,26 @@ class RoundReport:
     released: int = 0  # events handed back untried (CRM-wide failure, lease lost)
     failed_rounds: int = 0
     paused: str | None = None  # why the CRM's processing is paused
+    records_reached: int = 0  # changed records and what they roll up into
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the round
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the block's wall time to ``phase`` (where a slow round spends it)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[phase] = self.phases.get(phase, 0.0) + time.monotonic() - started
+
+    def line(self, crm: str) -> str:
+        """One log line: what the round did and where its time went."""
+        steps = ", ".join(f"{name} {sec:.3f}" for name, sec in self.phases.items())
+        return (
+            f"{crm} event round: {self.events} events, {self.records_changed} records "
+            f"changed, {self.records_reached} reached, {self.records_written} written, "
+            f"{self.api_calls} calls, {self.seconds:.3f} s ({steps})"
+        )
 
     @property
     def more(self) -> bool:
@@ -87,6 +108,9 @@ class RoundReport:
         self.records_written += part.records_written
         self.fields_written += part.fields_written
         self.rejected += part.rejected
+        self.records_reached += part.records_reached
+        for phase, seconds in part.phases.items():
+            self.phases[phase] = self.phases.get(phase, 0.0) + seconds
         for kind, ids in changed.items():
             self.changed_ids.setdefault(kind, set()).update(ids)
         for name, gone in part.deleted_ids.items():
@@ -170,7 +194,8 @@ class Processor:
         if pause is not None:
             report.paused = pause.reason
             return report
-        claim = self.inbox.claim(self.crm, self.batch_size)
+        with report.timed("claim"):
+            claim = self.inbox.claim(self.crm, self.batch_size)
         report.events = len(claim.events)
         if not claim.events:
             return report
@@ -189,18 +214,20 @@ class Processor:
             ended = self.inbox.resume(self.crm)
             if ended is not None:
                 log.warning("%s event processing resumed (paused for: %s)", self.crm, ended.reason)
-        self.store.bump_counters(
-            self.crm,
-            {
-                "processed": report.events - report.failed - report.released,
-                "failed_rounds": report.failed_rounds,
-                "dropped_own": report.dropped_own,
-                "dropped_repeat": report.dropped_repeat,
-                "records_written": report.records_written,
-            },
-        )
+        with report.timed("finish"):
+            self.store.bump_counters(
+                self.crm,
+                {
+                    "processed": report.events - report.failed - report.released,
+                    "failed_rounds": report.failed_rounds,
+                    "dropped_own": report.dropped_own,
+                    "dropped_repeat": report.dropped_repeat,
+                    "records_written": report.records_written,
+                },
+            )
         report.api_calls = self.connector.usage().calls_made - calls
         report.seconds = time.monotonic() - started
+        log.info("%s", report.line(self.crm))
         return report
 
     def _run_claim(
@@ -256,7 +283,8 @@ class Processor:
                 raise
             # Events about records deleted meanwhile went with them (forget_records):
             # these match no row, and the groups still to try need not re-read them.
-            self.inbox.finish(claim.token, [e.id for e in group])
+            with report.timed("finish"):
+                self.inbox.finish(claim.token, [e.id for e in group])
             observe_events(self.crm, [e.received_at for e in group])
             gone = {(t, i) for t, ids in report.deleted_ids.items() for i in ids}
             if gone:
@@ -296,18 +324,23 @@ class Processor:
     ) -> None:
         """One try at a group of events (the whole claim, or a half of a failed one)."""
         part = RoundReport()
-        changed = self._changes(events, part)
+        with part.timed("changes"):
+            changed = self._changes(events, part)
         if any(changed.values()):
-            unreadable, reason = self.population.refresh(changed, self.inbox.policy.split_rounds)
+            with part.timed("read"):
+                unreadable, reason = self.population.refresh(
+                    changed, self.inbox.policy.split_rounds
+                )
             failed: set[tuple[str, str]] = {
                 (t, i) for t, ids in unreadable.items() for i in ids if i in changed.get(t, ())
             }
             if failed:
                 raise RecordsFailed(failed, reason)
             self._resegment(changed, part, check, unreadable)
-        for kind, gone in part.deleted_ids.items():
-            # A deletion (or GDPR deletion) in the CRM: nothing about it stays here.
-            self.store.forget_records(self.crm, kind, gone)
+        with part.timed("forget"):
+            for kind, gone in part.deleted_ids.items():
+                # A deletion (or GDPR deletion) in the CRM: nothing about it stays here.
+                self.store.forget_records(self.crm, kind, gone)
         report.absorb(part, changed)
 
     def _changes(self, events: list[InboxEvent], report: RoundReport) -> dict[ObjectType, set[str]]:
@@ -367,23 +400,27 @@ class Processor:
         guard: Callable[[], None] | None = None,
         unreadable: dict[ObjectType, set[str]] | None = None,
     ) -> None:
-        view = self.population.ensure()
-        mode = playbook_mode(self.playbook)
-        reach = roll_up_closure(self.store, self.crm, changed)
-        frames = view.frames(mode, reach)
+        with report.timed("reach"):
+            view = self.population.ensure()
+            mode = playbook_mode(self.playbook)
+            reach = roll_up_closure(self.store, self.crm, changed)
+            frames = view.frames(mode, reach)
+        report.records_reached = sum(len(ids) for ids in reach.values())
         skip = {t: set(ids) for t, ids in (unreadable or {}).items()}
         # The records the plan writes are re-read first: a change that sent no event
         # (a read-only activity field) must not be overwritten from the mirror's copy.
         unread = unread_reach(changed, frames)
         if unread:
-            more, _reason = self.population.refresh(unread, self.inbox.policy.split_rounds)
-            for object_type, ids in more.items():
-                skip.setdefault(object_type, set()).update(ids)
-            frames = view.frames(mode, reach)
+            with report.timed("reread"):
+                more, _reason = self.population.refresh(unread, self.inbox.policy.split_rounds)
+                for object_type, ids in more.items():
+                    skip.setdefault(object_type, set()).update(ids)
+                frames = view.frames(mode, reach)
         pulled = Pulled(frames, {}, changed, [], shape=view.shape, whole=False)
-        plan = plan_sync(
-            self.connector, self.store, pulled, self.playbook, affected_history_only=True
-        )
+        with report.timed("plan"):
+            plan = plan_sync(
+                self.connector, self.store, pulled, self.playbook, affected_history_only=True
+            )
         if any(skip.values()):
             # Reached through a roll-up but unreadable now: planned on an old copy, so
             # not written; the record's own next change (or the next sync) writes it.
@@ -394,7 +431,8 @@ class Processor:
             log.info("%s: %s not re-readable, left unwritten this round", self.crm, skip)
         if guard is not None and (plan.writes or plan.lifecycle_clears):
             guard()
-        outcome = write_all(self.connector, self.store, plan)
+        with report.timed("write"):
+            outcome = write_all(self.connector, self.store, plan)
         report.records_written += outcome.records_written
         report.fields_written += outcome.fields_written
         report.rejected += outcome.rejected
