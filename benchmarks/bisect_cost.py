@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, sandbox_process
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from workers.runner import retry_dead_letters, run_sync
 from workers.settings import Settings
 from workers.state import StateStore

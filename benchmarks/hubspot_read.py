@@ -14,7 +14,7 @@ import time
 from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb, sandbox_process
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 
 PROPERTIES = [
     "email",

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb, sandbox_process
 from connectors.base import FieldSpec, FieldWrite
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 
 SPEC = FieldSpec("bench_value", "Benchmark value", "string")
 

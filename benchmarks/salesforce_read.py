@@ -14,8 +14,8 @@ import time
 from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb, sandbox_process
-from connectors.salesforce import SalesforceConfig, SalesforceConnector
-from connectors.salesforce_session import SalesforceAuth
+from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
+from connectors.salesforce.session import SalesforceAuth
 
 FIELDS = ["FirstName", "LastName", "Email", "Title", "MailingCountry", "AccountId", "LeadSource"]
 

@@ -19,8 +19,8 @@ from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb, sandbox_process
 from connectors.base import FieldSpec, FieldWrite
-from connectors.salesforce import SalesforceConfig, SalesforceConnector
-from connectors.salesforce_session import SalesforceAuth
+from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
+from connectors.salesforce.session import SalesforceAuth
 
 SPEC = FieldSpec("bench_value", "Benchmark value", "string")
 

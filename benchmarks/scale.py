@@ -64,7 +64,7 @@ from benchmarks.sync_workers import (
     segsync,
 )
 from connectors.base import ObjectType
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.sandbox.hubspot_values import normalize_number
 from workers.fieldmap import load_field_map
 from workers.frames import playbook_mode

@@ -69,7 +69,7 @@ from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb
 from connectors.base import ObjectType
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.sandbox import SandboxConfig, SandboxServer
 from connectors.sandbox.hubspot_values import format_value, normalize_number
 from connectors.sandbox.stats import Stats

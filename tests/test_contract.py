@@ -22,7 +22,7 @@ from connectors.base import (
     ObjectType,
     WriteStatus,
 )
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.retrying import RetryPolicy
 from connectors.sandbox import SandboxConfig, SandboxServer
 
@@ -93,8 +93,8 @@ def hubspot_harness(**sandbox: Any) -> Harness:
 
 
 def salesforce_harness(**sandbox: Any) -> Harness:
-    from connectors.salesforce import SalesforceConfig, SalesforceConnector
-    from connectors.salesforce_session import SalesforceAuth
+    from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
+    from connectors.salesforce.session import SalesforceAuth
 
     server = SandboxServer(
         SandboxConfig(

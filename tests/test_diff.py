@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from connectors.salesforce_schema import field_api_name
+from connectors.salesforce.schema import field_api_name
 from workers.diff import diff_values, written_frame
 from workers.lifecycle import lifecycle_field, plan_lifecycle
 from workers.outputs import field_specs, is_companion, output_values

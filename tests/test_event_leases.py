@@ -25,7 +25,7 @@ from alembic import command
 from pydantic import SecretStr
 
 from connectors.base import FieldWrite, ObjectType, Record, RejectedError, WriteResult
-from connectors.hubspot import HubSpotConnector
+from connectors.hubspot.connector import HubSpotConnector
 from tests.deployment import TOKEN, Deployment, free_port, planned
 from tests.test_events_e2e import ThreadedReceiver
 from workers.events import Processor, status

@@ -34,7 +34,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from connectors.base import FieldWrite
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.sandbox import SandboxServer
 from tests.deployment import (
     TOKEN,

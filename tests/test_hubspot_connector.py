@@ -23,7 +23,7 @@ from connectors.base import (
     TransientError,
     WriteStatus,
 )
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.ratelimit import UnlimitedLimiter
 from connectors.retrying import RetryPolicy
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from connectors.base import Cursor, FieldSpec, FieldWrite, WriteStatus
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.retrying import RetryPolicy
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
 from workers.cli import main

@@ -15,10 +15,10 @@ import redis
 from pydantic import SecretStr
 
 from connectors.base import BudgetExhaustedError, TransientError
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.retrying import RetryPolicy
-from connectors.salesforce import SalesforceConfig, SalesforceConnector
-from connectors.salesforce_session import SalesforceAuth
+from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
+from connectors.salesforce.session import SalesforceAuth
 from connectors.sandbox import SandboxConfig, SandboxServer
 from tests.deployment import free_port
 from workers.quota import (

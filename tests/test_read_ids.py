@@ -17,10 +17,10 @@ import responses
 from pydantic import SecretStr
 
 from connectors.base import Connector, ObjectType, Record, RejectedError
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.ratelimit import UnlimitedLimiter
 from connectors.retrying import RetryPolicy
-from connectors.salesforce import _id15
+from connectors.salesforce.connector import _id15
 from connectors.sandbox.salesforce_ids import make_id
 from tests.test_contract import Harness, hubspot_harness, salesforce_harness
 
@@ -373,7 +373,7 @@ def test_hubspot_batch_read_sends_100_ids_per_call_and_other_207_errors_fail() -
 
 @pytest.mark.integration
 def test_salesforce_id_lists_keep_the_query_uri_under_the_limit() -> None:
-    from connectors.salesforce import ID_CHUNK, QUERY_URI_BUDGET, SalesforceConnector
+    from connectors.salesforce.connector import ID_CHUNK, QUERY_URI_BUDGET, SalesforceConnector
 
     crm = salesforce_harness()
     try:

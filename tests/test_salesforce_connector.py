@@ -15,8 +15,8 @@ from pydantic import SecretStr
 
 from connectors.base import BudgetExhaustedError, Cursor, FieldWrite, WriteStatus
 from connectors.retrying import RetryPolicy
-from connectors.salesforce import SalesforceConfig, SalesforceConnector
-from connectors.salesforce_session import SalesforceAuth
+from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
+from connectors.salesforce.session import SalesforceAuth
 
 HOST = "https://acme.my.salesforce.com"
 API = f"{HOST}/services/data/v59.0"

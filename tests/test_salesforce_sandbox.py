@@ -13,8 +13,8 @@ from pydantic import SecretStr
 
 from connectors.base import AuthError, Cursor, FieldSpec, FieldWrite, WriteStatus
 from connectors.retrying import RetryPolicy
-from connectors.salesforce import SalesforceConfig, SalesforceConnector
-from connectors.salesforce_session import SalesforceAuth
+from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
+from connectors.salesforce.session import SalesforceAuth
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
 from workers.cli import main
 

@@ -24,7 +24,7 @@ from lxml import etree
 from pydantic import SecretStr
 
 from connectors.base import FieldWrite, WriteStatus
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.retrying import RetryPolicy
 from connectors.sandbox import SandboxConfig, SandboxServer
 

@@ -10,7 +10,7 @@ import responses
 from pydantic import SecretStr
 
 from connectors.base import ConnectorError
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.ratelimit import UnlimitedLimiter
 from connectors.retrying import RetryPolicy
 from workers.settings import Settings

@@ -29,7 +29,7 @@ def _failed(line: str, exc: Exception) -> Finding:
 
 def check_hubspot(settings: Settings) -> Iterator[Finding]:
     """Credentials, reachability and rate-limit headroom of the HubSpot account."""
-    from connectors.hubspot import HubSpotConnector
+    from connectors.hubspot.connector import HubSpotConnector
 
     try:
         connector = HubSpotConnector(settings.hubspot())
@@ -50,8 +50,8 @@ def check_hubspot(settings: Settings) -> Iterator[Finding]:
 
 def check_salesforce(settings: Settings) -> Iterator[Finding]:
     """Login, API usage (used/max) and segsync's fields: present and writable?"""
-    from connectors.salesforce import SalesforceConnector
-    from connectors.salesforce_streams import STREAMS
+    from connectors.salesforce.connector import SalesforceConnector
+    from connectors.salesforce.streams import STREAMS
 
     try:
         connector = SalesforceConnector(settings.salesforce())

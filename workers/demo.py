@@ -18,7 +18,7 @@ import requests
 from pydantic import SecretStr
 
 from connectors.base import OBJECT_TYPES
-from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.sandbox import SandboxConfig, SandboxServer
 from workers.runner import SyncReport, run_sync
 from workers.settings import Settings

@@ -173,8 +173,8 @@ def _refused_name(name: str, crm: CrmName) -> tuple[str, str] | None:
     """(why, what to do) when ``crm`` would refuse segsync field ``name``, else None."""
     # The connectors' own naming; imported here because runs import this module for
     # validate_against and need not load both CRM clients for it.
-    from connectors.hubspot import PROPERTY_PREFIX
-    from connectors.salesforce_schema import field_api_name
+    from connectors.hubspot.connector import PROPERTY_PREFIX
+    from connectors.salesforce.schema import field_api_name
 
     if crm == "salesforce":
         try:

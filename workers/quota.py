@@ -30,8 +30,8 @@ from connectors.budget import DailyBudget
 from connectors.ratelimit import Limiter
 
 if TYPE_CHECKING:
-    from connectors.hubspot import HubSpotConfig
-    from connectors.salesforce import SalesforceConfig
+    from connectors.hubspot.connector import HubSpotConfig
+    from connectors.salesforce.connector import SalesforceConfig
 
 log = logging.getLogger(__name__)
 DAY_KEY_TTL = int(timedelta(days=2).total_seconds())

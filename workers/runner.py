@@ -39,8 +39,8 @@ WRITE_CHUNK = 500
 
 def build_connector(settings: Settings, crm: CrmName) -> Connector:
     """The configured connector; with Redis configured, its quota is shared by all workers."""
-    from connectors.hubspot import HubSpotConnector
-    from connectors.salesforce import SalesforceConnector
+    from connectors.hubspot.connector import HubSpotConnector
+    from connectors.salesforce.connector import SalesforceConnector
     from workers import metrics
     from workers.quota import hubspot_account, salesforce_account, shared_quota
 

@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.hubspot import HubSpotConfig
+from connectors.hubspot.connector import HubSpotConfig
 from connectors.retrying import RetryPolicy
-from connectors.salesforce import SalesforceConfig
-from connectors.salesforce_session import SalesforceAuth
+from connectors.salesforce.connector import SalesforceConfig
+from connectors.salesforce.session import SalesforceAuth
 
 HUBSPOT_API = "https://api.hubapi.com"
 MIB = 1024 * 1024

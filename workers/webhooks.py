@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from connectors.hubspot import PROPERTY_PREFIX
+from connectors.hubspot.connector import PROPERTY_PREFIX
 from workers import metrics
 from workers.inbox import Inbox
 from workers.receiver.addresses import AddressSet, client_ip, public_url

@@ -177,9 +177,9 @@ def segments_of(
 def native_namer(crm: str) -> Callable[[str], str]:
     """The CRM's own name of a segsync field (as its connector names it)."""
     if crm == "salesforce":
-        from connectors.salesforce_schema import field_api_name
+        from connectors.salesforce.schema import field_api_name
 
         return field_api_name
-    from connectors.hubspot import PROPERTY_PREFIX
+    from connectors.hubspot.connector import PROPERTY_PREFIX
 
     return lambda name: PROPERTY_PREFIX + name

@@ -18,8 +18,8 @@ from pydantic import SecretStr
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from connectors.base import AuthError, TransientError
-from connectors.http_session import use_session
-from connectors.hubspot_errors import HubSpotError
+from connectors.hubspot.errors import HubSpotError
+from connectors.hubspot.sdk_session import use_session
 
 
 class TokenProvider(Protocol):

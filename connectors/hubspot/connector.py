@@ -61,10 +61,10 @@ from connectors.base import (
     WriteStatus,
 )
 from connectors.budget import DailyBudget
-from connectors.http_session import use_session
-from connectors.hubspot_auth import OAuthRefreshToken, StaticToken, TokenProvider
-from connectors.hubspot_http import HubSpotTransport
-from connectors.hubspot_streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
+from connectors.hubspot.auth import OAuthRefreshToken, StaticToken, TokenProvider
+from connectors.hubspot.http import HubSpotTransport
+from connectors.hubspot.sdk_session import use_session
+from connectors.hubspot.streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
 from connectors.isolate import IsolationStats, allowance, bad_share, isolate
 from connectors.observe import watch
 from connectors.ratelimit import Limiter, RollingWindowLimiter

@@ -25,7 +25,7 @@ from connectors.base import (
     TransientError,
 )
 from connectors.retrying import RetryPolicy, call_with_retries, is_retryable
-from connectors.salesforce_errors import RETRYABLE_RECORD_CODES
+from connectors.salesforce.errors import RETRYABLE_RECORD_CODES
 
 PERMISSION_SET = "Segsync_Integration"
 KEPT_AS_TEXT = "text field takes every value; delete it and apply again for a picklist"

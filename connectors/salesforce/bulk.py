@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from connectors.base import ConnectorError, FieldWrite, WriteResult, WriteStatus
-from connectors.salesforce_errors import RETRYABLE_RECORD_CODES
+from connectors.salesforce.errors import RETRYABLE_RECORD_CODES
 from connectors.writes import same_result
 
 log = logging.getLogger(__name__)

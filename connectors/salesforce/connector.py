@@ -45,16 +45,16 @@ from connectors.base import (
 from connectors.budget import DailyBudget
 from connectors.ratelimit import Limiter
 from connectors.retrying import RetryPolicy, call_with_retries
-from connectors.salesforce_bulk import BulkIngest, BulkJobReport
-from connectors.salesforce_errors import RETRYABLE_RECORD_CODES, translate
-from connectors.salesforce_schema import MetadataSchema, field_api_name
-from connectors.salesforce_session import (
+from connectors.salesforce.bulk import BulkIngest, BulkJobReport
+from connectors.salesforce.errors import RETRYABLE_RECORD_CODES, translate
+from connectors.salesforce.schema import MetadataSchema, field_api_name
+from connectors.salesforce.session import (
     GuardedAdapter,
     SalesforceAuth,
     build_session,
     login,
 )
-from connectors.salesforce_streams import SalesforceStream, stream_for
+from connectors.salesforce.streams import SalesforceStream, stream_for
 from connectors.writes import group_writes, write_in_chunks
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from connectors.base import (
     TransientError,
 )
 from connectors.budget import DailyBudget
-from connectors.hubspot_auth import TokenProvider
-from connectors.hubspot_errors import HubSpotError
+from connectors.hubspot.auth import TokenProvider
+from connectors.hubspot.errors import HubSpotError
 from connectors.ratelimit import Limiter
 from connectors.retrying import RetryPolicy, call_with_retries
 
