@@ -1,1 +1,1 @@
-"""HubSpot through the official hubspot-api-client: auth, one paced HTTP path, streams, writes, schema."""
+"""HubSpot on the official hubspot-api-client: auth, a paced HTTP path, streams, writes."""

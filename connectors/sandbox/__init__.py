@@ -23,7 +23,7 @@ activity), ``_records`` (values, field-level security), ``_values``, ``_writes``
 ``_mdtypes`` (Metadata API), ``_errors``; the SOQL engine is ``soql*``.
 """
 
-from .config import FaultConfig, SandboxConfig
-from .server import SandboxServer
+from connectors.sandbox.config import FaultConfig, SandboxConfig
+from connectors.sandbox.server import SandboxServer
 
 __all__ = ["FaultConfig", "SandboxConfig", "SandboxServer"]

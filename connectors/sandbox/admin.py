@@ -18,12 +18,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from .config import FaultConfig
-from .dialect import Dialect
-from .events import EventEmitter
-from .mutate import mutate, pick_rows
-from .search import FilterError, parse_instant
-from .state import SandboxState
+from connectors.sandbox.config import FaultConfig
+from connectors.sandbox.dialect import Dialect
+from connectors.sandbox.events import EventEmitter
+from connectors.sandbox.mutate import mutate, pick_rows
+from connectors.sandbox.search import FilterError, parse_instant
+from connectors.sandbox.state import SandboxState
 
 MAX_MUTATE = 1_000_000
 MAX_VALUES = 100_000

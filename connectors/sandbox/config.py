@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from .events import WebhookSettings
+from connectors.sandbox.events import WebhookSettings
 
 Dialect = Literal["hubspot", "salesforce"]
 SeedMode = Literal["b2b", "b2c"]

@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import urllib3
 
-from .store import ChangeKind, Table
+from connectors.sandbox.store import ChangeKind, Table
 
 if TYPE_CHECKING:
-    from .config import SandboxConfig
+    from connectors.sandbox.config import SandboxConfig
 
 log = logging.getLogger("segsync.sandbox.events")
 

@@ -21,10 +21,10 @@ from urllib.parse import unquote
 import orjson
 from hubspot.utils.signature import Signature
 
-from .events import UI_SOURCE, Change, Event
-from .hubspot_defaults import PORTAL_ID
-from .hubspot_records import HubSpotData
-from .hubspot_values import format_value
+from connectors.sandbox.events import UI_SOURCE, Change, Event
+from connectors.sandbox.hubspot_defaults import PORTAL_ID
+from connectors.sandbox.hubspot_records import HubSpotData
+from connectors.sandbox.hubspot_values import format_value
 
 APP_ID = 1  # the app id the sandbox's OAuth token info reports
 UI_USER = "userId:1"

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from .events import Change, Event
-from .salesforce_ids import make_id
-from .salesforce_records import SalesforceData
-from .salesforce_values import to_json
+from connectors.sandbox.events import Change, Event
+from connectors.sandbox.salesforce_ids import make_id
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_values import to_json
 
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 SOBJECT_NS = "urn:sobject.enterprise.soap.sforce.com"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast, get_args
 
-from .config import FaultConfig
+from connectors.sandbox.config import FaultConfig
 
 FaultKind = Literal["429", "5xx", "drop_before", "drop_after", "slow", "daily_limit"]
 SCRIPTED_KINDS: tuple[str, ...] = get_args(FaultKind)

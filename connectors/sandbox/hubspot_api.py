@@ -8,27 +8,32 @@ from typing import Any
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from .auth import AuthFailure, Principal
-from .dialect import CallInfo, Route, RouteKind
-from .hubspot_defaults import ASSOCIATION_TYPES, ID_PLACEHOLDER, OBJECT_NAMES, PATH_OBJECTS
-from .hubspot_errors import (
+from connectors.sandbox.auth import AuthFailure, Principal
+from connectors.sandbox.dialect import CallInfo, Route, RouteKind
+from connectors.sandbox.hubspot_defaults import (
+    ASSOCIATION_TYPES,
+    ID_PLACEHOLDER,
+    OBJECT_NAMES,
+    PATH_OBJECTS,
+)
+from connectors.sandbox.hubspot_errors import (
     INVALID_AUTH_MESSAGE,
     ApiError,
     gateway_error,
     json_response,
     rate_limit_body,
 )
-from .hubspot_load import HubSpotMutationHooks, load_seed
-from .hubspot_misc import AssociationsApi, OAuthApi, pipelines
-from .hubspot_objects import ObjectsApi
-from .hubspot_properties import PropertiesApi
-from .hubspot_records import HubSpotData
-from .hubspot_search import SearchApi
-from .hubspot_values import format_value, iso
-from .mutate import MutationHooks
-from .ratelimit import Usage
-from .seed import SeedData
-from .state import SandboxState
+from connectors.sandbox.hubspot_load import HubSpotMutationHooks, load_seed
+from connectors.sandbox.hubspot_misc import AssociationsApi, OAuthApi, pipelines
+from connectors.sandbox.hubspot_objects import ObjectsApi
+from connectors.sandbox.hubspot_properties import PropertiesApi
+from connectors.sandbox.hubspot_records import HubSpotData
+from connectors.sandbox.hubspot_search import SearchApi
+from connectors.sandbox.hubspot_values import format_value, iso
+from connectors.sandbox.mutate import MutationHooks
+from connectors.sandbox.ratelimit import Usage
+from connectors.sandbox.seed import SeedData
+from connectors.sandbox.state import SandboxState
 
 Handler = Callable[[Request, Mapping[str, Any], CallInfo], Response]
 

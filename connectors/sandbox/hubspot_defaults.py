@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hubspot_schema import ObjectSchema, Option, PropertyDef, PropertyGroup
-from .seed_pools import B2B_GOALS, B2B_USE_CASES, B2C_GOALS, B2C_USE_CASES, CHANNELS, INTERESTS
-from .store import CREATED, ID, UPDATED
+from connectors.sandbox.hubspot_schema import ObjectSchema, Option, PropertyDef, PropertyGroup
+from connectors.sandbox.seed_pools import (
+    B2B_GOALS,
+    B2B_USE_CASES,
+    B2C_GOALS,
+    B2C_USE_CASES,
+    CHANNELS,
+    INTERESTS,
+)
+from connectors.sandbox.store import CREATED, ID, UPDATED
 
 PORTAL_ID = 24681357
 SCHEMA_CREATED_MS = 1565049600000  # when the default properties "were created" (2019-08-06)

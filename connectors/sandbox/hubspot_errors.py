@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 from werkzeug.wrappers import Response
 
-from .hubspot_defaults import PORTAL_ID
-from .hubspot_values import Issue, iso
+from connectors.sandbox.hubspot_defaults import PORTAL_ID
+from connectors.sandbox.hubspot_values import Issue, iso
 
 INVALID_AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .hubspot_defaults import ALIASES, FIELD_MAP, ID_RANGES, PIPELINES, VALUE_MAPS
-from .hubspot_errors import ApiError
-from .hubspot_records import HubSpotData
-from .hubspot_schema import PropertyDef
-from .hubspot_values import format_value, normalize_number
-from .hubspot_writes import Writer
-from .seed import SeedData
-from .store import Table
+from connectors.sandbox.hubspot_defaults import ALIASES, FIELD_MAP, ID_RANGES, PIPELINES, VALUE_MAPS
+from connectors.sandbox.hubspot_errors import ApiError
+from connectors.sandbox.hubspot_records import HubSpotData
+from connectors.sandbox.hubspot_schema import PropertyDef
+from connectors.sandbox.hubspot_values import format_value, normalize_number
+from connectors.sandbox.hubspot_writes import Writer
+from connectors.sandbox.seed import SeedData
+from connectors.sandbox.store import Table
 
 
 def encode(prop: PropertyDef, field: str, value: Any) -> Any:

@@ -7,12 +7,18 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .auth import OAuthFailure
-from .dialect import CallInfo
-from .hubspot_defaults import ASSOCIATION_TYPES, ERROR_NOUN, PIPELINES, PORTAL_ID, SCHEMA_CREATED_MS
-from .hubspot_errors import ApiError, batch_response, json_response, no_content
-from .hubspot_records import HubSpotData, read_json
-from .hubspot_values import iso
+from connectors.sandbox.auth import OAuthFailure
+from connectors.sandbox.dialect import CallInfo
+from connectors.sandbox.hubspot_defaults import (
+    ASSOCIATION_TYPES,
+    ERROR_NOUN,
+    PIPELINES,
+    PORTAL_ID,
+    SCHEMA_CREATED_MS,
+)
+from connectors.sandbox.hubspot_errors import ApiError, batch_response, json_response, no_content
+from connectors.sandbox.hubspot_records import HubSpotData, read_json
+from connectors.sandbox.hubspot_values import iso
 
 MAX_V4_READ = 1000
 SCOPES = [

@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from .dialect import CallInfo
-from .hubspot_defaults import DEFAULT_PROPERTIES, ERROR_NOUN, OBJECT_NAMES
-from .hubspot_errors import (
+from connectors.sandbox.dialect import CallInfo
+from connectors.sandbox.hubspot_defaults import DEFAULT_PROPERTIES, ERROR_NOUN, OBJECT_NAMES
+from connectors.sandbox.hubspot_errors import (
     ApiError,
     batch_response,
     invalid_properties,
@@ -20,9 +20,9 @@ from .hubspot_errors import (
     no_content,
     not_found_error,
 )
-from .hubspot_records import HubSpotData, bool_param, list_param, read_json
-from .hubspot_values import Issue, iso
-from .hubspot_writes import Writer
+from connectors.sandbox.hubspot_records import HubSpotData, bool_param, list_param, read_json
+from connectors.sandbox.hubspot_values import Issue, iso
+from connectors.sandbox.hubspot_writes import Writer
 
 MAX_LIST = 100
 MAX_BATCH = 100

@@ -6,10 +6,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .dialect import CallInfo
-from .hubspot_errors import ApiError, batch_response, json_response, no_content
-from .hubspot_records import HubSpotData, bool_param, read_json
-from .hubspot_schema import (
+from connectors.sandbox.dialect import CallInfo
+from connectors.sandbox.hubspot_errors import ApiError, batch_response, json_response, no_content
+from connectors.sandbox.hubspot_records import HubSpotData, bool_param, read_json
+from connectors.sandbox.hubspot_schema import (
     ObjectSchema,
     PropertyDef,
     PropertyGroup,
@@ -18,7 +18,7 @@ from .hubspot_schema import (
     property_from_create,
     property_from_update,
 )
-from .hubspot_values import iso
+from connectors.sandbox.hubspot_values import iso
 
 
 class PropertiesApi:

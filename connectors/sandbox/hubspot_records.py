@@ -8,18 +8,18 @@ from typing import Any
 import orjson
 from werkzeug.wrappers import Request
 
-from .hubspot_defaults import (
+from connectors.sandbox.hubspot_defaults import (
     ALWAYS,
     ASSOCIATION_TYPES,
     OBJECT_NAMES,
     PATH_OBJECTS,
     default_schemas,
 )
-from .hubspot_errors import ApiError
-from .hubspot_schema import ObjectSchema
-from .hubspot_values import format_value, iso
-from .state import SandboxState
-from .store import Table
+from connectors.sandbox.hubspot_errors import ApiError
+from connectors.sandbox.hubspot_schema import ObjectSchema
+from connectors.sandbox.hubspot_values import format_value, iso
+from connectors.sandbox.state import SandboxState
+from connectors.sandbox.store import Table
 
 # v3 inline association type names: (from, to) -> (unlabeled name, primary name or None).
 V3_TYPE_NAMES = {

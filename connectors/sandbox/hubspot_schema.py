@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .store import Kind
+from connectors.sandbox.store import Kind
 
 # type -> allowed fieldType values (HubSpot's properties guide).
 FIELD_TYPES: dict[str, frozenset[str]] = {

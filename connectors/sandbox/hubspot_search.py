@@ -7,10 +7,15 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .hubspot_defaults import ASSOCIATION_TYPES, DEFAULT_PROPERTIES, PATH_OBJECTS, QUERY_PROPERTIES
-from .hubspot_errors import ApiError, json_response
-from .hubspot_records import HubSpotData, read_json
-from .search import Condition, FilterError, Query, Sort
+from connectors.sandbox.hubspot_defaults import (
+    ASSOCIATION_TYPES,
+    DEFAULT_PROPERTIES,
+    PATH_OBJECTS,
+    QUERY_PROPERTIES,
+)
+from connectors.sandbox.hubspot_errors import ApiError, json_response
+from connectors.sandbox.hubspot_records import HubSpotData, read_json
+from connectors.sandbox.search import Condition, FilterError, Query, Sort
 
 MAX_GROUPS = 5
 MAX_FILTERS_PER_GROUP = 6

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .hubspot_schema import PropertyDef
-from .search import FilterError, parse_instant
-from .store import Kind
+from connectors.sandbox.hubspot_schema import PropertyDef
+from connectors.sandbox.search import FilterError, parse_instant
+from connectors.sandbox.store import Kind
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .hubspot_defaults import ERROR_NOUN, PIPELINES, STAGE_INFO, TYPE_ID_TARGET
-from .hubspot_errors import ApiError, invalid_properties
-from .hubspot_records import HubSpotData
-from .hubspot_values import Issue, normalize, normalize_number
-from .store import Table
+from connectors.sandbox.hubspot_defaults import ERROR_NOUN, PIPELINES, STAGE_INFO, TYPE_ID_TARGET
+from connectors.sandbox.hubspot_errors import ApiError, invalid_properties
+from connectors.sandbox.hubspot_records import HubSpotData
+from connectors.sandbox.hubspot_values import Issue, normalize, normalize_number
+from connectors.sandbox.store import Table
 
 REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {"deal": ("dealname", "dealstage")}
 

@@ -12,9 +12,9 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from .seed import DAY_MS, country_spellings, job_titles
-from .seed_pools import TECH_TOOLS
-from .store import Table
+from connectors.sandbox.seed import DAY_MS, country_spellings, job_titles
+from connectors.sandbox.seed_pools import TECH_TOOLS
+from connectors.sandbox.store import Table
 
 _TITLES = job_titles()
 _COUNTRIES = country_spellings()

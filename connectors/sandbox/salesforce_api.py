@@ -18,25 +18,31 @@ from typing import Any
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from .auth import AuthFailure, Principal
-from .dialect import CallInfo, Route, RouteKind
-from .mutate import MutationHooks
-from .ratelimit import DAILY, Usage
-from .salesforce_auth import AuthApi
-from .salesforce_bulk import RESULTS, BulkApi
-from .salesforce_collections import CollectionsApi
-from .salesforce_errors import SESSION_EXPIRED, SfError, json_response, not_found, server_error
-from .salesforce_hooks import SalesforceMutationHooks
-from .salesforce_ids import parse_id
-from .salesforce_load import load_seed
-from .salesforce_metadata import MetadataApi, session_id
-from .salesforce_query import QueryApi
-from .salesforce_records import SalesforceData
-from .salesforce_rest import RestApi, check_version
-from .salesforce_soap import METADATA_NS, SoapFault
-from .salesforce_writes import Writer
-from .seed import SeedData
-from .state import SandboxState
+from connectors.sandbox.auth import AuthFailure, Principal
+from connectors.sandbox.dialect import CallInfo, Route, RouteKind
+from connectors.sandbox.mutate import MutationHooks
+from connectors.sandbox.ratelimit import DAILY, Usage
+from connectors.sandbox.salesforce_auth import AuthApi
+from connectors.sandbox.salesforce_bulk import RESULTS, BulkApi
+from connectors.sandbox.salesforce_collections import CollectionsApi
+from connectors.sandbox.salesforce_errors import (
+    SESSION_EXPIRED,
+    SfError,
+    json_response,
+    not_found,
+    server_error,
+)
+from connectors.sandbox.salesforce_hooks import SalesforceMutationHooks
+from connectors.sandbox.salesforce_ids import parse_id
+from connectors.sandbox.salesforce_load import load_seed
+from connectors.sandbox.salesforce_metadata import MetadataApi, session_id
+from connectors.sandbox.salesforce_query import QueryApi
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_rest import RestApi, check_version
+from connectors.sandbox.salesforce_soap import METADATA_NS, SoapFault
+from connectors.sandbox.salesforce_writes import Writer
+from connectors.sandbox.seed import SeedData
+from connectors.sandbox.state import SandboxState
 
 Handler = Callable[[Request, Mapping[str, Any], CallInfo], Response]
 MAX_URI = 16_384  # bytes of URI plus headers Salesforce accepts (HTTP 414/431 beyond)

@@ -22,11 +22,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from werkzeug.wrappers import Request, Response
 
-from .auth import AuthFailure
-from .dialect import CallInfo
-from .salesforce_errors import json_response
-from .salesforce_records import SalesforceData
-from .salesforce_soap import (
+from connectors.sandbox.auth import AuthFailure
+from connectors.sandbox.dialect import CallInfo
+from connectors.sandbox.salesforce_errors import json_response
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_soap import (
     PARTNER_FAULT_NS,
     PARTNER_NS,
     SoapFault,

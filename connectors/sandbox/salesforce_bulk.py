@@ -23,14 +23,26 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .salesforce_csv import DELIMITERS, LINE_ENDINGS, CsvProblem, read_upload, write_results
-from .salesforce_errors import RecordError, SfError, json_response, no_content, not_found
-from .salesforce_ids import PREFIXES, make_id
-from .salesforce_records import SalesforceData
-from .salesforce_rest import read_json
-from .salesforce_schema import FieldDef, ObjectDef
-from .salesforce_values import Unconvertible, coerce, iso
-from .salesforce_writes import Writer
+from connectors.sandbox.salesforce_csv import (
+    DELIMITERS,
+    LINE_ENDINGS,
+    CsvProblem,
+    read_upload,
+    write_results,
+)
+from connectors.sandbox.salesforce_errors import (
+    RecordError,
+    SfError,
+    json_response,
+    no_content,
+    not_found,
+)
+from connectors.sandbox.salesforce_ids import PREFIXES, make_id
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_rest import read_json
+from connectors.sandbox.salesforce_schema import FieldDef, ObjectDef
+from connectors.sandbox.salesforce_values import Unconvertible, coerce, iso
+from connectors.sandbox.salesforce_writes import Writer
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 TERMINAL = ("JobComplete", "Failed", "Aborted")

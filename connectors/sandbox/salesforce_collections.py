@@ -15,12 +15,12 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .salesforce_errors import ROLLED_BACK, RecordError, SfError, json_response
-from .salesforce_ids import to15
-from .salesforce_records import SalesforceData
-from .salesforce_rest import RestApi, read_json
-from .salesforce_schema import FieldDef, ObjectDef
-from .salesforce_writes import Writer
+from connectors.sandbox.salesforce_errors import ROLLED_BACK, RecordError, SfError, json_response
+from connectors.sandbox.salesforce_ids import to15
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_rest import RestApi, read_json
+from connectors.sandbox.salesforce_schema import FieldDef, ObjectDef
+from connectors.sandbox.salesforce_writes import Writer
 
 MAX_RECORDS = 200
 MAX_RETRIEVE = 2000

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .salesforce_records import SalesforceData
-from .salesforce_schema import NUMBER_TYPES, SOAP_TYPES, TEXT_TYPES, FieldDef, ObjectDef
-from .soql import FieldInfo
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_schema import (
+    NUMBER_TYPES,
+    SOAP_TYPES,
+    TEXT_TYPES,
+    FieldDef,
+    ObjectDef,
+)
+from connectors.sandbox.soql import FieldInfo
 
 # Child relationships by (child object, lookup field) -> relationship name on the parent.
 CHILD_RELATIONSHIPS = {

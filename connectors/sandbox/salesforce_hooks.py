@@ -12,12 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .salesforce_errors import SfError
-from .salesforce_objects import CONVERTED_STATUS, LEAD_STATUSES, STAGE_INFO, STAGES
-from .salesforce_records import SalesforceData, audit_values
-from .salesforce_seed import REPS, day, second
-from .salesforce_writes import Writer
-from .store import Table
+from connectors.sandbox.salesforce_errors import SfError
+from connectors.sandbox.salesforce_objects import (
+    CONVERTED_STATUS,
+    LEAD_STATUSES,
+    STAGE_INFO,
+    STAGES,
+)
+from connectors.sandbox.salesforce_records import SalesforceData, audit_values
+from connectors.sandbox.salesforce_seed import REPS, day, second
+from connectors.sandbox.salesforce_writes import Writer
+from connectors.sandbox.store import Table
 
 # Canonical seed field -> Salesforce field, per store table.
 FIELD_MAP: dict[str, dict[str, str]] = {

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .salesforce_records import ALIASES, SalesforceData, first_id
-from .salesforce_schema import FieldDef, ObjectDef
-from .salesforce_seed import build, second
-from .seed import SeedData
-from .store import Table
+from connectors.sandbox.salesforce_records import ALIASES, SalesforceData, first_id
+from connectors.sandbox.salesforce_schema import FieldDef, ObjectDef
+from connectors.sandbox.salesforce_seed import build, second
+from connectors.sandbox.seed import SeedData
+from connectors.sandbox.store import Table
 
 
 def make_table(obj: ObjectDef) -> Table:

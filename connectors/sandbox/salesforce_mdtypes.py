@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .salesforce_errors import RecordError
-from .salesforce_ids import PREFIXES, make_id
-from .salesforce_records import SalesforceData
-from .salesforce_schema import FieldDef, ObjectDef, PicklistValue
-from .salesforce_values import iso
-from .salesforce_writes import Writer
+from connectors.sandbox.salesforce_errors import RecordError
+from connectors.sandbox.salesforce_ids import PREFIXES, make_id
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_schema import FieldDef, ObjectDef, PicklistValue
+from connectors.sandbox.salesforce_values import iso
+from connectors.sandbox.salesforce_writes import Writer
 
 Component = dict[str, Any]
 FIELD_TYPES = {

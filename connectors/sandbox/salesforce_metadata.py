@@ -16,10 +16,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .salesforce_errors import RecordError
-from .salesforce_mdtypes import Component, MetadataError, MetadataTypes
-from .salesforce_records import SalesforceData
-from .salesforce_soap import (
+from connectors.sandbox.salesforce_errors import RecordError
+from connectors.sandbox.salesforce_mdtypes import Component, MetadataError, MetadataTypes
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_soap import (
     METADATA_NS,
     XSI_NS,
     SoapFault,
@@ -31,7 +31,7 @@ from .salesforce_soap import (
     text_of,
     xml_text,
 )
-from .salesforce_writes import Writer
+from connectors.sandbox.salesforce_writes import Writer
 
 MAX_COMPONENTS = 10
 MAX_QUERIES = 3

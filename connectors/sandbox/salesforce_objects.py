@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .salesforce_ids import PREFIXES
-from .salesforce_schema import FieldDef, ObjectDef, PicklistValue
+from connectors.sandbox.salesforce_ids import PREFIXES
+from connectors.sandbox.salesforce_schema import FieldDef, ObjectDef, PicklistValue
 
 INDUSTRIES = (
     "Agriculture",

@@ -22,13 +22,13 @@ from typing import Any
 import orjson
 from werkzeug.wrappers import Request, Response
 
-from .salesforce_describe import SoqlDescribe
-from .salesforce_errors import JSON_TYPE, SfError
-from .salesforce_ids import make_id
-from .salesforce_records import SalesforceData
-from .salesforce_schema import FieldDef, ObjectDef
-from .soql import SoqlError, parse_soql
-from .store import Table
+from connectors.sandbox.salesforce_describe import SoqlDescribe
+from connectors.sandbox.salesforce_errors import JSON_TYPE, SfError
+from connectors.sandbox.salesforce_ids import make_id
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_schema import FieldDef, ObjectDef
+from connectors.sandbox.soql import SoqlError, parse_soql
+from connectors.sandbox.store import Table
 
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200

@@ -19,12 +19,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .salesforce_ids import PREFIXES, make_id, parse_id
-from .salesforce_objects import STAGE_INFO, standard_objects
-from .salesforce_schema import FieldDef, ObjectDef
-from .salesforce_values import to_json, to_python
-from .state import SandboxState
-from .store import CREATED, ID, UPDATED, Table
+from connectors.sandbox.salesforce_ids import PREFIXES, make_id, parse_id
+from connectors.sandbox.salesforce_objects import STAGE_INFO, standard_objects
+from connectors.sandbox.salesforce_schema import FieldDef, ObjectDef
+from connectors.sandbox.salesforce_values import to_json, to_python
+from connectors.sandbox.state import SandboxState
+from connectors.sandbox.store import CREATED, ID, UPDATED, Table
 
 ALIASES = {"Id": ID, "CreatedDate": CREATED, "SystemModstamp": UPDATED}
 PERSON_OBJECTS = frozenset({"Contact", "Lead", "User"})

@@ -10,13 +10,13 @@ from typing import Any
 import orjson
 from werkzeug.wrappers import Request, Response
 
-from .salesforce_describe import describe, global_describe, object_summary
-from .salesforce_errors import SfError, json_response, no_content, not_found
-from .salesforce_ids import to15
-from .salesforce_records import SalesforceData
-from .salesforce_schema import FieldDef, ObjectDef
-from .salesforce_values import iso, parse_datetime
-from .salesforce_writes import Writer, no_such_column
+from connectors.sandbox.salesforce_describe import describe, global_describe, object_summary
+from connectors.sandbox.salesforce_errors import SfError, json_response, no_content, not_found
+from connectors.sandbox.salesforce_ids import to15
+from connectors.sandbox.salesforce_records import SalesforceData
+from connectors.sandbox.salesforce_schema import FieldDef, ObjectDef
+from connectors.sandbox.salesforce_values import iso, parse_datetime
+from connectors.sandbox.salesforce_writes import Writer, no_such_column
 
 MIN_VERSION, MAX_VERSION = 31, 64
 _VERSION = re.compile(r"^v(\d{2})\.0$")

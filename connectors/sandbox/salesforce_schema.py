@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .store import Kind
+from connectors.sandbox.store import Kind
 
 # Describe types -> store kinds. Numbers are kept as Python int/float, dates and datetimes
 # as epoch ms (whole seconds for datetimes), booleans as bool, everything else as str.

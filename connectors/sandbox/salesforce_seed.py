@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .salesforce_objects import CONTACT_ROLES, CONVERTED_STATUS, STAGE_INFO
-from .seed_base import DAY_MS, SeedData
+from connectors.sandbox.salesforce_objects import CONTACT_ROLES, CONVERTED_STATUS, STAGE_INFO
+from connectors.sandbox.seed_base import DAY_MS, SeedData
 
 INDUSTRY = {
     "software": "Technology",

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
 
-from .salesforce_errors import SfError
+from connectors.sandbox.salesforce_errors import SfError
 
 ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER_NS = "urn:partner.soap.sforce.com"

@@ -14,7 +14,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from .salesforce_schema import FieldDef
+from connectors.sandbox.salesforce_schema import FieldDef
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")

@@ -17,12 +17,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .salesforce_errors import RecordError, SfError
-from .salesforce_ids import canonical, parse_id
-from .salesforce_objects import STAGE_INFO
-from .salesforce_records import SalesforceData, audit_values
-from .salesforce_schema import FieldDef, ObjectDef
-from .salesforce_values import JSON_KIND, Unconvertible, coerce, fits_number, valid_email
+from connectors.sandbox.salesforce_errors import RecordError, SfError
+from connectors.sandbox.salesforce_ids import canonical, parse_id
+from connectors.sandbox.salesforce_objects import STAGE_INFO
+from connectors.sandbox.salesforce_records import SalesforceData, audit_values
+from connectors.sandbox.salesforce_schema import FieldDef, ObjectDef
+from connectors.sandbox.salesforce_values import (
+    JSON_KIND,
+    Unconvertible,
+    coerce,
+    fits_number,
+    valid_email,
+)
 
 SECURITY_OBJECTS = frozenset({"PermissionSet", "PermissionSetAssignment", "FieldPermissions"})
 DUPLICATE_MESSAGE = "duplicate value found: <unknown> duplicates value on record with id: <unknown>"

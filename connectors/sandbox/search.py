@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from fnmatch import translate
 from typing import Any
 
-from .range_index import Interval
-from .store import CREATED, Kind, Snapshot, Table
+from connectors.sandbox.range_index import Interval
+from connectors.sandbox.store import CREATED, Kind, Snapshot, Table
 
 OPERATORS = frozenset(
     {

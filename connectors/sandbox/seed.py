@@ -11,11 +11,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .seed_base import DAY_MS, HISTORY_MS, SeedContext, SeedData, SeedTable, anchor_ms
-from .seed_companies import make_companies
-from .seed_contacts import make_contacts
-from .seed_deals import DEAL_STAGES, company_counters, make_b2b_deals, make_b2c_orders, roll_up_b2b
-from .seed_pools import COUNTRIES, JOB_TITLES, LOCAL_JOB_TITLES
+from connectors.sandbox.seed_base import (
+    DAY_MS,
+    HISTORY_MS,
+    SeedContext,
+    SeedData,
+    SeedTable,
+    anchor_ms,
+)
+from connectors.sandbox.seed_companies import make_companies
+from connectors.sandbox.seed_contacts import make_contacts
+from connectors.sandbox.seed_deals import (
+    DEAL_STAGES,
+    company_counters,
+    make_b2b_deals,
+    make_b2c_orders,
+    roll_up_b2b,
+)
+from connectors.sandbox.seed_pools import COUNTRIES, JOB_TITLES, LOCAL_JOB_TITLES
 
 __all__ = [
     "DAY_MS",

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from faker import Faker
 
-from .seed_pools import (
+from connectors.sandbox.seed_pools import (
     B2C_JOB_TITLES,
     CHANNELS,
     COMPANY_TYPES,

@@ -6,8 +6,8 @@ import math
 import random
 from typing import Any
 
-from .seed_base import SeedContext, SeedTable, last_activity, slug
-from .seed_pools import (
+from connectors.sandbox.seed_base import SeedContext, SeedTable, last_activity, slug
+from connectors.sandbox.seed_pools import (
     COMPANY_TAILS,
     COMPANY_WORDS,
     ENTERPRISE_TOOLS,

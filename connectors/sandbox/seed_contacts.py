@@ -6,8 +6,15 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from .seed_base import DAY_MS, Picker, SeedContext, SeedTable, draw_count, last_activity
-from .seed_pools import (
+from connectors.sandbox.seed_base import (
+    DAY_MS,
+    Picker,
+    SeedContext,
+    SeedTable,
+    draw_count,
+    last_activity,
+)
+from connectors.sandbox.seed_pools import (
     B2B_GOALS,
     B2B_USE_CASES,
     B2C_GOALS,

@@ -6,11 +6,8 @@ import math
 import random
 from typing import Any
 
-from .seed_base import DAY_MS, Picker, SeedContext, SeedTable
-from .seed_pools import (
-    LIFECYCLE_ORDER,
-    PRODUCTS,
-)
+from connectors.sandbox.seed_base import DAY_MS, Picker, SeedContext, SeedTable
+from connectors.sandbox.seed_pools import LIFECYCLE_ORDER, PRODUCTS
 
 # Canonical deal stages per pipeline, in forward order, with (probability, closed, won).
 DEAL_STAGES: dict[str, tuple[tuple[str, float, bool, bool], ...]] = {

@@ -24,11 +24,11 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import LimitedStream
 
-from .admin import Admin
-from .auth import AuthFailure
-from .config import SandboxConfig
-from .dialect import CallInfo, Dialect
-from .events import (
+from connectors.sandbox.admin import Admin
+from connectors.sandbox.auth import AuthFailure
+from connectors.sandbox.config import SandboxConfig
+from connectors.sandbox.dialect import CallInfo, Dialect
+from connectors.sandbox.events import (
     DEFAULT_SOURCE,
     UI_SOURCE,
     EventEmitter,
@@ -36,10 +36,10 @@ from .events import (
     WebhookSettings,
     change_source,
 )
-from .hubspot_api import HubSpotDialect
-from .ratelimit import DAILY
-from .seed import SeedData, generate
-from .state import SandboxState
+from connectors.sandbox.hubspot_api import HubSpotDialect
+from connectors.sandbox.ratelimit import DAILY
+from connectors.sandbox.seed import SeedData, generate
+from connectors.sandbox.state import SandboxState
 
 log = logging.getLogger("segsync.sandbox")
 DROP = "segsync.sandbox.drop"  # environ flag: close the connection instead of answering
@@ -49,7 +49,7 @@ IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may sit idle
 
 def _salesforce(state: SandboxState, seed: SeedData) -> Dialect:
     # Imported on first use: HubSpot runs never load the Salesforce modules (zeep-free, lark-free).
-    from .salesforce_api import SalesforceDialect
+    from connectors.sandbox.salesforce_api import SalesforceDialect
 
     return SalesforceDialect(state, seed)
 
@@ -63,11 +63,11 @@ DIALECTS: dict[str, Callable[[SandboxState, SeedData], Dialect]] = {
 def event_format(config: SandboxConfig, dialect: Dialect) -> EventFormat:
     """How a dialect phrases change events (webhooks or outbound messages)."""
     if isinstance(dialect, HubSpotDialect):
-        from .events_hubspot import HubSpotEvents
+        from connectors.sandbox.events_hubspot import HubSpotEvents
 
         return HubSpotEvents(dialect.data)
-    from .events_salesforce import SalesforceEvents
-    from .salesforce_api import SalesforceDialect
+    from connectors.sandbox.events_salesforce import SalesforceEvents
+    from connectors.sandbox.salesforce_api import SalesforceDialect
 
     if not isinstance(dialect, SalesforceDialect):
         raise TypeError(f"no change events for the {dialect.name} dialect")

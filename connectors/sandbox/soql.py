@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, Protocol, TypeVar
 
-from .soql_eval import (
+from connectors.sandbox.soql_eval import (
     BoundAndOr,
     BoundCmp,
     BoundCondition,
@@ -45,7 +45,7 @@ from .soql_eval import (
     project_row,
     sort_rows,
 )
-from .soql_grammar import (
+from connectors.sandbox.soql_grammar import (
     AndOr,
     Comparison,
     Condition,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from .soql_grammar import DateLiteral
+from connectors.sandbox.soql_grammar import DateLiteral
 
 __all__ = [
     "WEEK_START",

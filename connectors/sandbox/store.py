@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .range_index import RangeIndex
+from connectors.sandbox.range_index import RangeIndex
 
 Kind = Literal["string", "number", "datetime", "date", "enum", "bool"]
 ChangeKind = Literal["create", "update", "delete"]

@@ -9,9 +9,13 @@ but unreadable; ``VALUE_SETS`` gives the closed vocabularies of the categorical 
 
 from __future__ import annotations
 
-from .columns import ENRICHED_COMPANY_COLUMNS, ENRICHED_CONTACT_COLUMNS, VALUE_SETS
-from .parse import CANONICAL_KINDS, coerce_canonical, parse_report
-from .pipeline import enrich_companies, enrich_contacts
+from segmentation.enrich.columns import (
+    ENRICHED_COMPANY_COLUMNS,
+    ENRICHED_CONTACT_COLUMNS,
+    VALUE_SETS,
+)
+from segmentation.enrich.parse import CANONICAL_KINDS, coerce_canonical, parse_report
+from segmentation.enrich.pipeline import enrich_companies, enrich_contacts
 
 __all__ = [
     "CANONICAL_KINDS",

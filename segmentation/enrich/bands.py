@@ -11,7 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from .normalize import first_of
+from segmentation.enrich.normalize import first_of
 
 # (upper bound inclusive, label), ascending; above the last bound: the open band.
 SIZE_BANDS: tuple[tuple[float, str], ...] = (

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from .bands import GENERATION_VALUES, REVENUE_BAND_VALUES, SIZE_BAND_VALUES
-from .geo import REGIONS
-from .parse import DATETIME
-from .tech_rules import TECH_CATEGORIES
-from .title_rules import DEPARTMENTS, SENIORITIES
+from segmentation.enrich.bands import GENERATION_VALUES, REVENUE_BAND_VALUES, SIZE_BAND_VALUES
+from segmentation.enrich.geo import REGIONS
+from segmentation.enrich.parse import DATETIME
+from segmentation.enrich.tech_rules import TECH_CATEGORIES
+from segmentation.enrich.title_rules import DEPARTMENTS, SENIORITIES
 
 _TEXT = pl.String()
 _FLAG = pl.Boolean()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .normalize import as_text, failures, falses, nulls
+from segmentation.enrich.normalize import as_text, failures, falses, nulls
 
 DATETIME = pl.Datetime("us", "UTC")
 

@@ -23,7 +23,7 @@ import polars as pl
 import pycountry
 import pytz
 
-from .geo_data import (
+from segmentation.enrich.geo_data import (
     COUNTRY_ALIASES,
     PRINCIPAL_ZONES,
     REGION_OF_SUB_REGION,
@@ -32,7 +32,7 @@ from .geo_data import (
     STATE_ZONES,
     SUB_REGIONS,
 )
-from .normalize import NULL_MARKERS, fold, is_blank, map_unique, nulls
+from segmentation.enrich.normalize import NULL_MARKERS, fold, is_blank, map_unique, nulls
 
 REGIONS = ("NA", "LATAM", "EMEA", "APAC")
 COUNTRY_TABLE_FILE = "country_table.json.gz"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .normalize import as_text, falses, is_blank
+from segmentation.enrich.normalize import as_text, falses, is_blank
 
 # Multipliers written after a number ("5M", "1.2 bn", "3 lakh"); words that merely name
 # the unit ("50 employees") multiply by one.

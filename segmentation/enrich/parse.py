@@ -15,9 +15,9 @@ from typing import Literal
 
 import polars as pl
 
-from .dates import DATETIME, datetimes_with_failures, parse_datetime
-from .normalize import NULL_MARKERS, as_text, failures, falses, nulls
-from .numbers import numbers_with_failures, parse_number
+from segmentation.enrich.dates import DATETIME, datetimes_with_failures, parse_datetime
+from segmentation.enrich.normalize import NULL_MARKERS, as_text, failures, falses, nulls
+from segmentation.enrich.numbers import numbers_with_failures, parse_number
 
 # The parsing facade: one import for the column kinds, the readers and the report.
 __all__ = [

@@ -6,14 +6,19 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from .bands import birth_year_and_age, generation, revenue_band, size_band
-from .columns import ENRICHED_COMPANY_COLUMNS, ENRICHED_CONTACT_COLUMNS
-from .emails import domains_match, email_domain, is_free_email, normalize_domain
-from .geo import geo_columns
-from .parse import coerce_canonical
-from .rollups import company_facts_on_contacts, contact_rollups, deal_rollups, key_of
-from .tech import empty_tech_columns, tech_columns
-from .titles import title_columns
+from segmentation.enrich.bands import birth_year_and_age, generation, revenue_band, size_band
+from segmentation.enrich.columns import ENRICHED_COMPANY_COLUMNS, ENRICHED_CONTACT_COLUMNS
+from segmentation.enrich.emails import domains_match, email_domain, is_free_email, normalize_domain
+from segmentation.enrich.geo import geo_columns
+from segmentation.enrich.parse import coerce_canonical
+from segmentation.enrich.rollups import (
+    company_facts_on_contacts,
+    contact_rollups,
+    deal_rollups,
+    key_of,
+)
+from segmentation.enrich.tech import empty_tech_columns, tech_columns
+from segmentation.enrich.titles import title_columns
 
 # Company columns that mark a frame as already enriched (the contacts path reuses them
 # instead of enriching the companies a second time).

@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from segmentation.enrich.normalize import map_unique, nulls
+from segmentation.enrich.parse import DATETIME, coerce_canonical, parse_bool
 from segmentation.stable import stable_sum
-
-from .normalize import map_unique, nulls
-from .parse import DATETIME, coerce_canonical, parse_bool
 
 KEY = "_company_key"
 ENGAGED_WITHIN = timedelta(days=90)

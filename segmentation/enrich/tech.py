@@ -12,8 +12,8 @@ from functools import cache
 
 import polars as pl
 
-from .normalize import NULL_MARKERS, as_text, first_of, fold, nulls
-from .tech_rules import (
+from segmentation.enrich.normalize import NULL_MARKERS, as_text, first_of, fold, nulls
+from segmentation.enrich.tech_rules import (
     BREADTH_FULL_AT,
     BREADTH_POINTS,
     COUNT_FULL_AT,

@@ -12,8 +12,8 @@ from functools import cache
 
 import polars as pl
 
-from .normalize import NULL_MARKERS, as_text, first_of, fold
-from .title_rules import (
+from segmentation.enrich.normalize import NULL_MARKERS, as_text, first_of, fold
+from segmentation.enrich.title_rules import (
     ABBREVIATIONS,
     DEPARTMENT_DEFAULT,
     DEPARTMENT_RULES,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from . import (
+from segmentation.models import (
     behavioral,
     demographic,
     firmographic,
@@ -20,7 +20,7 @@ from . import (
     psychographic,
     technographic,
 )
-from .base import COMPANY, CONTACT, ModelSpec, previous_column
+from segmentation.models.base import COMPANY, CONTACT, ModelSpec, previous_column
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec

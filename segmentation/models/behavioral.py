@@ -14,10 +14,17 @@ from datetime import datetime
 import polars as pl
 
 from segmentation.enrich.rollups import key_of
+from segmentation.models.base import (
+    COMPANY,
+    CONTACT,
+    ModelSpec,
+    Schema,
+    days_since,
+    first_present,
+    per_unit,
+)
 from segmentation.playbook import RuleModel
 from segmentation.stable import stable_mean, stable_sum
-
-from .base import COMPANY, CONTACT, ModelSpec, Schema, days_since, first_present, per_unit
 
 # The record's own actions. last_contacted_at is deliberately absent: a rep calling a
 # contact says nothing about the contact's engagement.

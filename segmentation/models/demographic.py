@@ -11,9 +11,8 @@ from datetime import datetime
 
 import polars as pl
 
+from segmentation.models.base import CONTACT, ModelSpec, Schema
 from segmentation.playbook import RuleModel
-
-from .base import CONTACT, ModelSpec, Schema
 
 GENDERS: dict[str, str] = {
     "female": "female",

@@ -12,9 +12,8 @@ from datetime import datetime
 
 import polars as pl
 
+from segmentation.models.base import COMPANY, CONTACT, ModelSpec, Schema
 from segmentation.playbook import RuleModel
-
-from .base import COMPANY, CONTACT, ModelSpec, Schema
 
 FEATURES: dict[str, pl.DataType] = {"company_age_years": pl.Int64()}
 

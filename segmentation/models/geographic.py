@@ -6,6 +6,6 @@ enrichment, so the model is its rules alone.
 
 from __future__ import annotations
 
-from .base import COMPANY, CONTACT, ModelSpec
+from segmentation.models.base import COMPANY, CONTACT, ModelSpec
 
 SPEC = ModelSpec("geographic", applies_to=(CONTACT, COMPANY))

@@ -16,9 +16,8 @@ from datetime import datetime
 import polars as pl
 
 from segmentation.enrich.rollups import deal_status, key_of
+from segmentation.models.base import COMPANY, CONTACT, ModelSpec, Schema
 from segmentation.playbook import RuleModel
-
-from .base import COMPANY, CONTACT, ModelSpec, Schema
 
 # CRM spellings (HubSpot internal names and labels, Salesforce-style labels), compared
 # after lower-casing and dropping everything but letters.

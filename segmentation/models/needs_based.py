@@ -21,10 +21,9 @@ from datetime import datetime
 
 import polars as pl
 
+from segmentation.models.base import CONTACT, ModelSpec, Schema, first_present
 from segmentation.playbook import RuleModel
 from segmentation.playbook.condition import Condition
-
-from .base import CONTACT, ModelSpec, Schema, first_present
 
 # Canonical use-case and form fields; num-like "notes" (a count in HubSpot) is not text.
 TEXT_FIELDS = (

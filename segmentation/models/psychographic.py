@@ -12,9 +12,8 @@ from datetime import datetime
 
 import polars as pl
 
+from segmentation.models.base import CONTACT, ModelSpec, Schema, first_present, to_tags
 from segmentation.playbook import RuleModel
-
-from .base import CONTACT, ModelSpec, Schema, first_present, to_tags
 
 TAG_FIELDS = ("interests", "hobbies", "lifestyle", "values", "content_topics", "topics")
 FEATURES: dict[str, pl.DataType] = {

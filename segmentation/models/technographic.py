@@ -6,6 +6,6 @@ reach contacts as ``company_*`` roll-ups); the model is its rules alone.
 
 from __future__ import annotations
 
-from .base import COMPANY, CONTACT, ModelSpec
+from segmentation.models.base import COMPANY, CONTACT, ModelSpec
 
 SPEC = ModelSpec("technographic", applies_to=(CONTACT, COMPANY))
