@@ -11,8 +11,7 @@ from connectors.sandbox.seed import generate
 from segmentation.enrich import enrich_companies, enrich_contacts, parse_report
 from segmentation.enrich.bands import GENERATION_VALUES
 from segmentation.enrich.geo import REGIONS
-
-from .test_enrich_titles import NO_EVIDENT_DEPARTMENT
+from tests.test_enrich_titles import NO_EVIDENT_DEPARTMENT
 
 Frames = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, datetime]
 

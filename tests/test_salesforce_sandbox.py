@@ -16,9 +16,8 @@ from connectors.retrying import RetryPolicy
 from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
 from connectors.salesforce.session import SalesforceAuth
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
+from tests.test_sandbox_salesforce_support import PRIVATE, PUBLIC
 from workers.cli import main
-
-from .test_sandbox_salesforce_support import PRIVATE, PUBLIC
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceR
 
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
 from connectors.sandbox.salesforce_ids import make_id, parse_id, suffix, to15
-
-from .test_sandbox_salesforce_support import admin, client, rest, server
+from tests.test_sandbox_salesforce_support import admin, client, rest, server
 
 pytestmark = pytest.mark.integration
 

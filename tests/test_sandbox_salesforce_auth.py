@@ -15,8 +15,7 @@ from simple_salesforce.exceptions import (
 )
 
 from connectors.sandbox import FaultConfig, SandboxServer
-
-from .test_sandbox_salesforce_support import (
+from tests.test_sandbox_salesforce_support import (
     PRIVATE,
     PUBLIC,
     admin,

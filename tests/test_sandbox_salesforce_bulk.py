@@ -14,8 +14,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceOperationError
 
 from connectors.sandbox import FaultConfig, SandboxServer
-
-from .test_sandbox_salesforce_support import admin, client, metadata, rest, server
+from tests.test_sandbox_salesforce_support import admin, client, metadata, rest, server
 
 pytestmark = pytest.mark.integration
 TIER = "Segsync_Tier__c"

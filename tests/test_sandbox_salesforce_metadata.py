@@ -11,8 +11,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 from zeep.exceptions import Fault
 
 from connectors.sandbox import SandboxServer
-
-from .test_sandbox_salesforce_support import client, metadata, server
+from tests.test_sandbox_salesforce_support import client, metadata, server
 
 pytestmark = pytest.mark.integration
 
