@@ -21,7 +21,7 @@ from functools import partial
 
 import polars as pl
 
-from connectors.sandbox.seed import generate
+from connectors.sandbox.seed.generate import generate
 from segmentation.enrich import enrich_companies, enrich_contacts, parse_report
 
 

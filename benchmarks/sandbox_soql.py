@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.sandbox.soql import FieldInfo, parse_soql
+from connectors.sandbox.salesforce.soql.engine import FieldInfo, parse_soql
 
 TARGET_QUERY_S = 1.0
 TARGET_PARSE_S = 0.002

@@ -65,7 +65,7 @@ from benchmarks.sync_workers import (
 )
 from connectors.base import ObjectType
 from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
-from connectors.sandbox.hubspot_values import normalize_number
+from connectors.sandbox.hubspot.values import normalize_number
 from workers.fieldmap import load_field_map
 from workers.frames import playbook_mode
 from workers.mirror_pull import MIRROR_STATE, Pulled, numeric_outputs

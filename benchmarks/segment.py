@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from connectors.sandbox.seed_pools import (
+from connectors.sandbox.seed.pools import (
     B2B_GOALS,
     B2B_USE_CASES,
     CHANNELS,

@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from connectors.sandbox.seed import SeedData, generate
+from connectors.sandbox.seed.generate import SeedData, generate
 
 # Orders are the ecommerce deals that were paid for; abandoned and cancelled checkouts
 # are not purchases.

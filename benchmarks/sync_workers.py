@@ -71,7 +71,7 @@ from benchmarks._harness import TOKEN, admin, peak_rss_mb
 from connectors.base import ObjectType
 from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.sandbox import SandboxConfig, SandboxServer
-from connectors.sandbox.hubspot_values import format_value, normalize_number
+from connectors.sandbox.hubspot.values import format_value, normalize_number
 from connectors.sandbox.stats import Stats
 from workers.mirror_pull import Pulled, pull_population
 from workers.outputs import field_specs, is_companion

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from connectors.sandbox.seed_pools import FREE_MAIL
+from connectors.sandbox.seed.pools import FREE_MAIL
 from segmentation.enrich.emails import (
     domains_match,
     email_domain,

@@ -7,8 +7,8 @@ import pycountry
 import pytest
 import pytz
 
-from connectors.sandbox.seed import country_spellings
-from connectors.sandbox.seed_pools import COUNTRIES
+from connectors.sandbox.seed.generate import country_spellings
+from connectors.sandbox.seed.pools import COUNTRIES
 from segmentation.enrich.geo import (
     REGIONS,
     country_code_of,

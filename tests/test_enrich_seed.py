@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from connectors.sandbox.seed import generate
+from connectors.sandbox.seed.generate import generate
 from segmentation.enrich import enrich_companies, enrich_contacts, parse_report
 from segmentation.enrich.bands import GENERATION_VALUES
 from segmentation.enrich.geo import REGIONS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from connectors.sandbox.seed_pools import TECH_TOOLS
+from connectors.sandbox.seed.pools import TECH_TOOLS
 from segmentation.enrich.tech import classify_tools, tech_columns
 from segmentation.enrich.tech_rules import TECH_CATEGORIES
 

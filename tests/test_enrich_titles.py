@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from connectors.sandbox.seed import job_titles
+from connectors.sandbox.seed.generate import job_titles
 from segmentation.enrich.title_rules import DEPARTMENTS, SENIORITIES
 from segmentation.enrich.titles import classify_title, classify_unique_titles, title_columns
 

@@ -21,7 +21,7 @@ from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.ratelimit import UnlimitedLimiter
 from connectors.retrying import RetryPolicy
 from connectors.salesforce.connector import _id15
-from connectors.sandbox.salesforce_ids import make_id
+from connectors.sandbox.salesforce.ids import make_id
 from tests.test_contract import Harness, hubspot_harness, salesforce_harness
 
 HARNESSES = {"hubspot": hubspot_harness, "salesforce": salesforce_harness}

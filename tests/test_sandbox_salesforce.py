@@ -12,7 +12,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
-from connectors.sandbox.salesforce_ids import make_id, parse_id, suffix, to15
+from connectors.sandbox.salesforce.ids import make_id, parse_id, suffix, to15
 from tests.test_sandbox_salesforce_support import admin, client, rest, server
 
 pytestmark = pytest.mark.integration

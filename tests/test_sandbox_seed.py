@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors.sandbox import FaultConfig
-from connectors.sandbox.seed import HISTORY_MS, SeedData, generate
+from connectors.sandbox.seed.generate import HISTORY_MS, SeedData, generate
 
 ANCHOR = datetime(2025, 6, 1, tzinfo=UTC)
 ANCHOR_MS = int(ANCHOR.timestamp() * 1000)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from connectors.sandbox.soql import FieldInfo, SoqlError, SoqlQuery, parse_soql
-from connectors.sandbox.soql_eval import date_range
-from connectors.sandbox.soql_grammar import DateLiteral, parse_statement
+from connectors.sandbox.salesforce.soql.engine import FieldInfo, SoqlError, SoqlQuery, parse_soql
+from connectors.sandbox.salesforce.soql.evaluate import date_range
+from connectors.sandbox.salesforce.soql.grammar import DateLiteral, parse_statement
 
 NOW = datetime(2024, 3, 13, 15, 30, tzinfo=UTC)
 

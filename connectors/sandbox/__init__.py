@@ -8,19 +8,16 @@
 ``SandboxConfig(dialect="salesforce")`` serves the same seed as a Salesforce org that
 simple-salesforce talks to unchanged (REST, SOQL, Bulk API 2.0, Metadata API, logins).
 
-Layout. Dialect-neutral: ``config`` (settings), ``seed`` + ``seed_*`` (deterministic
-canonical data), ``store`` (column store), ``search`` (filter/sort engine),
-``ratelimit``, ``faults``, ``auth``, ``stats``, ``mutate`` (simulated activity),
+Layout, by layer. Dialect-neutral, here: ``config`` (settings, webhook settings
+included), ``store`` (column store), ``search`` and ``range_index`` (filter/sort
+engine), ``quotas``, ``faults``, ``tokens``, ``stats``, ``mutate`` (simulated activity),
 ``state`` (what a server shares), ``dialect`` (the protocol a CRM dialect implements),
-``events`` (change events to a receiver; ``events_hubspot`` webhooks,
-``events_salesforce`` outbound messages), ``admin`` (``/_sandbox/*``) and ``server``
-(HTTP). HubSpot-specific: ``hubspot_*``.
-Salesforce-specific: ``salesforce_api`` (routes, limits, errors), ``_objects``/``_schema``
-(objects, fields, picklists), ``_ids``, ``_seed``/``_load``/``_hooks`` (data and simulated
-activity), ``_records`` (values, field-level security), ``_values``, ``_writes``
-(validation), ``_rest``/``_describe``/``_collections``/``_query`` (REST), ``_bulk`` +
-``_csv`` (Bulk API 2.0), ``_auth`` (OAuth, SOAP login), ``_soap``/``_metadata``/
-``_mdtypes`` (Metadata API), ``_errors``; the SOQL engine is ``soql*``.
+``events`` (change events to a receiver), ``admin`` (``/_sandbox/*``) and ``server``
+(HTTP). ``seed/``: the deterministic canonical data. ``hubspot/``: the HubSpot dialect
+(objects, properties, search, associations, pipelines, OAuth, webhooks). ``salesforce/``:
+the Salesforce dialect (REST, describe, collections, query, Bulk API 2.0, logins,
+outbound messages, its seed rows and simulated activity), with ``soql/`` (the SOQL
+engine) and ``metadata/`` (the Metadata API) inside.
 """
 
 from connectors.sandbox.config import FaultConfig, SandboxConfig

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
-
-from connectors.sandbox.events import WebhookSettings
 
 Dialect = Literal["hubspot", "salesforce"]
 SeedMode = Literal["b2b", "b2c"]
@@ -135,7 +134,7 @@ class SandboxConfig:
     With ``webhook_url`` set, every change is sent there as a change event (HubSpot
     webhooks signed with ``webhook_secret``, or Salesforce outbound messages naming
     ``org_id``); the ``webhook_*`` shares and delays inject delivery faults (see
-    :class:`~connectors.sandbox.events.WebhookSettings`).
+    :class:`~WebhookSettings`).
     """
 
     dialect: Dialect = "hubspot"
@@ -218,3 +217,106 @@ class SandboxConfig:
         if self.webhook_concurrency < 1:
             raise ValueError("webhook_concurrency must be at least 1")
         WebhookSettings.from_config(self)  # raises on bad webhook_* values
+
+
+MAX_EVENT_BATCH = 100  # HubSpot and Salesforce both put at most 100 events in one request
+_SHARES = ("duplicate", "reorder", "forged")
+_SECONDS = (
+    "delay_seconds",
+    "retry_seconds",
+    "retry_max_seconds",
+    "timeout_seconds",
+    "linger_seconds",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Where change events go, how they are signed, and how delivery misbehaves.
+
+    ``duplicate``: share of events sent twice (the copy in the same or a later batch).
+    ``reorder``: share of events moved (earlier in their batch, or into a later batch).
+    ``forged``: share of batches that are also sent as a forged copy (never retried).
+    ``delay_seconds``: each request waits a random 0..delay_seconds before it is sent.
+    Retries wait ``retry_seconds`` doubling per attempt up to ``retry_max_seconds`` (with
+    jitter); a request counts as failed after ``timeout_seconds`` without an answer.
+    """
+
+    url: str | None = None
+    secret: str = "sandbox-app-secret"
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    forged: float = 0.0
+    delay_seconds: float = 0.0
+    max_attempts: int = 10
+    retry_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    timeout_seconds: float = 5.0
+    linger_seconds: float = 0.05
+    batch_size: int = MAX_EVENT_BATCH
+
+    def __post_init__(self) -> None:
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook url must be http(s)://…, not {self.url!r}")
+        for name in _SHARES:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"webhook {name} must be between 0 and 1")
+        for name in _SECONDS:
+            if getattr(self, name) < 0:
+                raise ValueError(f"webhook {name} must not be negative")
+        if self.timeout_seconds <= 0:
+            raise ValueError("webhook timeout_seconds must be positive")
+        if not 1 <= self.max_attempts <= 100:
+            raise ValueError("webhook max_attempts must be between 1 and 100")
+        if not 1 <= self.batch_size <= MAX_EVENT_BATCH:
+            raise ValueError(f"webhook batch_size must be between 1 and {MAX_EVENT_BATCH}")
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig) -> WebhookSettings:
+        """The settings a sandbox starts with."""
+        return cls(
+            url=config.webhook_url,
+            secret=config.webhook_secret,
+            duplicate=config.webhook_duplicate,
+            reorder=config.webhook_reorder,
+            forged=config.webhook_forged,
+            delay_seconds=config.webhook_delay_seconds,
+            max_attempts=config.webhook_max_attempts,
+            retry_seconds=config.webhook_retry_seconds,
+            retry_max_seconds=config.webhook_retry_max_seconds,
+            timeout_seconds=config.webhook_timeout_seconds,
+            linger_seconds=config.webhook_linger_seconds,
+            batch_size=config.webhook_batch_size,
+        )
+
+    def updated(self, changes: Mapping[str, Any]) -> WebhookSettings:
+        """A copy with some settings changed (ValueError on unknown keys or bad values)."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        values: dict[str, Any] = {}
+        for key, raw in changes.items():
+            if key not in known:
+                raise ValueError(f"unknown webhook setting {key!r}; known: {', '.join(known)}")
+            if key == "url":
+                if raw is not None and not isinstance(raw, str):
+                    raise ValueError("url must be a string or null")
+                values[key] = raw or None
+            elif key == "secret":
+                if not isinstance(raw, str) or not raw:
+                    raise ValueError("secret must be a non-empty string")
+                values[key] = raw
+            elif key in ("max_attempts", "batch_size"):
+                if not isinstance(raw, int) or isinstance(raw, bool):
+                    raise ValueError(f"{key} must be an integer")
+                values[key] = raw
+            else:
+                if not isinstance(raw, int | float) or isinstance(raw, bool):
+                    raise ValueError(f"{key} must be a number")
+                values[key] = float(raw)
+        return dataclasses.replace(self, **values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form; the secret itself is never shown."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del out["secret"]
+        out["secret_set"] = bool(self.secret)
+        return out

@@ -12,9 +12,9 @@ from typing import Any, Literal, Protocol
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request, Response
 
-from connectors.sandbox.auth import AuthFailure, Principal
 from connectors.sandbox.mutate import MutationHooks
-from connectors.sandbox.ratelimit import Usage
+from connectors.sandbox.quotas import Usage
+from connectors.sandbox.tokens import AuthFailure, Principal
 
 RouteKind = Literal["api", "search", "oauth"]
 

@@ -12,8 +12,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from connectors.sandbox.seed import DAY_MS, country_spellings, job_titles
-from connectors.sandbox.seed_pools import TECH_TOOLS
+from connectors.sandbox.seed.generate import DAY_MS, country_spellings, job_titles
+from connectors.sandbox.seed.pools import TECH_TOOLS
 from connectors.sandbox.store import Table
 
 _TITLES = job_titles()

@@ -25,21 +25,20 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import LimitedStream
 
 from connectors.sandbox.admin import Admin
-from connectors.sandbox.auth import AuthFailure
-from connectors.sandbox.config import SandboxConfig
+from connectors.sandbox.config import SandboxConfig, WebhookSettings
 from connectors.sandbox.dialect import CallInfo, Dialect
 from connectors.sandbox.events import (
     DEFAULT_SOURCE,
     UI_SOURCE,
     EventEmitter,
     EventFormat,
-    WebhookSettings,
     change_source,
 )
-from connectors.sandbox.hubspot_api import HubSpotDialect
-from connectors.sandbox.ratelimit import DAILY
-from connectors.sandbox.seed import SeedData, generate
+from connectors.sandbox.hubspot.api import HubSpotDialect
+from connectors.sandbox.quotas import DAILY
+from connectors.sandbox.seed.generate import SeedData, generate
 from connectors.sandbox.state import SandboxState
+from connectors.sandbox.tokens import AuthFailure
 
 log = logging.getLogger("segsync.sandbox")
 DROP = "segsync.sandbox.drop"  # environ flag: close the connection instead of answering
@@ -49,7 +48,7 @@ IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may sit idle
 
 def _salesforce(state: SandboxState, seed: SeedData) -> Dialect:
     # Imported on first use: HubSpot runs never load the Salesforce modules (zeep-free, lark-free).
-    from connectors.sandbox.salesforce_api import SalesforceDialect
+    from connectors.sandbox.salesforce.api import SalesforceDialect
 
     return SalesforceDialect(state, seed)
 
@@ -63,11 +62,11 @@ DIALECTS: dict[str, Callable[[SandboxState, SeedData], Dialect]] = {
 def event_format(config: SandboxConfig, dialect: Dialect) -> EventFormat:
     """How a dialect phrases change events (webhooks or outbound messages)."""
     if isinstance(dialect, HubSpotDialect):
-        from connectors.sandbox.events_hubspot import HubSpotEvents
+        from connectors.sandbox.hubspot.webhooks import HubSpotEvents
 
         return HubSpotEvents(dialect.data)
-    from connectors.sandbox.events_salesforce import SalesforceEvents
-    from connectors.sandbox.salesforce_api import SalesforceDialect
+    from connectors.sandbox.salesforce.api import SalesforceDialect
+    from connectors.sandbox.salesforce.outbound_messages import SalesforceEvents
 
     if not isinstance(dialect, SalesforceDialect):
         raise TypeError(f"no change events for the {dialect.name} dialect")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from connectors.sandbox.auth import TokenRegistry
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.faults import FaultInjector
-from connectors.sandbox.ratelimit import RateLimiter
+from connectors.sandbox.quotas import RateLimiter
 from connectors.sandbox.search import SearchEngine
 from connectors.sandbox.stats import Stats
 from connectors.sandbox.store import Store
+from connectors.sandbox.tokens import TokenRegistry
 
 
 @dataclass(slots=True)

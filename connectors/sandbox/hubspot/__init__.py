@@ -1,0 +1,1 @@
+"""The sandbox's HubSpot dialect: CRM v3 objects, properties, search, OAuth, webhooks."""

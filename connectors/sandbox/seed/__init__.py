@@ -1,0 +1,1 @@
+"""Deterministic, dialect-neutral seed data: companies, contacts, deals, the pools they use."""
