@@ -43,7 +43,16 @@ def free_port() -> int:
 def sandbox_process(*args: str, ready_timeout: float = 300.0) -> Iterator[str]:
     """Run `segsync sandbox serve` in a child process; yield its base URL."""
     port = free_port()
-    command = [sys.executable, "-m", "workers.cli", "sandbox", "serve", "--port", str(port), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "workers.cli.main",
+        "sandbox",
+        "serve",
+        "--port",
+        str(port),
+        *args,
+    ]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -23,10 +23,10 @@ from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, sandbox_process
 from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
-from workers.runner import retry_dead_letters, run_sync
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import apply_schema, load_playbook
+from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.runner import retry_dead_letters, run_sync
 
 BOOK = load_playbook("b2b_saas")
 TARGETS = {0.01: 2.0, 0.05: 4.0}

@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks.sync_workers import fresh_database
-from workers.inbox import Inbox, InboxPolicy
+from workers.events.inbox import Inbox, InboxPolicy
 from workers.state import StateStore
 
 TARGET_MS = {"claim": 150.0, "status": 50.0, "due?": 50.0}

@@ -68,11 +68,11 @@ def measure(database_url: str) -> tuple[float, int, dict[str, int], int]:
     os.environ.setdefault("SEGSYNC_HUBSPOT_TOKEN", "pat-na1-00000000-0000-0000-0000-00000000000")
     os.environ.setdefault("SEGSYNC_PLAYBOOK", "b2b_saas")
     from connectors.base import FieldWrite, ObjectType
-    from workers.mirror_pull import pull_population
-    from workers.runner import build_connector
     from workers.settings import Settings
     from workers.state import StateStore
-    from workers.sync import load_playbook, plan_sync
+    from workers.sync.mirror_pull import pull_population
+    from workers.sync.plan import load_playbook, plan_sync
+    from workers.sync.runner import build_connector
 
     process = psutil.Process()
     peak = [process.memory_info().rss]

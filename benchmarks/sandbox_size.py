@@ -108,7 +108,7 @@ def measure(contacts: int, write_fields: int) -> None:
     args = [
         sys.executable,
         "-m",
-        "workers.cli",
+        "workers.cli.main",
         "sandbox",
         "serve",
         "--port",

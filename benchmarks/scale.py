@@ -67,12 +67,12 @@ from connectors.base import ObjectType
 from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.sandbox.hubspot.values import normalize_number
 from workers.fieldmap import load_field_map
-from workers.frames import playbook_mode
-from workers.mirror_pull import MIRROR_STATE, Pulled, numeric_outputs
-from workers.mirroring import load_frames, mirror_shape
-from workers.outputs import field_specs, is_companion
 from workers.state import StateStore
-from workers.sync import CLUSTER_STATE, CLV_STATE, STATISTICS_STATE, load_playbook, plan_sync
+from workers.sync.frames import playbook_mode
+from workers.sync.mirror_pull import MIRROR_STATE, Pulled, numeric_outputs
+from workers.sync.mirroring import load_frames, mirror_shape
+from workers.sync.outputs import field_specs, is_companion
+from workers.sync.plan import CLUSTER_STATE, CLV_STATE, STATISTICS_STATE, load_playbook, plan_sync
 
 PLAYBOOK = "b2b_saas"
 RSS_TARGET_MB = 2.5 * 1024
@@ -337,7 +337,7 @@ def nightly_command() -> list[str] | None:
     Looks for a ``resegment`` command or a ``sync --from-mirror`` option; adjust this
     function to the name the mirror work settles on.
     """
-    from workers.cli import main
+    from workers.cli.main import main
 
     commands = getattr(main, "commands", {})
     if "resegment" in commands:

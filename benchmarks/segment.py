@@ -360,7 +360,7 @@ def main() -> None:
         segsync = [
             sys.executable,
             "-m",
-            "workers.cli",
+            "workers.cli.main",
             "segment",
             "--input",
             str(paths["contacts"]),

@@ -73,10 +73,10 @@ from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.sandbox import SandboxConfig, SandboxServer
 from connectors.sandbox.hubspot.values import format_value, normalize_number
 from connectors.sandbox.stats import Stats
-from workers.mirror_pull import Pulled, pull_population
-from workers.outputs import field_specs, is_companion
 from workers.state import StateStore
-from workers.sync import load_playbook, plan_sync
+from workers.sync.mirror_pull import Pulled, pull_population
+from workers.sync.outputs import field_specs, is_companion
+from workers.sync.plan import load_playbook, plan_sync
 
 PLAYBOOK = "b2b_saas"
 LIFECYCLE = "lifecyclestage"
@@ -216,7 +216,7 @@ def _vm_hwm_mb(pid: int) -> float:
 
 
 def segsync() -> list[str]:
-    return [sys.executable, "-m", "workers.cli"]
+    return [sys.executable, "-m", "workers.cli.main"]
 
 
 def schema_apply(env: dict[str, str]) -> str:

@@ -25,9 +25,9 @@ import sqlalchemy as sa
 
 from connectors.base import FieldWrite, WriteResult, WriteStatus
 from workers.state import StateStore
-from workers.writeback import apply_writes
+from workers.sync.writeback import apply_writes
 
-CHUNK = 500  # workers.runner.WRITE_CHUNK
+CHUNK = 500  # workers.sync.runner.WRITE_CHUNK
 
 
 class ConfirmAll:

@@ -5,7 +5,7 @@ score), the CLV distribution (records per CLV band), records, revenue and CLV pe
 tier, and the segment profiles with their five validation tests
 (:func:`segmentation.report.build_profiles`).
 
-A run over a million records segments them in parts (``workers/sync.py``), so the
+A run over a million records segments them in parts (``workers/sync/plan.py``), so the
 figures are built per part and merged: the grid, bands and tiers are sums and merge
 exactly; the profiles need whole columns (medians, a Kruskal-Wallis test), so they are
 computed on a sample drawn by a hash of each record's id — every record of a run under

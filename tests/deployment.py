@@ -34,14 +34,14 @@ import requests
 import sqlalchemy as sa
 
 from connectors.sandbox import SandboxConfig, SandboxServer
-from workers.outputs import is_companion
 from workers.settings import Settings
 from workers.state import Run, StateStore
+from workers.sync.outputs import is_companion
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sandbox-token"
-CLI = "import sys; from workers.cli import main; sys.exit(main())"
+CLI = "import sys; from workers.cli.main import main; sys.exit(main())"
 REDIS_DBS = range(8, 16)  # db 0 is the default of the other tests
 CLAIM_KEY = "segsync-test:claim"
 ADMIN_NAMES = {"contact": "contacts", "company": "companies"}
@@ -474,9 +474,9 @@ def planned(
     holds (RFM and value-tier bounds, CLV fit, centroids) instead of computing them
     afresh: what incremental runs and event rounds segment against until the nightly run
     refreshes them, so "exact" means equal to this."""
-    from workers.mirror_pull import pull_population
-    from workers.runner import build_connector
-    from workers.sync import load_playbook, plan_sync
+    from workers.sync.mirror_pull import pull_population
+    from workers.sync.plan import load_playbook, plan_sync
+    from workers.sync.runner import build_connector
 
     settings = d.local_settings(database_url)
     book = load_playbook(settings.playbook)
@@ -498,7 +498,7 @@ def recompute(d: Deployment, *, fitted: bool = False) -> dict[Key, dict[str, str
     applies them: incremental runs and event rounds use them until the nightly run
     refreshes them, so values that depend on them are compared with the same ones.
     """
-    from workers.sync import CLUSTER_STATE, CLV_STATE, STATISTICS_STATE
+    from workers.sync.plan import CLUSTER_STATE, CLV_STATE, STATISTICS_STATE
 
     scratch = f"sqlite:///{d.tmp / 'from-scratch.db'}"
     with StateStore(scratch) as store:

@@ -27,11 +27,11 @@ from sqlalchemy import update
 
 from tests.test_contract import TOKEN, Harness, hubspot_harness
 from workers.alerts import after_run, check_backlog
-from workers.runner import run_sync
 from workers.settings import Settings
 from workers.state import RunStatus, StateStore
 from workers.state.schema import EventStatus, InboxEventRow
-from workers.sync import apply_schema, load_playbook
+from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")

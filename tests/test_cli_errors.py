@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
-from workers.cli import main
+from workers.cli.main import main
 
 TOKEN = "sandbox-token"
 BAD_PLAYBOOK = """\

@@ -16,7 +16,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from workers.cli import main
+from workers.cli.main import main
 
 
 def commands(command: click.Command, path: str = "segsync") -> Iterator[tuple[str, click.Command]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.cli_text import brief, format_demo, format_report, format_run, plural
+from workers.cli.text import brief, format_demo, format_report, format_run, plural
 
 
 def test_counts_agree_with_their_nouns() -> None:

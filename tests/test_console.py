@@ -15,10 +15,10 @@ from starlette.testclient import TestClient
 
 from tests.test_contract import TOKEN, Harness, hubspot_harness
 from workers.console.app import create_console
-from workers.runner import run_sync
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import apply_schema, load_playbook
+from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration
 PASSWORD = "console-test-password-42"

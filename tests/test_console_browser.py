@@ -24,10 +24,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.deployment import free_port
 from tests.test_console import PASSWORD, Harness, synced  # noqa: F401 - the fixture
 from workers.console.app import create_console
-from workers.runner import run_sync
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import load_playbook
+from workers.sync.plan import load_playbook
+from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]

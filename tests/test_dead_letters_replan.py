@@ -10,10 +10,10 @@ import pytest
 
 from connectors.base import Connector, FieldWrite
 from tests.test_contract import Harness, hubspot_harness, salesforce_harness
-from workers.runner import retry_dead_letters, run_sync
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import apply_schema, load_playbook
+from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.runner import retry_dead_letters, run_sync
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")

@@ -23,12 +23,12 @@ from sqlalchemy import JSON, String, column, insert, inspect, select, table, tex
 from connectors.base import FieldWrite, ObjectType
 from tests.test_contract import HARNESSES, Harness
 from tests.test_state import PgSchemas, fresh_url, pg_schemas  # noqa: F401 (fixtures)
-from workers.events import Processor, status
-from workers.inbox import Inbox
-from workers.runner import run_sync
+from workers.events.inbox import Inbox
+from workers.events.processor import Processor, status
 from workers.settings import Settings
 from workers.state import DeadLetterEntry, EventStatus, InboxEventRow, StateStore
-from workers.sync import apply_schema, load_playbook
+from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")

@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 
 from connectors.salesforce.schema import field_api_name
-from workers.diff import diff_values, written_frame
-from workers.lifecycle import lifecycle_field, plan_lifecycle
-from workers.outputs import field_specs, is_companion, output_values
-from workers.sync import load_playbook
+from workers.sync.diff import diff_values, written_frame
+from workers.sync.lifecycle import lifecycle_field, plan_lifecycle
+from workers.sync.outputs import field_specs, is_companion, output_values
+from workers.sync.plan import load_playbook
 
 RUN_AT = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
 

@@ -27,13 +27,13 @@ import sqlalchemy as sa
 from connectors.base import FieldWrite, WriteResult, WriteStatus
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
 from workers.state import StateStore
-from workers.writeback import apply_writes
+from workers.sync.writeback import apply_writes
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sandbox-token"
-CLI = "import sys; from workers.cli import main; sys.exit(main())"
+CLI = "import sys; from workers.cli.main import main; sys.exit(main())"
 HELD_SECONDS = 1.0  # how long the sandbox holds the in-flight batch
 SELF_REFERENTIAL = re.compile(r"crm_stage=(\w+) == \1\b")
 

@@ -28,12 +28,12 @@ from connectors.base import FieldWrite, ObjectType, Record, RejectedError, Write
 from connectors.hubspot.connector import HubSpotConnector
 from tests.deployment import TOKEN, Deployment, free_port, planned
 from tests.test_events_e2e import ThreadedReceiver
-from workers.events import Processor, status
-from workers.inbox import Inbox, InboxPolicy
-from workers.runner import build_connector, run_sync
+from workers.events.inbox import Inbox, InboxPolicy
+from workers.events.processor import Processor, status
+from workers.receiver.app import create_app
 from workers.state import EventStatus, StateStore
-from workers.sync import apply_schema, load_playbook
-from workers.webhooks import create_app
+from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.runner import build_connector, run_sync
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")

@@ -11,11 +11,11 @@ import pytest
 
 from connectors.base import FieldWrite
 from tests.test_contract import Harness, hubspot_harness
-from workers.events import Processor, poll_changes, status
-from workers.runner import run_sync
+from workers.events.processor import Processor, poll_changes, status
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import apply_schema, load_playbook
+from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")

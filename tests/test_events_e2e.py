@@ -47,13 +47,13 @@ from tests.deployment import (
     planned,
     recompute,
 )
-from workers.events import InProcessProcessor, status
-from workers.outputs import REASON, is_companion
-from workers.runner import build_connector, run_sync
+from workers.events.processor import InProcessProcessor, status
+from workers.receiver.app import create_app
 from workers.settings import Settings
 from workers.state import InboxEventRow, StateStore
-from workers.sync import apply_schema, load_playbook
-from workers.webhooks import create_app
+from workers.sync.outputs import REASON, is_companion
+from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.runner import build_connector, run_sync
 
 pytestmark = pytest.mark.integration
 
@@ -156,7 +156,7 @@ def recomputation_mismatches(d: Deployment) -> list[str]:
     Compared: every segment, score and value field, and the lifecycle stage (a stage the
     recomputation would still write is one segsync failed to move). Not compared: the
     run-time companions, and reasons, which segsync rewrites only with their segment
-    (a reworded reason alone is not worth a write; see ``workers.diff``). The lifecycle
+    (a reworded reason alone is not worth a write; see ``workers.sync.diff``). The lifecycle
     segment is forward only, and a recomputation knows no history: the CRM may hold a
     later stage than it, never an earlier one.
     """

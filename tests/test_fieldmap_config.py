@@ -13,7 +13,7 @@ import requests
 from click.testing import CliRunner
 
 from tests.test_contract import TOKEN, Harness, hubspot_harness
-from workers.cli import main
+from workers.cli.main import main
 from workers.fieldmap import FieldMapError, load_field_map
 
 SHIPPED = (resources.files("workers") / "fieldmaps" / "hubspot.yaml").read_text()

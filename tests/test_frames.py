@@ -19,10 +19,10 @@ from segmentation.engine import SegmentResult, segment
 from segmentation.enrich.parse import DATETIME
 from tests.test_contract import HARNESSES, TOKEN, Harness
 from workers.fieldmap import FieldMap, load_field_map
-from workers.frames import EngineFrames, FrameCollector, Mode, playbook_mode
 from workers.offline import load_shipped as _load_shipped
-from workers.pull import pull
 from workers.state import StateStore
+from workers.sync.frames import EngineFrames, FrameCollector, Mode, playbook_mode
+from workers.sync.pull import pull
 
 NOW = datetime.now(UTC)
 load_shipped = functools.cache(_load_shipped)  # parsing and validating one takes ~0.2 s

@@ -16,7 +16,7 @@ from connectors.base import Cursor, FieldSpec, FieldWrite, WriteStatus
 from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.retrying import RetryPolicy
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
-from workers.cli import main
+from workers.cli.main import main
 
 TOKEN = "sandbox-token"
 FAST_RETRY = RetryPolicy(max_attempts=8, max_elapsed=60, initial_wait=0.01, max_wait=0.2)

@@ -13,7 +13,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deployment import Deployment, free_port
-from workers.metrics import endpoint_class
+from workers.ops.metrics import endpoint_class
 
 pytestmark = pytest.mark.integration
 SECRET = "metrics-test-app-secret"

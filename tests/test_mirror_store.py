@@ -20,7 +20,7 @@ from tests.test_state import (  # noqa: F401 - fixtures the one below builds on
     pg_schemas,
     pg_session_url,
 )
-from workers.cli import main
+from workers.cli.main import main
 from workers.state import StateStore, base
 from workers.state.mirror import ROW_SCHEMA, Mirror
 from workers.state.schema import WrittenValueRow

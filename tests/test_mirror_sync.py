@@ -14,15 +14,14 @@ import pytest
 
 from connectors.base import ObjectType
 from tests.test_contract import Harness, hubspot_harness
-from workers import mirror_pull
-from workers import sync as sync_module
-from workers.mirror_pull import fill_mirror, pull_population
-from workers.mirroring import crm_copies, load_frames
-from workers.outputs import field_specs
-from workers.runner import run_sync
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import SyncPlan, apply_schema, load_playbook, plan_sync
+from workers.sync.mirror_pull import fill_mirror, pull_population
+from workers.sync.mirroring import crm_copies, load_frames
+from workers.sync.outputs import field_specs
+from workers.sync.plan import SyncPlan, apply_schema, load_playbook, mirror_pull, plan_sync
+from workers.sync.plan import plan as sync_module
+from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")

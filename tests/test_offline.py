@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner, Result
 
-from workers.cli import main
+from workers.cli.main import main
 
 NOW = "2025-06-01"
 

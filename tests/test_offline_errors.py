@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from workers.cli import main
+from workers.cli.main import main
 from workers.csv_check import MAX_COLUMNS, MAX_HEADER_BYTES, MAX_ROW_BYTES
 
 GOOD = "id,email,job_title,country\nc1,ann@acme.com,CEO,USA\nc2,bob@gmail.com,CTO,DE\n"

@@ -9,7 +9,7 @@ import polars as pl
 from click.testing import CliRunner
 
 from benchmarks.segment_sandbox import ANCHOR, seeded
-from workers.cli import main
+from workers.cli.main import main
 
 
 def test_profile_file_has_every_model_with_sizes_revenue_clv_and_validation(

@@ -8,8 +8,8 @@ import pytest
 
 from segmentation.playbook import PlaybookError, parse_playbook
 from workers.fieldmap import load_field_map
-from workers.mirror_pull import pull_population
 from workers.playbook_check import check_playbook, validate_against
+from workers.sync.mirror_pull import pull_population
 
 TYPO = """\
 version: 1

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from segmentation.playbook import playbook_json_schema
-from workers.cli import main
+from workers.cli.main import main
 
 GOOD = """\
 version: 1

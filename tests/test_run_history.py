@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from tests.test_contract import Harness, hubspot_harness
-from workers.cli import main
-from workers.runner import run_sync
+from workers.cli.main import main
 from workers.settings import Settings
-from workers.sync import load_playbook
+from workers.sync.plan import load_playbook
+from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration
 

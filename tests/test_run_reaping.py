@@ -24,12 +24,12 @@ import requests
 import sqlalchemy as sa
 
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
-from workers.runs import Heartbeat, finish_run
 from workers.state import RunStatus, StateStore, process_owner
+from workers.sync.runs import Heartbeat, finish_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sandbox-token"
-CLI = "import sys; from workers.cli import main; sys.exit(main())"
+CLI = "import sys; from workers.cli.main import main; sys.exit(main())"
 
 
 class TcpProxy:

@@ -21,7 +21,7 @@ from connectors.retrying import RetryPolicy
 from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
 from connectors.salesforce.session import SalesforceAuth
 from connectors.sandbox import SandboxConfig, SandboxServer
-from workers.cli import main
+from workers.cli.main import main
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from connectors.salesforce.connector import SalesforceConfig, SalesforceConnecto
 from connectors.salesforce.session import SalesforceAuth
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
 from tests.test_sandbox_salesforce_support import PRIVATE, PUBLIC
-from workers.cli import main
+from workers.cli.main import main
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from workers.celery_app import beat_schedule
-from workers.cli import main
+from workers.cli.main import main
 from workers.settings import Settings
 
 

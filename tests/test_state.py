@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Cursor, FieldWrite, WriteResult, WriteStatus
 from workers import state as state_module
-from workers.inbox import Inbox, InboxPolicy
+from workers.events.inbox import Inbox, InboxPolicy
 from workers.state import (
     Base,
     DeadLetterEntry,

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 from connectors.base import Connector
 from tests.test_contract import Harness, hubspot_harness, salesforce_harness
-from workers.cli_text import format_report
-from workers.outputs import is_companion
-from workers.runner import retry_dead_letters, run_sync
+from workers.cli.text import format_report
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync import SchemaMissingError, apply_schema, load_playbook
+from workers.sync.outputs import is_companion
+from workers.sync.plan import SchemaMissingError, apply_schema, load_playbook
+from workers.sync.runner import retry_dead_letters, run_sync
 
 pytestmark = pytest.mark.integration
 BOOK = load_playbook("b2b_saas")
@@ -145,7 +145,7 @@ def test_incremental_that_reads_nothing_names_the_search_lag(
     hubspot: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A change younger than the search lag is left for the next sync; the text says so."""
-    from workers.cli import main
+    from workers.cli.main import main
 
     env = {
         "SEGSYNC_HUBSPOT_BASE_URL": hubspot.server.url,
@@ -261,7 +261,7 @@ def test_salesforce_full_sync_then_nothing(tmp_path: Path) -> None:
 def test_cli_sync_json_and_dry_run(
     hubspot: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workers.cli import main
+    from workers.cli.main import main
 
     env: dict[str, Any] = {
         "SEGSYNC_HUBSPOT_BASE_URL": hubspot.server.url,

@@ -17,11 +17,11 @@ from hubspot.utils.signature import Signature
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from workers.events import status
-from workers.inbox import Inbox
+from workers.events.inbox import Inbox
+from workers.events.processor import status
+from workers.receiver.app import ACK, Refused, create_app, signed_uri, verify_hubspot
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.webhooks import ACK, Refused, create_app, signed_uri, verify_hubspot
 
 SECRET = "app-secret"
 ORG = "00D000000000001AAA"

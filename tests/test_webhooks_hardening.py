@@ -35,13 +35,13 @@ from pydantic import SecretStr, ValidationError
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from workers.cli import main
-from workers.events import status
+from workers.cli.main import main
+from workers.events.processor import status
+from workers.receiver.app import create_app
 from workers.receiver.body import BodyLimits, Budgets, limited_body
 from workers.receiver.refused import Refused
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.webhooks import create_app
 
 SECRET = "app-secret"
 ORG = "00D000000000001AAA"

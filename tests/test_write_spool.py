@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from connectors.base import FieldWrite
-from workers.write_spool import WriteSpool, drop_chunks, fetch_chunk
+from workers.sync.write_spool import WriteSpool, drop_chunks, fetch_chunk
 
 
 @pytest.fixture

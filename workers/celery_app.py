@@ -39,7 +39,7 @@ ROUTES = {
 def _keep_segsync_logging(loglevel: int | str | None = None, **_: object) -> None:
     """Celery leaves logging to segsync (text or JSON, secrets blanked): connected, this
     signal stops Celery from installing its own handlers."""
-    from workers.logs import configure
+    from workers.ops.logs import configure
 
     level = logging.getLevelName(loglevel.upper()) if isinstance(loglevel, str) else loglevel
     configure(level if isinstance(level, int) else logging.INFO)
@@ -47,7 +47,7 @@ def _keep_segsync_logging(loglevel: int | str | None = None, **_: object) -> Non
 
 @signals.task_prerun.connect
 def _task_context(task_id: str | None = None, task: object = None, **info: object) -> None:
-    from workers.logs import set_context
+    from workers.ops.logs import set_context
 
     kwargs = info.get("kwargs") or {}
     args = info.get("args") or ()
@@ -61,7 +61,7 @@ def _task_context(task_id: str | None = None, task: object = None, **info: objec
 
 @signals.task_postrun.connect
 def _task_context_end(task_id: str | None = None, **_: object) -> None:
-    from workers.logs import reset_context
+    from workers.ops.logs import reset_context
 
     token = _TOKENS.pop(task_id, None)
     if token is not None:

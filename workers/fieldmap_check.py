@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from connectors.base import Connector, DescribesProperties
 from segmentation.enrich.parse import CANONICAL_KINDS
-from workers.cli_text import plural_of
+from workers.cli.text import plural_of
 from workers.fieldmap import FieldMap, FieldMapError
 from workers.state import StateStore
 

@@ -95,7 +95,7 @@ class OfflineReport:
 
 def format_report(report: OfflineReport) -> str:
     """The human summary: rows, then per model every segment's row count and share."""
-    from workers.cli_text import plural, segment_name
+    from workers.cli.text import plural, segment_name
 
     summary = report.summary
     lines = [f"playbook {report.playbook} -> {report.output}"]

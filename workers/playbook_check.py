@@ -21,9 +21,9 @@ from connectors.base import CrmName
 from segmentation.engine import rule_schemas, validate_playbook
 from segmentation.playbook import Playbook, PlaybookError, PlaybookIssue, parse_playbook
 from workers.fieldmap import FieldMap, load_field_map
-from workers.frames import EngineFrames, FrameCollector, Mode, playbook_mode
 from workers.offline import playbook_source
-from workers.outputs import field_specs, written_object_types
+from workers.sync.frames import EngineFrames, FrameCollector, Mode, playbook_mode
+from workers.sync.outputs import field_specs, written_object_types
 
 CRMS: tuple[CrmName, ...] = ("hubspot", "salesforce")
 # HubSpot property internal names hold 100 characters (knowledge base, property editor).

@@ -3,7 +3,7 @@
 The pull task reads the population and hands it to the segment task through Redis
 (Arrow IPC, deleted once the writes are queued, expiring anyway after a few hours);
 the segment task diffs, spooling the writes to Redis in chunks as each slice is
-planned (``workers/write_spool.py``), and fans one write task out per chunk, so any
+planned (``workers/sync/write_spool.py``), and fans one write task out per chunk, so any
 number of workers share them under one Redis-backed API quota. A chord's callback
 records the run and drops the chunks.
 """
@@ -31,26 +31,26 @@ from connectors.base import (
 )
 from workers.alerts import check_backlog
 from workers.celery_app import make_app
-from workers.events import Processor, pause_crm, poll_changes
-from workers.frames import EngineFrames
-from workers.inbox import Inbox, InboxPolicy, describe
-from workers.inflight import adopt_in_flight
-from workers.mirror_pull import Pulled, pull_population
-from workers.mirroring import MirrorShape
+from workers.events.inbox import Inbox, InboxPolicy, describe
+from workers.events.processor import Processor, pause_crm, poll_changes
 from workers.quota import calls_sent_here
-from workers.runner import (
+from workers.settings import Settings
+from workers.state import StateStore
+from workers.sync.frames import EngineFrames
+from workers.sync.inflight import adopt_in_flight
+from workers.sync.mirror_pull import Pulled, pull_population
+from workers.sync.mirroring import MirrorShape
+from workers.sync.plan import check_schema, fields_found, load_playbook, plan_sync
+from workers.sync.runner import (
     SyncReport,
     build_connector,
     describe_plan,
     finish_pull,
     retry_dead_letters,
 )
-from workers.runs import reap_dead_runs, run_ended
-from workers.settings import Settings
-from workers.state import StateStore
-from workers.sync import check_schema, fields_found, load_playbook, plan_sync
-from workers.write_spool import WriteSpool, drop_chunks, fetch_chunk, unpack_write
-from workers.writeback import apply_writes
+from workers.sync.runs import reap_dead_runs, run_ended
+from workers.sync.write_spool import WriteSpool, drop_chunks, fetch_chunk, unpack_write
+from workers.sync.writeback import apply_writes
 
 log = logging.getLogger("segsync.tasks")
 app = make_app()

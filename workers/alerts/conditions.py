@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from workers.alerts.alert import FIRING, OK, Alert, redacted
 from workers.alerts.channels import channels_from, deliver
-from workers.cli_text import crm_name
+from workers.cli.text import crm_name
 from workers.settings import Settings
 from workers.state import Run, RunStatus, StateStore
 

@@ -26,15 +26,15 @@ from starlette.staticfiles import StaticFiles
 
 from connectors.base import FindsByEmail, ObjectType
 from segmentation.playbook import Playbook
-from workers.cli_errors import describe
-from workers.cli_text import crm_name
+from workers.cli.errors import describe
+from workers.cli.text import crm_name
 from workers.console import charts, data
 from workers.console.preview import Previews, as_csv, page_of
 from workers.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, same
-from workers.runner import build_connector
 from workers.settings import Settings
 from workers.state import RunStatus, StateStore
-from workers.sync import load_playbook
+from workers.sync.plan import load_playbook
+from workers.sync.runner import build_connector
 
 log = logging.getLogger(__name__)
 HERE = Path(str(resources.files("workers") / "console"))
@@ -458,7 +458,7 @@ def _int(text: str | None, default: int) -> int:
 
 
 def _retry(settings: Settings, crm: str, force: bool) -> dict[str, int]:
-    from workers.runner import build_connector, retry_dead_letters
+    from workers.sync.runner import build_connector, retry_dead_letters
 
     connector = build_connector(settings, crm)  # type: ignore[arg-type]
     return retry_dead_letters(settings, connector, force=force)
@@ -466,7 +466,7 @@ def _retry(settings: Settings, crm: str, force: bool) -> dict[str, int]:
 
 def _playbook(settings: Settings) -> dict[str, Any]:
     from segmentation.playbook import parse_playbook
-    from workers.sync import playbook_source
+    from workers.sync.plan import playbook_source
 
     try:
         origin, source = playbook_source(settings.playbook)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from segmentation.playbook import Playbook
-from workers.cli_runs import run_json
-from workers.outputs import REASON, EngineObject, segment_outputs
+from workers.cli.runs import run_json
 from workers.state import Run, RunStatus, StateStore
+from workers.sync.outputs import REASON, EngineObject, segment_outputs
 
 ENGINE_OBJECTS: dict[str, EngineObject] = {
     "contact": "contact",

@@ -3,7 +3,7 @@
 A preview plans what the next sync would write (incremental, or over everything) and
 writes nothing; its changes — record, field, the value segsync last knew, the new one
 — stay in this process for paging, filtering and download. The records it read stay
-pending, so the next real run still writes them (workers/mirror_pull.py).
+pending, so the next real run still writes them (workers/sync/mirror_pull.py).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Previews:
             preview.changes = planned_changes(self.settings, preview.crm, preview.full)
             preview.status = "done"
         except Exception as exc:  # shown on the page
-            from workers.cli_errors import describe
+            from workers.cli.errors import describe
 
             preview.error = describe(exc, self.settings).message
             preview.status = "failed"
@@ -109,10 +109,10 @@ class Previews:
 
 def planned_changes(settings: Settings, crm: str, full: bool) -> pl.DataFrame:
     """Every change a sync would write now, as rows of COLUMNS (writes nothing)."""
-    from workers.mirror_pull import pull_population
-    from workers.runner import build_connector
     from workers.state import StateStore
-    from workers.sync import load_playbook, plan_sync
+    from workers.sync.mirror_pull import pull_population
+    from workers.sync.plan import load_playbook, plan_sync
+    from workers.sync.runner import build_connector
 
     book = load_playbook(settings.playbook)
     connector = build_connector(settings, crm)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from workers.cli_text import crm_name
+from workers.cli.text import crm_name
 from workers.console import charts, data
 from workers.console.app import HERE, _templates
 from workers.state import StateStore

@@ -24,7 +24,7 @@ from ``workers.state``:
 - ``base``: ``StoreBase``, the engine, clock, transactions and migrations;
 - ``runs``, ``written``, ``deadletters``, ``models``, ``inbox``, ``locks``: one mixin each;
 - ``mirror``: the mirror's table and reads/writes; ``changes``: what an event's payload
-  names (pure, shared with ``workers/events.py``);
+  names (pure, shared with ``workers/events/processor.py``);
 - ``store``: ``StateStore``, the mixins put together.
 """
 

@@ -3,10 +3,10 @@
 One reading of the payload shapes serves two callers: the inbox, which stores each
 event's record (``"<object_type>:<id>"``) next to its payload so that deleting a record
 can find every event about it (``StateStore.forget_records``), and the processor
-(``workers/events.py``), which turns the events it claims into changes. Pure functions
+(``workers/events/processor.py``), which turns the events it claims into changes. Pure functions
 on JSON values; no I/O.
 
-The payloads are the receiver's (``workers/webhooks.py``) and the poll's:
+The payloads are the receiver's (``workers/receiver/app.py``) and the poll's:
 
 - a HubSpot webhook event: ``subscriptionType`` (``contact.propertyChange``, ...),
   ``objectId``, and ``propertyName``/``propertyValue`` for a property change;

@@ -1,4 +1,4 @@
-"""The event inbox's storage: change events, event counters (see ``workers/inbox.py``)."""
+"""The event inbox's storage: change events, event counters (see ``workers/events/inbox.py``)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ ids (``company_id``, ``contact_id``), the canonical input fields segmentation re
 JSON object of text values, ``inputs``) and the CRM's current values of segsync's own
 output fields (``outputs``; both JSON objects keyed by position in the mirror's shape),
 and when segsync last wrote the record (``written_at``). What is kept
-is decided by :mod:`workers.mirroring`; this module stores and loads it.
+is decided by :mod:`workers.sync.mirroring`; this module stores and loads it.
 
 Loading is columnar (:mod:`workers.state.columnar`): big reads come back from
 PostgreSQL as Arrow through ADBC, the rest a page of rows at a time, and the JSON

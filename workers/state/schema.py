@@ -43,7 +43,7 @@ class RunStatus(enum.StrEnum):
 
 
 class EventStatus(enum.StrEnum):
-    """Lifecycle of an inbox event (see ``workers/inbox.py``)."""
+    """Lifecycle of an inbox event (see ``workers/events/inbox.py``)."""
 
     PENDING = "pending"  # waiting; claimable once ``due_at`` has passed
     LEASED = "leased"  # claimed until ``due_at`` (the lease's expiry), then claimable again

@@ -44,8 +44,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from connectors.hubspot.connector import PROPERTY_PREFIX
-from workers import metrics
-from workers.inbox import Inbox
+from workers.events.inbox import Inbox
+from workers.ops import metrics
 from workers.receiver.addresses import AddressSet, client_ip, public_url
 from workers.receiver.auth import (
     HubSpotSignature,
@@ -441,7 +441,7 @@ def default_nudge(settings: Settings, store: StateStore) -> Nudge:
             events_task.apply_async(kwargs={"crm": crm}, retry=False)
 
         return send
-    from workers.events import InProcessProcessor
+    from workers.events.processor import InProcessProcessor
 
     return InProcessProcessor(settings, store).nudge
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from connectors.base import Connector, CrmName
-from workers.cli_errors import (
+from workers.cli.errors import (
     EXIT_FAILURE,
     EXIT_USAGE,
     VERBOSE_KEY,
@@ -83,7 +83,7 @@ def connect(settings: Settings, crm: str) -> Connector:
     the full retry policy.
     """
     from connectors.base import TransientError
-    from workers.runner import build_connector
+    from workers.sync.runner import build_connector
 
     try:
         with _quiet_retries():

@@ -19,14 +19,20 @@ import polars as pl
 
 from connectors.base import Connector, Cursor, ObjectType
 from segmentation.playbook import Playbook
-from workers.diff import same_in_crm, written_frame
 from workers.fieldmap import FieldMap, load_field_map
 from workers.fieldmap_check import ensure_checked
-from workers.frames import EngineFrames, playbook_mode
-from workers.mirroring import MirrorFeed, MirrorShape, current_outputs, load_frames, mirror_shape
-from workers.outputs import field_specs, written_object_types
 from workers.playbook_check import validate_against
 from workers.state import StateStore
+from workers.sync.diff import same_in_crm, written_frame
+from workers.sync.frames import EngineFrames, playbook_mode
+from workers.sync.mirroring import (
+    MirrorFeed,
+    MirrorShape,
+    current_outputs,
+    load_frames,
+    mirror_shape,
+)
+from workers.sync.outputs import field_specs, written_object_types
 
 log = logging.getLogger("segsync.sync")
 # Records whose written values are compared with the CRM's at a time (see drifted).

@@ -1,8 +1,8 @@
 """The sync pipeline: pull -> mirror -> frames -> segment -> diff -> writes.
 
 Each step is a function so the same code runs in-process (the embedded default) and as
-Celery tasks (``workers.tasks``). Pulls (``workers/mirror_pull.py``) feed the mirror
-(``workers/mirroring.py``, a minimised copy of the CRM in the state store) page by
+Celery tasks (``workers.tasks``). Pulls (``workers/sync/mirror_pull.py``) feed the mirror
+(``workers/sync/mirroring.py``, a minimised copy of the CRM in the state store) page by
 page; segmentation reads its frames from the mirror; this module plans the writes.
 
 A full run (the first, or the weekly reconciliation) reads everything and segments the
@@ -34,14 +34,15 @@ from segmentation.insights import RunInsights
 from segmentation.parts import Part, merged_summary, parts_of
 from segmentation.playbook import Playbook, parse_playbook
 from segmentation.statistics import StatisticsError
-from workers import progress
-from workers.diff import Diff, diff_values, held_by_crm, written_frame
-from workers.frames import EngineFrames, playbook_mode
-from workers.lifecycle import lifecycle_field, plan_lifecycle
-from workers.mirror_pull import Pulled, with_frames
-from workers.mirroring import MirrorShape, crm_copies, load_frames
 from workers.offline import playbook_source
-from workers.outputs import (
+from workers.ops import progress
+from workers.state import StateStore
+from workers.sync.diff import Diff, diff_values, held_by_crm, written_frame
+from workers.sync.frames import EngineFrames, playbook_mode
+from workers.sync.lifecycle import lifecycle_field, plan_lifecycle
+from workers.sync.mirror_pull import Pulled, with_frames
+from workers.sync.mirroring import MirrorShape, crm_copies, load_frames
+from workers.sync.outputs import (
     ENTERED_AT,
     PREVIOUS,
     UPDATED_AT,
@@ -51,7 +52,6 @@ from workers.outputs import (
     segment_outputs,
     tracked,
 )
-from workers.state import StateStore
 
 log = logging.getLogger("segsync.sync")
 

@@ -75,7 +75,7 @@ class SegsyncGroup(click.Group):
     """The root command: known failures become one line and a documented exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from workers.logs import json_logs
+        from workers.ops.logs import json_logs
 
         try:
             return self._invoke(ctx)
@@ -89,7 +89,7 @@ class SegsyncGroup(click.Group):
             raise click.exceptions.Exit(exc.exit_code) from None
 
     def _invoke(self, ctx: click.Context) -> Any:
-        from workers.logs import json_logs
+        from workers.ops.logs import json_logs
 
         try:
             return super().invoke(ctx)
@@ -140,7 +140,7 @@ def describe(exc: BaseException, settings: Any = None) -> CliError:
         return fail(settings_error_line(exc), EXIT_USAGE)
     usage = (
         _loaded("workers.offline", "OfflineError"),
-        _loaded("workers.sync", "SchemaMissingError"),
+        _loaded("workers.sync.plan", "SchemaMissingError"),
         _loaded("workers.fieldmap", "FieldMapError"),
     )
     if isinstance(exc, tuple(cls for cls in usage if cls)):

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from workers.cli_common import load_settings
+from workers.cli.common import load_settings
 from workers.state import Run, StateStore
 
 CRM_FILTER = click.option(
@@ -37,7 +37,7 @@ def run_json(run: Run) -> dict[str, Any]:
 
 
 def _opened() -> StateStore:
-    from workers.runs import reap_dead_runs
+    from workers.sync.runs import reap_dead_runs
 
     settings = load_settings()
     store = StateStore(settings.database_url)
@@ -54,7 +54,7 @@ def _opened() -> StateStore:
 @click.pass_context
 def runs(ctx: click.Context, crm: str | None, limit: int, as_json: bool) -> None:
     """Recent runs from the state store, newest first (`runs show RUN_ID`: one in full)."""
-    from workers.cli_text import format_run
+    from workers.cli.text import format_run
 
     if ctx.invoked_subcommand is not None:
         return
@@ -86,7 +86,7 @@ def runs(ctx: click.Context, crm: str | None, limit: int, as_json: bool) -> None
 def show(run_id: int, as_json: bool) -> None:
     """RUN_ID (from `segsync runs`) whole: status, error, counts, and per model the
     segment sizes and the moves the run wrote."""
-    from workers.cli_text import format_run_whole
+    from workers.cli.text import format_run_whole
 
     with _opened() as store:
         run = store.get_run(run_id)

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from workers.cli_common import CRM, listen, load_settings
-from workers.cli_errors import EXIT_USAGE, VERBOSE_KEY, SegsyncGroup
+from workers.cli.common import CRM, listen, load_settings
+from workers.cli.errors import EXIT_USAGE, VERBOSE_KEY, SegsyncGroup
 
 log = logging.getLogger("segsync")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +37,7 @@ def main(ctx: click.Context, verbose: int) -> None:
     ctx.meta[VERBOSE_KEY] = verbose
     from pydantic import ValidationError
 
-    from workers.logs import configure
+    from workers.ops.logs import configure
 
     level = logging.WARNING - 10 * min(verbose, 2)
     try:
@@ -54,8 +54,8 @@ def check(crm: str) -> None:
     Every finding is one line; the exit code is the worst finding's: 2 when settings,
     credentials or fields need fixing, 1 when the CRM or the state store failed.
     """
-    from workers.checks import CHECKS
-    from workers.cli_errors import EXIT_FAILURE, describe
+    from workers.cli.checks import CHECKS
+    from workers.cli.errors import EXIT_FAILURE, describe
     from workers.state import StateStore
 
     settings = load_settings()
@@ -103,8 +103,8 @@ def migrate() -> None:
 def health(as_json: bool, parts: tuple[str, ...]) -> None:
     """Whether the deployment is doing its job: state store, workers, beat, inbox lag,
     last run per CRM. Exit 1 when any check fails (for healthchecks and cron)."""
-    from workers.health import as_json as health_json
-    from workers.health import health as checks_of
+    from workers.ops.health import as_json as health_json
+    from workers.ops.health import health as checks_of
 
     checks = checks_of(load_settings())
     if parts:  # the store's check stays: without it the others say nothing
@@ -203,7 +203,7 @@ def sandbox() -> None:
 )
 def sandbox_serve(**options: Any) -> None:
     """Serve the sandbox CRM until interrupted."""
-    from workers.cli_common import require_sandbox
+    from workers.cli.common import require_sandbox
 
     require_sandbox()
     from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
@@ -319,11 +319,11 @@ def playbook_check(playbook_spec: str, crm: str | None, field_map: str | None) -
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def demo(seed: int, contacts: int, companies: int, deals: int, mode: str, as_json: bool) -> None:
     """The whole flow on the embedded default: sandbox CRM, SQLite state, in-process."""
-    from workers.cli_common import require_sandbox
-    from workers.cli_text import format_demo
+    from workers.cli.common import require_sandbox
+    from workers.cli.text import format_demo
 
     require_sandbox()
-    from workers.demo import run_demo
+    from workers.cli.demo import run_demo
 
     settings = load_settings()
     result = run_demo(
@@ -384,7 +384,7 @@ def segment_command(
     """
     from workers.offline import format_report, run_offline
 
-    # Playbook and input errors become one line each and exit 2 (workers.cli_errors).
+    # Playbook and input errors become one line each and exit 2 (workers.cli.errors).
     report = run_offline(
         input_path,
         output_path,
@@ -406,10 +406,10 @@ def segment_command(
 
 
 def _register() -> None:
-    from workers.cli_console import console, report
-    from workers.cli_fieldmap import fieldmap
-    from workers.cli_runs import runs
-    from workers.cli_sync import COMMANDS
+    from workers.cli.console import console, report
+    from workers.cli.fieldmap import fieldmap
+    from workers.cli.runs import runs
+    from workers.cli.sync import COMMANDS
 
     for command in (*COMMANDS, runs, fieldmap, console, report):
         main.add_command(command)

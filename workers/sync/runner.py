@@ -14,15 +14,14 @@ from typing import Any
 
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
-from workers import progress
-from workers.history import sizes_after
-from workers.inflight import adopt_in_flight
-from workers.logs import log_context, set_context
-from workers.mirror_pull import Pulled, pull_population, settle_pending
-from workers.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs, run_ended
+from workers.ops import progress
+from workers.ops.logs import log_context, set_context
 from workers.settings import Settings
 from workers.state import StateStore, process_owner
-from workers.sync import (
+from workers.sync.history import sizes_after
+from workers.sync.inflight import adopt_in_flight
+from workers.sync.mirror_pull import Pulled, pull_population, settle_pending
+from workers.sync.plan import (
     CLUSTER_STATE,
     CLV_STATE,
     STATISTICS_STATE,
@@ -32,7 +31,8 @@ from workers.sync import (
     plan_sync,
     sample_changes,
 )
-from workers.writeback import WriteOutcome, apply_writes
+from workers.sync.runs import Heartbeat, finish_run, heartbeat_interval, reap_dead_runs, run_ended
+from workers.sync.writeback import WriteOutcome, apply_writes
 
 WRITE_CHUNK = 500
 
@@ -41,7 +41,7 @@ def build_connector(settings: Settings, crm: CrmName) -> Connector:
     """The configured connector; with Redis configured, its quota is shared by all workers."""
     from connectors.hubspot.connector import HubSpotConnector
     from connectors.salesforce.connector import SalesforceConnector
-    from workers import metrics
+    from workers.ops import metrics
     from workers.quota import hubspot_account, salesforce_account, shared_quota
 
     config: Any
@@ -109,7 +109,7 @@ class SyncReport:
     # Records the CRM no longer has, forgotten by this run (mirror, written values...).
     records_removed: dict[str, int] = field(default_factory=dict)
     # Per object type and model: every segment's records (runs over everything only) and
-    # the moves ("from -> to": records) the run wrote (workers/history.py).
+    # the moves ("from -> to": records) the run wrote (workers/sync/history.py).
     segment_sizes: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     segment_moves: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     # Whole runs: RFM grid, CLV bands, value tiers, profiles (segmentation/insights.py).
@@ -327,9 +327,9 @@ def retry_dead_letters(
     playbook: Playbook | None = None,
     population: Any = None,
 ) -> dict[str, int]:
-    """Re-plan every open dead letter of the connector's CRM (workers/deadletters.py)."""
-    from workers.deadletters import retry_letters
-    from workers.sync import load_playbook
+    """Re-plan every open dead letter of the connector's CRM (workers/sync/deadletters.py)."""
+    from workers.sync.deadletters import retry_letters
+    from workers.sync.plan import load_playbook
 
     book = playbook or load_playbook(settings.playbook)
     # The retry's rows sit in batches the CRM refused: isolating them is the point, with

@@ -5,7 +5,7 @@ watched session receives, by CRM, endpoint class and status), runs as they end, 
 as their round finishes. Celery's pool processes are separate processes, so workers
 run prometheus-client's multiprocess mode: ``segsync worker`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at a folder of its data directory before anything imports
-prometheus-client (``workers/metrics_setup.py``), and its ``/metrics`` adds every
+prometheus-client (``workers/ops/metrics_setup.py``), and its ``/metrics`` adds every
 process's files up. What lives in
 the state store — inbox depth and lag, open dead letters — is read when scraped, so any
 process's ``/metrics`` reports it and no process has to keep it current.
@@ -33,7 +33,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from connectors.observe import listen
-from workers.metrics_setup import MULTIPROC_ENV
+from workers.ops.metrics_setup import MULTIPROC_ENV
 from workers.settings import Settings
 from workers.state import Run, StateStore
 

@@ -18,7 +18,7 @@ from datetime import datetime
 import polars as pl
 
 from connectors.base import FieldWrite, ObjectType
-from workers.outputs import ENTERED_AT, PREVIOUS, REASON, UPDATED_AT, is_compared
+from workers.sync.outputs import ENTERED_AT, PREVIOUS, REASON, UPDATED_AT, is_compared
 
 # Records of a diff whose changed fields are kept, for a run's sample of changes.
 KEPT_CHANGES = 100

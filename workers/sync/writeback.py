@@ -8,7 +8,7 @@ is sent again with the same value, which the CRM treats as no change.
 Writes go out one CRM batch at a time and each batch's outcome is recorded as soon as
 the CRM confirms it, so a crash leaves at most one batch unrecorded. That batch is
 marked in flight before it is sent (``writes_in_flight``); the next run reads those
-records back and adopts what the CRM holds (``workers.inflight``) instead of sending
+records back and adopts what the CRM holds (``workers.sync.inflight``) instead of sending
 them again with a new entry time.
 """
 
@@ -24,7 +24,7 @@ from workers.state import DeadLetterEntry, StateStore
 
 # Rejections that say the value or the field itself is wrong: sending the same value
 # again fails again, so such a letter waits for its record's inputs or the playbook to
-# change (workers/deadletters.py) instead of being replayed, and re-isolated, every hour.
+# change (workers/sync/deadletters.py) instead of being replayed, and re-isolated, every hour.
 PERMANENT_CODES = frozenset(
     {
         # HubSpot

@@ -8,8 +8,8 @@ from typing import Any, cast
 import click
 
 from connectors.base import CrmName
-from workers.cli_common import AS_JSON, CRM, connect, load_settings
-from workers.cli_errors import EXIT_REJECTED, EXIT_USAGE, CliError, fail
+from workers.cli.common import AS_JSON, CRM, connect, load_settings
+from workers.cli.errors import EXIT_REJECTED, EXIT_USAGE, CliError, fail
 
 LOGLEVEL = click.option(
     "--loglevel",
@@ -65,11 +65,11 @@ def sync_command(
     it; without, every step runs in this process. Dry runs always run here.
     """
     from connectors.base import BudgetExhaustedError
-    from workers.cli_text import brief, format_report
-    from workers.logs import json_logs
-    from workers.progress import on_terminal
-    from workers.runner import run_sync
-    from workers.sync import load_playbook
+    from workers.cli.text import brief, format_report
+    from workers.ops.logs import json_logs
+    from workers.ops.progress import on_terminal
+    from workers.sync.plan import load_playbook
+    from workers.sync.runner import run_sync
 
     settings = _settings()
     if settings.redis_url and not dry_run and not local:
@@ -124,7 +124,7 @@ def _dispatch(
     from workers.tasks import sync_task
 
     # Celery reconnects to a missing broker for 20 s and then reports a RuntimeError;
-    # one ping names the URL at once (workers.cli_errors maps the ConnectionError).
+    # one ping names the URL at once (workers.cli.errors maps the ConnectionError).
     with redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5) as client:
         client.ping()
     started = sync_task.delay(crm, full, from_mirror=from_mirror).get(timeout=timeout)
@@ -153,10 +153,10 @@ def schema() -> None:
 def schema_apply(crm: str, playbook_spec: str | None) -> None:
     """Create the fields segsync writes (idempotent; options are only ever added)."""
     from workers.fieldmap import load_field_map
-    from workers.logs import json_logs
-    from workers.outputs import written_object_types
-    from workers.progress import on_terminal
-    from workers.sync import apply_schema, load_playbook
+    from workers.ops.logs import json_logs
+    from workers.ops.progress import on_terminal
+    from workers.sync.outputs import written_object_types
+    from workers.sync.plan import apply_schema, load_playbook
 
     settings = _settings()
     book = load_playbook(playbook_spec or settings.playbook)
@@ -224,7 +224,7 @@ def deadletter_retry(crm: str, force: bool, as_json: bool) -> None:
     A letter whose values are no longer wanted is closed as superseded, one whose record
     is gone as gone; a permanent rejection waits for its record or the playbook to change.
     """
-    from workers.runner import retry_dead_letters
+    from workers.sync.runner import retry_dead_letters
 
     settings = _settings()
     connector = connect(settings, crm)
@@ -263,7 +263,7 @@ def worker(queues: str, concurrency: int, loglevel: str, metrics_port: int | Non
     import os
     import socket
 
-    from workers.metrics_setup import prepare_multiprocess
+    from workers.ops.metrics_setup import prepare_multiprocess
 
     settings = _settings()
     port = settings.metrics_port if metrics_port is None else metrics_port
@@ -271,7 +271,7 @@ def worker(queues: str, concurrency: int, loglevel: str, metrics_port: int | Non
         # Before anything imports prometheus-client: the pool processes inherit it.
         folder = settings.data_path / "metrics" / f"{socket.gethostname()}-{os.getpid()}"
         prepare_multiprocess(folder)
-        from workers.metrics import serve
+        from workers.ops.metrics import serve
 
         serve(settings, settings.metrics_host, port)
     from workers.celery_app import make_app
@@ -290,7 +290,7 @@ def worker(queues: str, concurrency: int, loglevel: str, metrics_port: int | Non
 
 def _quiet() -> list[str]:
     """Celery's banners go to stdout as text: with JSON logs, none."""
-    from workers.logs import json_logs
+    from workers.ops.logs import json_logs
 
     return ["--quiet"] if json_logs() else []
 
@@ -327,10 +327,10 @@ def webhooks() -> None:
 def webhooks_serve(host: str, port: int, forwarded_allow_ips: str | None) -> None:
     """Receive HubSpot webhooks (POST /webhooks/hubspot) and Salesforce outbound messages
     (POST /webhooks/salesforce); health at GET /healthz."""
-    from workers.cli_common import listen
+    from workers.cli.common import listen
     from workers.receiver.addresses import AddressSet
+    from workers.receiver.app import create_app
     from workers.receiver.server import fitted_connection_limit, serve
-    from workers.webhooks import create_app
 
     settings = _settings()
     if forwarded_allow_ips is not None:
@@ -394,9 +394,9 @@ def mirror_status(as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def mirror_purge(crm: str | None, yes: bool) -> None:
     """Delete the mirrored records; the next sync reads the CRM in full again."""
-    from workers.mirror_pull import MIRROR_STATE
     from workers.state import StateStore
-    from workers.sync import STATISTICS_STATE
+    from workers.sync.mirror_pull import MIRROR_STATE
+    from workers.sync.plan import STATISTICS_STATE
 
     which = crm or "every CRM"
     try:
@@ -425,7 +425,7 @@ def events() -> None:
 @AS_JSON
 def events_status(crm: str, as_json: bool) -> None:
     """Inbox depth, lag, in-flight, backing-off and dead events (with reasons), counters."""
-    from workers.events import status
+    from workers.events.processor import status
     from workers.state import StateStore
 
     with StateStore(_settings().database_url) as store:
@@ -455,10 +455,10 @@ def events_status(crm: str, as_json: bool) -> None:
 @AS_JSON
 def events_process(crm: str, as_json: bool) -> None:
     """Drain the due events in this process (what the workers do on each nudge)."""
-    from workers.events import Processor
-    from workers.inbox import InboxPolicy
+    from workers.events.inbox import InboxPolicy
+    from workers.events.processor import Processor
     from workers.state import StateStore
-    from workers.sync import load_playbook
+    from workers.sync.plan import load_playbook
 
     settings = _settings()
     book = load_playbook(settings.playbook)
@@ -514,7 +514,7 @@ def events_process(crm: str, as_json: bool) -> None:
 @AS_JSON
 def events_retry(crm: str | None, as_json: bool) -> None:
     """Put dead events (failed for SEGSYNC_EVENTS_DEAD_AFTER_SECONDS) back in line."""
-    from workers.inbox import Inbox
+    from workers.events.inbox import Inbox
     from workers.state import StateStore
 
     with StateStore(_settings().database_url) as store:
@@ -533,7 +533,7 @@ def events_retry(crm: str | None, as_json: bool) -> None:
 @CRM
 def events_poll(crm: str) -> None:
     """Put changes since the last poll into the inbox (the fallback for missed events)."""
-    from workers.events import poll_changes
+    from workers.events.processor import poll_changes
     from workers.state import StateStore
 
     settings = _settings()

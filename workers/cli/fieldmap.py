@@ -6,8 +6,8 @@ import json
 
 import click
 
-from workers.cli_common import AS_JSON, CRM, connect, load_settings
-from workers.cli_errors import EXIT_USAGE, fail
+from workers.cli.common import AS_JSON, CRM, connect, load_settings
+from workers.cli.errors import EXIT_USAGE, fail
 
 
 @click.group("fieldmap")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import click
 
-from workers.cli_common import load_settings
-from workers.cli_errors import EXIT_USAGE, fail
+from workers.cli.common import load_settings
+from workers.cli.errors import EXIT_USAGE, fail
 
 
 @click.command("console")

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from connectors.base import Connector, ConnectorError
-from workers.cli_errors import EXIT_USAGE, connector_error
+from workers.cli.errors import EXIT_USAGE, connector_error
 from workers.fieldmap import load_field_map
-from workers.outputs import written_object_types
 from workers.settings import Settings
+from workers.sync.outputs import written_object_types
 
 
 class Finding(NamedTuple):

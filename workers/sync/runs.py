@@ -101,8 +101,8 @@ def run_ended(settings: Settings, store: StateStore, run_id: int | None) -> None
     its outcome is recorded whether or not these work (the store may be what failed)."""
     if run_id is None:
         return
-    from workers import metrics
     from workers.alerts import after_run
+    from workers.ops import metrics
 
     try:
         run = store.get_run(run_id)

@@ -20,9 +20,9 @@ from pydantic import SecretStr
 from connectors.base import OBJECT_TYPES
 from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
 from connectors.sandbox import SandboxConfig, SandboxServer
-from workers.runner import SyncReport, run_sync
 from workers.settings import Settings
-from workers.sync import apply_schema, load_playbook
+from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.runner import SyncReport, run_sync
 
 SANDBOX_TOKEN = "sandbox-token"
 DEMO_STATE = Path(".segsync") / "demo-state.db"

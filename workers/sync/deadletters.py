@@ -30,13 +30,13 @@ from dataclasses import asdict, dataclass
 from connectors.base import Connector, FieldWrite, ObjectType, Record, RecordBatch
 from segmentation.playbook import Playbook
 from workers.fieldmap import FieldMap, load_field_map
-from workers.frames import playbook_mode
-from workers.mirror_pull import Pulled, roll_up_closure
-from workers.mirroring import MirrorShape
-from workers.population import Population, unread_reach
 from workers.state import DeadLetter, StateStore
-from workers.sync import plan_sync
-from workers.writeback import WriteOutcome, apply_writes
+from workers.sync.frames import playbook_mode
+from workers.sync.mirror_pull import Pulled, roll_up_closure
+from workers.sync.mirroring import MirrorShape
+from workers.sync.plan import plan_sync
+from workers.sync.population import Population, unread_reach
+from workers.sync.writeback import WriteOutcome, apply_writes
 
 WRITE_CHUNK = 500
 

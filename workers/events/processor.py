@@ -31,18 +31,26 @@ from typing import Any
 
 from connectors.base import Connector, ObjectType
 from segmentation.playbook import Playbook
+from workers.events.inbox import (
+    Claim,
+    Inbox,
+    InboxPolicy,
+    LeaseKeeper,
+    LeaseLost,
+    crm_wide,
+    describe,
+)
 from workers.fieldmap import load_field_map
-from workers.frames import playbook_mode
-from workers.inbox import Claim, Inbox, InboxPolicy, LeaseKeeper, LeaseLost, crm_wide, describe
-from workers.metrics import observe_events
-from workers.mirror_pull import Pulled, roll_up_closure
-from workers.population import Population, unread_reach
-from workers.runner import write_all
+from workers.ops.metrics import observe_events
 from workers.settings import Settings
 from workers.state import InboxEvent, StateStore
 from workers.state.changes import Change, event_change
 from workers.state.locks import LockLost
-from workers.sync import load_playbook, plan_sync
+from workers.sync.frames import playbook_mode
+from workers.sync.mirror_pull import Pulled, roll_up_closure
+from workers.sync.plan import load_playbook, plan_sync
+from workers.sync.population import Population, unread_reach
+from workers.sync.runner import write_all
 
 log = logging.getLogger("segsync.events")
 
@@ -440,7 +448,7 @@ class Processor:
 
 def build_processor(settings: Settings, store: StateStore, crm: str) -> Processor:
     """A processor for ``crm`` from settings (raises when the CRM is not configured)."""
-    from workers.runner import build_connector
+    from workers.sync.runner import build_connector
 
     return Processor(
         build_connector(settings, crm),  # type: ignore[arg-type]

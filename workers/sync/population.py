@@ -17,13 +17,13 @@ import polars as pl
 
 from connectors.base import Connector, ObjectType, Record, RecordBatch
 from segmentation.playbook import Playbook
+from workers.events.inbox import crm_wide, describe
 from workers.fieldmap import load_field_map
-from workers.frames import EngineFrames, Mode
-from workers.inbox import crm_wide, describe
-from workers.mirror_pull import MIRROR_STATE, fill_mirror, numeric_outputs
-from workers.mirroring import MirrorFeed, MirrorShape, load_frames, mirror_shape
 from workers.state import StateStore
-from workers.sync import affected_records
+from workers.sync.frames import EngineFrames, Mode
+from workers.sync.mirror_pull import MIRROR_STATE, fill_mirror, numeric_outputs
+from workers.sync.mirroring import MirrorFeed, MirrorShape, load_frames, mirror_shape
+from workers.sync.plan import affected_records
 
 log = logging.getLogger("segsync.events")
 

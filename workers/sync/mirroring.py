@@ -26,15 +26,15 @@ import polars as pl
 from connectors.base import ObjectType, RecordBatch
 from segmentation.enrich.emails import email_domain
 from segmentation.playbook import PERSONAL_FIELDS, Playbook
-from workers import progress
-from workers.cli_text import plural_of
-from workers.diff import written_frame
+from workers.cli.text import plural_of
 from workers.fieldmap import FieldMap
-from workers.frames import LINKS, RESERVED, EngineFrames, Mode, engine_frames
-from workers.lifecycle import lifecycle_field
-from workers.outputs import is_compared
+from workers.ops import progress
 from workers.state import StateStore
 from workers.state.mirror import ROW_SCHEMA
+from workers.sync.diff import written_frame
+from workers.sync.frames import LINKS, RESERVED, EngineFrames, Mode, engine_frames
+from workers.sync.lifecycle import lifecycle_field
+from workers.sync.outputs import is_compared
 
 EMAIL = "email"
 # Moves with every write, segsync's own included: kept, every echo would be a change.

@@ -1,0 +1,1 @@
+"""The ``segsync`` command line (click): one module per group of commands."""

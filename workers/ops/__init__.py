@@ -1,0 +1,1 @@
+"""Operating segsync: health checks, Prometheus metrics, logs, progress on a terminal."""

@@ -1,0 +1,1 @@
+"""The sync pipeline: pull into the mirror, frames, segment, diff, write, runs and their history."""
