@@ -22,7 +22,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, sandbox_process
-from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.connector import HubSpotConnector
 from workers.settings import Settings
 from workers.state import StateStore
 from workers.sync.plan import apply_schema, load_playbook

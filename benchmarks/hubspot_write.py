@@ -19,7 +19,8 @@ from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb, sandbox_process
 from connectors.base import FieldSpec, FieldWrite
-from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.connector import HubSpotConnector
 
 SPEC = FieldSpec("bench_value", "Benchmark value", "string")
 

@@ -22,7 +22,8 @@ from connectors.base import (
     ObjectType,
     WriteStatus,
 )
-from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.connector import HubSpotConnector
 from connectors.retrying import RetryPolicy
 from connectors.sandbox import SandboxConfig, SandboxServer
 

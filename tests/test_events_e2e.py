@@ -34,7 +34,8 @@ import uvicorn
 from pydantic import SecretStr
 
 from connectors.base import FieldWrite
-from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.connector import HubSpotConnector
 from connectors.sandbox import SandboxServer
 from tests.deployment import (
     TOKEN,

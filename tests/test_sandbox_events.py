@@ -24,7 +24,8 @@ from lxml import etree
 from pydantic import SecretStr
 
 from connectors.base import FieldWrite, WriteStatus
-from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.connector import HubSpotConnector
 from connectors.retrying import RetryPolicy
 from connectors.sandbox import SandboxConfig, SandboxServer
 

@@ -10,7 +10,8 @@ import responses
 from pydantic import SecretStr
 
 from connectors.base import ConnectorError
-from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.connector import HubSpotConnector
 from connectors.ratelimit import UnlimitedLimiter
 from connectors.retrying import RetryPolicy
 from workers.settings import Settings

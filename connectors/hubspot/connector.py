@@ -9,12 +9,11 @@ as a whole for one bad row is bisected so the good rows land and the bad one is 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import pairwise
@@ -37,17 +36,9 @@ from hubspot.crm.objects import (
     SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectId,
 )
-from hubspot.crm.properties import (
-    OptionInput,
-    PropertyCreate,
-    PropertyGroupCreate,
-    PropertyUpdate,
-)
-from pydantic import SecretStr
 
 from connectors.base import (
     ApiUsage,
-    AuthError,
     CrmName,
     Cursor,
     FieldSpec,
@@ -61,10 +52,23 @@ from connectors.base import (
     WriteStatus,
 )
 from connectors.budget import DailyBudget
-from connectors.hubspot.auth import OAuthRefreshToken, StaticToken, TokenProvider
+from connectors.hubspot.batch_answers import map_batch_answer, rejection
+from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.http import HubSpotTransport
+from connectors.hubspot.schema import PropertySchema
 from connectors.hubspot.sdk_session import use_session
 from connectors.hubspot.streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for
+from connectors.hubspot.wire import (
+    filter,
+    from_ms,
+    id_key,
+    next_after,
+    order_key,
+    parse_datetime,
+    raise_unexpected_errors,
+    to_ms,
+    with_required,
+)
 from connectors.isolate import IsolationStats, allowance, bad_share, isolate
 from connectors.observe import watch
 from connectors.ratelimit import Limiter, RollingWindowLimiter
@@ -74,66 +78,10 @@ from connectors.writes import group_writes, same_result, write_in_chunks
 log = logging.getLogger(__name__)
 MIN_RETRY_ISOLATE_CALLS = 10
 
-PROPERTY_GROUP = "segsync"
 PROPERTY_PREFIX = "segsync_"
 SEARCH_RESULT_CAP = 10_000
 ASSOCIATION_BATCH = 1_000
 WRITE_BATCH = 100  # records per batch update (HubSpot's maximum for every object)
-
-# segsync field type -> HubSpot (type, fieldType)
-# An earlier segsync wrote some segments (clusters) as text: that property takes every
-# option's value, so it stays; deleting it is the user's call, not a side effect.
-KEPT_AS_TEXT = "text property takes every value; delete it and apply again for a dropdown"
-_HUBSPOT_TYPES: dict[str, tuple[str, str]] = {
-    "string": ("string", "text"),
-    "number": ("number", "number"),
-    "enumeration": ("enumeration", "select"),
-    "datetime": ("datetime", "date"),
-    "date": ("date", "date"),
-    "bool": ("bool", "booleancheckbox"),
-}
-
-
-@dataclass(frozen=True)
-class HubSpotConfig:
-    """Everything the connector needs; built from settings by the workers."""
-
-    base_url: str = "https://api.hubapi.com"
-    token: SecretStr | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    refresh_token: SecretStr | None = None
-    requests_per_10s: int = 100
-    search_requests_per_second: int = 4
-    daily_budget_share: float = 0.5
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    # Search results trail writes by a short, unspecified time; an incremental read
-    # never claims completeness closer to "now" than this.
-    search_lag_seconds: float = 15.0
-    # Extra calls allowed for isolating the bad rows of refused batches, as a share of
-    # the batches a write sends (connectors/isolate.py).
-    isolate_calls_ratio: float = 1.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-    def token_provider(self, session: requests.Session | None = None) -> TokenProvider:
-        """The credentials this config describes, or a clear AuthError if none are complete."""
-        if self.refresh_token is not None and self.refresh_token.get_secret_value():
-            return OAuthRefreshToken(
-                base_url=self.base_url,
-                client_id=self.client_id or "",
-                client_secret=self.client_secret or SecretStr(""),
-                refresh_token=self.refresh_token,
-                timeout=(self.connect_timeout, self.read_timeout),
-                session=session,
-            )
-        if self.token is None or not self.token.get_secret_value():
-            raise AuthError(
-                "no HubSpot credentials: set SEGSYNC_HUBSPOT_TOKEN (private app token or service "
-                "key), or SEGSYNC_HUBSPOT_CLIENT_ID, SEGSYNC_HUBSPOT_CLIENT_SECRET and "
-                "SEGSYNC_HUBSPOT_REFRESH_TOKEN for OAuth"
-            )
-        return StaticToken(self.token)
 
 
 class HubSpotConnector:
@@ -189,6 +137,9 @@ class HubSpotConnector:
         self._objects_config = self._batch.api_client.configuration
         self._links_config = self._associations.api_client.configuration
         self._props_config = self._properties.api_client.configuration
+        self._schema = PropertySchema(
+            self._transport, self._groups, self._properties, self.field_name
+        )
 
     # -- contract -------------------------------------------------------------------
 
@@ -245,7 +196,7 @@ class HubSpotConnector:
     def read_all(self, object_type: ObjectType, properties: Sequence[str]) -> Iterator[RecordBatch]:
         """Page through the list endpoint (100 per page, inline associations)."""
         stream = stream_for(object_type)
-        props = _with_required(properties, stream)
+        props = with_required(properties, stream)
         after: str | None = None
         while True:
             page = self._transport.call(
@@ -261,7 +212,7 @@ class HubSpotConnector:
             )
             records = tuple(self._record(stream, item) for item in page.get("results") or ())
             yield RecordBatch(object_type, records)
-            after = _next_after(page)
+            after = next_after(page)
             if not after:
                 return
 
@@ -277,7 +228,7 @@ class HubSpotConnector:
         record ids (not all digits) and repeats of an id already asked for.
         """
         stream = stream_for(object_type)
-        props = _with_required(properties, stream)
+        props = with_required(properties, stream)
         wanted = list(dict.fromkeys(str(int(i)) for i in ids if i.isascii() and i.isdigit()))
         found: dict[str, Record] = {}
         for start in range(0, len(wanted), stream.batch_size):
@@ -298,7 +249,7 @@ class HubSpotConnector:
                 archived=False,
                 raw=True,
             )
-            _raise_unexpected_errors(stream, answer)
+            raise_unexpected_errors(stream, answer)
             for item in answer.get("results") or ():
                 if not item.get("archived"):
                     found[str(item["id"])] = self._record(stream, item)
@@ -334,9 +285,9 @@ class HubSpotConnector:
         self, stream: HubSpotStream, cursor: Cursor, properties: Sequence[str]
     ) -> Iterator[tuple[list[Record], Cursor]]:
         """The pages of :meth:`read_changed`, without associations, each with its cursor."""
-        props = _with_required(properties, stream)
-        horizon_ms = _to_ms(self._search_horizon())
-        ts_ms = _to_ms(cursor.modified_at) if cursor.modified_at else None
+        props = with_required(properties, stream)
+        horizon_ms = to_ms(self._search_horizon())
+        ts_ms = to_ms(cursor.modified_at) if cursor.modified_at else None
         # (ts, None) means everything at ts was handed on; (ts, id) stops part-way.
         tie_from: str | None = cursor.last_id
         tie_open = ts_ms is not None and cursor.last_id is not None
@@ -346,16 +297,16 @@ class HubSpotConnector:
                     cursor = position
                     yield tied, cursor
                 tie_open = False
-            filters = [_filter(stream.replication_key, "LTE", horizon_ms)]
+            filters = [filter(stream.replication_key, "LTE", horizon_ms)]
             if ts_ms is not None:
-                filters.append(_filter(stream.replication_key, "GT", ts_ms))
+                filters.append(filter(stream.replication_key, "GT", ts_ms))
             records, more = self._search_page(stream, filters, stream.replication_key, props)
             if not records:
                 return
-            records.sort(key=_order_key)
+            records.sort(key=order_key)
             complete = not more
-            last_ms = _to_ms(records[-1].updated_at)
-            head = records if complete else [r for r in records if _to_ms(r.updated_at) < last_ms]
+            last_ms = to_ms(records[-1].updated_at)
+            head = records if complete else [r for r in records if to_ms(r.updated_at) < last_ms]
             if head:
                 # A complete answer held every record up to the horizon, so all of the last
                 # timestamp's: (ts, None) spares the next read a query for its ties.
@@ -391,7 +342,7 @@ class HubSpotConnector:
                 stats = IsolationStats(clean_calls=clean)
                 isolated = partial(self._write_chunk, stream, id_property=id_property)
                 share = bad_share(len(refused), clean, stream.batch_size)
-                results.extend(isolate(refused, isolated, _rejection, budget, stats, share=share))
+                results.extend(isolate(refused, isolated, rejection, budget, stats, share=share))
                 self.isolation.append(stats)
                 log.info(
                     "hubspot %s: %d refused batches, %d extra calls (allowance %d), "
@@ -409,43 +360,7 @@ class HubSpotConnector:
         self, object_type: ObjectType, specs: Sequence[FieldSpec]
     ) -> list[SchemaChange]:
         """Create the `segsync` group and properties; add new enumeration options only."""
-        stream = stream_for(object_type)
-        api = stream.api_name
-        changes: list[SchemaChange] = []
-        try:
-            self._transport.call(
-                f"GET /crm/v3/properties/{api}/groups/{{groupName}}",
-                self._groups.get_by_name_with_http_info,
-                api,
-                PROPERTY_GROUP,
-            )
-        except RejectedError as exc:
-            if exc.status != 404:
-                raise
-            try:
-                self._transport.call(
-                    f"POST /crm/v3/properties/{api}/groups",
-                    self._groups.create_with_http_info,
-                    api,
-                    PropertyGroupCreate(name=PROPERTY_GROUP, label="segsync", display_order=-1),
-                )
-            except RejectedError as create_exc:
-                if create_exc.status != 409:  # 409: a lost answer to our own create
-                    raise
-            changes.append(SchemaChange(object_type, PROPERTY_GROUP, "group_created"))
-        existing = {
-            prop.name: prop
-            for prop in self._transport.call(
-                f"GET /crm/v3/properties/{api}",
-                self._properties.get_all_with_http_info,
-                api,
-            ).results
-        }
-        for spec in specs:
-            changes.append(
-                self._apply_field(stream, spec, existing.get(self.field_name(spec.name)))
-            )
-        return changes
+        return self._schema.apply(object_type, specs)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -460,15 +375,15 @@ class HubSpotConnector:
         """All records modified exactly at ``ts_ms`` with id > ``after_id``, by id (pages
         without associations, each with its cursor)."""
         while True:
-            filters = [_filter(stream.replication_key, "EQ", ts_ms)]
+            filters = [filter(stream.replication_key, "EQ", ts_ms)]
             if after_id:
-                filters.append(_filter(stream.primary_key, "GT", after_id))
+                filters.append(filter(stream.primary_key, "GT", after_id))
             records, more = self._search_page(stream, filters, stream.primary_key, props)
-            records.sort(key=_id_key)
+            records.sort(key=id_key)
             if not records:
                 return
             after_id = records[-1].id
-            cursor = cursor.advanced_to(_from_ms(ts_ms), after_id)
+            cursor = cursor.advanced_to(from_ms(ts_ms), after_id)
             yield records, cursor
             if not more:
                 return
@@ -477,7 +392,7 @@ class HubSpotConnector:
         """Contacts whose ``email`` is this address (HubSpot compares it case-blind)."""
         stream = stream_for(object_type)
         request = PublicObjectSearchRequest(
-            filter_groups=[FilterGroup(filters=[_filter("email", "EQ", email)])],
+            filter_groups=[FilterGroup(filters=[filter("email", "EQ", email)])],
             properties=["email"],
             limit=10,
         )
@@ -498,7 +413,7 @@ class HubSpotConnector:
         )
         page = self._search_call(stream, request)
         records = [self._record(stream, item) for item in page.get("results") or ()]
-        key = _id_key if sort_by == stream.primary_key else _order_key
+        key = id_key if sort_by == stream.primary_key else order_key
         if any(key(a)[:1] > key(b)[:1] for a, b in pairwise(records)):
             # The read is only exact if the page holds the lowest keys; never guess.
             raise RejectedError(
@@ -506,7 +421,7 @@ class HubSpotConnector:
                 "order, so an incremental read cannot be exact",
                 category="SORT_IGNORED",
             )
-        return records, _next_after(page) is not None
+        return records, next_after(page) is not None
 
     def _search_call(
         self, stream: HubSpotStream, request: PublicObjectSearchRequest
@@ -563,7 +478,7 @@ class HubSpotConnector:
         """A record from an object of HubSpot's JSON (list, batch read or search)."""
         properties: dict[str, str | None] = dict(item.get("properties") or {})
         # updatedAt is required in every object HubSpot answers with.
-        updated_at = _parse_datetime(properties.get(stream.replication_key) or item["updatedAt"])
+        updated_at = parse_datetime(properties.get(stream.replication_key) or item["updatedAt"])
         associations: dict[ObjectType, tuple[str, ...]] = {}
         for api_name, collection in (item.get("associations") or {}).items():
             canonical = CANONICAL_BY_API_NAME.get(api_name)
@@ -633,213 +548,6 @@ class HubSpotConnector:
                     raise
                 refused.append((chunk, exc))
                 return []
-            reason, code = _rejection(exc)
+            reason, code = rejection(exc)
             return same_result(chunk, WriteStatus.REJECTED, reason, code)
-        return _map_batch_answer(stream, chunk, answer, id_property)
-
-    def _apply_field(
-        self, stream: HubSpotStream, spec: FieldSpec, current: Any | None
-    ) -> SchemaChange:
-        api = stream.api_name
-        name = self.field_name(spec.name)
-        hs_type, field_type = _HUBSPOT_TYPES[spec.type]
-        options = _options_for(spec)
-        if current is None:
-            try:
-                self._transport.call(
-                    f"POST /crm/v3/properties/{api}",
-                    self._properties.create_with_http_info,
-                    api,
-                    PropertyCreate(
-                        name=name,
-                        label=spec.label,
-                        type=hs_type,
-                        field_type=field_type,
-                        group_name=PROPERTY_GROUP,
-                        description=spec.description,
-                        options=options or None,
-                    ),
-                )
-                return SchemaChange(stream.object_type, name, "created")
-            except RejectedError as exc:
-                if exc.status != 409:
-                    raise
-                # Our earlier attempt landed but its answer was lost (or another worker
-                # won the race): carry on from what HubSpot now holds.
-                current = self._transport.call(
-                    f"GET /crm/v3/properties/{api}/{{propertyName}}",
-                    self._properties.get_by_name_with_http_info,
-                    api,
-                    name,
-                )
-        if current.type == "string" and hs_type == "enumeration":
-            return SchemaChange(stream.object_type, name, "kept_as_text", KEPT_AS_TEXT)
-        if current.type != hs_type:
-            raise RejectedError(
-                f"HubSpot property {api}.{name} already exists with type {current.type!r}; "
-                f"segsync needs {hs_type!r}. Delete or rename it in HubSpot, then run "
-                "`segsync schema apply` again.",
-                category="SCHEMA_CONFLICT",
-            )
-        known = {o.value for o in current.options or ()}
-        new = [o for o in options if o.value not in known]
-        if not new:
-            return SchemaChange(stream.object_type, name, "unchanged")
-        # Existing options are sent back untouched: removing one still in use would
-        # orphan the values already written to records.
-        kept = [
-            OptionInput(
-                label=o.label,
-                value=o.value,
-                hidden=bool(o.hidden),
-                display_order=o.display_order,
-                description=o.description,
-            )
-            for o in current.options or ()
-        ]
-        start = max((o.display_order or 0 for o in kept), default=0) + 1
-        for offset, option in enumerate(new):
-            option.display_order = start + offset
-        self._transport.call(
-            f"PATCH /crm/v3/properties/{api}/{{propertyName}}",
-            self._properties.update_with_http_info,
-            api,
-            name,
-            PropertyUpdate(options=kept + new),
-        )
-        added = ", ".join(o.value for o in new)
-        return SchemaChange(stream.object_type, name, "options_added", added)
-
-
-# -- helpers ------------------------------------------------------------------------------
-
-
-def _with_required(properties: Sequence[str], stream: HubSpotStream) -> list[str]:
-    return list(dict.fromkeys([*properties, stream.replication_key, stream.primary_key]))
-
-
-def _filter(prop: str, operator: str, value: int | str) -> Filter:
-    return Filter(property_name=prop, operator=operator, value=str(value))
-
-
-def _to_ms(moment: datetime) -> int:
-    moment = _aware(moment)
-    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
-
-
-def _from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _parse_datetime(value: str) -> datetime:
-    if value.isdigit():
-        return _from_ms(int(value))
-    return _aware(datetime.fromisoformat(value))
-
-
-def _id_key(record: Record) -> tuple[int, str]:
-    return (int(record.id), "") if record.id.isdigit() else (0, record.id)
-
-
-def _order_key(record: Record) -> tuple[int, int, str]:
-    return (_to_ms(record.updated_at), *_id_key(record))
-
-
-def _next_after(page: dict[str, Any]) -> str | None:
-    """The cursor of the next page of a list or search answer, if there is one."""
-    after = ((page.get("paging") or {}).get("next") or {}).get("after")
-    return str(after) if after else None
-
-
-def _raise_unexpected_errors(stream: HubSpotStream, answer: dict[str, Any]) -> None:
-    """A batch read's 207 errors: ``OBJECT_NOT_FOUND`` means left out, anything else fails."""
-    for error in answer.get("errors") or ():
-        category = error.get("category")
-        if category != "OBJECT_NOT_FOUND":
-            raise RejectedError(
-                f"POST /crm/v3/objects/{stream.api_name}/batch/read: HubSpot answered 207 "
-                f"{category}: {error.get('message')}",
-                status=207,
-                category=str(category or ""),
-            )
-
-
-def _map_batch_answer(
-    stream: HubSpotStream, chunk: list[FieldWrite], answer: Any, id_property: str | None
-) -> list[WriteResult]:
-    """200 or 207: match by id, or by the upsert key (HubSpot does not promise order)."""
-
-    def key(value: object) -> str:
-        # HubSpot stores emails lower-cased; other unique values are matched as sent.
-        return str(value).strip().lower() if id_property == "email" else str(value)
-
-    by_id = {key(w.record_id): w for w in chunk}
-    failed: dict[str, WriteResult] = {}
-    for error in getattr(answer, "errors", None) or ():
-        context = error.context or {}
-        for record_id in context.get("ids", ()):
-            if key(record_id) in by_id:
-                failed[key(record_id)] = WriteResult(
-                    stream.object_type,
-                    by_id[key(record_id)].record_id,
-                    WriteStatus.REJECTED,
-                    f"HubSpot: {error.message}",
-                    error.category,
-                )
-    succeeded = {
-        key(item.id if id_property is None else (item.properties or {}).get(id_property))
-        for item in answer.results or ()
-    }
-    results = []
-    for w in chunk:
-        if key(w.record_id) in failed:
-            results.append(failed[key(w.record_id)])
-        elif key(w.record_id) in succeeded:
-            results.append(WriteResult(w.object_type, w.record_id, WriteStatus.OK))
-        else:
-            results.append(
-                WriteResult(
-                    w.object_type,
-                    w.record_id,
-                    WriteStatus.REJECTED,
-                    "HubSpot left this record out of its batch answer (merged or deleted?)",
-                    "MISSING_FROM_RESPONSE",
-                )
-            )
-    return results
-
-
-def _rejection(exc: RejectedError) -> tuple[str, str]:
-    """A readable reason and a code, unpacking HubSpot's 'Property values were not valid'."""
-    text = str(exc)
-    marker = "Property values were not valid: "
-    code = exc.category or "REJECTED"
-    if marker in text:
-        try:
-            details = json.loads(text.split(marker, 1)[1])
-        except ValueError:
-            details = None
-        if isinstance(details, list) and details and isinstance(details[0], dict):
-            first = details[0]
-            code = str(first.get("error") or code)
-            parts = [f"{d.get('name')}: {d.get('message')}" for d in details if isinstance(d, dict)]
-            return "HubSpot rejected " + "; ".join(parts), code
-    return text, code
-
-
-def _options_for(spec: FieldSpec) -> list[OptionInput]:
-    if spec.type == "bool":
-        return [
-            OptionInput(label="Yes", value="true", hidden=False, display_order=0),
-            OptionInput(label="No", value="false", hidden=False, display_order=1),
-        ]
-    return [
-        OptionInput(
-            label=value.replace("_", " ").capitalize(), value=value, hidden=False, display_order=i
-        )
-        for i, value in enumerate(spec.options)
-    ]
+        return map_batch_answer(stream, chunk, answer, id_property)

@@ -18,7 +18,8 @@ import requests
 from pydantic import SecretStr
 
 from connectors.base import OBJECT_TYPES
-from connectors.hubspot.connector import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.connector import HubSpotConnector
 from connectors.sandbox import SandboxConfig, SandboxServer
 from workers.settings import Settings
 from workers.sync.plan import apply_schema, load_playbook
