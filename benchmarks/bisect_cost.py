@@ -26,7 +26,8 @@ from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.crm_schema import apply_schema
+from workers.sync.plan import load_playbook
 from workers.sync.runner import retry_dead_letters, run_sync
 
 BOOK = load_playbook("b2b_saas")

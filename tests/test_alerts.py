@@ -30,7 +30,8 @@ from workers.alerts import after_run, check_backlog
 from workers.settings import Settings
 from workers.state import RunStatus, StateStore
 from workers.state.schema import EventStatus, InboxEventRow
-from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.crm_schema import apply_schema
+from workers.sync.plan import load_playbook
 from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration

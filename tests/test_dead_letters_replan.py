@@ -12,7 +12,8 @@ from connectors.base import Connector, FieldWrite
 from tests.test_contract import Harness, hubspot_harness, salesforce_harness
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.crm_schema import apply_schema
+from workers.sync.plan import load_playbook
 from workers.sync.runner import retry_dead_letters, run_sync
 
 pytestmark = pytest.mark.integration

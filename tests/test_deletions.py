@@ -27,7 +27,8 @@ from workers.events.inbox import Inbox
 from workers.events.processor import Processor, status
 from workers.settings import Settings
 from workers.state import DeadLetterEntry, EventStatus, InboxEventRow, StateStore
-from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.crm_schema import apply_schema
+from workers.sync.plan import load_playbook
 from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration

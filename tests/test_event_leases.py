@@ -32,7 +32,8 @@ from workers.events.inbox import Inbox, InboxPolicy
 from workers.events.processor import Processor, status
 from workers.receiver.app import create_app
 from workers.state import EventStatus, StateStore
-from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.crm_schema import apply_schema
+from workers.sync.plan import load_playbook
 from workers.sync.runner import build_connector, run_sync
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,8 @@ from tests.test_contract import Harness, hubspot_harness
 from workers.events.processor import Processor, poll_changes, status
 from workers.settings import Settings
 from workers.state import StateStore
-from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.crm_schema import apply_schema
+from workers.sync.plan import load_playbook
 from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration

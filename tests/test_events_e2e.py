@@ -52,8 +52,9 @@ from workers.events.processor import InProcessProcessor, status
 from workers.receiver.app import create_app
 from workers.settings import Settings
 from workers.state import InboxEventRow, StateStore
+from workers.sync.crm_schema import apply_schema
 from workers.sync.outputs import REASON, is_companion
-from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.plan import load_playbook
 from workers.sync.runner import build_connector, run_sync
 
 pytestmark = pytest.mark.integration

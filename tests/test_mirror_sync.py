@@ -16,11 +16,13 @@ from connectors.base import ObjectType
 from tests.test_contract import Harness, hubspot_harness
 from workers.settings import Settings
 from workers.state import StateStore
+from workers.sync import mirror_pull
+from workers.sync import plan as sync_module
+from workers.sync.crm_schema import apply_schema
 from workers.sync.mirror_pull import fill_mirror, pull_population
 from workers.sync.mirroring import crm_copies, load_frames
 from workers.sync.outputs import field_specs
-from workers.sync.plan import SyncPlan, apply_schema, load_playbook, mirror_pull, plan_sync
-from workers.sync.plan import plan as sync_module
+from workers.sync.plan import SyncPlan, load_playbook, plan_sync
 from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,9 @@ from tests.test_contract import Harness, hubspot_harness, salesforce_harness
 from workers.cli.text import format_report
 from workers.settings import Settings
 from workers.state import StateStore
+from workers.sync.crm_schema import SchemaMissingError, apply_schema
 from workers.sync.outputs import is_companion
-from workers.sync.plan import SchemaMissingError, apply_schema, load_playbook
+from workers.sync.plan import load_playbook
 from workers.sync.runner import retry_dead_letters, run_sync
 
 pytestmark = pytest.mark.integration

@@ -184,7 +184,7 @@ def _first_line(text: str) -> str:
 
 def require_known_columns(label: str, path: str, schema: pl.Schema, book: Playbook) -> None:
     """Refuse a contacts or companies file that shares no column with what segsync reads."""
-    from segmentation.engine import CANONICAL_FIELDS
+    from segmentation.rules import CANONICAL_FIELDS
 
     reads = set(CANONICAL_FIELDS) | set(book.fields) | book.fields_used()
     columns = schema.names()

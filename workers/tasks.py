@@ -36,11 +36,12 @@ from workers.events.processor import Processor, pause_crm, poll_changes
 from workers.quota import calls_sent_here
 from workers.settings import Settings
 from workers.state import StateStore
+from workers.sync.crm_schema import check_schema, fields_found
 from workers.sync.frames import EngineFrames
 from workers.sync.inflight import adopt_in_flight
 from workers.sync.mirror_pull import Pulled, pull_population
 from workers.sync.mirroring import MirrorShape
-from workers.sync.plan import check_schema, fields_found, load_playbook, plan_sync
+from workers.sync.plan import load_playbook, plan_sync
 from workers.sync.runner import (
     SyncReport,
     build_connector,

@@ -22,7 +22,8 @@ from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.sandbox import SandboxConfig, SandboxServer
 from workers.settings import Settings
-from workers.sync.plan import apply_schema, load_playbook
+from workers.sync.crm_schema import apply_schema
+from workers.sync.plan import load_playbook
 from workers.sync.runner import SyncReport, run_sync
 
 SANDBOX_TOKEN = "sandbox-token"

@@ -140,7 +140,7 @@ def describe(exc: BaseException, settings: Any = None) -> CliError:
         return fail(settings_error_line(exc), EXIT_USAGE)
     usage = (
         _loaded("workers.offline", "OfflineError"),
-        _loaded("workers.sync.plan", "SchemaMissingError"),
+        _loaded("workers.sync.crm_schema", "SchemaMissingError"),
         _loaded("workers.fieldmap", "FieldMapError"),
     )
     if isinstance(exc, tuple(cls for cls in usage if cls)):

@@ -155,8 +155,9 @@ def schema_apply(crm: str, playbook_spec: str | None) -> None:
     from workers.fieldmap import load_field_map
     from workers.ops.logs import json_logs
     from workers.ops.progress import on_terminal
+    from workers.sync.crm_schema import apply_schema
     from workers.sync.outputs import written_object_types
-    from workers.sync.plan import apply_schema, load_playbook
+    from workers.sync.plan import load_playbook
 
     settings = _settings()
     book = load_playbook(playbook_spec or settings.playbook)

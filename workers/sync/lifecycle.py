@@ -8,11 +8,14 @@ needs the field cleared before an earlier stage is accepted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
 
-from connectors.base import CrmName, ObjectType
+from connectors.base import Connector, CrmName, ObjectType
+from workers.state import StateStore
+from workers.sync.frames import EngineFrames
 
 # Stage order per CRM field, earliest first (HubSpot's default lifecycle stages).
 HUBSPOT_STAGES = (
@@ -103,3 +106,60 @@ def plan_lifecycle(
         backward["id"].to_list() if allow_backward else [],
         0 if allow_backward else backward.height,
     )
+
+
+# Above this many records a plan reads the CRM's copies of a whole object type at once.
+COPIES_BY_ID = 20_000
+
+
+def previous_lifecycle(
+    store: StateStore,
+    connector: Connector,
+    frames: EngineFrames,
+    only: dict[ObjectType, set[str]] | None = None,
+    written_field: Callable[[StateStore, str, ObjectType, str], pl.DataFrame] | None = None,
+) -> pl.DataFrame | None:
+    """Last written lifecycle segments, for the forward-only lifecycle model (of the
+    ``only`` records, when given); ``written_field`` reads one field of every record's
+    written history (``store.written_field`` unless given)."""
+    whole_column = written_field or (lambda s, crm, t, n: s.written_field(crm, t, n))
+    name = connector.field_name("lifecycle")
+    nobody = pl.Series("id", [], pl.String)
+    people = frames.contacts["id"] if "id" in frames.contacts.columns else nobody
+    firms = frames.companies["id"] if frames.companies is not None else nobody
+    sources: tuple[tuple[ObjectType, str, pl.Series], ...] = (
+        ("contact", "contact", people),
+        ("company", "company", firms),
+    )
+    if "object_type" in frames.contacts.columns:  # a CRM with leads (as _record_frames)
+        sources += (("lead", "contact", people),)
+    if only is not None:
+        sources = tuple(
+            (t, e, pl.Series("id", sorted(only.get(t, set())), pl.String)) for t, e, _ in sources
+        )
+    schema = pl.Schema(
+        {"object_type": pl.String(), "id": pl.String(), "segment_lifecycle": pl.String()}
+    )
+    parts: list[pl.DataFrame] = []
+    for object_type, engine_object, ids in sources:
+        if ids.len() > COPIES_BY_ID:  # most of the mirror: one columnar read
+            column = whole_column(store, connector.crm, object_type, name)
+            found = column.join(ids.alias("record_id").to_frame(), on="record_id", how="semi")
+        else:
+            known = store.last_written(connector.crm, object_type, ids.to_list(), fields=[name])
+            found = pl.DataFrame(
+                [(rid, f.get(name)) for rid, f in known.items()],
+                schema={"record_id": pl.String, "value": pl.String},
+                orient="row",
+            )
+        parts.append(
+            found.filter(pl.col("value").is_not_null() & (pl.col("value") != "")).select(
+                pl.lit(engine_object).alias("object_type"),
+                pl.col("record_id").alias("id"),
+                pl.col("value").alias("segment_lifecycle"),
+            )
+        )
+    previous = pl.concat(parts).cast(schema) if parts else pl.DataFrame(schema=schema)
+    # One row per person: the same id is listed as contact and as lead (leads' CRMs).
+    previous = previous.unique(["object_type", "id"], keep="first", maintain_order=True)
+    return previous if previous.height else None

@@ -35,11 +35,15 @@ from segmentation.parts import Part, merged_summary, parts_of
 from segmentation.playbook import Playbook, parse_playbook
 from segmentation.statistics import StatisticsError
 from workers.offline import playbook_source
-from workers.ops import progress
 from workers.state import StateStore
 from workers.sync.diff import Diff, diff_values, held_by_crm, written_frame
 from workers.sync.frames import EngineFrames, playbook_mode
-from workers.sync.lifecycle import lifecycle_field, plan_lifecycle
+from workers.sync.lifecycle import (
+    COPIES_BY_ID,
+    lifecycle_field,
+    plan_lifecycle,
+    previous_lifecycle,
+)
 from workers.sync.mirror_pull import Pulled, with_frames
 from workers.sync.mirroring import MirrorShape, crm_copies, load_frames
 from workers.sync.outputs import (
@@ -47,7 +51,6 @@ from workers.sync.outputs import (
     PREVIOUS,
     UPDATED_AT,
     EngineObject,
-    field_specs,
     output_values,
     segment_outputs,
     tracked,
@@ -63,8 +66,6 @@ CLV_MAX_AGE_DAYS = 8
 SAMPLE_SIZE = 10
 # Records diffed at a time (see _plan_object).
 DIFF_SLICE = 20_000
-# Above this many records a plan reads the CRM's copies of a whole object type at once.
-COPIES_BY_ID = 20_000
 # People segmented at once by a run over the whole mirror; more are segmented in parts of
 # about this many (segmentation/parts.py) against statistics computed first. A nightly
 # plan of 1,000,000 contacts peaked at 4.1 GB at once, 2.7 GB in parts of 200,000 and
@@ -76,10 +77,6 @@ T = TypeVar("T")
 # Takes a slice's planned writes as they come: (object type, writes, ids of those
 # that repair a hand edit).
 Deliver = Callable[[ObjectType, list[FieldWrite], set[str]], None]
-
-
-class SchemaMissingError(RuntimeError):
-    """A field segsync would write does not exist (or is read-only) in the CRM."""
 
 
 def load_playbook(spec: str) -> Playbook:
@@ -203,7 +200,7 @@ def plan_sync(
 
     def history(frames: EngineFrames) -> pl.DataFrame | None:
         only = affected if affected_history_only else None
-        return _previous_lifecycle(store, connector, frames, only, reads.written_field)
+        return previous_lifecycle(store, connector, frames, only, reads.written_field)
 
     def run(
         part: EngineFrames | Part, statistics: dict[str, Any] | None, previous: pl.DataFrame | None
@@ -545,59 +542,6 @@ def _record_frames(
         yield "company", "company", result.companies
 
 
-def _previous_lifecycle(
-    store: StateStore,
-    connector: Connector,
-    frames: EngineFrames,
-    only: dict[ObjectType, set[str]] | None = None,
-    written_field: Callable[[StateStore, str, ObjectType, str], pl.DataFrame] | None = None,
-) -> pl.DataFrame | None:
-    """Last written lifecycle segments, for the forward-only lifecycle model (of the
-    ``only`` records, when given); ``written_field`` reads one field of every record's
-    written history (``store.written_field`` unless given)."""
-    whole_column = written_field or (lambda s, crm, t, n: s.written_field(crm, t, n))
-    name = connector.field_name("lifecycle")
-    nobody = pl.Series("id", [], pl.String)
-    people = frames.contacts["id"] if "id" in frames.contacts.columns else nobody
-    firms = frames.companies["id"] if frames.companies is not None else nobody
-    sources: tuple[tuple[ObjectType, str, pl.Series], ...] = (
-        ("contact", "contact", people),
-        ("company", "company", firms),
-    )
-    if "object_type" in frames.contacts.columns:  # a CRM with leads (as _record_frames)
-        sources += (("lead", "contact", people),)
-    if only is not None:
-        sources = tuple(
-            (t, e, pl.Series("id", sorted(only.get(t, set())), pl.String)) for t, e, _ in sources
-        )
-    schema = pl.Schema(
-        {"object_type": pl.String(), "id": pl.String(), "segment_lifecycle": pl.String()}
-    )
-    parts: list[pl.DataFrame] = []
-    for object_type, engine_object, ids in sources:
-        if ids.len() > COPIES_BY_ID:  # most of the mirror: one columnar read
-            column = whole_column(store, connector.crm, object_type, name)
-            found = column.join(ids.alias("record_id").to_frame(), on="record_id", how="semi")
-        else:
-            known = store.last_written(connector.crm, object_type, ids.to_list(), fields=[name])
-            found = pl.DataFrame(
-                [(rid, f.get(name)) for rid, f in known.items()],
-                schema={"record_id": pl.String, "value": pl.String},
-                orient="row",
-            )
-        parts.append(
-            found.filter(pl.col("value").is_not_null() & (pl.col("value") != "")).select(
-                pl.lit(engine_object).alias("object_type"),
-                pl.col("record_id").alias("id"),
-                pl.col("value").alias("segment_lifecycle"),
-            )
-        )
-    previous = pl.concat(parts).cast(schema) if parts else pl.DataFrame(schema=schema)
-    # One row per person: the same id is listed as contact and as lead (leads' CRMs).
-    previous = previous.unique(["object_type", "id"], keep="first", maintain_order=True)
-    return previous if previous.height else None
-
-
 def affected_records(
     changed: dict[ObjectType, set[str]], frames: Any
 ) -> dict[ObjectType, set[str]]:
@@ -622,56 +566,6 @@ def affected_records(
         members = contacts.filter(pl.col("company_id").is_in(list(companies)))["id"]
         people |= set(members.to_list())
     return {"contact": people, "lead": people, "company": companies}
-
-
-def fields_found(pulled: Pulled) -> MirrorShape | None:
-    """The fields the last full read found in the CRM, for a run that reads none itself
-    (incremental, nightly); None for a full read, which asks the CRM again."""
-    read_nothing = pulled.changed is None and not any(pulled.counts.values())
-    return pulled.shape if pulled.changed is not None or read_nothing else None
-
-
-def check_schema(connector: Connector, plan: SyncPlan, known: MirrorShape | None = None) -> None:
-    """Refuse to write to fields that do not exist or are read-only, naming the fix.
-
-    With ``known`` (a run that reads nothing from the CRM), the fields found by the last
-    full read are taken as they were instead of asking the CRM again.
-    """
-    problems = []
-    for object_type, fields in plan.required_fields().items():
-        if known is not None:
-            access = dict.fromkeys(known.present.get(object_type, ()), True)
-        else:
-            access = connector.field_access(object_type)
-        ours = fields - plan.crm_owned
-        missing = sorted(f for f in ours if f not in access)
-        locked = sorted(f for f in ours if f in access and not access[f])
-        if missing:
-            problems.append(
-                f"{object_type}: missing {', '.join(missing[:8])}"
-                + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
-            )
-        if locked:
-            problems.append(f"{object_type}: not writable {', '.join(locked[:8])}")
-    if problems:
-        raise SchemaMissingError(
-            f"{connector.crm} lacks segsync's fields ({'; '.join(problems)}): "
-            f"run `segsync schema apply --crm {connector.crm}` first"
-        )
-
-
-def apply_schema(
-    connector: Connector, playbook: Playbook, object_types: Iterable[ObjectType]
-) -> list[Any]:
-    """Create segsync's fields for ``playbook`` on each object type."""
-    changes = []
-    wanted = {t: field_specs(playbook, t) for t in object_types}
-    total = sum(len(specs) for specs in wanted.values())
-    for object_type, specs in wanted.items():
-        if specs:
-            changes += connector.apply_schema(object_type, specs)
-            progress.advance("schema", len(specs), total=total, unit="fields")
-    return changes
 
 
 def sample_changes(plan: SyncPlan, size: int = SAMPLE_SIZE) -> list[dict[str, Any]]:

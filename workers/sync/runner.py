@@ -18,6 +18,7 @@ from workers.ops import progress
 from workers.ops.logs import log_context, set_context
 from workers.settings import Settings
 from workers.state import StateStore, process_owner
+from workers.sync.crm_schema import check_schema, fields_found
 from workers.sync.history import sizes_after
 from workers.sync.inflight import adopt_in_flight
 from workers.sync.mirror_pull import Pulled, pull_population, settle_pending
@@ -26,8 +27,6 @@ from workers.sync.plan import (
     CLV_STATE,
     STATISTICS_STATE,
     SyncPlan,
-    check_schema,
-    fields_found,
     plan_sync,
     sample_changes,
 )
