@@ -17,7 +17,7 @@ import warnings
 import polars as pl
 
 from segmentation.clv import fit_bgnbd, fit_gamma_gamma
-from tests.test_clv import cdnow_summary
+from tests.segmentation.test_clv import cdnow_summary
 
 
 def best_of(repeat: int, fn: object) -> float:

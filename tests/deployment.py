@@ -1,6 +1,6 @@
 """Real deployments for the tests: `segsync` worker processes on Redis + PostgreSQL
-against an in-process sandbox CRM (shared by tests/test_workers_celery.py and
-tests/test_events_e2e.py).
+against an in-process sandbox CRM (shared by tests/workers/test_celery_workers.py and
+tests/workers/events/test_end_to_end.py).
 
 No eager mode: tests start worker subprocesses (own process group each, so the pool
 children go with them), dispatch work to them and read the results back from the
@@ -34,12 +34,12 @@ import requests
 import sqlalchemy as sa
 
 from connectors.sandbox import SandboxConfig, SandboxServer
+from tests.paths import ROOT
 from workers.settings import Settings
 from workers.state import Run, StateStore
 from workers.sync.outputs import is_companion
 
 T = TypeVar("T")
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sandbox-token"
 CLI = "import sys; from workers.cli.main import main; sys.exit(main())"
 REDIS_DBS = range(8, 16)  # db 0 is the default of the other tests

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
+
 DEV_LOCK = ROOT / "requirements" / "dev.txt"
 RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
 INSTALL_LOCK = "`make install` (or `pip install --require-hashes -r requirements/dev.txt`)"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
+
 PACKAGES = ("connectors", "segmentation", "workers")
 
 # (importer prefix, imported prefix, why not); a prefix matches itself and what is below.

@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
+
 DEPLOY = ROOT / "deploy"
 KUBERNETES = "1.37.0"
 SEGSYNC_SERVICES = ("worker", "beat", "receiver")

@@ -24,9 +24,9 @@ import requests
 
 from connectors.sandbox import SandboxConfig, SandboxServer
 from tests.deployment import free_port
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[1]
 NOBODY = 65534
 TOKEN = "wheel-test-token"
 STAY_UP_SECONDS = 10

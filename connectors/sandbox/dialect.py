@@ -1,6 +1,6 @@
 """What the neutral server and admin endpoints need from a CRM dialect.
 
-HubSpot (``hubspot_api``) and Salesforce (``salesforce_api``) implement it.
+HubSpot (``hubspot.api``) and Salesforce (``salesforce.api``) implement it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Change events: the sandbox tells a receiver about every change, as the real CRMs do.
 
-HubSpot sends webhook batches (``events_hubspot``), Salesforce sends outbound messages
-(``events_salesforce``); this module is the dialect-neutral machinery both share:
+HubSpot sends webhook batches (``hubspot.webhooks``), Salesforce sends outbound messages
+(``salesforce.outbound_messages``); this module is the dialect-neutral machinery both share:
 
 1. The store calls :meth:`EventEmitter.record` for every creation, value change and
    deletion, in the thread that made it and with the store lock held. It only copies the

@@ -1,7 +1,7 @@
 """The Salesforce view of the shared store: objects, ids, field-level security, record values.
 
 Store ids are integers; the API shows them as 18-character ids built from the object's key
-prefix (see ``salesforce_ids``). ``Id``, ``CreatedDate`` and ``SystemModstamp`` are the
+prefix (see ``ids``). ``Id``, ``CreatedDate`` and ``SystemModstamp`` are the
 store's own id/creation/modification columns and ``IsDeleted`` is its archived flag, so a
 soft-deleted record keeps its row (``queryAll`` still sees it).
 

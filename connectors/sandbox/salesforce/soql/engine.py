@@ -6,11 +6,11 @@ Usage (the dialect supplies the describe ``d`` and the row access ``get``)::
     rows = query.execute(candidate_ids, get, now=now)       # WHERE + ORDER BY + OFFSET/LIMIT
     records = [query.project(r, get, attributes=attrs) for r in rows]
 
-Parsing is a real grammar (:mod:`.soql_grammar`, lark LALR); binding here resolves object, field
+Parsing is a real grammar (:mod:`.grammar`, lark LALR); binding here resolves object, field
 and relationship names case-insensitively to their canonical spelling and type-checks every
 literal against its field, raising :class:`SoqlError` with Salesforce's codes and messages
 (``MALFORMED_QUERY``, ``INVALID_TYPE``, ``INVALID_FIELD``, ``INVALID_QUERY_FILTER_OPERATOR``,
-``NUMBER_OUTSIDE_VALID_RANGE``). Evaluation (:mod:`.soql_eval`) compiles the WHERE tree into
+``NUMBER_OUTSIDE_VALID_RANGE``). Evaluation (:mod:`.evaluate`) compiles the WHERE tree into
 closures once per call, so 100k rows take well under a second.
 
 Deliberately unsupported (rejected with ``MALFORMED_QUERY``): aggregates other than ``COUNT()``,
