@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, sandbox_process
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from workers.settings import Settings
 from workers.state import StateStore
 from workers.sync.crm_schema import apply_schema

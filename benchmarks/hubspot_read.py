@@ -14,8 +14,8 @@ import time
 from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb, sandbox_process
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 
 PROPERTIES = [
     "email",

@@ -19,8 +19,8 @@ from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb, sandbox_process
 from connectors.base import FieldSpec, FieldWrite
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 
 SPEC = FieldSpec("bench_value", "Benchmark value", "string")
 

@@ -64,8 +64,8 @@ from benchmarks.sync_workers import (
     segsync,
 )
 from connectors.base import ObjectType
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.sandbox.hubspot.values import normalize_number
 from workers.fieldmap import load_field_map
 from workers.state import StateStore

@@ -69,8 +69,8 @@ from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb
 from connectors.base import ObjectType
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.sandbox import SandboxConfig, SandboxServer
 from connectors.sandbox.hubspot.values import format_value, normalize_number
 from connectors.sandbox.stats import Stats

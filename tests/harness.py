@@ -11,8 +11,8 @@ import requests
 from pydantic import SecretStr
 
 from connectors.base import Connector, ObjectType
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.retrying import RetryPolicy
 from connectors.sandbox import SandboxConfig, SandboxServer
 

@@ -30,7 +30,7 @@ from connectors.budget import DailyBudget
 from connectors.ratelimit import Limiter
 
 if TYPE_CHECKING:
-    from connectors.hubspot.config import HubSpotConfig
+    from connectors.hubspot.options import HubSpotConfig
     from connectors.salesforce.connector import SalesforceConfig
 
 log = logging.getLogger(__name__)

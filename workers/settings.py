@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.options import HubSpotConfig
 from connectors.retrying import RetryPolicy
 from connectors.salesforce.connector import SalesforceConfig
 from connectors.salesforce.session import SalesforceAuth

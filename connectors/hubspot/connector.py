@@ -53,8 +53,8 @@ from connectors.base import (
 )
 from connectors.budget import DailyBudget
 from connectors.hubspot.batch_answers import map_batch_answer, rejection
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.http import HubSpotTransport
+from connectors.hubspot.options import HubSpotConfig
 from connectors.hubspot.schema import PropertySchema
 from connectors.hubspot.sdk_session import use_session
 from connectors.hubspot.streams import CANONICAL_BY_API_NAME, HubSpotStream, stream_for

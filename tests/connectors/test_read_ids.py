@@ -17,8 +17,8 @@ import responses
 from pydantic import SecretStr
 
 from connectors.base import Connector, ObjectType, Record, RejectedError
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.ratelimit import UnlimitedLimiter
 from connectors.retrying import RetryPolicy
 from connectors.salesforce.connector import _id15

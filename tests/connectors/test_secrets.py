@@ -10,8 +10,8 @@ import responses
 from pydantic import SecretStr
 
 from connectors.base import ConnectorError
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.ratelimit import UnlimitedLimiter
 from connectors.retrying import RetryPolicy
 from workers.settings import Settings

@@ -24,8 +24,8 @@ from lxml import etree
 from pydantic import SecretStr
 
 from connectors.base import FieldWrite, WriteStatus
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.retrying import RetryPolicy
 from connectors.sandbox import SandboxConfig, SandboxServer
 

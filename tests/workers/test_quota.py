@@ -15,8 +15,8 @@ import redis
 from pydantic import SecretStr
 
 from connectors.base import BudgetExhaustedError, TransientError
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.retrying import RetryPolicy
 from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
 from connectors.salesforce.session import SalesforceAuth

@@ -18,8 +18,8 @@ import requests
 from pydantic import SecretStr
 
 from connectors.base import OBJECT_TYPES
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.sandbox import SandboxConfig, SandboxServer
 from workers.settings import Settings
 from workers.sync.crm_schema import apply_schema

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from connectors.base import Cursor, FieldSpec, FieldWrite, WriteStatus
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.retrying import RetryPolicy
 from connectors.sandbox import FaultConfig, SandboxConfig, SandboxServer
 from workers.cli.main import main

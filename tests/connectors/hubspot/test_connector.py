@@ -23,8 +23,8 @@ from connectors.base import (
     TransientError,
     WriteStatus,
 )
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.ratelimit import UnlimitedLimiter
 from connectors.retrying import RetryPolicy
 

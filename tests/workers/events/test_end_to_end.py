@@ -34,8 +34,8 @@ import uvicorn
 from pydantic import SecretStr
 
 from connectors.base import FieldWrite
-from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.options import HubSpotConfig
 from connectors.sandbox import SandboxServer
 from tests.deployment import (
     TOKEN,

@@ -1,4 +1,4 @@
-"""What the HubSpot connector is configured with, and the credentials that follow from it."""
+"""The HubSpot connector's options, and the credentials that follow from them."""
 
 from __future__ import annotations
 
