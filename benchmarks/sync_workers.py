@@ -68,6 +68,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from benchmarks._harness import TOKEN, admin, peak_rss_mb
+from benchmarks._memory import vm_hwm_mb
 from connectors.base import ObjectType
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.options import HubSpotConfig
@@ -186,7 +187,7 @@ class Workers:
             pids = [p.pid]
             with suppress(psutil.Error):
                 pids += [c.pid for c in psutil.Process(p.pid).children(recursive=True)]
-            peaks.append(max((_vm_hwm_mb(pid) for pid in pids), default=0.0))
+            peaks.append(max((vm_hwm_mb(pid) for pid in pids), default=0.0))
         return peaks
 
     def stop(self) -> None:
@@ -204,16 +205,6 @@ class Workers:
         for child in children:  # pool processes a killed parent left behind
             with suppress(psutil.Error):
                 child.kill()
-
-
-def _vm_hwm_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def segsync() -> list[str]:

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from connectors.sandbox import SandboxConfig, SandboxServer
-from tests.deployment import free_port
+from tests.instruments import free_port
 from tests.paths import ROOT
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from tests.deployment import Deployment, assert_crm_holds, recompute, remembered
+from tests.checks import assert_crm_holds, recompute, remembered
+from tests.deployment import Deployment
 
 pytestmark = pytest.mark.integration
 

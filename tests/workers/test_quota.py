@@ -21,7 +21,7 @@ from connectors.retrying import RetryPolicy
 from connectors.salesforce.connector import SalesforceConfig, SalesforceConnector
 from connectors.salesforce.session import SalesforceAuth
 from connectors.sandbox import SandboxConfig, SandboxServer
-from tests.deployment import free_port
+from tests.instruments import free_port
 from workers.quota import (
     RedisDailyBudget,
     RedisRollingWindowLimiter,

@@ -21,8 +21,8 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.deployment import free_port
 from tests.harness import Harness
+from tests.instruments import free_port
 from tests.paths import ROOT
 from tests.workers.console.support import PASSWORD
 from workers.console.app import create_console

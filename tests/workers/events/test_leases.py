@@ -26,8 +26,10 @@ from pydantic import SecretStr
 
 from connectors.base import FieldWrite, ObjectType, Record, RejectedError, WriteResult
 from connectors.hubspot.connector import HubSpotConnector
-from tests.deployment import TOKEN, Deployment, free_port, planned
-from tests.workers.events.test_end_to_end import ThreadedReceiver
+from tests.checks import planned
+from tests.deployment import TOKEN, Deployment
+from tests.instruments import free_port
+from tests.workers.events.live import ThreadedReceiver
 from workers.events.inbox import Inbox, InboxPolicy
 from workers.events.processor import Processor, status
 from workers.receiver.app import create_app

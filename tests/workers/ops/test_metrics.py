@@ -12,7 +12,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.deployment import Deployment, free_port
+from tests.deployment import Deployment
+from tests.instruments import free_port
 from workers.ops.metrics import endpoint_class
 
 pytestmark = pytest.mark.integration
