@@ -16,6 +16,8 @@ TABLES = {
     "writes_in_flight",
     "event_pauses",
     "mirror_records",
+    "activations",
+    "campaign_members",
 }
 
 

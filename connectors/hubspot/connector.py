@@ -54,6 +54,7 @@ from connectors.base import (
 from connectors.budget import DailyBudget
 from connectors.hubspot.batch_answers import map_batch_answer, rejection
 from connectors.hubspot.http import HubSpotTransport
+from connectors.hubspot.lists import HubSpotLists
 from connectors.hubspot.options import HubSpotConfig
 from connectors.hubspot.schema import PropertySchema
 from connectors.hubspot.sdk_session import use_session
@@ -120,10 +121,14 @@ class HubSpotConnector:
         # The SDK builds a new HTTP pool on every `client.crm...` attribute access; take
         # each API object once so connections are kept alive and reused.
         client = HubSpot(access_token="-", host=config.base_url.rstrip("/"))
+        self._client = client
         self.session = watch(session or requests.Session(), "hubspot")
+        self._lists: HubSpotLists | None = None
 
         def register(api: Any) -> Any:
             return self._transport.register(use_session(api, self.session))
+
+        self._register = register
 
         self._basic = register(client.crm.objects.basic_api)
         self._batch = register(client.crm.objects.batch_api)
@@ -140,6 +145,17 @@ class HubSpotConnector:
         self._schema = PropertySchema(
             self._transport, self._groups, self._properties, self.field_name
         )
+
+    @property
+    def lists(self) -> HubSpotLists:
+        """The portal's lists (segment activation); its SDK APIs are built on first use."""
+        if self._lists is None:
+            self._lists = HubSpotLists(
+                self._transport,
+                self._register(self._client.crm.lists.lists_api),
+                self._register(self._client.crm.lists.folders_api),
+            )
+        return self._lists
 
     # -- contract -------------------------------------------------------------------
 

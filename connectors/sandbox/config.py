@@ -157,6 +157,10 @@ class SandboxConfig:
     access_token_ttl: int = 1800
     search_index_delay: float = 0.0
     lifecycle_backward: LifecycleBackward = "reject"
+    # HubSpot lists the portal may hold (its Marketing Hub tier's limit), and scopes the
+    # app was not granted (e.g. ("crm.lists.write",)): calls that need them get 403.
+    list_limit: int = 1500
+    missing_scopes: tuple[str, ...] = ()
     anchor: datetime | None = None
     username: str = "integration@segsync-sandbox.example"
     password: str = "sandbox-password"

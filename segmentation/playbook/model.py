@@ -135,6 +135,12 @@ class RuleModel(_Closed):
         description="Object types this model segments (default: what the model suits, e.g. "
         "demographic runs on contacts only).",
     )
+    activate: list[Literal["lists", "campaigns"]] = Field(
+        default_factory=list,
+        description="Where `segsync activate` puts each segment for marketers: 'lists' keeps "
+        "one HubSpot active list per segment, 'campaigns' one Salesforce campaign per segment "
+        "with its members (default: neither).",
+    )
 
     _position: Position | None = PrivateAttr(default=None)
 

@@ -406,12 +406,13 @@ def segment_command(
 
 
 def _register() -> None:
+    from workers.cli.activate import activate
     from workers.cli.console import console, report
     from workers.cli.fieldmap import fieldmap
     from workers.cli.runs import runs
     from workers.cli.sync import COMMANDS
 
-    for command in (*COMMANDS, runs, fieldmap, console, report):
+    for command in (*COMMANDS, runs, fieldmap, console, report, activate):
         main.add_command(command)
 
 

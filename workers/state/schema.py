@@ -290,3 +290,30 @@ class AlertStateRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActivationRow(Base):
+    """A CRM object segsync keeps for one segment: a HubSpot list, a Salesforce campaign."""
+
+    __tablename__ = "activations"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # "list" or "campaign"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(255), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CampaignMemberRow(Base):
+    """A person segsync made a member of one of its campaigns, and the member row's id."""
+
+    __tablename__ = "campaign_members"
+
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64))

@@ -1,7 +1,7 @@
 """The state store: :class:`StateStore`, assembled from one mixin per concept.
 
 Each mixin (``runs``, ``written``, ``deadletters``, ``models``, ``inbox``, ``locks``,
-``alerts``) adds the methods of one part of the state on top of
+``alerts``, ``activations``) adds the methods of one part of the state on top of
 :class:`~workers.state.base.StoreBase`, which owns the engine, the transactions and the
 schema.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from workers.state.activations import ActivationsMixin
 from workers.state.alerts import AlertsMixin
 from workers.state.base import StoreBase
 from workers.state.deadletters import DeadLettersMixin
@@ -29,6 +30,7 @@ class StateStore(
     InboxMixin,
     LocksMixin,
     AlertsMixin,
+    ActivationsMixin,
     StoreBase,
 ):
     """segsync's relational state, on SQLite or PostgreSQL.

@@ -19,6 +19,7 @@ from workers.state.engine import _IN_CHUNK, _WRITE_CHUNK, _check_object_type, _c
 from workers.state.mirror import LINK_COLUMNS, MirrorRow
 from workers.state.records import WrittenValue
 from workers.state.schema import (
+    CampaignMemberRow,
     DeadLetterRow,
     InboxEventRow,
     UTCDateTime,
@@ -253,6 +254,7 @@ class WrittenMixin(StoreBase):
         """Deletion in the CRM: drop everything stored about these records; rows deleted.
 
         Removes their mirrored copy, written values, dead letters (open or resolved),
+        campaign memberships segsync recorded,
         writes in flight and every inbox event about them, whatever its status: a done
         event still holds what it carried (a property's value), and a leased one is
         simply gone when its round finishes (finishing a missing event changes
@@ -264,7 +266,7 @@ class WrittenMixin(StoreBase):
         link = LINK_COLUMNS.get(object_type)
         with self._write() as conn:
             for chunk in _chunks(_unique(record_ids), _IN_CHUNK):
-                for model in (WrittenValueRow, DeadLetterRow, WriteInFlightRow):
+                for model in (WrittenValueRow, DeadLetterRow, WriteInFlightRow, CampaignMemberRow):
                     stmt = delete(model).where(
                         model.crm == crm,
                         model.object_type == object_type,

@@ -23,6 +23,7 @@ from connectors.sandbox.hubspot.error_bodies import (
     json_response,
     rate_limit_body,
 )
+from connectors.sandbox.hubspot.lists import ListsApi
 from connectors.sandbox.hubspot.load import HubSpotMutationHooks, load_seed
 from connectors.sandbox.hubspot.oauth import OAuthApi
 from connectors.sandbox.hubspot.objects import ObjectsApi
@@ -144,6 +145,49 @@ ROUTES: tuple[tuple[str, str, str, str, RouteKind], ...] = (
         "/crm/v3/pipelines/{obj}/{pipelineId}",
         "api",
     ),
+    ("/crm/v3/lists", "POST", "lists.create", "/crm/v3/lists", "api"),
+    ("/crm/v3/lists", "GET", "lists.get_many", "/crm/v3/lists", "api"),
+    ("/crm/v3/lists/search", "POST", "lists.search", "/crm/v3/lists/search", "api"),
+    ("/crm/v3/lists/folders", "GET", "lists.folders", "/crm/v3/lists/folders", "api"),
+    ("/crm/v3/lists/folders", "POST", "lists.create_folder", "/crm/v3/lists/folders", "api"),
+    (
+        "/crm/v3/lists/folders/move-list",
+        "PUT",
+        "lists.move_list",
+        "/crm/v3/lists/folders/move-list",
+        "api",
+    ),
+    (
+        "/crm/v3/lists/folders/<folder_id>",
+        "DELETE",
+        "lists.delete_folder",
+        "/crm/v3/lists/folders/{folderId}",
+        "api",
+    ),
+    (
+        "/crm/v3/lists/object-type-id/<object_type_id>/name/<path:list_name>",
+        "GET",
+        "lists.get_by_name",
+        "/crm/v3/lists/object-type-id/{objectTypeId}/name/{listName}",
+        "api",
+    ),
+    ("/crm/v3/lists/<list_id>", "GET", "lists.get", "/crm/v3/lists/{listId}", "api"),
+    ("/crm/v3/lists/<list_id>", "DELETE", "lists.delete", "/crm/v3/lists/{listId}", "api"),
+    *(
+        (
+            f"/crm/v3/lists/<list_id>/{tail}",
+            method,
+            f"lists.{name}",
+            f"/crm/v3/lists/{{listId}}/{tail}",
+            "api",
+        )
+        for tail, method, name in (
+            ("update-list-filters", "PUT", "update_filters"),
+            ("update-list-name", "PUT", "update_name"),
+            ("restore", "PUT", "restore"),
+            ("memberships", "GET", "memberships"),
+        )
+    ),
     ("/oauth/v1/token", "POST", "oauth.token", "/oauth/v1/token", "oauth"),
     (
         "/oauth/v1/access-tokens/<token>",
@@ -201,6 +245,7 @@ class HubSpotDialect:
             AssociationsApi(self.data),
             OAuthApi(self.data),
         )
+        self.lists = lists = ListsApi(self.data)
         self._handlers: dict[str, Handler] = {
             "objects.list": lambda r, a, c: objects.list_page(r, a["obj"], c),
             "objects.create": lambda r, a, c: objects.create(r, a["obj"], c),
@@ -237,6 +282,22 @@ class HubSpotDialect:
             ),
             "pipelines.list": lambda r, a, c: pipelines(r, a["obj"], self.data),
             "pipelines.get": lambda r, a, c: pipelines(r, a["obj"], self.data, a["pipeline_id"]),
+            "lists.create": lambda r, a, c: lists.create(r),
+            "lists.get_many": lambda r, a, c: lists.get_many(r),
+            "lists.search": lambda r, a, c: lists.search(r),
+            "lists.folders": lambda r, a, c: lists.folders(r),
+            "lists.create_folder": lambda r, a, c: lists.create_folder(r),
+            "lists.move_list": lambda r, a, c: lists.move_list(r),
+            "lists.delete_folder": lambda r, a, c: lists.delete_folder(a["folder_id"]),
+            "lists.get_by_name": lambda r, a, c: lists.get_by_name(
+                r, a["object_type_id"], a["list_name"]
+            ),
+            "lists.get": lambda r, a, c: lists.get(r, a["list_id"]),
+            "lists.delete": lambda r, a, c: lists.delete(a["list_id"]),
+            "lists.update_filters": lambda r, a, c: lists.update_filters(r, a["list_id"]),
+            "lists.update_name": lambda r, a, c: lists.update_name(r, a["list_id"]),
+            "lists.restore": lambda r, a, c: lists.restore(a["list_id"]),
+            "lists.memberships": lambda r, a, c: lists.memberships(r, a["list_id"]),
             "oauth.token": lambda r, a, c: oauth.token(r, c),
             "oauth.access_info": lambda r, a, c: oauth.access_token_info(a["token"], c),
             "oauth.refresh_info": lambda r, a, c: oauth.refresh_token_info(a["token"], c),
@@ -255,6 +316,10 @@ class HubSpotDialect:
             groupName="{groupName}",
             propertyName="{propertyName}",
             pipelineId="{pipelineId}",
+            listId="{listId}",
+            folderId="{folderId}",
+            objectTypeId="{objectTypeId}",
+            listName="{listName}",
             token="{token}",
         )
         return Route(f"{rule_method} {filled}", kind)

@@ -1,0 +1,1 @@
+"""Segment activation: the CRM lists and campaigns that hold each segment for marketers."""

@@ -1,0 +1,223 @@
+"""HubSpot active lists, one per segment: found, created, kept in step with the playbook.
+
+HubSpot keeps each list's members itself (a DYNAMIC list filters on the segment field),
+so what segsync keeps in step is the lists: their filter and name. A list is recorded in
+the state store as soon as HubSpot created it. A second run finds every list as it
+should be and writes nothing. A segment renamed in the playbook (one segment of a model
+gone, one new) moves its list to the new value; lists of segments that are gone stay
+until ``--prune``. At the portal's list limit the run stops, naming the limit and the
+lists still missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.base import RejectedError
+from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.lists import HubSpotLists, segment_filter
+from segmentation.playbook import Playbook
+from workers.activation.plan import ActivationError, Wanted, wanted
+from workers.state import StateStore
+from workers.state.activations import Activation
+
+FOLDER = "segsync"
+Key = tuple[str, str, str]
+
+
+@dataclass
+class Step:
+    """One thing done (or, in a dry run, to do) to one segment's list."""
+
+    action: str  # create, adopt, update, rename, delete, stale, keep
+    model: str
+    object_type: str
+    segment: str
+    name: str
+    list_id: str | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "model": self.model,
+            "object_type": self.object_type,
+            "segment": self.segment,
+            "name": self.name,
+            "list_id": self.list_id,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class ListsReport:
+    """What an activation of HubSpot lists did or would do."""
+
+    dry_run: bool
+    steps: list[Step] = field(default_factory=list)
+    calls: int = 0
+
+    def count(self, action: str) -> int:
+        return sum(1 for s in self.steps if s.action == action)
+
+    @property
+    def writes(self) -> int:
+        """List writes made (or planned): creations, updates, renames, deletions."""
+        return sum(self.count(a) for a in ("create", "update", "rename", "move", "delete"))
+
+
+def sync_lists(
+    connector: HubSpotConnector,
+    store: StateStore,
+    playbook: Playbook,
+    *,
+    dry_run: bool = False,
+    prune: bool = False,
+) -> ListsReport:
+    """Make the portal hold one active list per segment of each model marked ``lists``."""
+    crm = connector.crm
+    lists = connector.lists
+    calls = connector.usage().calls_made
+    report = ListsReport(dry_run)
+    want = {w.key: w for w in wanted(playbook, "list", connector.field_name)}
+    kept = {(a.model, a.object_type, a.segment): a for a in store.activations(crm, "list")}
+    current: dict[Key, dict[str, Any]] = {}
+    for key, activation in kept.items():
+        found = lists.get(activation.remote_id)
+        if found is None:  # deleted in HubSpot: found again by name, or made anew
+            if not dry_run:
+                store.drop_activation(crm, activation)
+        else:
+            current[key] = found
+    missing = [w for key, w in want.items() if key not in current]
+    stale = [key for key in current if key not in want]
+    # A model that lost one segment and gained one: the segment was renamed.
+    renamed: dict[Key, Key] = {}
+    for w in missing:
+        gone = [k for k in stale if k[:2] == w.key[:2]]
+        new = [m for m in missing if m.key[:2] == w.key[:2]]
+        if len(gone) == 1 and len(new) == 1:
+            renamed[w.key] = gone[0]
+    for key, w in want.items():
+        if key in current:
+            _keep_in_step(lists, store, crm, w, current[key], report)
+        elif key in renamed:
+            old = renamed[key]
+            _move(lists, store, crm, w, kept[old], current[old], report)
+    for key in stale:
+        if key in renamed.values():
+            continue
+        found, activation = current[key], kept[key]
+        if prune:
+            if not dry_run:
+                lists.delete(activation.remote_id)
+                store.drop_activation(crm, activation)
+            report.steps.append(_step("delete", activation, found["listId"]))
+        else:
+            step = _step("stale", activation, found["listId"])
+            step.detail = "its segment is no longer in the playbook; `--prune` deletes it"
+            report.steps.append(step)
+    to_create = [w for w in missing if w.key not in renamed]
+    _create(lists, store, crm, to_create, report)
+    report.calls = connector.usage().calls_made - calls
+    return report
+
+
+def _keep_in_step(
+    lists: HubSpotLists,
+    store: StateStore,
+    crm: str,
+    w: Wanted,
+    found: dict[str, Any],
+    report: ListsReport,
+) -> None:
+    list_id = str(found["listId"])
+    branch = segment_filter(w.field, w.segment)
+    if found.get("filterBranch") != branch:
+        if not report.dry_run:
+            lists.update_filters(list_id, branch)
+        report.steps.append(Step("update", *w.key, w.name, list_id, "filter set to the segment"))
+    if found.get("name") != w.name:
+        if not report.dry_run:
+            lists.rename(list_id, w.name)
+            store.save_activation(crm, _activation(w, list_id))
+        report.steps.append(Step("rename", *w.key, w.name, list_id, f"was {found.get('name')}"))
+    if found.get("filterBranch") == branch and found.get("name") == w.name:
+        report.steps.append(Step("keep", *w.key, w.name, list_id))
+
+
+def _move(
+    lists: HubSpotLists,
+    store: StateStore,
+    crm: str,
+    w: Wanted,
+    old: Activation,
+    found: dict[str, Any],
+    report: ListsReport,
+) -> None:
+    """A renamed segment: its list takes the new value's filter and name."""
+    list_id = str(found["listId"])
+    if not report.dry_run:
+        lists.update_filters(list_id, segment_filter(w.field, w.segment))
+        lists.rename(list_id, w.name)
+        store.save_activation(crm, _activation(w, list_id))
+        store.drop_activation(crm, old)
+    detail = f"segment {old.segment} renamed {w.segment}; was {found.get('name')}"
+    report.steps.append(Step("update", *w.key, w.name, list_id, detail))
+
+
+def _create(
+    lists: HubSpotLists, store: StateStore, crm: str, todo: list[Wanted], report: ListsReport
+) -> None:
+    """Adopt lists already named as segsync names them, create the rest."""
+    folder: str | None = None
+    for i, w in enumerate(todo):
+        found = lists.find(w.name, w.object_type)
+        if found is not None and found.get("processingType") == "DYNAMIC":
+            list_id = str(found["listId"])
+            if not report.dry_run:
+                store.save_activation(crm, _activation(w, list_id))
+            report.steps.append(Step("adopt", *w.key, w.name, list_id, "found by its name"))
+            _keep_in_step(lists, store, crm, w, found, report)
+            continue
+        if found is not None:
+            raise ActivationError(
+                f"a {found.get('processingType')} list named {w.name!r} (id {found['listId']}) "
+                "is in the way: segsync keeps active (DYNAMIC) lists; rename or delete it"
+            )
+        if report.dry_run:
+            report.steps.append(Step("create", *w.key, w.name))
+            continue
+        if folder is None:
+            folder = lists.folder(FOLDER)
+        try:
+            made = lists.create(w.name, w.object_type, segment_filter(w.field, w.segment), folder)
+        except RejectedError as exc:
+            if "limit" in str(exc).lower():
+                need = ", ".join(x.name for x in todo[i:])
+                raise ActivationError(
+                    f"HubSpot refused a new list at the portal's list limit ({exc}); segsync "
+                    f"needs {len(todo) - i} more: {need}. Delete lists you no longer use, or "
+                    "mark fewer models with `activate: [lists]`, then run `segsync activate` "
+                    "again (the lists already made are kept)"
+                ) from None
+            raise
+        list_id = str(made["listId"])
+        store.save_activation(crm, _activation(w, list_id))
+        report.steps.append(Step("create", *w.key, w.name, list_id))
+
+
+def _activation(w: Wanted, list_id: str) -> Activation:
+    return Activation("list", w.model, w.object_type, w.segment, list_id, w.name)
+
+
+def _step(action: str, activation: Activation, list_id: Any) -> Step:
+    return Step(
+        action,
+        activation.model,
+        activation.object_type,
+        activation.segment,
+        activation.name,
+        str(list_id),
+    )

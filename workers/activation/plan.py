@@ -1,0 +1,71 @@
+"""What activation wants in the CRM: one list or campaign per segment of each marked model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from segmentation.playbook import Playbook
+from workers.sync.outputs import segment_outputs
+
+Kind = Literal["list", "campaign"]
+SEPARATOR = " · "
+# Salesforce's Campaign.Name holds 80 characters; HubSpot list names are kept as short.
+MAX_NAME = 80
+OBJECT_SUFFIX = {"contact": "", "company": f"{SEPARATOR}companies"}
+
+
+class ActivationError(RuntimeError):
+    """Activation cannot go on; the message names what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """One segment's list or campaign as the playbook asks for it."""
+
+    kind: Kind
+    model: str
+    object_type: str  # contact or company; a campaign's people are contacts and leads
+    segment: str
+    name: str
+    field: str  # the CRM's name of the model's segment field
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.model, self.object_type, self.segment)
+
+
+def activation_name(model: str, segment: str, object_type: str = "contact") -> str:
+    """``segsync · <model> · <segment>`` (`` · companies`` for a company list)."""
+    return f"segsync{SEPARATOR}{model}{SEPARATOR}{segment}{OBJECT_SUFFIX[object_type]}"
+
+
+def wanted(playbook: Playbook, kind: Kind, field_name: Callable[[str], str]) -> list[Wanted]:
+    """Every list (HubSpot) or campaign (Salesforce) the playbook marks, in playbook order.
+
+    Lists are kept for contacts and, where the model segments them, companies; a
+    campaign's members are people. A name too long for the CRM stops before any call.
+    """
+    flag = "lists" if kind == "list" else "campaigns"
+    marked = {name for name, model in playbook.models.items() if flag in model.activate}
+    objects = ("contact", "company") if kind == "list" else ("contact",)
+    out: list[Wanted] = []
+    for object_type in objects:
+        engine_object: Literal["contact", "company"] = (
+            "company" if object_type == "company" else "contact"
+        )
+        for output in segment_outputs(playbook, engine_object):
+            if output.name not in marked:
+                continue
+            for segment in output.options:
+                name = activation_name(output.name, segment, object_type)
+                if len(name) > MAX_NAME:
+                    raise ActivationError(
+                        f"model {output.name}, segment {segment}: the {kind} name {name!r} is "
+                        f"{len(name)} characters, more than the {MAX_NAME} the CRM keeps; "
+                        "shorten the segment's value in the playbook"
+                    )
+                field = field_name(output.name)
+                out.append(Wanted(kind, output.name, object_type, segment, name, field))
+    return out
