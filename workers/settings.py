@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         default=2000, ge=1, description="Writes above this many records use Bulk API 2.0."
     )
     salesforce_lag_seconds: float = Field(default=5.0, ge=0)
+    salesforce_campaign_member_status: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Status of the members segsync adds to its campaigns (default: the "
+        "campaign's default status, Sent on a new campaign).",
+    )
     salesforce_org_id: str | None = Field(
         default=None, description="Organization id outbound messages must carry (15 or 18 chars)."
     )

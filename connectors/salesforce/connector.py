@@ -46,6 +46,7 @@ from connectors.budget import DailyBudget
 from connectors.ratelimit import Limiter
 from connectors.retrying import RetryPolicy, call_with_retries
 from connectors.salesforce.bulk import BulkIngest, BulkJobReport
+from connectors.salesforce.campaigns import SalesforceCampaigns
 from connectors.salesforce.errors import RETRYABLE_RECORD_CODES, translate
 from connectors.salesforce.schema import MetadataSchema, field_api_name
 from connectors.salesforce.session import (
@@ -114,6 +115,7 @@ class SalesforceConnector:
         self.sf: Salesforce = self._login()
         self._bulk = BulkIngest(self._rest, poll_interval=config.bulk_poll_interval)
         self._user: str | None = None
+        self.campaigns = SalesforceCampaigns(self._rest, self._query)
 
     # -- contract -------------------------------------------------------------------------
 

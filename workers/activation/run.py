@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from connectors.base import Connector
 from segmentation.playbook import Playbook
+from workers.activation.campaigns import sync_campaigns
 from workers.activation.lists import sync_lists
 from workers.activation.plan import ActivationError, Kind, wanted
 from workers.state import StateStore
@@ -22,8 +24,14 @@ def activate(
     *,
     dry_run: bool = False,
     prune: bool = False,
+    status: str | None = None,
+    people: Mapping[str, set[str]] | None = None,
 ) -> dict[str, Any]:
-    """Bring the CRM's lists (HubSpot) or campaigns (Salesforce) in step; a JSON-ready report."""
+    """Bring the CRM's lists (HubSpot) or campaigns (Salesforce) in step; a JSON-ready report.
+
+    ``people`` (Salesforce): only these contacts and leads can have changed segment (an
+    incremental run's); None looks at everyone.
+    """
     from connectors.hubspot.connector import HubSpotConnector
 
     if isinstance(connector, HubSpotConnector):
@@ -41,7 +49,34 @@ def activate(
             "writes": report.writes,
             "api_calls": report.calls,
         }
-    raise ActivationError(f"{connector.crm}: campaigns are not built yet")
+    from connectors.salesforce.connector import SalesforceConnector
+
+    if not isinstance(connector, SalesforceConnector):
+        raise ActivationError(f"{connector.crm}: no lists or campaigns to keep on this CRM")
+    done = sync_campaigns(
+        connector,
+        store,
+        playbook,
+        dry_run=dry_run,
+        prune=prune,
+        status=status,
+        people=people,
+    )
+    if not dry_run:
+        applied = {"campaigns": fingerprint(connector, playbook)}
+        store.save_model_state(connector.crm, APPLIED_STATE, applied)
+    return {
+        "crm": connector.crm,
+        "kind": "campaigns",
+        "dry_run": dry_run,
+        "steps": done.steps,
+        "counts": {a: done.count(a) for a in ACTIONS},
+        "members_added": done.added,
+        "members_removed": done.removed,
+        "rejected": done.rejected,
+        "writes": done.writes,
+        "api_calls": done.calls,
+    }
 
 
 ACTIONS = ("create", "adopt", "update", "rename", "delete", "stale", "keep")

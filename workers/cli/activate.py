@@ -40,7 +40,14 @@ def activate(
     with StateStore(settings.database_url) as store:
         store.migrate()
         try:
-            report = run_activation(connector, store, book, dry_run=dry_run, prune=prune)
+            report = run_activation(
+                connector,
+                store,
+                book,
+                dry_run=dry_run,
+                prune=prune,
+                status=settings.salesforce_campaign_member_status,
+            )
         except ActivationError as exc:
             raise fail(f"{crm} activation stopped: {exc}") from None
     if as_json:
@@ -56,10 +63,16 @@ def describe(report: dict[str, Any]) -> str:
     for step in report["steps"]:
         if step["action"] == "keep":
             continue
-        where = f" (list {step['list_id']})" if step.get("list_id") else ""
+        remote = step.get("list_id") or step.get("campaign_id")
+        where = f" ({report['kind'][:-1]} {remote})" if remote else ""
         detail = f": {step['detail']}" if step.get("detail") else ""
         lines.append(f"  {step['action']:<7} {step['name']}{where}{detail}")
     counts = ", ".join(f"{n} {a}" for a, n in report["counts"].items() if n)
     head = f"{report['crm']} {report['kind']}: {counts or 'nothing to do'}"
+    if "members_added" in report:
+        lines.append(
+            f"  members: {report['members_added']} added, {report['members_removed']} removed"
+        )
+        lines += [f"  refused: {line}" for line in report["rejected"]]
     tail = f"{report['writes']} write(s) {verb} go out, {report['api_calls']} API call(s)"
     return "\n".join([head, *lines, tail])

@@ -23,6 +23,7 @@ from connectors.sandbox.salesforce.error_bodies import (
 )
 from connectors.sandbox.salesforce.ids import to15
 from connectors.sandbox.salesforce.object_schema import FieldDef, ObjectDef
+from connectors.sandbox.salesforce.objects import ALREADY_A_MEMBER
 from connectors.sandbox.salesforce.record_writes import Writer
 from connectors.sandbox.salesforce.records import SalesforceData
 from connectors.sandbox.salesforce.rest import RestApi, read_json
@@ -106,8 +107,19 @@ class CollectionsApi:
                 parsed.append((obj, raw_id, self.writer.parse(obj, body, text)))
             plans: list[Planned | RecordError] = []
             seen: set[int] = set()
+            members: set[tuple[str, str]] = set()  # one person once per campaign, batch too
             for obj, raw_id, fields in parsed:
-                plans.append(self._plan(obj, raw_id, fields, creating, seen))
+                plan = self._plan(obj, raw_id, fields, creating, seen)
+                if not isinstance(plan, RecordError) and obj.name == "CampaignMember":
+                    values = plan[2]
+                    key = (
+                        str(values.get("CampaignId")),
+                        str(values.get("ContactId") or values.get("LeadId")),
+                    )
+                    if key in members:
+                        plan = RecordError("DUPLICATE_VALUE", ALREADY_A_MEMBER)
+                    members.add(key)
+                plans.append(plan)
             failed = any(isinstance(p, RecordError) for p in plans)
             if all_or_none and failed:
                 return json_response(200, [_rolled_back(p) for p in plans])

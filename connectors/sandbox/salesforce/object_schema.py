@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.sandbox.salesforce.ids import PREFIXES
 from connectors.sandbox.store import Kind
 
 # Describe types -> store kinds. Numbers are kept as Python int/float, dates and datetimes
@@ -159,3 +160,150 @@ class ObjectDef:
             if definition.relationship_name and definition.relationship_name.lower() == low:
                 return definition
         return None
+
+
+# -- building definitions -------------------------------------------------------------
+
+
+def _label(name: str) -> str:
+    """``NumberOfEmployees`` -> ``Number Of Employees``; ``Tech_Stack__c`` -> ``Tech Stack``."""
+    base = name[:-3] if name.endswith("__c") else name
+    if base.endswith("Id") and len(base) > 2:
+        base = base[:-2] + " ID"
+    out = []
+    for i, ch in enumerate(base.replace("_", " ")):
+        if ch.isupper() and i and base[i - 1].islower():
+            out.append(" ")
+        out.append(ch)
+    return "".join(out)
+
+
+def _values(values: tuple[str, ...], default: str | None = None) -> tuple[PicklistValue, ...]:
+    return tuple(PicklistValue(v, v, default=v == default) for v in values)
+
+
+def text(name: str, length: int, **kw: Any) -> FieldDef:
+    """A text field (``type`` string unless given)."""
+    kw.setdefault("type", "string")
+    return FieldDef(name=name, label=kw.pop("label", _label(name)), length=length, **kw)
+
+
+def number(name: str, type_: str, precision: int = 18, scale: int = 0, **kw: Any) -> FieldDef:
+    """An int/double/currency/percent field."""
+    digits = precision if type_ == "int" else 0
+    return FieldDef(
+        name=name,
+        type=type_,
+        label=kw.pop("label", _label(name)),
+        precision=0 if type_ == "int" else precision,
+        scale=0 if type_ == "int" else scale,
+        digits=digits,
+        **kw,
+    )
+
+
+def plain(name: str, type_: str, **kw: Any) -> FieldDef:
+    """A date, datetime or boolean field."""
+    if type_ == "boolean":
+        kw.setdefault("nillable", False)
+        kw.setdefault("default_on_create", True)
+    return FieldDef(name=name, type=type_, label=kw.pop("label", _label(name)), **kw)
+
+
+def pick(name: str, values: tuple[str, ...], default: str | None = None, **kw: Any) -> FieldDef:
+    """A picklist field (standard picklists are not restricted)."""
+    return FieldDef(
+        name=name,
+        type="picklist",
+        label=kw.pop("label", _label(name)),
+        length=255,
+        picklist=_values(values, default),
+        **kw,
+    )
+
+
+def ref(name: str, target: str, relationship: str, **kw: Any) -> FieldDef:
+    """A lookup to another object."""
+    return FieldDef(
+        name=name,
+        type="reference",
+        label=kw.pop("label", _label(name)),
+        length=18,
+        reference_to=(target,),
+        relationship_name=relationship,
+        **kw,
+    )
+
+
+def read_only(definition: FieldDef) -> FieldDef:
+    """The field with createable/updateable off (system-maintained)."""
+    definition.createable = False
+    definition.updateable = False
+    return definition
+
+
+def system_fields(*, owner: bool, audit: bool = True, deletable: bool = True) -> list[FieldDef]:
+    """Id and the audit fields every object has (OwnerId where records have owners)."""
+    fields = [
+        FieldDef(
+            "Id",
+            "id",
+            "Record ID",
+            length=18,
+            createable=False,
+            updateable=False,
+            nillable=False,
+            stored=False,
+            id_lookup=True,
+        )
+    ]
+    if deletable:
+        fields.append(read_only(plain("IsDeleted", "boolean", label="Deleted", stored=False)))
+    if owner:
+        fields.append(
+            ref(
+                "OwnerId",
+                "User",
+                "Owner",
+                label="Owner ID",
+                nillable=False,
+                default_on_create=True,
+            )
+        )
+    if audit:
+        fields += [
+            read_only(
+                plain("CreatedDate", "datetime", label="Created Date", nillable=False, stored=False)
+            ),
+            read_only(ref("CreatedById", "User", "CreatedBy", label="Created By ID")),
+            read_only(plain("LastModifiedDate", "datetime", label="Last Modified Date")),
+            read_only(
+                ref("LastModifiedById", "User", "LastModifiedBy", label="Last Modified By ID")
+            ),
+        ]
+    fields.append(
+        read_only(
+            plain(
+                "SystemModstamp", "datetime", label="System Modstamp", nillable=False, stored=False
+            )
+        )
+    )
+    return fields
+
+
+def sobject(
+    name: str,
+    table: str,
+    label_plural: str,
+    fields: list[FieldDef],
+    **kw: Any,
+) -> ObjectDef:
+    return ObjectDef(
+        name=name,
+        table=table,
+        prefix=PREFIXES[name],
+        label=kw.pop("label", _label(name)),
+        label_plural=label_plural,
+        fields={f.name.lower(): f for f in fields},
+        **kw,
+    )

@@ -7,10 +7,18 @@ the Metadata API later are not visible until a permission set grants them.
 
 from __future__ import annotations
 
-from typing import Any
-
-from connectors.sandbox.salesforce.ids import PREFIXES
-from connectors.sandbox.salesforce.object_schema import FieldDef, ObjectDef, PicklistValue
+from connectors.sandbox.salesforce.object_schema import (
+    FieldDef,
+    ObjectDef,
+    number,
+    pick,
+    plain,
+    read_only,
+    ref,
+    sobject,
+    system_fields,
+    text,
+)
 
 INDUSTRIES = (
     "Agriculture",
@@ -101,132 +109,6 @@ TIME_ZONES = ("America/Los_Angeles", "America/New_York", "Europe/London", "Europ
 SOBJECT_TYPES = ("Account", "Contact", "Lead", "Opportunity")
 
 
-def _label(name: str) -> str:
-    """``NumberOfEmployees`` -> ``Number Of Employees``; ``Tech_Stack__c`` -> ``Tech Stack``."""
-    base = name[:-3] if name.endswith("__c") else name
-    if base.endswith("Id") and len(base) > 2:
-        base = base[:-2] + " ID"
-    out = []
-    for i, ch in enumerate(base.replace("_", " ")):
-        if ch.isupper() and i and base[i - 1].islower():
-            out.append(" ")
-        out.append(ch)
-    return "".join(out)
-
-
-def _values(values: tuple[str, ...], default: str | None = None) -> tuple[PicklistValue, ...]:
-    return tuple(PicklistValue(v, v, default=v == default) for v in values)
-
-
-def text(name: str, length: int, **kw: Any) -> FieldDef:
-    """A text field (``type`` string unless given)."""
-    kw.setdefault("type", "string")
-    return FieldDef(name=name, label=kw.pop("label", _label(name)), length=length, **kw)
-
-
-def number(name: str, type_: str, precision: int = 18, scale: int = 0, **kw: Any) -> FieldDef:
-    """An int/double/currency/percent field."""
-    digits = precision if type_ == "int" else 0
-    return FieldDef(
-        name=name,
-        type=type_,
-        label=kw.pop("label", _label(name)),
-        precision=0 if type_ == "int" else precision,
-        scale=0 if type_ == "int" else scale,
-        digits=digits,
-        **kw,
-    )
-
-
-def plain(name: str, type_: str, **kw: Any) -> FieldDef:
-    """A date, datetime or boolean field."""
-    if type_ == "boolean":
-        kw.setdefault("nillable", False)
-        kw.setdefault("default_on_create", True)
-    return FieldDef(name=name, type=type_, label=kw.pop("label", _label(name)), **kw)
-
-
-def pick(name: str, values: tuple[str, ...], default: str | None = None, **kw: Any) -> FieldDef:
-    """A picklist field (standard picklists are not restricted)."""
-    return FieldDef(
-        name=name,
-        type="picklist",
-        label=kw.pop("label", _label(name)),
-        length=255,
-        picklist=_values(values, default),
-        **kw,
-    )
-
-
-def ref(name: str, target: str, relationship: str, **kw: Any) -> FieldDef:
-    """A lookup to another object."""
-    return FieldDef(
-        name=name,
-        type="reference",
-        label=kw.pop("label", _label(name)),
-        length=18,
-        reference_to=(target,),
-        relationship_name=relationship,
-        **kw,
-    )
-
-
-def read_only(definition: FieldDef) -> FieldDef:
-    """The field with createable/updateable off (system-maintained)."""
-    definition.createable = False
-    definition.updateable = False
-    return definition
-
-
-def system_fields(*, owner: bool, audit: bool = True, deletable: bool = True) -> list[FieldDef]:
-    """Id and the audit fields every object has (OwnerId where records have owners)."""
-    fields = [
-        FieldDef(
-            "Id",
-            "id",
-            "Record ID",
-            length=18,
-            createable=False,
-            updateable=False,
-            nillable=False,
-            stored=False,
-            id_lookup=True,
-        )
-    ]
-    if deletable:
-        fields.append(read_only(plain("IsDeleted", "boolean", label="Deleted", stored=False)))
-    if owner:
-        fields.append(
-            ref(
-                "OwnerId",
-                "User",
-                "Owner",
-                label="Owner ID",
-                nillable=False,
-                default_on_create=True,
-            )
-        )
-    if audit:
-        fields += [
-            read_only(
-                plain("CreatedDate", "datetime", label="Created Date", nillable=False, stored=False)
-            ),
-            read_only(ref("CreatedById", "User", "CreatedBy", label="Created By ID")),
-            read_only(plain("LastModifiedDate", "datetime", label="Last Modified Date")),
-            read_only(
-                ref("LastModifiedById", "User", "LastModifiedBy", label="Last Modified By ID")
-            ),
-        ]
-    fields.append(
-        read_only(
-            plain(
-                "SystemModstamp", "datetime", label="System Modstamp", nillable=False, stored=False
-            )
-        )
-    )
-    return fields
-
-
 def person_name() -> list[FieldDef]:
     """FirstName, LastName and the compound Name (read-only, computed)."""
     return [
@@ -256,30 +138,12 @@ def engagement_fields() -> list[FieldDef]:
     return fields
 
 
-def _object(
-    name: str,
-    table: str,
-    label_plural: str,
-    fields: list[FieldDef],
-    **kw: Any,
-) -> ObjectDef:
-    return ObjectDef(
-        name=name,
-        table=table,
-        prefix=PREFIXES[name],
-        label=kw.pop("label", _label(name)),
-        label_plural=label_plural,
-        fields={f.name.lower(): f for f in fields},
-        **kw,
-    )
-
-
 def account() -> ObjectDef:
     """Account (seeded from companies)."""
     custom = [text("Tech_Stack__c", 255), number("Founded_Year__c", "double", 4, 0)]
     for definition in custom:
         definition.custom = True
-    return _object(
+    return sobject(
         "Account",
         "company",
         "Accounts",
@@ -310,7 +174,7 @@ def account() -> ObjectDef:
 
 def contact() -> ObjectDef:
     """Contact (seeded from people with an account or history)."""
-    return _object(
+    return sobject(
         "Contact",
         "contact",
         "Contacts",
@@ -348,7 +212,7 @@ def lead() -> ObjectDef:
         read_only(ref("ConvertedContactId", "Contact", "ConvertedContact")),
         read_only(ref("ConvertedOpportunityId", "Opportunity", "ConvertedOpportunity")),
     ]
-    return _object(
+    return sobject(
         "Lead",
         "lead",
         "Leads",
@@ -391,7 +255,7 @@ def lead() -> ObjectDef:
 
 def opportunity() -> ObjectDef:
     """Opportunity (seeded from deals); IsClosed/IsWon/ForecastCategoryName follow StageName."""
-    return _object(
+    return sobject(
         "Opportunity",
         "deal",
         "Opportunities",
@@ -429,7 +293,7 @@ def opportunity_contact_role() -> ObjectDef:
     """The Opportunity <-> Contact link."""
     opp = ref("OpportunityId", "Opportunity", "Opportunity", nillable=False)
     opp.updateable = False
-    return _object(
+    return sobject(
         "OpportunityContactRole",
         "opportunity_contact_role",
         "Opportunity Contact Role",
@@ -446,7 +310,7 @@ def opportunity_contact_role() -> ObjectDef:
 
 def user() -> ObjectDef:
     """User: the integration user and the sales reps who own records (read-only here)."""
-    return _object(
+    return sobject(
         "User",
         "user",
         "Users",
@@ -471,7 +335,7 @@ def user() -> ObjectDef:
 
 def permission_set() -> ObjectDef:
     """PermissionSet: REST writes need the Customize Application permission."""
-    return _object(
+    return sobject(
         "PermissionSet",
         "permission_set",
         "Permission Sets",
@@ -494,7 +358,7 @@ def permission_set_assignment() -> ObjectDef:
     assignee = ref("AssigneeId", "User", "Assignee", nillable=False)
     parent = ref("PermissionSetId", "PermissionSet", "PermissionSet", nillable=False)
     assignee.updateable = parent.updateable = False
-    return _object(
+    return sobject(
         "PermissionSetAssignment",
         "permission_set_assignment",
         "Permission Set Assignments",
@@ -506,20 +370,101 @@ def permission_set_assignment() -> ObjectDef:
 def field_permissions() -> ObjectDef:
     """FieldPermissions: field-level security a permission set grants."""
     parent = ref("ParentId", "PermissionSet", "Parent", nillable=False)
-    sobject = pick("SobjectType", SOBJECT_TYPES, label="Sobject Type Name", nillable=False)
+    sobject_type = pick("SobjectType", SOBJECT_TYPES, label="Sobject Type Name", nillable=False)
     field_name = text("Field", 255, label="Field Name", nillable=False)
-    parent.updateable = sobject.updateable = field_name.updateable = False
-    return _object(
+    parent.updateable = sobject_type.updateable = field_name.updateable = False
+    return sobject(
         "FieldPermissions",
         "field_permissions",
         "Field Permissions",
         [
             *system_fields(owner=False, audit=False, deletable=False),
             parent,
-            sobject,
+            sobject_type,
             field_name,
             plain("PermissionsRead", "boolean", label="Read Access"),
             plain("PermissionsEdit", "boolean", label="Edit Access"),
+        ],
+    )
+
+
+CAMPAIGN_TYPES = (
+    "Conference",
+    "Webinar",
+    "Trade Show",
+    "Public Relations",
+    "Partners",
+    "Referral Program",
+    "Advertisement",
+    "Banner Ads",
+    "Direct Mail",
+    "Email",
+    "Telemarketing",
+    "Other",
+)
+CAMPAIGN_STATUSES = ("Planned", "In Progress", "Completed", "Aborted")
+# What a new campaign's members can be: (label, is default, has responded).
+DEFAULT_MEMBER_STATUSES = (("Sent", True, False), ("Responded", False, True))
+ALREADY_A_MEMBER = "Already a campaign member."
+
+
+def campaign() -> ObjectDef:
+    """Campaign."""
+    return sobject(
+        "Campaign",
+        "campaign",
+        "Campaigns",
+        [
+            *system_fields(owner=True),
+            text("Name", 80, nillable=False, name_field=True),
+            plain("IsActive", "boolean", label="Active"),
+            pick("Type", CAMPAIGN_TYPES),
+            pick("Status", CAMPAIGN_STATUSES),
+            text("Description", 32000, type="textarea"),
+            ref("ParentId", "Campaign", "Parent", label="Parent Campaign ID"),
+            read_only(number("NumberOfContacts", "int", label="Total Contacts")),
+            read_only(number("NumberOfLeads", "int", label="Total Leads")),
+        ],
+    )
+
+
+def campaign_member() -> ObjectDef:
+    """CampaignMember: one campaign and one contact or lead (create-only links)."""
+    parent = ref("CampaignId", "Campaign", "Campaign", nillable=False)
+    contact = ref("ContactId", "Contact", "Contact")
+    lead = ref("LeadId", "Lead", "Lead")
+    for link in (parent, contact, lead):
+        link.updateable = False
+    return sobject(
+        "CampaignMember",
+        "campaign_member",
+        "Campaign Members",
+        [
+            *system_fields(owner=False),
+            parent,
+            contact,
+            lead,
+            text("Status", 40),
+            read_only(plain("HasResponded", "boolean", label="Responded")),
+        ],
+    )
+
+
+def campaign_member_status() -> ObjectDef:
+    """CampaignMemberStatus: the statuses a campaign's members can have."""
+    parent = ref("CampaignId", "Campaign", "Campaign", nillable=False)
+    parent.updateable = False
+    return sobject(
+        "CampaignMemberStatus",
+        "campaign_member_status",
+        "Campaign Member Statuses",
+        [
+            *system_fields(owner=False),
+            parent,
+            text("Label", 765, nillable=False),
+            plain("IsDefault", "boolean", label="Default"),
+            plain("HasResponded", "boolean", label="Responded"),
+            number("SortOrder", "int"),
         ],
     )
 
@@ -532,6 +477,9 @@ def standard_objects() -> dict[str, ObjectDef]:
         lead(),
         opportunity(),
         opportunity_contact_role(),
+        campaign(),
+        campaign_member(),
+        campaign_member_status(),
         user(),
         permission_set(),
         permission_set_assignment(),

@@ -20,7 +20,11 @@ from typing import Any
 from connectors.sandbox.salesforce.error_bodies import RecordError, SfError
 from connectors.sandbox.salesforce.ids import canonical, parse_id
 from connectors.sandbox.salesforce.object_schema import FieldDef, ObjectDef
-from connectors.sandbox.salesforce.objects import STAGE_INFO
+from connectors.sandbox.salesforce.objects import (
+    ALREADY_A_MEMBER,
+    DEFAULT_MEMBER_STATUSES,
+    STAGE_INFO,
+)
 from connectors.sandbox.salesforce.records import SalesforceData, audit_values
 from connectors.sandbox.salesforce.values import (
     JSON_KIND,
@@ -35,8 +39,10 @@ DUPLICATE_MESSAGE = "duplicate value found: <unknown> duplicates value on record
 # Accounts take their contacts and opportunities with them; both take their contact roles.
 CASCADES: dict[str, tuple[tuple[str, str], ...]] = {
     "Account": (("Contact", "AccountId"), ("Opportunity", "AccountId")),
-    "Contact": (("OpportunityContactRole", "ContactId"),),
+    "Contact": (("OpportunityContactRole", "ContactId"), ("CampaignMember", "ContactId")),
+    "Lead": (("CampaignMember", "LeadId"),),
     "Opportunity": (("OpportunityContactRole", "OpportunityId"),),
+    "Campaign": (("CampaignMember", "CampaignId"), ("CampaignMemberStatus", "CampaignId")),
     "PermissionSet": (
         ("PermissionSetAssignment", "PermissionSetId"),
         ("FieldPermissions", "ParentId"),
@@ -67,6 +73,7 @@ class Writer:
     def __init__(self, data: SalesforceData) -> None:
         self.data = data
         self.state = data.state
+        self._members: dict[tuple[str, str], int] | None = None  # (campaign, person) -> row
 
     # -- deserialization --------------------------------------------------------------------
 
@@ -218,8 +225,10 @@ class Writer:
     def _check_object(
         self, obj: ObjectDef, row: int | None, values: Mapping[str, Any]
     ) -> RecordError | None:
-        """Uniqueness rules of the security objects."""
+        """Uniqueness rules of the security objects and of campaign members."""
         table = self.data.table(obj)
+        if obj.name == "CampaignMember" and row is None:
+            return self._check_member(values)
         if obj.name == "PermissionSetAssignment" and row is None:
             key = (values.get("AssigneeId"), values.get("PermissionSetId"))
             if self._exists(obj, ("AssigneeId", "PermissionSetId"), key):
@@ -243,6 +252,58 @@ class Writer:
         ):
             return RecordError("DUPLICATE_DEVELOPER_NAME", "Duplicate Developer Name")
         return None
+
+    def _check_member(self, values: Mapping[str, Any]) -> RecordError | None:
+        """One contact or one lead, not yet a member; a status the campaign has."""
+        people = [values.get("ContactId"), values.get("LeadId")]
+        if not any(people):
+            return RecordError(
+                "REQUIRED_FIELD_MISSING", "Required fields are missing: [ContactId, LeadId]"
+            )
+        if all(people):
+            return RecordError(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "A campaign member is a contact or a lead, not both",
+                ("ContactId", "LeadId"),
+            )
+        campaign = str(values["CampaignId"])
+        person = str(values.get("ContactId") or values.get("LeadId"))
+        if (campaign, person) in self._member_rows():
+            return RecordError("DUPLICATE_VALUE", ALREADY_A_MEMBER)
+        status = values.get("Status")
+        if status is not None and status not in self._statuses(campaign):
+            return RecordError(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"Status: bad value for restricted picklist field: {status}",
+                ("Status",),
+            )
+        return None
+
+    def _member_rows(self) -> dict[tuple[str, str], int]:
+        """Live members by (campaign, contact or lead), kept as rows are added and deleted."""
+        if self._members is None:
+            table = self.data.table(self.data.objects["CampaignMember"])
+            self._members = {
+                (
+                    str(table.get(r, "CampaignId")),
+                    str(table.get(r, "ContactId") or table.get(r, "LeadId")),
+                ): r
+                for r in range(len(table))
+                if not table.archived[r]
+            }
+        return self._members
+
+    def _statuses(self, campaign: str) -> dict[str, tuple[bool, bool]]:
+        """The campaign's member statuses: label -> (is default, has responded)."""
+        table = self.data.table(self.data.objects["CampaignMemberStatus"])
+        return {
+            str(table.get(r, "Label")): (
+                bool(table.get(r, "IsDefault")),
+                bool(table.get(r, "HasResponded")),
+            )
+            for r in range(len(table))
+            if not table.archived[r] and table.get(r, "CampaignId") == campaign
+        }
 
     def _check_field_permission(self, values: Mapping[str, Any]) -> RecordError | None:
         field_name = str(values.get("Field") or "")
@@ -300,10 +361,36 @@ class Writer:
         if obj.name == "Opportunity" and stored.get("Probability") is None:
             stage = STAGE_INFO.get(stored.get("StageName") or "")
             stored["Probability"] = float(stage[1]) if stage else None
+        if obj.name == "CampaignMember":
+            statuses = self._statuses(str(stored["CampaignId"]))
+            if stored.get("Status") is None:
+                stored["Status"] = next((k for k, (d, _) in statuses.items() if d), None)
+            stored["HasResponded"] = statuses.get(stored.get("Status") or "", (False, False))[1]
         row = table.insert(stored, now_ms)
         self.state.stats.written(1)
+        if obj.name == "CampaignMember":
+            person = stored.get("ContactId") or stored.get("LeadId")
+            self._member_rows()[(str(stored["CampaignId"]), str(person))] = row
+        if obj.name == "Campaign":
+            self._default_statuses(self.data.record_id(obj, table.ids[row]), now_ms)
         self._after(obj)
         return row
+
+    def _default_statuses(self, campaign: str, now_ms: int) -> None:
+        """A new campaign's member statuses, as Salesforce gives it: Sent and Responded."""
+        statuses = self.data.objects["CampaignMemberStatus"]
+        table = self.data.table(statuses)
+        for order, (label, default, responded) in enumerate(DEFAULT_MEMBER_STATUSES, 1):
+            values = {
+                "CampaignId": campaign,
+                "Label": label,
+                "IsDefault": default,
+                "HasResponded": responded,
+                "SortOrder": order,
+                **audit_values(table, now_ms, self.data.user_id),
+                "CreatedById": self.data.user_id,
+            }
+            table.insert(values, now_ms)
 
     def update(self, obj: ObjectDef, row: int, values: Mapping[str, Any], now_ms: int) -> bool:
         """Apply an update; the record is saved (and stamped) even when nothing changed."""
@@ -333,6 +420,8 @@ class Writer:
             if table.archived[row]:
                 continue
             table.archive(row, now_ms)
+            if obj.name == "CampaignMember":
+                self._members = None  # rebuilt on next use
             table.update(row, audit_values(table, now_ms, self.data.user_id), now_ms, via_api=False)
             ids.add(self.data.record_id(obj, table.ids[row]))
         self.cascade(obj, ids, now_ms)

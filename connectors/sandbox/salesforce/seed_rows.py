@@ -513,6 +513,9 @@ def build(seed: SeedData, id_of: IdOf, username: str) -> SalesforceSeed:
             "Lead": leads,
             "Opportunity": opportunities,
             "OpportunityContactRole": roles,
+            "Campaign": Rows(),
+            "CampaignMember": Rows(),
+            "CampaignMemberStatus": Rows(),
         }
     )
 

@@ -1,0 +1,250 @@
+"""Salesforce campaigns, one per segment, and their members kept equal to the segment.
+
+A campaign's members are the contacts and leads whose segment field segsync last wrote
+holds that segment. What segsync added is recorded (``campaign_members``), so a run
+diffs the segment against that record and changes only what moved: a person whose
+segment changed leaves one campaign and joins another, two row writes; a run where no
+segment moved writes nothing. Given the people a run changed (``people``), only they
+are looked at. Campaigns themselves follow the playbook as lists do (``lists.py``): a
+renamed segment keeps its campaign under the new name, dropped ones go with ``--prune``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from connectors.salesforce.campaigns import NewMember, SalesforceCampaigns
+from connectors.salesforce.connector import SalesforceConnector
+from segmentation.playbook import Playbook
+from workers.activation.plan import Wanted, wanted
+from workers.state import StateStore
+from workers.state.activations import Activation, Member
+
+PEOPLE = ("contact", "lead")
+DESCRIPTION = "Kept by segsync: the people in segment {segment} of the {model} model."
+Key = tuple[str, str, str]
+Person = tuple[str, str]  # (object_type, record_id)
+
+
+@dataclass
+class CampaignsReport:
+    """What an activation of Salesforce campaigns did or would do."""
+
+    dry_run: bool
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    added: int = 0
+    removed: int = 0
+    rejected: list[str] = field(default_factory=list)
+    calls: int = 0
+
+    def count(self, action: str) -> int:
+        return sum(1 for s in self.steps if s["action"] == action)
+
+    @property
+    def writes(self) -> int:
+        """Campaign and member writes made (or planned)."""
+        campaign_writes = sum(self.count(a) for a in ("create", "rename", "delete"))
+        return campaign_writes + self.added + self.removed
+
+
+def sync_campaigns(
+    connector: SalesforceConnector,
+    store: StateStore,
+    playbook: Playbook,
+    *,
+    dry_run: bool = False,
+    prune: bool = False,
+    status: str | None = None,
+    people: Mapping[str, set[str]] | None = None,
+) -> CampaignsReport:
+    """Campaigns per segment of each model marked ``campaigns``, and their members."""
+    crm = connector.crm
+    campaigns = connector.campaigns
+    calls = connector.usage().calls_made
+    report = CampaignsReport(dry_run)
+    want = {w.key: w for w in wanted(playbook, "campaign", connector.field_name)}
+    held = _campaigns(campaigns, store, crm, want, report, prune)
+    _members(campaigns, store, crm, want, held, report, status, people)
+    report.calls = connector.usage().calls_made - calls
+    return report
+
+
+def _campaigns(
+    campaigns: SalesforceCampaigns,
+    store: StateStore,
+    crm: str,
+    want: dict[Key, Wanted],
+    report: CampaignsReport,
+    prune: bool,
+) -> dict[Key, str]:
+    """The campaign id of every wanted segment (created, adopted or renamed as needed)."""
+    kept = {(a.model, a.object_type, a.segment): a for a in store.activations(crm, "campaign")}
+    live: dict[Key, dict[str, Any]] = {}
+    for key, activation in kept.items():
+        found = campaigns.get(activation.remote_id)
+        if found is not None:
+            live[key] = found
+        elif not report.dry_run:
+            store.drop_activation(crm, activation)
+    missing = [w for key, w in want.items() if key not in live]
+    stale = [key for key in live if key not in want]
+    held: dict[Key, str] = {}
+    for w in missing:
+        gone = [k for k in stale if k[:2] == w.key[:2]]
+        new = [m for m in missing if m.key[:2] == w.key[:2]]
+        if len(gone) == 1 and len(new) == 1:  # a renamed segment keeps its campaign
+            old = gone[0]
+            campaign_id = str(live[old]["Id"])
+            stale.remove(old)
+            if not report.dry_run:
+                campaigns.rename(campaign_id, w.name)
+                store.save_activation(crm, _activation(w, campaign_id))
+                store.drop_activation(crm, kept[old])
+            report.steps.append(_step("rename", w, campaign_id, f"was {live[old]['Name']}"))
+            held[w.key] = campaign_id
+    for key, w in want.items():
+        if key in held:
+            continue
+        if key in live:
+            campaign_id = str(live[key]["Id"])
+            if live[key]["Name"] != w.name:
+                if not report.dry_run:
+                    campaigns.rename(campaign_id, w.name)
+                    store.save_activation(crm, _activation(w, campaign_id))
+                report.steps.append(_step("rename", w, campaign_id, f"was {live[key]['Name']}"))
+            else:
+                report.steps.append(_step("keep", w, campaign_id))
+            held[key] = campaign_id
+            continue
+        found = campaigns.find(w.name)
+        if found is not None:
+            held[key] = str(found["Id"])
+            if not report.dry_run:
+                store.save_activation(crm, _activation(w, held[key]))
+            report.steps.append(_step("adopt", w, held[key], "found by its name"))
+            continue
+        if report.dry_run:
+            report.steps.append(_step("create", w, None))
+            continue
+        description = DESCRIPTION.format(segment=w.segment, model=w.model)
+        held[key] = campaigns.create(w.name, description)
+        store.save_activation(crm, _activation(w, held[key]))
+        report.steps.append(_step("create", w, held[key]))
+    for key in stale:
+        activation = kept[key]
+        if prune:
+            if not report.dry_run:
+                campaigns.delete(activation.remote_id)
+                members = store.campaign_members(crm, [activation.remote_id])
+                store.remove_campaign_members(crm, [m.member_id for m in members])
+                store.drop_activation(crm, activation)
+            report.steps.append(_old_step("delete", activation, ""))
+        else:
+            detail = "its segment is no longer in the playbook; `--prune` deletes it"
+            report.steps.append(_old_step("stale", activation, detail))
+    return held
+
+
+def _members(
+    campaigns: SalesforceCampaigns,
+    store: StateStore,
+    crm: str,
+    want: dict[Key, Wanted],
+    held: dict[Key, str],
+    report: CampaignsReport,
+    status: str | None,
+    people: Mapping[str, set[str]] | None,
+) -> None:
+    """Add the people who entered a segment, remove those who left it."""
+    by_segment = {(w.model, w.segment): held[key] for key, w in want.items() if key in held}
+    fields = {w.model: w.field for w in want.values()}
+    desired: dict[tuple[str, str, str], None] = {}
+    for model, native in fields.items():
+        for object_type in PEOPLE:
+            for record_id, segment in _segments(store, crm, object_type, native, people):
+                campaign_id = by_segment.get((model, segment))
+                if campaign_id is not None:
+                    desired[(campaign_id, object_type, record_id)] = None
+    recorded = store.campaign_members(crm, by_segment.values())
+    if people is not None:
+        recorded = [m for m in recorded if m.record_id in people.get(m.object_type, set())]
+    have = {(m.campaign_id, m.object_type, m.record_id): m for m in recorded}
+    leaving = [m for key, m in have.items() if key not in desired]
+    joining = [NewMember(*key) for key in desired if key not in have]
+    report.removed, report.added = len(leaving), len(joining)
+    if report.dry_run:
+        return
+    if leaving:
+        refused = campaigns.remove([m.member_id for m in leaving])
+        store.remove_campaign_members(
+            crm, [m.member_id for m in leaving if m.member_id not in refused]
+        )
+        report.rejected += [f"remove {member}: {why}" for member, why in refused.items()]
+    if not joining:
+        return
+    confirmed: list[Member] = []
+    again: dict[tuple[str, str], list[str]] = {}
+    for result in campaigns.add(joining, status):
+        m = result.member
+        if result.member_id is not None:
+            confirmed.append(Member(m.campaign_id, m.object_type, m.record_id, result.member_id))
+        elif result.code == "DUPLICATE_VALUE":  # a member already: adopt its row
+            again.setdefault((m.campaign_id, m.object_type), []).append(m.record_id)
+        else:
+            report.rejected.append(
+                f"add {m.object_type} {m.record_id}: {result.code} {result.reason}"
+            )
+    for (campaign_id, object_type), ids in again.items():
+        found = campaigns.member_ids(campaign_id, object_type, ids)
+        confirmed += [Member(campaign_id, object_type, r, i) for r, i in found.items()]
+    store.add_campaign_members(crm, confirmed)
+    report.added = len(confirmed)
+
+
+def _segments(
+    store: StateStore,
+    crm: str,
+    object_type: str,
+    native: str,
+    people: Mapping[str, set[str]] | None,
+) -> list[tuple[str, str]]:
+    """(record id, segment) of people with a segment written, all or just ``people``."""
+    if people is None:
+        frame = store.written_field(crm, object_type, native)
+        frame = frame.filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
+        return list(frame.iter_rows())
+    ids = people.get(object_type, set())
+    written = store.last_written(crm, object_type, ids, fields=[native])
+    return [(rid, str(v[native])) for rid, v in written.items() if v.get(native)]
+
+
+def _activation(w: Wanted, campaign_id: str) -> Activation:
+    return Activation("campaign", w.model, w.object_type, w.segment, campaign_id, w.name)
+
+
+def _step(action: str, w: Wanted, campaign_id: str | None, detail: str = "") -> dict[str, Any]:
+    return {
+        "action": action,
+        "model": w.model,
+        "object_type": w.object_type,
+        "segment": w.segment,
+        "name": w.name,
+        "campaign_id": campaign_id,
+        "detail": detail,
+    }
+
+
+def _old_step(action: str, a: Activation, detail: str) -> dict[str, Any]:
+    return {
+        "action": action,
+        "model": a.model,
+        "object_type": a.object_type,
+        "segment": a.segment,
+        "name": a.name,
+        "campaign_id": a.remote_id,
+        "detail": detail,
+    }
