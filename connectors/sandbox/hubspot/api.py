@@ -23,11 +23,11 @@ from connectors.sandbox.hubspot.error_bodies import (
     json_response,
     rate_limit_body,
 )
-from connectors.sandbox.hubspot.lists import ListsApi
 from connectors.sandbox.hubspot.load import HubSpotMutationHooks, load_seed
 from connectors.sandbox.hubspot.oauth import OAuthApi
 from connectors.sandbox.hubspot.objects import ObjectsApi
 from connectors.sandbox.hubspot.pipelines import pipelines
+from connectors.sandbox.hubspot.portal_lists import ListsApi
 from connectors.sandbox.hubspot.properties import PropertiesApi
 from connectors.sandbox.hubspot.records import HubSpotData
 from connectors.sandbox.hubspot.search import SearchApi

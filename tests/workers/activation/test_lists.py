@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.base import AuthError
-from connectors.sandbox.hubspot.lists import ListsApi
+from connectors.sandbox.hubspot.portal_lists import ListsApi
 from segmentation.models import spec_for
 from segmentation.playbook import Playbook, parse_playbook
 from tests.harness import TOKEN, Harness, hubspot_harness
