@@ -29,6 +29,7 @@ from connectors.base import (
     RateLimitedError,
     TransientError,
 )
+from workers.activation.run import after_sync
 from workers.alerts import check_backlog
 from workers.celery_app import make_app
 from workers.events.inbox import Inbox, InboxPolicy, describe
@@ -253,6 +254,15 @@ def finish_task(
     seconds = (datetime.now(UTC) - run.started_at).total_seconds() if run else 0.0
     totals["api_calls"] = totals.get("api_calls", 0) + int(summary.get("api_calls", 0))
     summary = {**summary, **totals, "write_tasks": len(results), "seconds": round(seconds, 3)}
+    if run is not None:
+        summary["activation"] = after_sync(
+            connector(crm),
+            st,
+            load_playbook(settings().playbook),
+            whole=summary.get("mode") in ("full", "mirror"),
+            started_at=run.started_at,
+            status=settings().salesforce_campaign_member_status,
+        )
     st.finish_run(run_id, "succeeded", summary)
     redis_client().delete(_lock_key(crm))
     run_ended(settings(), st, run_id)

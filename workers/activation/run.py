@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from connectors.base import Connector
+from connectors.base import Connector, ConnectorError
 from segmentation.playbook import Playbook
 from workers.activation.campaigns import sync_campaigns
 from workers.activation.lists import sync_lists
 from workers.activation.plan import ActivationError, Kind, wanted
 from workers.state import StateStore
 
+log = logging.getLogger("segsync.activation")
 APPLIED_STATE = "activation"  # model state: the definitions last applied, by fingerprint
 
 
@@ -95,3 +98,45 @@ def fingerprint(connector: Connector, playbook: Playbook) -> str:
 def marked(playbook: Playbook) -> bool:
     """Whether any model asks for lists or campaigns."""
     return any(model.activate for model in playbook.models.values())
+
+
+def after_sync(
+    connector: Connector,
+    store: StateStore,
+    playbook: Playbook,
+    *,
+    whole: bool,
+    started_at: datetime,
+    status: str | None = None,
+) -> dict[str, Any] | None:
+    """A scheduled run's activation step, after its writes; None when there is nothing to do.
+
+    HubSpot keeps list members itself, so the lists are looked at only when the playbook's
+    wishes changed since they were last applied, or on a whole run (which also finds a
+    list someone deleted). Salesforce campaigns follow the people the run wrote to (the
+    mirror knows whom, since when), or everyone on a whole run. A failure is reported
+    with the run and logged; it does not fail the sync, whose writes have landed.
+    """
+    if not marked(playbook):
+        return None
+    crm = connector.crm
+    kind = "lists" if crm == "hubspot" else "campaigns"
+    applied = (store.get_model_state(crm, APPLIED_STATE) or {}).get(kind)
+    unchanged = applied == fingerprint(connector, playbook)
+    people: dict[str, set[str]] | None = None
+    if not whole:
+        if kind == "lists" and unchanged:
+            return None
+        if kind == "campaigns":
+            people = {
+                t: store.mirror.written_since(crm, t, started_at) for t in ("contact", "lead")
+            }
+            if unchanged and not any(people.values()):
+                return None
+            if not unchanged:
+                people = None  # new campaigns: everyone in them
+    try:
+        return activate(connector, store, playbook, status=status, people=people)
+    except (ActivationError, ConnectorError) as exc:
+        log.warning("%s activation failed: %s", crm, exc)
+        return {"crm": crm, "kind": kind, "error": str(exc)}

@@ -9,11 +9,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import BudgetExhaustedError, Connector, CrmName, Cursor, FieldWrite
 from segmentation.playbook import Playbook
+from workers.activation.run import after_sync
 from workers.ops import progress
 from workers.ops.logs import log_context, set_context
 from workers.settings import Settings
@@ -113,6 +114,8 @@ class SyncReport:
     segment_moves: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     # Whole runs: RFM grid, CLV bands, value tiers, profiles (segmentation/insights.py).
     segment_insights: dict[str, Any] = field(default_factory=dict)
+    # The lists or campaigns the run kept in step (workers/activation/), when it did.
+    activation: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -216,6 +219,7 @@ def _run_sync(
     from_mirror: bool,
 ) -> SyncReport:
     started = time.monotonic()
+    run_started = datetime.now(UTC)
     connector = connector or build_connector(settings, crm)
     calls_before = connector.usage().calls_made
     mode = "mirror" if from_mirror and not full else "full" if full else "incremental"
@@ -259,6 +263,14 @@ def _run_sync(
                 report.deferred = outcome.deferred
                 report.held = outcome.held
                 report.already_written = outcome.already_written
+                report.activation = after_sync(
+                    connector,
+                    store,
+                    playbook,
+                    whole=plan.mode == "full" or report.mode == "mirror",
+                    started_at=run_started,
+                    status=settings.salesforce_campaign_member_status,
+                )
         except BudgetExhaustedError as exc:
             # Not a failure: what was written is recorded, the cursors did not move, and
             # the next run after the budget window resets picks up the rest.
@@ -315,6 +327,7 @@ def _counts(report: SyncReport) -> dict[str, Any]:
         "segment_sizes": report.segment_sizes,
         "segment_moves": report.segment_moves,
         "segment_insights": report.segment_insights,
+        "activation": report.activation,
     }
 
 

@@ -16,9 +16,12 @@ from workers.offline import playbook_source
 from workers.settings import Settings
 from workers.state import StateStore
 from workers.sync.crm_schema import apply_schema
+from workers.sync.plan import load_playbook
 from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration
+# Syncs that should not activate anything themselves run the playbook unmarked.
+PLAIN = load_playbook("b2b_saas")
 
 FIELD = "Segsync_Demographic__c"
 
@@ -36,7 +39,7 @@ def synced(tmp_path: Path) -> Iterator[tuple[Harness, Settings, StateStore]]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'state.db'}", redis_url=None)
     connector = harness.build()
     apply_schema(connector, book(), ["contact", "lead", "company"])
-    run_sync(settings, "salesforce", book(), connector=connector, full=True)
+    run_sync(settings, "salesforce", PLAIN, connector=connector, full=True)
     with StateStore(settings.database_url) as store:
         yield harness, settings, store
     harness.server.stop()
@@ -117,7 +120,7 @@ def test_after_100_contact_changes_exactly_the_moved_people_change_campaign(
     activate(harness.build(), store, book())
     before = segments_in_crm(harness)
     harness.admin("POST", "mutate", json={"count": 100, "object_type": "contacts"})
-    run = run_sync(settings, "salesforce", book(), connector=harness.build())
+    run = run_sync(settings, "salesforce", PLAIN, connector=harness.build())
     after = segments_in_crm(harness)
     moved = {p for p in after if p in before and before[p] != after[p]}
     entered = {p for p in after if p not in before}
@@ -140,10 +143,27 @@ def test_only_the_people_a_run_changed_are_looked_at_when_given(
     activate(harness.build(), store, book())
     before = segments_in_crm(harness)
     harness.admin("POST", "mutate", json={"count": 100, "object_type": "contacts"})
-    run_sync(settings, "salesforce", book(), connector=harness.build())
+    run_sync(settings, "salesforce", PLAIN, connector=harness.build())
     after = segments_in_crm(harness)
     moved = {p for p in after if p in before and before[p] != after[p]}
     changed = {"contact": {rid for kind, rid in moved if kind == "contact"}}
     report = activate(harness.build(), store, book(), people=changed)
     assert report["members_removed"] == report["members_added"] == len(changed["contact"])
     assert members_in_crm(harness) == expected_members(harness)
+
+
+def test_a_scheduled_incremental_run_moves_the_members_itself(
+    synced: tuple[Harness, Settings, StateStore],
+) -> None:
+    harness, settings, store = synced
+    activate(harness.build(), store, book())
+    before = segments_in_crm(harness)
+    harness.admin("POST", "mutate", json={"count": 100, "object_type": "contacts"})
+    run = run_sync(settings, "salesforce", book(), connector=harness.build())
+    after = segments_in_crm(harness)
+    moved = {p for p in after if p in before and before[p] != after[p]}
+    assert run.activation is not None and run.activation["rejected"] == []
+    assert run.activation["members_removed"] == len(moved) > 0
+    assert members_in_crm(harness) == expected_members(harness)
+    quiet = run_sync(settings, "salesforce", book(), connector=harness.build())
+    assert quiet.activation is None  # nothing written, nothing to move

@@ -22,9 +22,12 @@ from workers.offline import playbook_source
 from workers.settings import Settings
 from workers.state import StateStore
 from workers.sync.crm_schema import apply_schema
+from workers.sync.plan import load_playbook
 from workers.sync.runner import run_sync
 
 pytestmark = pytest.mark.integration
+# Syncs that should not activate anything themselves run the playbook unmarked.
+PLAIN = load_playbook("b2b_saas")
 
 MARKED = ("demographic", "geographic")
 
@@ -56,7 +59,7 @@ def synced(tmp_path: Path) -> Iterator[tuple[Harness, Settings, StateStore]]:
     )
     connector = harness.build()
     apply_schema(connector, book(), ["contact", "company"])
-    run_sync(settings, "hubspot", book(), connector=connector, full=True)
+    run_sync(settings, "hubspot", PLAIN, connector=connector, full=True)
     with StateStore(settings.database_url) as store:
         yield harness, settings, store
     harness.server.stop()
@@ -128,8 +131,10 @@ def test_a_renamed_segment_updates_exactly_its_list_and_prune_deletes_a_dropped_
     renamed = book(rename=("emea", "europe"))
     connector = harness.build()
     apply_schema(connector, renamed, ["contact", "company"])  # the new option
-    run_sync(settings, "hubspot", renamed, connector=connector, full=True)
-    report = activate(harness.build(), store, renamed)
+    # A scheduled whole run applies the playbook's new wishes after its writes.
+    run = run_sync(settings, "hubspot", renamed, connector=connector, full=True)
+    report = run.activation
+    assert report is not None
     changed = [s for s in report["steps"] if s["action"] != "keep"]
     assert {(s["action"], s["object_type"]) for s in changed} == {
         ("update", "contact"),
@@ -192,3 +197,20 @@ def test_a_token_without_the_lists_scopes_is_told_which_scope(tmp_path: Path) ->
             assert store.activations("hubspot", "list") == []
     finally:
         harness.server.stop()
+
+
+def test_incremental_runs_leave_lists_alone_until_the_playbook_changes(
+    synced: tuple[Harness, Settings, StateStore],
+) -> None:
+    harness, settings, store = synced
+    activate(harness.build(), store, book())
+    harness.admin("POST", "mutate", json={"count": 20, "object_type": "contacts"})
+    before = harness.admin("GET", "stats")["requests"]
+    run = run_sync(settings, "hubspot", book(), connector=harness.build())
+    after = harness.admin("GET", "stats")["requests"]
+    assert run.activation is None
+    assert not any("lists" in k and after[k] != before.get(k) for k in after)
+    changed = book(rename=("emea", "europe"))
+    apply_schema(harness.build(), changed, ["contact", "company"])
+    again = run_sync(settings, "hubspot", changed, connector=harness.build())
+    assert again.activation is not None and again.activation["counts"]["update"] == 2
