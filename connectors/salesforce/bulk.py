@@ -57,7 +57,7 @@ class BulkJobReport:
 
 
 class BulkIngest:
-    """Runs update jobs through Bulk API 2.0."""
+    """Runs ingest jobs through Bulk API 2.0 (record updates; any operation by ``job``)."""
 
     def __init__(
         self,
@@ -90,13 +90,25 @@ class BulkIngest:
         return same_result(writes, WriteStatus.RETRYABLE, reason, "BULK_JOB")
 
     def _run_job(self, sobject: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
+        info, results = self.job(sobject, "update", to_csv(writes))
+        if info.get("state") == "Failed" and not any(rows_of(text) for text in results.values()):
+            # A failed job (e.g. a header naming an unknown field) rejects every row alike.
+            message = f"Bulk API job failed: {info.get('errorMessage') or 'no reason given'}"
+            return same_result(writes, WriteStatus.REJECTED, message, "BULK_JOB_FAILED")
+        return _map_results(writes, results)
+
+    def job(
+        self, sobject: str, operation: str, csv_text: str
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Run one ingest job of ``csv_text``; its final info and its three result files
+        (``successfulResults``, ``failedResults``, ``unprocessedrecords``) as CSV text."""
         calls = 0
         job = self._rest(
             "POST",
             "jobs/ingest/",
             json={
                 "object": sobject,
-                "operation": "update",
+                "operation": operation,
                 "contentType": "CSV",
                 "columnDelimiter": "COMMA",
                 "lineEnding": "LF",
@@ -108,7 +120,7 @@ class BulkIngest:
             self._rest(
                 "PUT",
                 f"jobs/ingest/{job_id}/batches",
-                data=to_csv(writes).encode("utf-8"),
+                data=csv_text.encode("utf-8"),
                 headers={"Content-Type": "text/csv"},
                 raw=True,
             )
@@ -133,11 +145,7 @@ class BulkIngest:
                 calls,
             )
         )
-        if info.get("state") == "Failed" and not any(_rows(text) for text in results.values()):
-            # A failed job (e.g. a header naming an unknown field) rejects every row alike.
-            message = f"Bulk API job failed: {info.get('errorMessage') or 'no reason given'}"
-            return same_result(writes, WriteStatus.REJECTED, message, "BULK_JOB_FAILED")
-        return _map_results(writes, results)
+        return info, results
 
     def _wait(self, job_id: str) -> tuple[dict[str, Any], int]:
         deadline = time.monotonic() + self._timeout
@@ -176,21 +184,22 @@ def to_csv(writes: Sequence[FieldWrite]) -> str:
     return out.getvalue()
 
 
-def _rows(text: str) -> list[dict[str, str]]:
+def rows_of(text: str) -> list[dict[str, str]]:
+    """The rows of a result file."""
     return list(csv.DictReader(io.StringIO(text))) if text and text.strip() else []
 
 
 def _map_results(writes: Sequence[FieldWrite], files: Mapping[str, str]) -> list[WriteResult]:
     outcome: dict[str, tuple[WriteStatus, str | None, str | None]] = {}
     # Rows are joined back to the input by its Id column (sf__Id can be blank on failure).
-    for row in _rows(files["successfulResults"]):
+    for row in rows_of(files["successfulResults"]):
         outcome[row.get("Id") or row.get("sf__Id") or ""] = (WriteStatus.OK, None, None)
-    for row in _rows(files["failedResults"]):
+    for row in rows_of(files["failedResults"]):
         error = row.get("sf__Error", "")
         code = error.split(":", 1)[0] if ":" in error else "BULK_ROW_FAILED"
         status = WriteStatus.RETRYABLE if code in RETRYABLE_RECORD_CODES else WriteStatus.REJECTED
         outcome[row.get("Id") or row.get("sf__Id") or ""] = (status, f"Salesforce: {error}", code)
-    for row in _rows(files["unprocessedrecords"]):
+    for row in rows_of(files["unprocessedrecords"]):
         outcome[row.get("Id", "")] = (
             WriteStatus.RETRYABLE,
             "not processed by the job",

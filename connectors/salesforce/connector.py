@@ -115,7 +115,9 @@ class SalesforceConnector:
         self.sf: Salesforce = self._login()
         self._bulk = BulkIngest(self._rest, poll_interval=config.bulk_poll_interval)
         self._user: str | None = None
-        self.campaigns = SalesforceCampaigns(self._rest, self._query)
+        self.campaigns = SalesforceCampaigns(
+            self._rest, self._query, self._bulk, config.bulk_threshold
+        )
 
     # -- contract -------------------------------------------------------------------------
 

@@ -167,3 +167,30 @@ def test_a_scheduled_incremental_run_moves_the_members_itself(
     assert members_in_crm(harness) == expected_members(harness)
     quiet = run_sync(settings, "salesforce", book(), connector=harness.build())
     assert quiet.activation is None  # nothing written, nothing to move
+
+
+def test_above_the_bulk_threshold_members_go_as_bulk_jobs_and_duplicates_are_adopted(
+    synced: tuple[Harness, Settings, StateStore],
+) -> None:
+    harness, _, store = synced
+    connector = harness.build(bulk_threshold=20)
+    first = activate(connector, store, book())
+    jobs = connector.bulk_jobs  # type: ignore[attr-defined]
+    assert len(jobs) == 1 and jobs[0].state == "JobComplete" and jobs[0].failed == 0
+    assert first["members_added"] == jobs[0].processed == len(segments_in_crm(harness))
+    assert members_in_crm(harness) == expected_members(harness)
+    # Records lost (a crash before they were recorded): the next run meets them as
+    # DUPLICATE_VALUE rows of its job and adopts them; nothing is duplicated.
+    recorded = store.campaign_members(
+        "salesforce", [a.remote_id for a in store.activations("salesforce", "campaign")]
+    )
+    store.remove_campaign_members("salesforce", [m.member_id for m in recorded[:30]])
+    again = activate(harness.build(bulk_threshold=20), store, book())
+    assert again["rejected"] == [] and again["members_added"] == 30
+    assert members_in_crm(harness) == expected_members(harness)
+    assert {
+        m.member_id
+        for m in store.campaign_members(
+            "salesforce", [a.remote_id for a in store.activations("salesforce", "campaign")]
+        )
+    } == {m.member_id for m in recorded}
