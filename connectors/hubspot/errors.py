@@ -15,6 +15,7 @@ class HubSpotError:
     message: str
     category: str = ""
     policy: str = ""
+    scopes: tuple[str, ...] = ()  # MISSING_SCOPES: the scopes the call needs
 
     @classmethod
     def parse(cls, status: int, body: object) -> HubSpotError:
@@ -39,4 +40,16 @@ class HubSpotError:
                 or ""
             ),
             policy=str(data.get("policyName") or ""),
+            scopes=_required_scopes(data),
         )
+
+
+def _required_scopes(data: dict[str, Any]) -> tuple[str, ...]:
+    """The scopes a MISSING_SCOPES answer lists in its errors' context."""
+    found: list[str] = []
+    for error in data.get("errors") or ():
+        context = error.get("context") if isinstance(error, dict) else None
+        if isinstance(context, dict):
+            for key in ("requiredGranularScopes", "requiredScopes"):
+                found += [str(s) for s in context.get(key) or () if isinstance(s, str)]
+    return tuple(dict.fromkeys(found))

@@ -182,7 +182,8 @@ class HubSpotTransport:
         if status == 401:
             return AuthError(f"{text} (check SEGSYNC_HUBSPOT_TOKEN or the OAuth settings)")
         if status == 403:
-            return AuthError(f"{text} (the token lacks a scope segsync needs)")
+            needs = f"; this call needs {', '.join(error.scopes)}" if error.scopes else ""
+            return AuthError(f"{text} (the token lacks a scope segsync needs{needs})")
         if status in _TRANSIENT_STATUSES or status >= 500:
             return TransientError(text)
         return RejectedError(text, status=status, category=error.category)
