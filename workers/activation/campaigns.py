@@ -20,7 +20,7 @@ import polars as pl
 from connectors.salesforce.campaigns import NewMember, SalesforceCampaigns
 from connectors.salesforce.connector import SalesforceConnector
 from segmentation.playbook import Playbook
-from workers.activation.plan import Wanted, wanted
+from workers.activation.plan import Wanted, renamed_segments, wanted
 from workers.state import StateStore
 from workers.state.activations import Activation, Member
 
@@ -93,19 +93,16 @@ def _campaigns(
     missing = [w for key, w in want.items() if key not in live]
     stale = [key for key in live if key not in want]
     held: dict[Key, str] = {}
-    for w in missing:
-        gone = [k for k in stale if k[:2] == w.key[:2]]
-        new = [m for m in missing if m.key[:2] == w.key[:2]]
-        if len(gone) == 1 and len(new) == 1:  # a renamed segment keeps its campaign
-            old = gone[0]
-            campaign_id = str(live[old]["Id"])
-            stale.remove(old)
-            if not report.dry_run:
-                campaigns.rename(campaign_id, w.name)
-                store.save_activation(crm, _activation(w, campaign_id))
-                store.drop_activation(crm, kept[old])
-            report.steps.append(_step("rename", w, campaign_id, f"was {live[old]['Name']}"))
-            held[w.key] = campaign_id
+    for new_key, old in renamed_segments(missing, stale).items():
+        w = want[new_key]
+        campaign_id = str(live[old]["Id"])
+        stale.remove(old)
+        if not report.dry_run:
+            campaigns.rename(campaign_id, w.name)
+            store.save_activation(crm, _activation(w, campaign_id))
+            store.drop_activation(crm, kept[old])
+        report.steps.append(_step("rename", w, campaign_id, f"was {live[old]['Name']}"))
+        held[w.key] = campaign_id
     for key, w in want.items():
         if key in held:
             continue

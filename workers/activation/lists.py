@@ -18,7 +18,7 @@ from connectors.base import RejectedError
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.lists import HubSpotLists, segment_filter
 from segmentation.playbook import Playbook
-from workers.activation.plan import ActivationError, Wanted, wanted
+from workers.activation.plan import ActivationError, Wanted, renamed_segments, wanted
 from workers.state import StateStore
 from workers.state.activations import Activation
 
@@ -92,13 +92,7 @@ def sync_lists(
             current[key] = found
     missing = [w for key, w in want.items() if key not in current]
     stale = [key for key in current if key not in want]
-    # A model that lost one segment and gained one: the segment was renamed.
-    renamed: dict[Key, Key] = {}
-    for w in missing:
-        gone = [k for k in stale if k[:2] == w.key[:2]]
-        new = [m for m in missing if m.key[:2] == w.key[:2]]
-        if len(gone) == 1 and len(new) == 1:
-            renamed[w.key] = gone[0]
+    renamed = renamed_segments(missing, stale)
     for key, w in want.items():
         if key in current:
             _keep_in_step(lists, store, crm, w, current[key], report)

@@ -69,3 +69,18 @@ def wanted(playbook: Playbook, kind: Kind, field_name: Callable[[str], str]) -> 
                 field = field_name(output.name)
                 out.append(Wanted(kind, output.name, object_type, segment, name, field))
     return out
+
+
+def renamed_segments(
+    missing: list[Wanted], stale: list[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], tuple[str, str, str]]:
+    """New key -> old key where a model (per object type) lost exactly one segment and
+    gained exactly one: the playbook renamed it, so its list or campaign moves with it
+    (the CRM workflows built on it keep working) rather than being replaced."""
+    renamed = {}
+    for w in missing:
+        gone = [key for key in stale if key[:2] == w.key[:2]]
+        new = [m for m in missing if m.key[:2] == w.key[:2]]
+        if len(gone) == 1 and len(new) == 1:
+            renamed[w.key] = gone[0]
+    return renamed
