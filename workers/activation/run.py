@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import Connector, ConnectorError
@@ -56,6 +56,8 @@ def activate(
 
     if not isinstance(connector, SalesforceConnector):
         raise ActivationError(f"{connector.crm}: no lists or campaigns to keep on this CRM")
+    # Writes from now on (event rounds included) are the next activation's to look at.
+    since = datetime.now(UTC)
     done = sync_campaigns(
         connector,
         store,
@@ -66,7 +68,7 @@ def activate(
         people=people,
     )
     if not dry_run:
-        applied = {"campaigns": fingerprint(connector, playbook)}
+        applied = {"campaigns": fingerprint(connector, playbook), "since": since.isoformat()}
         store.save_model_state(connector.crm, APPLIED_STATE, applied)
     return {
         "crm": connector.crm,
@@ -113,24 +115,26 @@ def after_sync(
 
     HubSpot keeps list members itself, so the lists are looked at only when the playbook's
     wishes changed since they were last applied, or on a whole run (which also finds a
-    list someone deleted). Salesforce campaigns follow the people the run wrote to (the
-    mirror knows whom, since when), or everyone on a whole run. A failure is reported
+    list someone deleted). Salesforce campaigns follow the people written to since the last
+    activation, by this run or by event rounds (the mirror knows whom, since when), or
+    everyone on a whole run. A failure is reported
     with the run and logged; it does not fail the sync, whose writes have landed.
     """
     if not marked(playbook):
         return None
     crm = connector.crm
     kind = "lists" if crm == "hubspot" else "campaigns"
-    applied = (store.get_model_state(crm, APPLIED_STATE) or {}).get(kind)
-    unchanged = applied == fingerprint(connector, playbook)
+    state = store.get_model_state(crm, APPLIED_STATE) or {}
+    unchanged = state.get(kind) == fingerprint(connector, playbook)
     people: dict[str, set[str]] | None = None
     if not whole:
         if kind == "lists" and unchanged:
             return None
         if kind == "campaigns":
-            people = {
-                t: store.mirror.written_since(crm, t, started_at) for t in ("contact", "lead")
-            }
+            # Everyone written since the last activation: this run's writes and those of
+            # the event rounds in between (they move segments too).
+            since = datetime.fromisoformat(state["since"]) if "since" in state else started_at
+            people = {t: store.mirror.written_since(crm, t, since) for t in ("contact", "lead")}
             if unchanged and not any(people.values()):
                 return None
             if not unchanged:

@@ -194,3 +194,21 @@ def test_above_the_bulk_threshold_members_go_as_bulk_jobs_and_duplicates_are_ado
             "salesforce", [a.remote_id for a in store.activations("salesforce", "campaign")]
         )
     } == {m.member_id for m in recorded}
+
+
+def test_people_written_between_runs_are_moved_by_the_next_run(
+    synced: tuple[Harness, Settings, StateStore],
+) -> None:
+    """Writes that did not activate (an event round's, here a run of the plain playbook)
+    are the next scheduled run's to move, though that run itself writes nothing."""
+    harness, settings, store = synced
+    activate(harness.build(), store, book())
+    before = segments_in_crm(harness)
+    harness.admin("POST", "mutate", json={"count": 100, "object_type": "contacts"})
+    run_sync(settings, "salesforce", PLAIN, connector=harness.build())
+    moved = {p for p, s in segments_in_crm(harness).items() if p in before and before[p] != s}
+    assert moved and members_in_crm(harness) != expected_members(harness)
+    run = run_sync(settings, "salesforce", book(), connector=harness.build())
+    assert run.records_written == 0
+    assert run.activation is not None and run.activation["members_removed"] == len(moved)
+    assert members_in_crm(harness) == expected_members(harness)
