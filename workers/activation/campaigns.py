@@ -27,7 +27,7 @@ from workers.state.activations import Activation, Member
 PEOPLE = ("contact", "lead")
 DESCRIPTION = "Kept by segsync: the people in segment {segment} of the {model} model."
 Key = tuple[str, str, str]
-Person = tuple[str, str]  # (object_type, record_id)
+KEYS = ("campaign_id", "object_type", "record_id")  # one membership
 
 
 @dataclass
@@ -156,30 +156,22 @@ def _members(
     status: str | None,
     people: Mapping[str, set[str]] | None,
 ) -> None:
-    """Add the people who entered a segment, remove those who left it."""
-    by_segment = {(w.model, w.segment): held[key] for key, w in want.items() if key in held}
-    fields = {w.model: w.field for w in want.values()}
-    desired: dict[tuple[str, str, str], None] = {}
-    for model, native in fields.items():
-        for object_type in PEOPLE:
-            for record_id, segment in _segments(store, crm, object_type, native, people):
-                campaign_id = by_segment.get((model, segment))
-                if campaign_id is not None:
-                    desired[(campaign_id, object_type, record_id)] = None
-    recorded = store.campaign_members(crm, by_segment.values())
+    """Add the people who entered a segment, remove those who left it (diffed columnar)."""
+    keys = list(KEYS)
+    desired = _desired(store, crm, want, held, people)
+    recorded = store.campaign_member_frame(crm).filter(
+        pl.col("campaign_id").is_in(list(held.values()))
+    )
     if people is not None:
-        recorded = [m for m in recorded if m.record_id in people.get(m.object_type, set())]
-    have = {(m.campaign_id, m.object_type, m.record_id): m for m in recorded}
-    leaving = [m for key, m in have.items() if key not in desired]
-    joining = [NewMember(*key) for key in desired if key not in have]
+        recorded = recorded.filter(_among(people))
+    leaving = recorded.join(desired, on=keys, how="anti")["member_id"].to_list()
+    joining = [NewMember(*row) for row in desired.join(recorded, on=keys, how="anti").iter_rows()]
     report.removed, report.added = len(leaving), len(joining)
     if report.dry_run:
         return
     if leaving:
-        refused = campaigns.remove([m.member_id for m in leaving])
-        store.remove_campaign_members(
-            crm, [m.member_id for m in leaving if m.member_id not in refused]
-        )
+        refused = campaigns.remove(leaving)
+        store.remove_campaign_members(crm, [m for m in leaving if m not in refused])
         report.rejected += [f"remove {member}: {why}" for member, why in refused.items()]
     if not joining:
         return
@@ -202,21 +194,60 @@ def _members(
     report.added = len(confirmed)
 
 
-def _segments(
+def _desired(
+    store: StateStore,
+    crm: str,
+    want: dict[Key, Wanted],
+    held: dict[Key, str],
+    people: Mapping[str, set[str]] | None,
+) -> pl.DataFrame:
+    """(campaign_id, object_type, record_id) of everyone whose written segment has a
+    campaign: every person, or just ``people``."""
+    schema = pl.Schema(
+        {"campaign_id": pl.String(), "object_type": pl.String(), "record_id": pl.String()}
+    )
+    parts = [pl.DataFrame(schema=schema)]
+    fields = {w.model: w.field for w in want.values()}
+    for model, native in fields.items():
+        campaign_of = pl.DataFrame(
+            [(w.segment, held[key]) for key, w in want.items() if w.model == model and key in held],
+            schema={"value": pl.String, "campaign_id": pl.String},
+            orient="row",
+        )
+        for object_type in PEOPLE:
+            written = _written(store, crm, object_type, native, people)
+            parts.append(
+                written.join(campaign_of, on="value").select(
+                    "campaign_id", pl.lit(object_type).alias("object_type"), "record_id"
+                )
+            )
+    return pl.concat(parts).unique(keep="first")
+
+
+def _written(
     store: StateStore,
     crm: str,
     object_type: str,
     native: str,
     people: Mapping[str, set[str]] | None,
-) -> list[tuple[str, str]]:
-    """(record id, segment) of people with a segment written, all or just ``people``."""
+) -> pl.DataFrame:
+    """``record_id, value`` of the segment field segsync last wrote: all, or ``people``."""
+    schema = {"record_id": pl.String, "value": pl.String}
     if people is None:
-        frame = store.written_field(crm, object_type, native)
-        frame = frame.filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
-        return list(frame.iter_rows())
+        return store.written_field(crm, object_type, native)
     ids = people.get(object_type, set())
     written = store.last_written(crm, object_type, ids, fields=[native])
-    return [(rid, str(v[native])) for rid, v in written.items() if v.get(native)]
+    rows = [(rid, v.get(native)) for rid, v in written.items()]
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _among(people: Mapping[str, set[str]]) -> pl.Expr:
+    """Rows about one of ``people``."""
+    conditions = [
+        (pl.col("object_type") == kind) & pl.col("record_id").is_in(list(ids))
+        for kind, ids in people.items()
+    ]
+    return pl.any_horizontal(conditions) if conditions else pl.lit(False)
 
 
 def _activation(w: Wanted, campaign_id: str) -> Activation:

@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import polars as pl
 from sqlalchemy import delete, select
 
 from workers.state.base import StoreBase
+from workers.state.columnar import read_frame
 from workers.state.schema import ActivationRow, CampaignMemberRow
 
 _IN_CHUNK = 500
+MEMBER_SCHEMA = pl.Schema(
+    {n: pl.String() for n in ("campaign_id", "object_type", "record_id", "member_id")}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,17 @@ class ActivationsMixin(StoreBase):
                 )
                 out += [Member(*found) for found in session.execute(stmt)]
         return out
+
+    def campaign_member_frame(self, crm: str) -> pl.DataFrame:
+        """Every member segsync recorded on this CRM, columnar (``campaign_id,
+        object_type, record_id, member_id``): a whole run diffs a million at once."""
+        pg = self.dialect == "postgresql"
+        mark = "%s" if pg else "?"
+        sql = (
+            "SELECT campaign_id, object_type, record_id, member_id FROM campaign_members"
+            f" WHERE crm = {mark}"
+        )
+        return read_frame(self, sql, (crm,), MEMBER_SCHEMA, arrow=pg).cast(MEMBER_SCHEMA)
 
     def members_of(self, crm: str, object_type: str, record_ids: Iterable[str]) -> list[Member]:
         """Every recorded membership of these people, whatever the campaign."""
