@@ -64,7 +64,7 @@ class ListsReport:
     @property
     def writes(self) -> int:
         """List writes made (or planned): creations, updates, renames, deletions."""
-        return sum(self.count(a) for a in ("create", "update", "rename", "move", "delete"))
+        return sum(self.count(a) for a in ("create", "update", "rename", "delete"))
 
 
 def sync_lists(
@@ -128,7 +128,8 @@ def _keep_in_step(
 ) -> None:
     list_id = str(found["listId"])
     branch = segment_filter(w.field, w.segment)
-    if found.get("filterBranch") != branch:
+    same_filter = _meaning(found.get("filterBranch")) == _meaning(branch)
+    if not same_filter:
         if not report.dry_run:
             lists.update_filters(list_id, branch)
         report.steps.append(Step("update", *w.key, w.name, list_id, "filter set to the segment"))
@@ -137,7 +138,7 @@ def _keep_in_step(
             lists.rename(list_id, w.name)
             store.save_activation(crm, _activation(w, list_id))
         report.steps.append(Step("rename", *w.key, w.name, list_id, f"was {found.get('name')}"))
-    if found.get("filterBranch") == branch and found.get("name") == w.name:
+    if same_filter and found.get("name") == w.name:
         report.steps.append(Step("keep", *w.key, w.name, list_id))
 
 
@@ -200,6 +201,29 @@ def _create(
         list_id = str(made["listId"])
         store.save_activation(crm, _activation(w, list_id))
         report.steps.append(Step("create", *w.key, w.name, list_id))
+
+
+def _meaning(branch: Any) -> Any:
+    """What a filter selects, without what HubSpot may add or order differently when it
+    echoes one back (extra keys, key order): its AND branches' property tests, as a set."""
+    if not isinstance(branch, dict) or branch.get("filterBranchType") != "OR":
+        return branch
+    tests = set()
+    for child in branch.get("filterBranches") or ():
+        tests.add(
+            tuple(
+                sorted(
+                    (
+                        str(f.get("property")),
+                        str((f.get("operation") or {}).get("operator")),
+                        tuple(sorted(map(str, (f.get("operation") or {}).get("values") or ()))),
+                        bool((f.get("operation") or {}).get("includeObjectsWithNoValueSet")),
+                    )
+                    for f in child.get("filters") or ()
+                )
+            )
+        )
+    return (frozenset(tests), bool(branch.get("filters")))
 
 
 def _activation(w: Wanted, list_id: str) -> Activation:

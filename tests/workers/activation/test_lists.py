@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.base import AuthError
+from connectors.hubspot.lists import segment_filter
 from connectors.sandbox.hubspot.portal_lists import ListsApi
 from segmentation.models import spec_for
 from segmentation.playbook import Playbook, parse_playbook
@@ -215,3 +216,21 @@ def test_incremental_runs_leave_lists_alone_until_the_playbook_changes(
     apply_schema(harness.build(), changed, ["contact", "company"])
     again = run_sync(settings, "hubspot", changed, connector=harness.build())
     assert again.activation is not None and again.activation["counts"]["update"] == 2
+
+
+def test_a_list_edited_or_deleted_by_hand_is_put_back(
+    synced: tuple[Harness, Settings, StateStore],
+) -> None:
+    harness, _, store = synced
+    activate(harness.build(), store, book())
+    before = live_lists(harness)
+    lists = harness.build().lists  # type: ignore[attr-defined]
+    edited, deleted = "segsync · geographic · emea", "segsync · demographic · director"
+    lists.update_filters(str(before[edited][0]), segment_filter("segsync_geographic", "apac"))
+    lists.delete(str(before[deleted][0]))
+    report = activate(harness.build(), store, book())
+    changed = {(s["action"], s["name"]) for s in report["steps"] if s["action"] != "keep"}
+    assert changed == {("update", edited), ("create", deleted)}
+    after = live_lists(harness)
+    assert after[edited] == before[edited]  # same list, its members back
+    assert after[deleted][1] == before[deleted][1] and after[deleted][0] != before[deleted][0]
