@@ -4,6 +4,7 @@ changes exactly the people whose segment moved leave one campaign and join anoth
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,13 @@ def synced(tmp_path: Path) -> Iterator[tuple[Harness, Settings, StateStore]]:
     with StateStore(settings.database_url) as store:
         yield harness, settings, store
     harness.server.stop()
+
+
+def mutate_contacts(harness: Harness, count: int = 100) -> None:
+    """Simulated edits, a whole second past the last sync's cursor (Salesforce's
+    modification stamps have whole seconds, and these tests read with no lag)."""
+    time.sleep(1.02 - time.time() % 1)
+    harness.admin("POST", "mutate", json={"count": count, "object_type": "contacts"})
 
 
 def segments_in_crm(harness: Harness) -> dict[tuple[str, str], str]:
@@ -119,7 +127,7 @@ def test_after_100_contact_changes_exactly_the_moved_people_change_campaign(
     harness, settings, store = synced
     activate(harness.build(), store, book())
     before = segments_in_crm(harness)
-    harness.admin("POST", "mutate", json={"count": 100, "object_type": "contacts"})
+    mutate_contacts(harness)
     run = run_sync(settings, "salesforce", PLAIN, connector=harness.build())
     after = segments_in_crm(harness)
     moved = {p for p in after if p in before and before[p] != after[p]}
@@ -142,7 +150,7 @@ def test_only_the_people_a_run_changed_are_looked_at_when_given(
     harness, settings, store = synced
     activate(harness.build(), store, book())
     before = segments_in_crm(harness)
-    harness.admin("POST", "mutate", json={"count": 100, "object_type": "contacts"})
+    mutate_contacts(harness)
     run_sync(settings, "salesforce", PLAIN, connector=harness.build())
     after = segments_in_crm(harness)
     moved = {p for p in after if p in before and before[p] != after[p]}
@@ -158,7 +166,7 @@ def test_a_scheduled_incremental_run_moves_the_members_itself(
     harness, settings, store = synced
     activate(harness.build(), store, book())
     before = segments_in_crm(harness)
-    harness.admin("POST", "mutate", json={"count": 100, "object_type": "contacts"})
+    mutate_contacts(harness)
     run = run_sync(settings, "salesforce", book(), connector=harness.build())
     after = segments_in_crm(harness)
     moved = {p for p in after if p in before and before[p] != after[p]}
@@ -204,7 +212,7 @@ def test_people_written_between_runs_are_moved_by_the_next_run(
     harness, settings, store = synced
     activate(harness.build(), store, book())
     before = segments_in_crm(harness)
-    harness.admin("POST", "mutate", json={"count": 100, "object_type": "contacts"})
+    mutate_contacts(harness)
     run_sync(settings, "salesforce", PLAIN, connector=harness.build())
     moved = {p for p, s in segments_in_crm(harness).items() if p in before and before[p] != s}
     assert moved and members_in_crm(harness) != expected_members(harness)
