@@ -8,6 +8,7 @@ does not have (404) is None, not an error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from connectors.base import RejectedError
@@ -15,6 +16,7 @@ from connectors.hubspot.http import HubSpotTransport
 
 OBJECT_TYPE_IDS = {"contact": "0-1", "company": "0-2"}
 ROOT_FOLDER = "0"
+IDS_PER_READ = 100  # list ids per GET /crm/v3/lists (repeated in the query string)
 
 
 def segment_filter(prop: str, value: str) -> dict[str, Any]:
@@ -53,14 +55,22 @@ class HubSpotLists:
         self._lists = lists_api
         self._folders = folders_api
 
-    def get(self, list_id: str) -> dict[str, Any] | None:
-        """A live list with its filters, or None when it is gone."""
-        return self._maybe(
-            "GET /crm/v3/lists/{listId}",
-            self._lists.get_by_id_with_http_info,
-            list_id,
-            include_filters=True,
-        )
+    def live(self, list_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """listId -> the list with its filters, of those among these still in the portal."""
+        out: dict[str, dict[str, Any]] = {}
+        ids = list(list_ids)
+        for start in range(0, len(ids), IDS_PER_READ):
+            answer = self._transport.call(
+                "GET /crm/v3/lists",
+                self._lists.get_all_with_http_info,
+                list_ids=ids[start : start + IDS_PER_READ],
+                include_filters=True,
+                raw=True,
+            )
+            for found in answer.get("lists") or ():
+                if not found.get("deletedAt"):
+                    out[str(found["listId"])] = dict(found)
+        return out
 
     def find(self, name: str, object_type: str) -> dict[str, Any] | None:
         """The live list of that name (any case) on that object type, or None."""

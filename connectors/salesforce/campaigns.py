@@ -56,12 +56,15 @@ class SalesforceCampaigns:
         self._bulk = bulk
         self._threshold = threshold
 
-    def get(self, campaign_id: str) -> dict[str, Any] | None:
-        """A live campaign's Id, Name and IsActive, or None."""
-        rows = self._query(
-            format_soql("SELECT Id, Name, IsActive FROM Campaign WHERE Id = {}", campaign_id)
-        )
-        return rows[0] if rows else None
+    def live(self, campaign_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Id -> Id, Name and IsActive of the campaigns among these that still exist."""
+        out: dict[str, dict[str, Any]] = {}
+        ids = list(campaign_ids)
+        for start in range(0, len(ids), COLLECTION_SIZE):
+            chunk = ids[start : start + COLLECTION_SIZE]
+            soql = format_soql("SELECT Id, Name, IsActive FROM Campaign WHERE Id IN {}", chunk)
+            out.update({str(row["Id"]): row for row in self._query(soql)})
+        return out
 
     def find(self, name: str) -> dict[str, Any] | None:
         """The campaign with this exact name, or None."""

@@ -84,8 +84,9 @@ def _campaigns(
     """The campaign id of every wanted segment (created, adopted or renamed as needed)."""
     kept = {(a.model, a.object_type, a.segment): a for a in store.activations(crm, "campaign")}
     live: dict[Key, dict[str, Any]] = {}
+    existing = campaigns.live([a.remote_id for a in kept.values()]) if kept else {}
     for key, activation in kept.items():
-        found = campaigns.get(activation.remote_id)
+        found = existing.get(activation.remote_id)
         if found is not None:
             live[key] = found
         elif not report.dry_run:

@@ -83,8 +83,9 @@ def sync_lists(
     want = {w.key: w for w in wanted(playbook, "list", connector.field_name)}
     kept = {(a.model, a.object_type, a.segment): a for a in store.activations(crm, "list")}
     current: dict[Key, dict[str, Any]] = {}
+    existing = lists.live([a.remote_id for a in kept.values()]) if kept else {}
     for key, activation in kept.items():
-        found = lists.get(activation.remote_id)
+        found = existing.get(activation.remote_id)
         if found is None:  # deleted in HubSpot: found again by name, or made anew
             if not dry_run:
                 store.drop_activation(crm, activation)
