@@ -25,7 +25,6 @@ FORBIDDEN = [
     ("segmentation", "connectors", "the engine does no I/O"),
     ("segmentation", "workers", "the engine does no I/O"),
     ("connectors", "workers", "connectors are used by the workers, never the reverse"),
-    ("connectors.base", "connectors.sandbox", "the real connectors never need the sandbox"),
     ("connectors.hubspot", "connectors.sandbox", "the real connectors never need the sandbox"),
     ("connectors.salesforce", "connectors.sandbox", "the real connectors never need the sandbox"),
 ]

@@ -20,9 +20,9 @@ import polars as pl
 from connectors.salesforce.campaigns import NewMember, SalesforceCampaigns
 from connectors.salesforce.connector import SalesforceConnector
 from segmentation.playbook import Playbook
-from workers.activation.plan import Wanted, renamed_segments, wanted
+from workers.activation.plan import Step, Wanted, renamed_segments, wanted
 from workers.state import StateStore
-from workers.state.activations import Activation, Member
+from workers.state.activations import Member
 
 PEOPLE = ("contact", "lead")
 DESCRIPTION = "Kept by segsync: the people in segment {segment} of the {model} model."
@@ -35,14 +35,14 @@ class CampaignsReport:
     """What an activation of Salesforce campaigns did or would do."""
 
     dry_run: bool
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     added: int = 0
     removed: int = 0
     rejected: list[str] = field(default_factory=list)
     calls: int = 0
 
     def count(self, action: str) -> int:
-        return sum(1 for s in self.steps if s["action"] == action)
+        return sum(1 for s in self.steps if s.action == action)
 
     @property
     def writes(self) -> int:
@@ -100,9 +100,9 @@ def _campaigns(
         stale.remove(old)
         if not report.dry_run:
             campaigns.rename(campaign_id, w.name)
-            store.save_activation(crm, _activation(w, campaign_id))
+            store.save_activation(crm, w.kept_as(campaign_id))
             store.drop_activation(crm, kept[old])
-        report.steps.append(_step("rename", w, campaign_id, f"was {live[old]['Name']}"))
+        report.steps.append(Step.wanted("rename", w, campaign_id, f"was {live[old]['Name']}"))
         held[w.key] = campaign_id
     for key, w in want.items():
         if key in held:
@@ -112,26 +112,28 @@ def _campaigns(
             if live[key]["Name"] != w.name:
                 if not report.dry_run:
                     campaigns.rename(campaign_id, w.name)
-                    store.save_activation(crm, _activation(w, campaign_id))
-                report.steps.append(_step("rename", w, campaign_id, f"was {live[key]['Name']}"))
+                    store.save_activation(crm, w.kept_as(campaign_id))
+                report.steps.append(
+                    Step.wanted("rename", w, campaign_id, f"was {live[key]['Name']}")
+                )
             else:
-                report.steps.append(_step("keep", w, campaign_id))
+                report.steps.append(Step.wanted("keep", w, campaign_id))
             held[key] = campaign_id
             continue
         found = campaigns.find(w.name)
         if found is not None:
             held[key] = str(found["Id"])
             if not report.dry_run:
-                store.save_activation(crm, _activation(w, held[key]))
-            report.steps.append(_step("adopt", w, held[key], "found by its name"))
+                store.save_activation(crm, w.kept_as(held[key]))
+            report.steps.append(Step.wanted("adopt", w, held[key], "found by its name"))
             continue
         if report.dry_run:
-            report.steps.append(_step("create", w, None))
+            report.steps.append(Step.wanted("create", w, None))
             continue
         description = DESCRIPTION.format(segment=w.segment, model=w.model)
         held[key] = campaigns.create(w.name, description)
-        store.save_activation(crm, _activation(w, held[key]))
-        report.steps.append(_step("create", w, held[key]))
+        store.save_activation(crm, w.kept_as(held[key]))
+        report.steps.append(Step.wanted("create", w, held[key]))
     for key in stale:
         activation = kept[key]
         if prune:
@@ -140,10 +142,10 @@ def _campaigns(
                 members = store.campaign_members(crm, [activation.remote_id])
                 store.remove_campaign_members(crm, [m.member_id for m in members])
                 store.drop_activation(crm, activation)
-            report.steps.append(_old_step("delete", activation, ""))
+            report.steps.append(Step.kept("delete", activation))
         else:
             detail = "its segment is no longer in the playbook; `--prune` deletes it"
-            report.steps.append(_old_step("stale", activation, detail))
+            report.steps.append(Step.kept("stale", activation, detail))
     return held
 
 
@@ -249,31 +251,3 @@ def _among(people: Mapping[str, set[str]]) -> pl.Expr:
         for kind, ids in people.items()
     ]
     return pl.any_horizontal(conditions) if conditions else pl.lit(False)
-
-
-def _activation(w: Wanted, campaign_id: str) -> Activation:
-    return Activation("campaign", w.model, w.object_type, w.segment, campaign_id, w.name)
-
-
-def _step(action: str, w: Wanted, campaign_id: str | None, detail: str = "") -> dict[str, Any]:
-    return {
-        "action": action,
-        "model": w.model,
-        "object_type": w.object_type,
-        "segment": w.segment,
-        "name": w.name,
-        "campaign_id": campaign_id,
-        "detail": detail,
-    }
-
-
-def _old_step(action: str, a: Activation, detail: str) -> dict[str, Any]:
-    return {
-        "action": action,
-        "model": a.model,
-        "object_type": a.object_type,
-        "segment": a.segment,
-        "name": a.name,
-        "campaign_id": a.remote_id,
-        "detail": detail,
-    }

@@ -18,36 +18,12 @@ from connectors.base import RejectedError
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.lists import HubSpotLists, segment_filter
 from segmentation.playbook import Playbook
-from workers.activation.plan import ActivationError, Wanted, renamed_segments, wanted
+from workers.activation.plan import ActivationError, Step, Wanted, renamed_segments, wanted
 from workers.state import StateStore
 from workers.state.activations import Activation
 
 FOLDER = "segsync"
 Key = tuple[str, str, str]
-
-
-@dataclass
-class Step:
-    """One thing done (or, in a dry run, to do) to one segment's list."""
-
-    action: str  # create, adopt, update, rename, delete, stale, keep
-    model: str
-    object_type: str
-    segment: str
-    name: str
-    list_id: str | None = None
-    detail: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "model": self.model,
-            "object_type": self.object_type,
-            "segment": self.segment,
-            "name": self.name,
-            "list_id": self.list_id,
-            "detail": self.detail,
-        }
 
 
 @dataclass
@@ -108,11 +84,10 @@ def sync_lists(
             if not dry_run:
                 lists.delete(activation.remote_id)
                 store.drop_activation(crm, activation)
-            report.steps.append(_step("delete", activation, found["listId"]))
+            report.steps.append(Step.kept("delete", activation))
         else:
-            step = _step("stale", activation, found["listId"])
-            step.detail = "its segment is no longer in the playbook; `--prune` deletes it"
-            report.steps.append(step)
+            detail = "its segment is no longer in the playbook; `--prune` deletes it"
+            report.steps.append(Step.kept("stale", activation, detail))
     to_create = [w for w in missing if w.key not in renamed]
     _create(lists, store, crm, to_create, report)
     report.calls = connector.usage().calls_made - calls
@@ -133,14 +108,14 @@ def _keep_in_step(
     if not same_filter:
         if not report.dry_run:
             lists.update_filters(list_id, branch)
-        report.steps.append(Step("update", *w.key, w.name, list_id, "filter set to the segment"))
+        report.steps.append(Step.wanted("update", w, list_id, "filter set to the segment"))
     if found.get("name") != w.name:
         if not report.dry_run:
             lists.rename(list_id, w.name)
-            store.save_activation(crm, _activation(w, list_id))
-        report.steps.append(Step("rename", *w.key, w.name, list_id, f"was {found.get('name')}"))
+            store.save_activation(crm, w.kept_as(list_id))
+        report.steps.append(Step.wanted("rename", w, list_id, f"was {found.get('name')}"))
     if same_filter and found.get("name") == w.name:
-        report.steps.append(Step("keep", *w.key, w.name, list_id))
+        report.steps.append(Step.wanted("keep", w, list_id))
 
 
 def _move(
@@ -157,10 +132,10 @@ def _move(
     if not report.dry_run:
         lists.update_filters(list_id, segment_filter(w.field, w.segment))
         lists.rename(list_id, w.name)
-        store.save_activation(crm, _activation(w, list_id))
+        store.save_activation(crm, w.kept_as(list_id))
         store.drop_activation(crm, old)
     detail = f"segment {old.segment} renamed {w.segment}; was {found.get('name')}"
-    report.steps.append(Step("update", *w.key, w.name, list_id, detail))
+    report.steps.append(Step.wanted("update", w, list_id, detail))
 
 
 def _create(
@@ -173,8 +148,8 @@ def _create(
         if found is not None and found.get("processingType") == "DYNAMIC":
             list_id = str(found["listId"])
             if not report.dry_run:
-                store.save_activation(crm, _activation(w, list_id))
-            report.steps.append(Step("adopt", *w.key, w.name, list_id, "found by its name"))
+                store.save_activation(crm, w.kept_as(list_id))
+            report.steps.append(Step.wanted("adopt", w, list_id, "found by its name"))
             _keep_in_step(lists, store, crm, w, found, report)
             continue
         if found is not None:
@@ -183,7 +158,7 @@ def _create(
                 "is in the way: segsync keeps active (DYNAMIC) lists; rename or delete it"
             )
         if report.dry_run:
-            report.steps.append(Step("create", *w.key, w.name))
+            report.steps.append(Step.wanted("create", w))
             continue
         if folder is None:
             folder = lists.folder(FOLDER)
@@ -200,8 +175,8 @@ def _create(
                 ) from None
             raise
         list_id = str(made["listId"])
-        store.save_activation(crm, _activation(w, list_id))
-        report.steps.append(Step("create", *w.key, w.name, list_id))
+        store.save_activation(crm, w.kept_as(list_id))
+        report.steps.append(Step.wanted("create", w, list_id))
 
 
 def _meaning(branch: Any) -> Any:
@@ -225,18 +200,3 @@ def _meaning(branch: Any) -> Any:
             )
         )
     return (frozenset(tests), bool(branch.get("filters")))
-
-
-def _activation(w: Wanted, list_id: str) -> Activation:
-    return Activation("list", w.model, w.object_type, w.segment, list_id, w.name)
-
-
-def _step(action: str, activation: Activation, list_id: Any) -> Step:
-    return Step(
-        action,
-        activation.model,
-        activation.object_type,
-        activation.segment,
-        activation.name,
-        str(list_id),
-    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from segmentation.playbook import Playbook
+from workers.state.activations import Activation
 from workers.sync.outputs import segment_outputs
 
 Kind = Literal["list", "campaign"]
@@ -34,6 +35,12 @@ class Wanted:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.model, self.object_type, self.segment)
+
+    def kept_as(self, remote_id: str) -> Activation:
+        """The state store's record of this segment's list or campaign."""
+        return Activation(
+            self.kind, self.model, self.object_type, self.segment, remote_id, self.name
+        )
 
 
 def activation_name(model: str, segment: str, object_type: str = "contact") -> str:
@@ -84,3 +91,38 @@ def renamed_segments(
         if len(gone) == 1 and len(new) == 1:
             renamed[w.key] = gone[0]
     return renamed
+
+
+@dataclass
+class Step:
+    """One thing done (or, in a dry run, to do) to one segment's list or campaign."""
+
+    action: str  # create, adopt, update, rename, delete, stale, keep
+    model: str
+    object_type: str
+    segment: str
+    name: str
+    remote_id: str | None = None
+    detail: str = ""
+
+    @classmethod
+    def wanted(cls, action: str, w: Wanted, remote_id: str | None = None, detail: str = "") -> Step:
+        """A step on a segment the playbook asks for."""
+        return cls(action, w.model, w.object_type, w.segment, w.name, remote_id, detail)
+
+    @classmethod
+    def kept(cls, action: str, a: Activation, detail: str = "") -> Step:
+        """A step on a list or campaign segsync keeps (a segment the playbook dropped)."""
+        return cls(action, a.model, a.object_type, a.segment, a.name, a.remote_id, detail)
+
+    def as_dict(self, id_key: str) -> dict[str, Any]:
+        """JSON-ready, the CRM's id under ``list_id`` or ``campaign_id``."""
+        return {
+            "action": self.action,
+            "model": self.model,
+            "object_type": self.object_type,
+            "segment": self.segment,
+            "name": self.name,
+            id_key: self.remote_id,
+            "detail": self.detail,
+        }

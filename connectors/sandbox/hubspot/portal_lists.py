@@ -12,7 +12,7 @@ Filters are checked and evaluated in ``list_filters``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -385,27 +385,25 @@ class ListsApi:
     # -- membership -------------------------------------------------------------------
 
     def members(self, found: PortalList) -> list[int]:
-        """Record ids a DYNAMIC or SNAPSHOT list's filter matches now, in id order."""
+        """Record ids a DYNAMIC or SNAPSHOT list's filter matches now, in id order.
+
+        Each AND branch narrows the live rows filter by filter over the property's column
+        (as the search engine does); the list is the union of its branches.
+        """
         if found.filter_branch is None:
             return []
-        object_type = OBJECT_TYPE_IDS[found.object_type_id]
-        table = self.data.table(object_type)
+        table = self.data.table(OBJECT_TYPE_IDS[found.object_type_id])
+        matched: set[int] = set()
         with self.data.state.store.lock:
-            branches = [
-                [(self._column(table, f["property"]), matcher(f)) for f in b["filters"]]
-                for b in found.filter_branch["filterBranches"]
-            ]
-            rows = range(len(table.ids))
-            return sorted(
-                table.ids[row]
-                for row in rows
-                if not table.archived[row]
-                and any(all(match(col(row)) for col, match in branch) for branch in branches)
-            )
-
-    @staticmethod
-    def _column(table: Any, name: str) -> Callable[[int], Any]:
-        return lambda row: table.get(row, name)
+            live = [row for row, gone in enumerate(table.archived) if not gone]
+            for branch in found.filter_branch["filterBranches"]:
+                rows = live
+                for flt in branch["filters"]:
+                    column = _column(table, flt["property"])
+                    match = matcher(flt)
+                    rows = [row for row in rows if match(column[row])]
+                matched.update(rows)
+            return sorted(table.ids[row] for row in matched)
 
     # -- shapes -----------------------------------------------------------------------
 
@@ -471,3 +469,9 @@ def _bounded_int(raw: str, name: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ApiError(400, f"{name} must be between {low} and {high}")
     return value
+
+
+def _column(table: Any, name: str) -> Sequence[Any]:
+    """A property's stored values by row (a column, or one built for an aliased name)."""
+    column = table.cols.get(name) if name not in table.aliases else None
+    return column if column is not None else [table.get(r, name) for r in range(len(table))]

@@ -24,7 +24,7 @@ from connectors.sandbox.salesforce.error_bodies import (
 from connectors.sandbox.salesforce.ids import to15
 from connectors.sandbox.salesforce.object_schema import FieldDef, ObjectDef
 from connectors.sandbox.salesforce.objects import ALREADY_A_MEMBER
-from connectors.sandbox.salesforce.record_writes import Writer
+from connectors.sandbox.salesforce.record_writes import Writer, member_key
 from connectors.sandbox.salesforce.records import SalesforceData
 from connectors.sandbox.salesforce.rest import RestApi, read_json
 
@@ -111,11 +111,7 @@ class CollectionsApi:
             for obj, raw_id, fields in parsed:
                 plan = self._plan(obj, raw_id, fields, creating, seen)
                 if not isinstance(plan, RecordError) and obj.name == "CampaignMember":
-                    values = plan[2]
-                    key = (
-                        str(values.get("CampaignId")),
-                        str(values.get("ContactId") or values.get("LeadId")),
-                    )
+                    key = member_key(plan[2])
                     if key in members:
                         plan = RecordError("DUPLICATE_VALUE", ALREADY_A_MEMBER)
                     members.add(key)

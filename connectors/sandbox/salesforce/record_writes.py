@@ -267,8 +267,7 @@ class Writer:
                 ("ContactId", "LeadId"),
             )
         campaign = str(values["CampaignId"])
-        person = str(values.get("ContactId") or values.get("LeadId"))
-        if (campaign, person) in self._member_rows():
+        if member_key(values) in self._member_rows():
             return RecordError("DUPLICATE_VALUE", ALREADY_A_MEMBER)
         status = values.get("Status")
         if status is not None and status not in self._statuses(campaign):
@@ -283,11 +282,9 @@ class Writer:
         """Live members by (campaign, contact or lead), kept as rows are added and deleted."""
         if self._members is None:
             table = self.data.table(self.data.objects["CampaignMember"])
+            names = ("CampaignId", "ContactId", "LeadId")
             self._members = {
-                (
-                    str(table.get(r, "CampaignId")),
-                    str(table.get(r, "ContactId") or table.get(r, "LeadId")),
-                ): r
+                member_key({n: table.get(r, n) for n in names}): r
                 for r in range(len(table))
                 if not table.archived[r]
             }
@@ -369,8 +366,7 @@ class Writer:
         row = table.insert(stored, now_ms)
         self.state.stats.written(1)
         if obj.name == "CampaignMember":
-            person = stored.get("ContactId") or stored.get("LeadId")
-            self._member_rows()[(str(stored["CampaignId"]), str(person))] = row
+            self._member_rows()[member_key(stored)] = row
         if obj.name == "Campaign":
             self._default_statuses(self.data.record_id(obj, table.ids[row]), now_ms)
         self._after(obj)
@@ -444,6 +440,11 @@ class Writer:
         if obj.name in SECURITY_OBJECTS:
             with self.data.lock:
                 self.data.refresh_grants()
+
+
+def member_key(values: Mapping[str, Any]) -> tuple[str, str]:
+    """A campaign member's identity: (campaign, contact or lead)."""
+    return str(values.get("CampaignId")), str(values.get("ContactId") or values.get("LeadId"))
 
 
 def _malformed(definition: FieldDef, text: str) -> RecordError:
