@@ -21,8 +21,9 @@ from functools import partial
 
 import polars as pl
 
-from connectors.sandbox.seed.generate import generate
+from connectors.sandbox.seed.generate import generate, job_titles
 from segmentation.enrich import enrich_companies, enrich_contacts, parse_report
+from segmentation.enrich.titles import classify_unique_titles
 
 
 def peak_rss_mb() -> float:
@@ -91,6 +92,20 @@ def reports(c: pl.DataFrame, f: pl.DataFrame) -> None:
     parse_report(f)
 
 
+def distinct_titles() -> list[str]:
+    """Tens of thousands of distinct job titles: the seed's titles with qualifiers and regions.
+
+    The seeded contacts share a few hundred titles, so the enrichment above classifies
+    those only; a CRM of real people has far more distinct titles, and this is their cost.
+    """
+    qualifiers = ("", "Senior ", "Junior ", "Regional ", "Global ", "Interim ", "Deputy ", "Lead ")
+    regions = ("", " EMEA", " APAC", " DACH", " Benelux", " Iberia", " Italia", " Japan", " LATAM")
+    teams = ("", " - Team 1", " - Team 2", " (m/w/d)", " II", " III", " | SaaS", " & Partners")
+    return [
+        f"{q}{t}{r}{s}" for q in qualifiers for t in job_titles() for r in regions for s in teams
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=1_000_000)
@@ -127,6 +142,12 @@ def main() -> None:
         if shape == "text":
             timed("parse_report (contacts + companies, text)", rows, partial(reports, c, f))
         print(f"  {shape}: {total:.2f} s for {rows:,} rows")
+    titles = distinct_titles()
+    timed(
+        f"classify {len(titles):,} distinct job titles",
+        len(titles),
+        partial(classify_unique_titles, titles),
+    )
     print(f"peak RSS {peak_rss_mb():,.0f} MB")
 
 

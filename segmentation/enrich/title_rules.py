@@ -7,23 +7,15 @@ punctuation turned into single spaces, dotted abbreviations joined ("Sr. V.P." -
 where they occur. CJK titles are matched as written.
 
 Each table compiles to one regex per row (see ``titles.py``), so the whole title
-vocabulary is classified in a dozen vectorized passes.
+vocabulary is classified in a few dozen vectorized passes over the distinct titles.
 
-Conventions decided here (they are the kind of thing a RevOps team argues about):
-
-* "Manager" titles that manage a book of business, a product or a project rather than
-  people are individual contributors: account / key account / customer success /
-  client / relationship / territory / partner and channel / business development /
-  product / product marketing / project and program / community managers. A manager of
-  a function ("Marketing Manager", "IT Manager", "Sales Manager") manages.
-* "Head of X" is director level; "VP"/"Vice President" (SVP, EVP, AVP) is vp.
-* Founders, owners, presidents, managing directors, partners of a firm and the
-  local-language heads of a company (Geschäftsführer, Directeur Général, PDG, Gérant,
-  Director General, Gerente General, Amministratore Delegato, 代表取締役) are c_level.
-* A CxO's department is its function (CFO -> finance, CTO -> engineering, CRO ->
-  sales); a general executive (CEO, founder, owner, MD) is "executive".
-* Students, retirees and homemakers have no seniority (null); interns are individual
-  contributors.
+The words are those of English, French, German, Spanish, Portuguese, Italian, Dutch and
+Japanese titles (with their gendered forms: -a, -in, -e, -ora, -ster). The conventions the
+rules follow (the kind of thing a RevOps team argues about: Account Manager and Customer
+Success Manager are individual contributors, "Head of" is director, a CxO's department is
+its function, founders, owners, partners and the local words for the head of a company are
+c-level) are written down once, with the labelled corpus that measures them, in
+``tests/data/job_titles/README.md``.
 """
 
 from __future__ import annotations
@@ -56,9 +48,42 @@ ABBREVIATIONS: dict[str, str] = {
     "cust": "customer",
     "intl": "international",
     "rep": "representative",
+    "managerin": "manager",
+    "sw": "software",
+    "hos": "head of sales",
 }
 
 NO_SENIORITY = "none"  # rule value meaning "not in the workforce": becomes null
+
+# Words for "owner", "founder" and "partner" in the languages the rules read; c-level
+# for seniority, "executive" for department.
+_OWNERS = (
+    r"\bco ?founder\b|\bfounder\b|\bfounding partner\b|\bcofounder\b"
+    r"|\b(?:co ?)?fondat(?:eur|rice|ore|ori|rici)\b|\b(?:co ?)?fundador(?:a|es)?\b"
+    r"|\bgr(?:u|ue)nder(?:in)?\b|\b(?:mede ?)?oprichter\b|\boprichtster\b"
+    r"|\bowner\b|\bco ?owner\b|\bproprietor\b|\bproprietaire\b|\bpropietari[oa]\b"
+    r"|\bproprietari[oa]\b|\bdue[nñ]o\b|\binhaber(?:in)?\b|\btitolare\b"
+    r"|\beigena(?:ar|res|resse)\b|\bvennoot\b|\bzaakvoer(?:der|ster)\b|\bdga\b"
+)
+# The head of the whole company in local words.
+_COMPANY_HEADS = (
+    r"gesch(?:a|ae)ftsf(?:u|ue)hrer(?:in)?|\bgf\b|\bvorstand"
+    r"|\bpdg\b|\bdirect(?:eur|rice) general[e]?\b|\bpresident directeur\b|\bdirigeant[e]?s?\b"
+    r"|\bdirector[a]? general\b|\bdiretor[a]? geral\b|\bdirettore generale\b"
+    r"|\bgerente general\b|\bgerente geral\b|\bgerante?\b|\bsocio\b|\bsocia\b"
+    r"|\bamministrat(?:ore|rice) (?:delegat[oa]|unic[oa])\b|^ad$"
+    r"|\bdiretor[a]? executiv[oa]$|\bdiretor[a]? president[ea]\b|\bdirector[a]? ejecutiv[oa]$"
+    r"|\bdirector[a]? geral\b|^waarnemend directeur$|\bvoorzitter\b|\braad van (?:bestuur|comm)"
+    r"|^administrador[a]?$|\balgemeen directeur\b|\bdirecteur (?:generaal|eigena)"
+    r"|\bstatutair bestuurder\b|\bbestuurder\b"
+    r"|\bself ?employed\b|\bselbststandig|^autonom[oa]$|\bentrepreneur\b"
+    r"|代表|社長|取締役|会長|創業|オーナー|总经理|总裁|董事"
+)
+# "The person in charge of X" in the Romance languages, Dutch and German: a manager.
+_IN_CHARGE = (
+    r"\bresponsabil[ei]\b|\bresponsable\b|\bresponsavel\b|\bencargad[oa]\b"
+    r"|\bverantwoordelijke\b|\bverantwortliche[r]?\b|\bf(?:u|ue)hrungskraft\b"
+)
 
 SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
@@ -70,30 +95,41 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"|househusband|stay at home (?:mom|dad|parent)|unemployed|job ?seeker)$",
         ),
     ),
+    # Interns and trainees, whatever else the title names ("Trainee Brand Manager").
+    (
+        "individual_contributor",
+        (
+            r"\b(?:intern|internship|trainee|stagiair[e]?|stagiaire|stagist[ae]|tirocinante"
+            r"|estagiari[oa]|praktikant(?:in)?|becari[oa]|werkstudent(?:in)?)\b|インターン",
+        ),
+    ),
     # Titles containing a c-level word that are not c-level.
     (
         "individual_contributor",
-        (r"\b(?:product|process|service|data|system|application|platform|account) owner\b",),
+        (
+            r"\b(?:product|process|service|data|system|application|platform|account) owner\b",
+            r"\bassistant to\b|\bsecretar\w* (?:to|of)\b|秘書",
+        ),
     ),
-    ("director", (r"\bchief of staff\b",)),
+    (
+        "director",
+        (
+            r"\bchief of staff\b|\b(?:assistant|associate|deputy) general counsel\b",
+            r"\bdiret(?:or|ora) geral de (?:vendas|marketing|operacoes|financas|tecnologia"
+            r"|recursos humanos|comercial|produto)\b",
+        ),
+    ),
+    # Japanese vice presidents and executive officers, before the 社長/取締役 they contain.
+    ("vp", (r"副社長|副会長|専務|常務|執行役員",)),
     (
         "c_level",
         (
             r"\b(?:ceo|cfo|cto|coo|cmo|cro|cio|ciso|cso|cpo|cdo|cco|chro|cao|cxo|cbo|cgo|clo"
             r"|cno)\b",
-            r"\bchief (?:\w+ ){0,3}officer\b",
-            r"\bchief executive\b",
-            r"\bco ?founder\b|\bfounder\b|\bfounding partner\b|\bcofounder\b",
-            r"\bfondat(?:eur|rice)\b|\bfundador[a]?\b|\bgr(?:u|ue)nder(?:in)?\b",
-            r"\bowner\b|\bco ?owner\b|\bproprietor\b|\bproprietaire\b|\bpropietari[oa]\b"
-            r"|\bproprietari[oa]\b|\bdue[nñ]o\b|\binhaber(?:in)?\b",
-            r"gesch(?:a|ae)ftsf(?:u|ue)hrer(?:in)?|\bgf\b|\bvorstand",
-            r"\bpdg\b|\bdirect(?:eur|rice) general[e]?\b|\bpresident directeur\b",
-            r"\bdirector[a]? general\b|\bdiretor[a]? geral\b|\bdirettore generale\b",
-            r"\bgerente general\b|\bgerente geral\b|\bamministratore delegato\b",
-            r"\bgerante?\b|\bsocio\b|\bsocia\b",
-            r"\bself ?employed\b|\bselbststandig|\bautonomo\b|\bentrepreneur\b",
-            r"代表取締役|社長|取締役|总经理|总裁|董事长|首席",
+            r"\bchief (?:\w+ ){0,3}officer\b|\bchief executive\b|\bprincipal responsavel\b",
+            r"最高.{0,12}責任者|首席|監査役",
+            _OWNERS,
+            _COMPANY_HEADS,
         ),
     ),
     (
@@ -101,7 +137,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\b(?:vp|svp|evp|avp|rvp|gvp)\b|\bvice ?pres|\bvicepres|\bvize ?pr(?:a|ae)sident",
             r"\bgeneral counsel\b",
-            r"副社長|専務|常務|副总裁|本部長",
+            r"副总裁|本部長|事業部長",
         ),
     ),
     (
@@ -111,7 +147,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bmanaging director\b|^md$|^md |\bmanaging partner\b|\bgeneral partner\b",
             r"^(?:senior |managing |founding |equity |name )?partner$",
             r"^directeur$",  # Dutch: the managing director of the company
-            r"\bchair(?:man|woman|person)?\b|\bboard member\b|\bmember of the board\b",
+            r"\bchair(?:man|woman|person)?\b|\bboard member\b|\bmember of the board\b|\bnon ?exec",
         ),
     ),
     # Lead roles below the "Leiter"/"jefe" director words.
@@ -119,8 +155,12 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "manager",
         (
             r"\bteam ?lead(?:er)?\b|\bteamleiter(?:in)?\b|\bgruppenleiter(?:in)?\b",
-            r"\bchef d equipe\b|\bjefe de equipo\b|\bcoordenador[a]?\b",
-            r"\bgroup product manager\b",
+            r"\bteamleid(?:er|ster)\b|\bcapo ?(?:squadra|reparto|ufficio|turno)\b|\bcapo\b",
+            r"\bchef d equipe\b|\bjefe de equipo\b|\bl(?:i|ii)der de equip[ae]\b"
+            r"|\bchefe de equip[ae]\b",
+            r"\bcoordenador[a]?\b|\bcoordinat(?:ore|rice|ori|rici|eur)\b|\bcoordinador[a]?\b",
+            r"\bl(?:i|ii)der de\b",
+            r"\bgroup product manager\b|リーダー|グループ長|チーム長",
         ),
     ),
     (
@@ -134,11 +174,12 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "director",
         (
             r"\bdirector[a]?\b|\bdirect(?:eur|rice)\b|\bdirett(?:ore|rice)\b|\bdiretor[a]?\b",
-            r"\bdirektor(?:in)?\b|\bdir\b",
-            r"\bhead of\b|\bhead\b|\bhoofd\b",
+            r"directeur\b|\bdirektor(?:in)?\b|\bdir\b|\bdirigent[ei]\b",
+            r"\bhead of\b|\bhead\b|hoofd\b|\bhoofd",
             r"leiter(?:in)?\b|\bleitung\b",
+            r"(?:marketing|vertriebs|verkaufs|finanz|einkaufs|technik|produktions)chef(?:in)?\b",
             r"\bchief\b|\bgeneral manager\b|\bgm\b|\bprokurist(?:in)?\b|\bdaf\b|\bdrh\b",
-            r"部長|总监",
+            r"部長|次長|室長|支店長|工場長|センター長|总监",
         ),
     ),
     # Manager by title, individual contributor by convention (see module docstring).
@@ -147,21 +188,35 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\baccount ?manager\b|\bkey account\b|\bclient (?:success )?manager\b",
             r"\bcustomer (?:success |relationship |experience )?manager\b",
-            r"\brelationship manager\b|\bterritory (?:sales )?manager\b",
+            r"\b(?:client |customer )?relationship manager\b|\bclient relations manager\b",
+            r"\bterritory (?:sales )?manager\b",
             r"\b(?:channel|partner|partnerships?|alliances?) manager\b",
-            r"\bbusiness development manager\b|\bbdm\b",
+            r"\bbusiness ?development ?manager\b|\bbdm\b",
             r"\bproduct (?:marketing )?manager\b|\bproduktmanager|\bproductmanager",
             r"\b(?:project|program|programme) manager\b|\bprojektmanager|\bprojectmanager",
             r"\b(?:community|social media|category|case) manager\b",
+            r"\b(?:klantbeleving|gastrelatie|relatie)manager|\bmanager klantbeleving\b",
+            # The same managers of a book, a product or a project in the Romance languages.
+            r"\b(?:responsabil[ei]|responsavel|manager|gestor[a]?|gerente) (?:(?:de|da|do|dos|das"
+            r"|dei|del|della|dello|delle|di|pela|pelo) )?(?:gestao de )?(?:prodott|produt|product"
+            r"|projet|progett|proyect|contas|client|categor|bases? de dados|redes|experiencia"
+            r"|customer experience|relac|relazioni con i clienti|desenvolvimento de neg"
+            r"|desarrollo de neg|sviluppo|sucesso do cliente|exito del cliente)",
+            r"\brelatiebeheer",
+            r"\bresponsable (?:des |du |de l )?(?:produits?|projets?|developpement)\b",
+            r"\bjef[ea] de producto\b|\bchef de produit\b",
+            r"アカウントマネ|カスタマーサクセスマネ|プロダクトマネ|プロジェクトマネ|主任|担当",
         ),
     ),
     (
         "manager",
         (
-            r"manager\b|\bmgr\b",
-            r"\bgerente\b|\bresponsable\b|\bresponsabile\b|\bjef[ea]\b|\bchef (?:de|des|du|d)\b",
-            r"\bsupervis(?:or|eur|ora)\b|\bforeman\b|\bcontroller\b",
-            r"マネージャー|マネジャー|課長|係長|经理|主管",
+            r"manager(?:in)?\b|\bmgr\b|\bgestor[a]?\b|\bgerente\b|\bjef[ea]\b|\bchefe\b",
+            r"\bchef(?:fe)? (?:de|des|du|d)\b|\w{3,}chef\b|\bbeheerder\b|leider\b|スーパーバイザー",
+            _IN_CHARGE,
+            r"\bsupervis(?:or|eur|ora|ore)\b|\bforeman\b|controller\b|\bcontrollore\b"
+            r"|\bcontrolador[a]?\b",
+            r"マネージャー|マネジャー|課長|係長|店長|经理|主管",
         ),
     ),
 )
@@ -173,22 +228,43 @@ SENIORITY_DEFAULT = "individual_contributor"
 # marketing before "product" is product, "Sales Engineer" is sales before "engineer"
 # is engineering, "IT Support" is IT before "support" is customer success.
 DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # A chief's department is the function the abbreviation names, whatever else the title says.
+    ("finance", (r"\bcfo\b",)),
+    ("engineering", (r"\bcto\b",)),
+    ("it", (r"\bcio\b|\bciso\b",)),
+    ("marketing", (r"\bcmo\b",)),
+    ("sales", (r"\bcro\b",)),
+    ("operations", (r"\bcoo\b",)),
+    ("hr", (r"\bchro\b",)),
+    # Whole titles that name the company's head; "administrador" would otherwise be "admin".
+    ("executive", (r"^administrador[a]?$|^ad$",)),
+    # A statutory auditor ("revisore legale") is finance, not legal; a Brazilian account
+    # manager for companies ("pessoa jurídica") is sales.
+    ("finance", (r"\brevisor[ei]?\b|\brevisore\b",)),
+    ("sales", (r"\bde contas\b|\bpessoa (?:fisica|juridica)\b",)),
     (
         "legal",
         (
             r"\blegal\b|\bcounsel\b|\blawyer\b|\battorney\b|\bparalegal\b|\bcompliance\b",
-            r"\bjurist|\bjuridi|\babogad[oa]\b|\bavocat|\bavvocat|\brechtsanw|\bjustiziar",
-            r"\bsyndikus\b|\bnotar|\bgc\b|\bclo\b|\bprivacy\b|法務|法务",
+            r"jurist|\bjuridi|\bgiurid|\bgiurist|\babogad[oa]\b|\bavocat|\bavvocat|\badvogad",
+            r"\badvocaat|\brechts|\banwalt|\banwaltin|\bjustiziar|\bprocurador[a]?\b|\blaw\b",
+            r"\blegale\b|\bsyndikus\b|\bnotar|\bgc\b|\bclo\b|\bprivacy\b|\bdata protection\b",
+            r"\bprotezione dei dati\b|\bgegevensbescherming\b",
+            r"法務|法务|弁護士|司法書士|知財|知的財産|コンプライアンス",
         ),
     ),
     (
         "hr",
         (
-            r"\bhr\b|\bhrbp\b|\bhuman resources?\b|\bpeople\b|\btalent\b|\brecruit",
+            r"\bhr\b|\bhrbp\b|\bhu\w*man resources?\b|\bpeople\b|\btalent\b|\brecruit|\brecrut",
             r"\bpayroll\b|\bcompensation\b|\bbenefits\b|\blearning and development\b",
             r"\bchro\b|\bressources humaines\b|\brh\b|\bdrh\b|\brecursos humanos\b",
             r"\bpersonal(?:leiter|referent|abteilung|wesen|entwicklung|chef|sachbearbeiter)",
-            r"\brisorse umane\b|\bheadhunter\b|人事|人力资源",
+            r"\brisorse umane\b|\bheadhunter\b|\bcacciatore di teste\b|\bpersonale\b",
+            r"\bpersoneel|\bpessoal\b|\bpersonnel\b|\bseleccion de personal\b|\bselecao\b",
+            r"\bwerving\b|\bassunzion|\beinstellung|\bformazione\b|\bformacao\b|\bopleidings",
+            r"\btraining\b|\bpaghe\b|\bsalari|\blohn|\bgehalt|\blabou?r\b|\bselezionat",
+            r"人事|採用|労務|人材|人力资源",
         ),
     ),
     (
@@ -196,19 +272,64 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\baccounts? (?:payable|receivable)\b|\baccounting\b|\baccountant\b|\bbookkeep",
             r"\bcomptab|\bcontab|\bcontador[a]?\b|\bbuchhalt|\bboekhoud",
+            r"\b(?:mercados?|mercati|marches) financ|\bfinancial markets\b",
+            r"\bfiscal|\bsteuer|\bbelasting|\bfattur|\bfatur|\bfactur|\brechnung|\bcommercialist",
+            # The head of "administration" in Italy and the Netherlands runs the books.
+            r"\b(?:hoofd|responsabile|capo|direttore|directeur) (?:administratie|amministra)",
+            r"\bcredit|krediet|\bkredit|\binvestor|\binvestitor|\binvestidor|\binvestisseur",
+            r"経理|財務|会計|税理士|税務|監査",
         ),
     ),
-    ("it", (r"\bit (?:support|help ?desk|service)|\bhelp ?desk\b|\bservice desk\b",)),
+    # Presales is sales before "support" is customer success and "TIC" is IT.
+    (
+        "sales",
+        (
+            r"\bpre ?(?:sales?|venda|vendita|venta|vente)\b|\bpresales?\b|\bavant vente\b",
+            r"vorverkauf|\bpreventa\b|\bbusiness ?develop",
+        ),
+    ),
+    # User-interface design and usability are product before "engineer" and "TIC".
+    (
+        "product",
+        (
+            r"\bux\b|\bui\b|\biu\b|\buser interface|\binterfac\w* (?:\w+ )?(?:utente|utilizador"
+            r"|usuario|utilisateur)\b|\busabili|\bsemplicita di utilizzo\b",
+        ),
+    ),
+    # Testing and data warehouses are engineering before "IT" and "warehouse".
+    (
+        "engineering",
+        (
+            r"\btest(?:s|es|er|ing|analist|analyst)?\b|\bdata ?warehouse\b",
+            r"\bconcept(?:eur|rice) informatique\b|\bprogramm|\bprogramador|developer"
+            r"|\bsviluppat|\bontwikkelaar|\bdesenvolvedor|\bdesarrollador",
+        ),
+    ),
+    (
+        "it",
+        (
+            r"\bit (?:support|help ?desk|service)|\bhelp ?desk\b|\bservice ?desk|\bsuporte\b",
+            r"\bdesktop|\bsupport technician|ヘルプデスク|社内se",
+        ),
+    ),
     (
         "customer_success",
         (
-            r"\bcustomer (?:success|support|service|care|experience|happiness)\b",
+            r"\bcustomer (?:success|support|service|care|experience|happiness|cent(?:re|er))\b",
             r"\bchief customer\b",
-            r"\bclient (?:success|services?|support)\b|\bcsm\b|\bcsr\b|\bcx\b|\btam\b",
+            r"\bclient (?:success|services?|support|relation)|\bcsm\b|\bcsr\b|\bcx\b|\btam\b",
             r"\btechnical account manager\b|\bsupport\b|\bonboarding\b",
-            r"\bservice client\b|\bkundenservice\b|\bkundenbetreuung\b|\bkundendienst\b",
+            r"\bservice clients?\b|\bkundenservice\b|\bkundenbetreuung\b|\bkundendienst\b",
             r"\batencion al cliente\b|\bsucesso do cliente\b|\bexito del cliente\b",
-            r"カスタマーサクセス|カスタマーサポート|客服",
+            r"\bservizio client|\bassistenza (?:ai |dei |alla )?client|\bapoio ao cliente\b",
+            r"\bsupporto client",
+            r"\binformac\w* (?:ao |al )?cliente|\binformazion\w*(?: e all assistenza)? dei client",
+            r"\bcentro de contacto\b|\bklantrelatie|\batendimento\b|\bcall ?cent|\bcallcent",
+            r"\bcontact ?cent|\bcontactcent",
+            r"\bcentro de llamadas\b|\bcentre d appels\b|\bcentro telefonico\b|\btelefonista\b",
+            r"\bklantenservice|\bklantencontact|\bklant(?:en)?advis|\bklantbeleving|\bkunden",
+            r"\bexperiencia do cliente\b|\bgastrelatie",
+            r"カスタマー|コールセンター|お客様|顧客|\bcs(?:本部|部|課|室|チーム)|客服",
         ),
     ),
     (
@@ -219,55 +340,82 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "sales",
         (
-            r"\bsales\b|\bsale\b|\bsdr\b|\bbdr\b|\bae\b|\bbdm\b|\bcro\b|\bchief revenue\b",
-            r"\baccount (?:exec|executive|manager|director|lead)|\bacct exec|\baccountmanager",
-            r"\bkey account|\bbusiness develop|\bbiz ?dev\b|\bterritory\b|\binside sales\b",
-            r"\bchannel\b|\bpartnerships?\b|\balliances?\b|\bpre ?sales\b",
+            r"\bsales(?:manager|wom[ae]n|m[ae]n|person|people)?\b|\bsale\b|\bsdr\b|\bbdr\b"
+            r"|\bae\b|\bbdm\b|\bcro\b|\bchief revenue\b|\brevenues?\b",
+            r"\baccount (?:exec|executive|manager|director|lead|represent)|\bacct exec",
+            r"\baccountmanager",
+            r"\bkey account|\bbusiness ?develop|\bbiz ?dev\b|\bterritory\b|\binside sales\b",
+            r"\bchannel\b|\bpartnerships?\b|\balliances?\b",
             r"\bsolutions? (?:consultant|engineer)\b|\bsales ?(?:rep|representative)\b",
             r"\bpartner (?:manager|account|sales|development)\b",
-            r"\bvendedor[a]?\b|\bvende(?:ur|use)\b|\bvenditore\b",
+            r"\bvendedor[a]?\b|\bvende(?:ur|use)\b|\bvenditor[ei]\b|\bvendit|\bvenda",
             r"\bejecutivo de cuentas\b|\bexecutivo de contas\b|\bcharge d affaires\b",
             r"\bingenieur d affaires\b|\bingeniero de ventas\b",
-            r"vertrieb|verkauf|\bventas\b|\bventes?\b|\bvendas\b|\bvendite\b|\bverkoop",
-            r"\bcommercial|\bcomercial|\bcommerciale\b|\bcommercieel\b",
-            r"営業|销售",
+            r"vertrieb|verkauf|\bventas\b|\bventes?\b|\bverkoop|\bverkoper|\bvertegenwoordig",
+            r"\bcommercial|\bcomercial|\bcommerciale\b|\bcommercieel\b|\bhandels(?:agent|vertret)",
+            r"\brappresentant[ei] (?:di commercio|tecnico)|\brepresentante (?:comercial|de vendas)",
+            r"\bagente (?:di commercio|comercial)|\bgest(?:or[a]?|ao) de contas\b",
+            r"\bdesenvolvimento de neg|\bsviluppo commerciale|\bdesarrollo de negocio",
+            r"\bdeveloppement (?:de l )?(?:activite|commercial)|geschaftsentwicklung",
+            r"\bbuitendienst|\bexport|\brelatiebeheer|営業|销售|セールス|アカウント|販売|医薬情報担当",
         ),
     ),
     (
         "marketing",
         (
             r"marketing|\bmktg\b|\bcmo\b|\bgrowth\b|\bdemand gen|\bseo\b|\bsem\b|\bppc\b",
-            r"\bcontent\b|\bbrand\b|\bcommunications?\b|\bcomms\b|\bpr\b|\bpublic relations\b",
+            r"\bcontent\b|\bbrand(?:\b|manag)|\bcommunications?\b|\bcomms\b|\bpr\b",
+            r"\bpublic relations\b",
             r"\bsocial media\b|\bcommunity\b|\bevents?\b|\bcopywrit|\bcampaigns?\b",
             r"\badvertising\b|\bmercadeo\b|\bmercadotecnia\b|\bkommunikation\b",
-            r"マーケティング|广告|市场",
+            r"\bmarketeer|\bmercados?\b|\bmercato\b|\bmarkt",
+            r"\bmarket (?:development|research|intelligence)",
+            r"\bpubblicit|\bpublicit|\bpublicidad|\breclame|\bwerbe|\badvertentie|\bpromotion",
+            r"\bmarchio\b|\bmarca\b|\bmarque\b|\bmerk\b|\bcomunica|\bcommunica|\bpersdienst",
+            r"\bpresse|\bimprensa\b|\bprensa\b|\brelazioni pubbliche\b|\brelacoes publicas\b",
+            r"\brelaciones publicas\b|\brelations publiques\b|\bpublicrelations",
+            r"\bcreativ|\bcriativ|\bcreatief\b|\bkreativ",
+            r"マーケ|広報|宣伝|広告|\bpr(?:チーム|部|課|室|グループ|担当)|市场",
         ),
     ),
+    ("sales", (r"\be ?commerce\b",)),
+    # People named only as the company's clients are customer success.
+    ("customer_success", (r"\bclient[ei]\b|\bclientes?\b|\bclientela\b|\bclientele\b",)),
     (
         "finance",
         (
-            r"\bfinanc|\bcfo\b|\bcontroll|\bcontroleu|\bcomptroller\b|\btreasur|\btax\b|\baudit",
-            r"\bfp ?a\b|\binvestor relations\b|\bfinanz|\bfinancas\b|\bfinanceir[oa]\b",
-            r"\btesorer|\btresorer|\bbilling\b|\bcredit\b|\bdaf\b|\bkaufm(?:a|ae)nnisch",
-            r"経理|財務|财务|会计",
+            r"\bfinanc|\bcfo\b|\bcontroll|\bcontroleu|\bcontrolad|\bcomptroller\b|\btreasur"
+            r"|\btax\b|\baudit",
+            r"controll|\bfp ?a\b|\binvestor relations\b|\bfinanz|\bfinancas\b|\bfinanceir[oa]\b",
+            r"\btesorer|\btresorer|\bbilling\b|\bdaf\b|\bkaufm(?:a|ae)nnisch",
+            r"财务|会计",
         ),
     ),
     (
         "operations",
         (
-            r"\bproduction\b|\bmanufacturing\b|\bplant\b|\bfactory\b",
+            r"\bproduction\b|\bmanufacturing\b|\bplant\b|\bfactory\b|\bstabiliment|\bfabbrica\b",
             r"\bquality (?:control|manager|management|inspector)\b",
             r"\bsupply chain\b|\blogisti|\bwarehouse\b|\bfulfil?ment\b|\bproduktion",
             r"\bstore\b|\bbranch\b|\bshop\b|\brestaurant\b",
+            r"\bmagazzin|\barmazem|magazijn|\bcategor(?:y|ies|ia|ias|ie|ieen)\b|\bdeposito\b|\bentrepot|\balmacen|\blager\b",
+            r"\bapprovvigion|\babastecimento\b|\bcatena di fornitura\b|\bcadena de suministro\b",
+            r"\bcadeia (?:de abastecimento|logistica|de distribuicao)\b",
+            r"\bbuilding\b|\bmaintenance\b|\bmanutenzione\b|\bmanutencao\b|\bonderhoud",
+            r"\bgebouwbeheer|\bgebaudemanagement|\binstalacoes\b|\binstalaciones\b",
+            r"\bmaritim|\bmarittim|\bnavegacao\b|\bscheep|\brederij\b|\bbuques\b|\bseefracht"
+            r"|\bfracht|\bdisponent|\bships?\b|\bshipping\b|\bspedizion",
+            r"製造|生産|品質|工場|物流|店長|支店",
         ),
     ),
     (
         "product",
         (
             r"\bproducts?\b|\bproduit\b|\bproducto\b|\bprodukt\b|\bprodotto\b|\bproduto\b",
+            r"\bprodott[oi]\b|\bprodutos\b|\bproductos\b|\bproduits\b|\bprodukte\b|\bproducten\b",
             r"\bproduktmanag|\bproductmanag|\bproduct ?owner\b|\bpm\b|\bcpo\b",
-            r"\bux\b|\bui\b|\buser experience\b|\bdesign|\bdesigner\b",
-            r"プロダクト|製品|产品",
+            r"\bux\b|\bui\b|\buser experience\b|\bdesign|\bdesigner\b|\bdisen(?:ador|adora|o)\b",
+            r"プロダクト|製品|デザイナー|产品",
         ),
     ),
     (
@@ -276,20 +424,30 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bit\b|\bcio\b|\bciso\b|\bchief information\b|\binformation technology\b",
             r"\binformation security\b|\binfosec\b|\bcyber ?security\b|\bsecurity\b",
             r"\bsys ?admin\b|\bsystems? admin|\bnetwork|\binfrastructure\b|\bdesktop\b",
-            r"\bti\b|\binformatique\b|\bdsi\b|\binformatica\b|\binformatik\b|\bsistemas\b",
-            r"\bedv\b|\btecnologia\b|情報システム|信息",
+            r"\bti\b|\binformatique\b|\bdsi\b|\binformatic|\binformatik\b|\bsistemas\b",
+            r"\bedv\b|\btecnologias? (?:da|de la) informac|\btecnologie dell informazione\b",
+            r"\btic\b|\bict\b|\bikt\b|\bsistemist|\bsysteembeheer|\bnetwerk|\bnetzwerk",
+            r"\brete\b|\breti\b|\bsistemi\b|\bredes\b|\breseaux?\b",
+            r"\bdba\b|\bdatabase|\bbases? de dados\b",
+            r"情報|ネットワーク|インフラ|信息",
         ),
     ),
     (
         "engineering",
         (
             r"engineer|\bengineering\b|\bingenieur|\bingenier[oa]\b|\bengenheir[oa]\b",
-            r"\bingegnere\b|developer|\bdevelopment\b|\bdev\b|\bdevops\b|\bsre\b|\bswe\b",
-            r"\bsde\b|software|\bprogramm|\bprogramador|\bcoder\b|\barchitect",
+            r"\bingegner|developer|\bdevelopment\b|\bdev\b|\bdevops\b|\bsre\b|\bswe\b",
+            r"\bsde\b|software|\bprogramm|\bprogramador|\bprogrammeur|\bcoder\b|\barchitect",
             r"\bdata\b|\bmachine learning\b|\bml\b|\bai\b|\bqa\b|\bquality assurance\b",
             r"\btester\b|\bscrum\b|\bcto\b|\bchief technology\b|\btechnolog|\btech\b",
-            r"entwickl|\bdeveloppeu|\bdesarrollador|\bdesenvolvedor|\bsviluppatore\b",
-            r"\brd\b|\bresearch\b|\bscientist\b|エンジニア|開発|技術|工程师|研发",
+            r"entwickl|\bdeveloppeu|\bdesarrollador|\bdesenvolvedor|\bsviluppat|\bontwikkel",
+            r"\baplicacoes\b|\bapplicativ|\bdati\b|\bdados\b|\bdatos\b|\bdaten|\bdonnees\b",
+            r"\bgegevens|\bwerktuigbouw|\belettronic|\beletronic|\belectronic|\belektroni",
+            r"\belektrotechn|\bricerca\b|\bpesquisa\b|\binvestigacao\b|\binvestigacion\b",
+            r"\bonderzoek|\bforschung|\brecherche\b|\bscientifi|\bcientifi|\bcientista\b",
+            r"\blaborat|\btecnolog|\btechnisch|\btechnique\b|\btechnical officer\b",
+            r"\brd\b|\br d\b|^r d|\bresearch\b|\bscientist\b",
+            r"エンジニア|テック|開発|技術|プログラマ|サイエンティスト|データ|研究|工程师|研发",
         ),
     ),
     (
@@ -298,26 +456,29 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\boperations?\b|\bops\b|\bcoo\b|\bchief operating\b|\bprocurement\b",
             r"\bpurchas|\bbuyer\b|\beinkauf|\beink(?:a|ae)ufer|\bachats?\b|\bacheteu",
             r"\bcompras?\b|\bcomprador[a]?\b|\bacquisti\b|\binko(?:op|per)",
-            r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b",
+            r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b|assistent",
             r"\bproje[ck]t|\bprojet\b|\bproyecto|\bprojeto\b|\bprogetto\b|\bprojectleider",
-            r"\bprogram(?:me)? manager\b|\bpmo\b|\bbusiness analyst\b|\bbusiness operations\b",
+            r"\bprogram(?:me)? manager\b|\bpmo\b|\bbusiness ?analy|\bbusiness operations\b",
             r"\bstrateg|\bprocess\b|\boperaciones\b|\boperacoes\b|\bbetrieb",
-            r"購買|総務|采购|运营",
+            r"\bsegret|\bsecretar|\bsecretaire\b|\bsekret|\breception|\brecepc|\brececion",
+            r"\bricevimento\b|\boperativ[oa]\b|\boperacional\b|\boperationeel\b|\boperationnel",
+            r"\bufficio\b|\bescritorio\b|\bkantoor|\bbureau\b|\borganizacao e metodos\b",
+            r"\banalista di business\b|\bbusinessanalist\b",
+            r"購買|調達|総務|事務|秘書|経営企画|コーポレート|管理部|執行責任者|プロジェクト",
+            r"采购|运营",
         ),
     ),
+    ("sales", (r"\bagente?\b",)),
     (
         "executive",
         (
-            r"\bchief\b|\bceo\b|\bfounder\b|\bco ?founder\b|\bcofounder\b|\bowner\b",
-            r"\bpresident|\bmanaging director\b|^md$|^md |\bpartner\b|\bgeneral manager\b",
-            r"\bgm\b|\bexecutive director\b|\bchair|\bboard\b|\bproprietor\b",
-            r"\bcountry manager\b|\bcountry director\b",
-            r"gesch(?:a|ae)ftsf(?:u|ue)hrer|\binhaber|\bvorstand|\bprokurist",
-            r"\bdirect(?:eur|rice) general|\bpdg\b|\bgerante?\b|\bdirector[a]? general\b",
-            r"\bgerente general\b|\bgerente geral\b|\bdiretor[a]? geral\b",
-            r"\bdirettore generale\b|\bamministratore delegato\b|\bsocio\b|\bsocia\b",
-            r"\bself ?employed\b|\bentrepreneur\b|\bfondat|\bfundador|\bgr(?:u|ue)nder",
-            r"^directeur$|代表取締役|社長|取締役|总经理|总裁|董事",
+            r"\bchief\b|\bceo\b|\bpresident|\bvice ?pres|\bvicepres|\bmanaging director\b|^md$"
+            r"|^md |\bpartner\b",
+            r"\bgeneral manager\b|\bgm\b|\bexecutive director\b|\bchair|\bboard\b",
+            r"\bcountry manager\b|\bcountry director\b|\bprokurist",
+            _OWNERS,
+            _COMPANY_HEADS,
+            r"^directeur$|最高経営責任者|副社長|専務|常務|執行役員|本部長|事業部長",
         ),
     ),
 )
