@@ -75,9 +75,9 @@ _COMPANY_HEADS = (
     r"|\bdiretor[a]? executiv[oa]$|\bdiretor[a]? president[ea]\b|\bdirector[a]? ejecutiv[oa]$"
     r"|\bdirector[a]? geral\b|^waarnemend directeur$|\bvoorzitter\b|\braad van (?:bestuur|comm)"
     r"|^administrador[a]?$|\balgemeen directeur\b|\bdirecteur (?:generaal|eigena)"
-    r"|\bstatutair bestuurder\b|\bbestuurder\b"
+    r"|\b(?:statutair|gedelegeerd) bestuurder\b|^bestuurder$"
     r"|\bself ?employed\b|\bselbststandig|^autonom[oa]$|\bentrepreneur\b"
-    r"|代表|社長|取締役|会長|創業|オーナー|总经理|总裁|董事"
+    r"|代表取締役|代表執行役|代表社員|代表理事|^代表$|社長|取締役|会長|創業|オーナー|总经理|总裁|董事"
 )
 # "The person in charge of X" in the Romance languages, Dutch and German: a manager.
 _IN_CHARGE = (
@@ -108,7 +108,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "individual_contributor",
         (
             r"\b(?:product|process|service|data|system|application|platform|account) owner\b",
-            r"\bassistant to\b|\bsecretar\w* (?:to|of)\b|秘書",
+            r"\bassistant to\b|\bsecretar\w* (?:to|of)\b|秘書|プロダクトオーナー",
         ),
     ),
     (
@@ -212,7 +212,9 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "manager",
         (
             r"manager(?:in)?\b|\bmgr\b|\bgestor[a]?\b|\bgerente\b|\bjef[ea]\b|\bchefe\b",
-            r"\bchef(?:fe)? (?:de|des|du|d)\b|\w{3,}chef\b|\bbeheerder\b|leider\b|スーパーバイザー",
+            r"\bchef(?:fe)? (?:de|des|du|d)\b|\w{3,}chef\b",
+            r"(?:groeps|afdelings|ploeg|bedrijfs|vestigings|filiaal|winkel)leider\b"
+            r"|スーパーバイザー",
             _IN_CHARGE,
             r"\bsupervis(?:or|eur|ora|ore)\b|\bforeman\b|controller\b|\bcontrollore\b"
             r"|\bcontrolador[a]?\b",
@@ -240,8 +242,20 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("executive", (r"^administrador[a]?$|^ad$",)),
     # A statutory auditor ("revisore legale") is finance, not legal; a Brazilian account
     # manager for companies ("pessoa jurídica") is sales.
-    ("finance", (r"\brevisor[ei]?\b|\brevisore\b",)),
-    ("sales", (r"\bde contas\b|\bpessoa (?:fisica|juridica)\b",)),
+    (
+        "finance",
+        (
+            r"\brevisor[ei]?\b|\brevisore\b|\bcontas a (?:pagar|receber)\b|\bcuentas (?:por|a) "
+            r"(?:pagar|cobrar)\b",
+        ),
+    ),
+    (
+        "sales",
+        (
+            r"\b(?:gerente|gestor[a]?|executiv[oa]|consultor[a]?) de contas\b",
+            r"\bpessoa (?:fisica|juridica)\b",
+        ),
+    ),
     (
         "legal",
         (
@@ -260,10 +274,11 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bpayroll\b|\bcompensation\b|\bbenefits\b|\blearning and development\b",
             r"\bchro\b|\bressources humaines\b|\brh\b|\bdrh\b|\brecursos humanos\b",
             r"\bpersonal(?:leiter|referent|abteilung|wesen|entwicklung|chef|sachbearbeiter)",
-            r"\brisorse umane\b|\bheadhunter\b|\bcacciatore di teste\b|\bpersonale\b",
+            r"\brisorse umane\b|\bheadhunter\b|\bcacciatore di teste\b|\b(?:del|di|al) personale\b",
             r"\bpersoneel|\bpessoal\b|\bpersonnel\b|\bseleccion de personal\b|\bselecao\b",
             r"\bwerving\b|\bassunzion|\beinstellung|\bformazione\b|\bformacao\b|\bopleidings",
-            r"\btraining\b|\bpaghe\b|\bsalari|\blohn|\bgehalt|\blabou?r\b|\bselezionat",
+            r"\btraining\b|\bpaghe\b|\bsalari|\blohn|\bgehalt|\blabou?r (?:relations|officer)\b",
+            r"\bselezionat",
             r"人事|採用|労務|人材|人力资源",
         ),
     ),
@@ -301,15 +316,19 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "engineering",
         (
             r"\btest(?:s|es|er|ing|analist|analyst)?\b|\bdata ?warehouse\b",
-            r"\bconcept(?:eur|rice) informatique\b|\bprogramm|\bprogramador|developer"
+            r"\bconcept(?:eur|rice) informatique\b|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador"
+            r"|developer"
             r"|\bsviluppat|\bontwikkelaar|\bdesenvolvedor|\bdesarrollador",
         ),
     ),
     (
         "it",
         (
-            r"\bit (?:support|help ?desk|service)|\bhelp ?desk\b|\bservice ?desk|\bsuporte\b",
-            r"\bdesktop|\bsupport technician|ヘルプデスク|社内se",
+            r"\bit (?:support|help ?desk|service)|\bhelp ?desk\b|\bservice ?desk|\bdesktop",
+            r"^(?:senior |junior )?support technician|\b(?:pc|computer|ict) support",
+            r"\bsuporte (?:de )?(?:ti|tecnico|informatic|n[1-3])\b",
+            r"\b(?:analista|tecnico) de suporte\b",
+            r"\bfunctioneel beheer|\bapplicatiebeheer|ヘルプデスク|社内se",
         ),
     ),
     (
@@ -334,7 +353,10 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "marketing",
-        (r"\bproduct marketing\b|\bpmm\b|\bmarketing op(?:eration)?s\b|\bmops\b",),
+        (
+            r"\bproduct marketing\b|\bpmm\b|\bmarketing op(?:eration)?s\b|\bmops\b",
+            r"\bredes sociai?s\b|\bredes sociales\b|\bsocial media\b",
+        ),
     ),
     ("operations", (r"\brevenue operations\b|\brev ?ops\b",)),
     (
@@ -368,7 +390,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bpublic relations\b",
             r"\bsocial media\b|\bcommunity\b|\bevents?\b|\bcopywrit|\bcampaigns?\b",
             r"\badvertising\b|\bmercadeo\b|\bmercadotecnia\b|\bkommunikation\b",
-            r"\bmarketeer|\bmercados?\b|\bmercato\b|\bmarkt",
+            r"\bmarketeer|\bmercados?\b|\bmercato\b|\bmarkt(?:onderzo|forsch|analy)",
             r"\bmarket (?:development|research|intelligence)",
             r"\bpubblicit|\bpublicit|\bpublicidad|\breclame|\bwerbe|\badvertentie|\bpromotion",
             r"\bmarchio\b|\bmarca\b|\bmarque\b|\bmerk\b|\bcomunica|\bcommunica|\bpersdienst",
@@ -397,7 +419,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bproduction\b|\bmanufacturing\b|\bplant\b|\bfactory\b|\bstabiliment|\bfabbrica\b",
             r"\bquality (?:control|manager|management|inspector)\b",
             r"\bsupply chain\b|\blogisti|\bwarehouse\b|\bfulfil?ment\b|\bproduktion",
-            r"\bstore\b|\bbranch\b|\bshop\b|\brestaurant\b",
+            r"\bstore\b|\bbranch\b|\bshop\b|\brestaurant\b|\bmarktleit|\bfilialleit",
             r"\bmagazzin|\barmazem|magazijn|\bcategor(?:y|ies|ia|ias|ie|ieen)\b|\bdeposito\b|\bentrepot|\balmacen|\blager\b",
             r"\bapprovvigion|\babastecimento\b|\bcatena di fornitura\b|\bcadena de suministro\b",
             r"\bcadeia (?:de abastecimento|logistica|de distribuicao)\b",
@@ -437,7 +459,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"engineer|\bengineering\b|\bingenieur|\bingenier[oa]\b|\bengenheir[oa]\b",
             r"\bingegner|developer|\bdevelopment\b|\bdev\b|\bdevops\b|\bsre\b|\bswe\b",
-            r"\bsde\b|software|\bprogramm|\bprogramador|\bprogrammeur|\bcoder\b|\barchitect",
+            r"\bsde\b|software|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador|\bcoder\b|\barchitect",
             r"\bdata\b|\bmachine learning\b|\bml\b|\bai\b|\bqa\b|\bquality assurance\b",
             r"\btester\b|\bscrum\b|\bcto\b|\bchief technology\b|\btechnolog|\btech\b",
             r"entwickl|\bdeveloppeu|\bdesarrollador|\bdesenvolvedor|\bsviluppat|\bontwikkel",

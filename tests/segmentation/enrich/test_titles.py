@@ -305,6 +305,28 @@ def test_more_titles(title: str, expected: tuple[str | None, str | None]) -> Non
     assert classify_title(title) == expected
 
 
+# Titles holding a word another rule reads: the word must not win.
+BORROWED_WORDS = [
+    ("Programme Manager", (IC, "operations")),  # not a programmer
+    ("Analista de Contas a Pagar", (IC, "finance")),  # accounts payable, not account sales
+    ("Suporte ao Cliente", (IC, "customer_success")),  # customer, not IT, support
+    ("Customer Support Technician", (IC, "customer_success")),
+    ("Gerente de Redes Sociais", (IC, "marketing")),  # social networks, not IT networks
+    ("Functioneel beheerder", (IC, "it")),  # an application administrator manages no one
+    ("Applicatiebeheerder", (IC, "it")),
+    ("Marktleiter", (DIR, "operations")),  # a German store manager, not market research
+    ("営業代表", (IC, "sales")),  # a sales representative, not the representative director
+    ("プロダクトオーナー", (IC, "product")),
+    ("Labor and Delivery Nurse", (IC, "other")),
+    ("Assistente personale", (IC, "operations")),  # a personal assistant, not personnel
+]
+
+
+@pytest.mark.parametrize(("title", "expected"), BORROWED_WORDS)
+def test_borrowed_words(title: str, expected: tuple[str | None, str]) -> None:
+    assert classify_title(title) == expected
+
+
 def test_title_columns_follow_rows_and_keep_nulls() -> None:
     titles = pl.Series("job_title", ["CEO", None, "Account Manager", "CEO", " vp SALES "])
     out = title_columns(titles)
