@@ -4,7 +4,8 @@ Patterns are regular expressions (Rust ``regex`` syntax: no look-around) matched
 against the *folded* title (see ``normalize.fold``): lower case, accents removed,
 punctuation turned into single spaces, dotted abbreviations joined ("Sr. V.P." ->
 "sr vp"). German "ä/ö/ü" fold to "a/o/u"; the spelled-out "ae/oe/ue" forms are listed
-where they occur. CJK titles are matched as written.
+where they occur. CJK is matched as written, set apart from Latin letters and digits by a
+space ("取締役CFO" -> "取締役 cfo") so that ``\b`` works around abbreviations.
 
 Each table compiles to one regex per row (see ``titles.py``), so the whole title
 vocabulary is classified in a few dozen vectorized passes over the distinct titles.
@@ -179,7 +180,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"leiter(?:in)?\b|\bleitung\b",
             r"(?:marketing|vertriebs|verkaufs|finanz|einkaufs|technik|produktions)chef(?:in)?\b",
             r"\bchief\b|\bgeneral manager\b|\bgm\b|\bprokurist(?:in)?\b|\bdaf\b|\bdrh\b",
-            r"部長|次長|室長|支店長|工場長|センター長|总监",
+            r"部長|次長|室長|支店長|工場長|センター長|責任者|总监",
         ),
     ),
     # Manager by title, individual contributor by convention (see module docstring).
@@ -328,7 +329,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"^(?:senior |junior )?support technician|\b(?:pc|computer|ict) support",
             r"\bsuporte (?:de )?(?:ti|tecnico|informatic|n[1-3])\b",
             r"\b(?:analista|tecnico) de suporte\b",
-            r"\bfunctioneel beheer|\bapplicatiebeheer|ヘルプデスク|社内se",
+            r"\bfunctioneel beheer|\bapplicatiebeheer|ヘルプデスク|社内 ?se\b",
         ),
     ),
     (
@@ -348,7 +349,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bcentro de llamadas\b|\bcentre d appels\b|\bcentro telefonico\b|\btelefonista\b",
             r"\bklantenservice|\bklantencontact|\bklant(?:en)?advis|\bklantbeleving|\bkunden",
             r"\bexperiencia do cliente\b|\bgastrelatie",
-            r"カスタマー|コールセンター|お客様|顧客|\bcs(?:本部|部|課|室|チーム)|客服",
+            r"カスタマー|コールセンター|お客様|顧客|\bcs (?:本部|部|課|室|チーム)|客服",
         ),
     ),
     (
@@ -397,7 +398,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bpresse|\bimprensa\b|\bprensa\b|\brelazioni pubbliche\b|\brelacoes publicas\b",
             r"\brelaciones publicas\b|\brelations publiques\b|\bpublicrelations",
             r"\bcreativ|\bcriativ|\bcreatief\b|\bkreativ",
-            r"マーケ|広報|宣伝|広告|\bpr(?:チーム|部|課|室|グループ|担当)|市场",
+            r"マーケ|広報|宣伝|広告|市场",
         ),
     ),
     ("sales", (r"\be ?commerce\b",)),
@@ -468,7 +469,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\belektrotechn|\bricerca\b|\bpesquisa\b|\binvestigacao\b|\binvestigacion\b",
             r"\bonderzoek|\bforschung|\brecherche\b|\bscientifi|\bcientifi|\bcientista\b",
             r"\blaborat|\btecnolog|\btechnisch|\btechnique\b|\btechnical officer\b",
-            r"\brd\b|\br d\b|^r d|\bresearch\b|\bscientist\b",
+            r"\brd\b|\br d\b|\bresearch\b|\bscientist\b",
             r"エンジニア|テック|開発|技術|プログラマ|サイエンティスト|データ|研究|工程师|研发",
         ),
     ),
@@ -479,7 +480,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bpurchas|\bbuyer\b|\beinkauf|\beink(?:a|ae)ufer|\bachats?\b|\bacheteu",
             r"\bcompras?\b|\bcomprador[a]?\b|\bacquisti\b|\binko(?:op|per)",
             r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b|assistent",
-            r"\bproje[ck]t|\bprojet\b|\bproyecto|\bprojeto\b|\bprogetto\b|\bprojectleider",
+            r"\bproje[ck]t|\bprojets?\b|\bproyecto|\bprojetos?\b|\bprogett[oi]\b|\bprojectleider",
+            r"\bamministrativ",
             r"\bprogram(?:me)? manager\b|\bpmo\b|\bbusiness ?analy|\bbusiness operations\b",
             r"\bstrateg|\bprocess\b|\boperaciones\b|\boperacoes\b|\bbetrieb",
             r"\bsegret|\bsecretar|\bsecretaire\b|\bsekret|\breception|\brecepc|\brececion",

@@ -8,6 +8,7 @@ distinct titles only.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import polars as pl
@@ -37,8 +38,16 @@ def _classify(folded: pl.Expr, table: str, default: str) -> pl.Expr:
     return pl.when(folded == "").then(None).otherwise(classified)
 
 
+# Where CJK text meets Latin letters or digits ("取締役CFO", "IT部長"): a word boundary there
+# lets the Latin rules read the abbreviation (a \b needs a non-word character beside it).
+_SCRIPT_CHANGE = re.compile(
+    r"(?<=[a-z0-9])(?=[\u3040-\u30ff\u3400-\u9fff])|(?<=[\u3040-\u30ff\u3400-\u9fff])(?=[a-z0-9])"
+)
+
+
 def _spelled_out(folded: str) -> str:
-    return " ".join(ABBREVIATIONS.get(word, word) for word in folded.split())
+    words = _SCRIPT_CHANGE.sub(" ", folded).split()
+    return " ".join(ABBREVIATIONS.get(word, word) for word in words)
 
 
 def classify_unique_titles(titles: list[str]) -> pl.DataFrame:
