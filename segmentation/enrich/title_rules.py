@@ -64,19 +64,21 @@ _OWNERS = (
     r"|\bgr(?:u|ue)nder(?:in)?\b|\b(?:mede ?)?oprichter\b|\boprichtster\b"
     r"|\bowner\b|\bco ?owner\b|\bproprietor\b|\bproprietaire\b|\bpropietari[oa]\b"
     r"|\bproprietari[oa]\b|\bdue[nñ]o\b|\binhaber(?:in)?\b|\btitolare\b"
+    r"|eigent(?:u|ue)mer(?:in)?\b"
     r"|\beigena(?:ar|res|resse)\b|\bvennoot\b|\bzaakvoer(?:der|ster)\b|\bdga\b"
 )
 # The head of the whole company in local words.
 _COMPANY_HEADS = (
-    r"gesch(?:a|ae)ftsf(?:u|ue)hrer(?:in)?|\bgf\b|\bvorstand"
+    r"gesch(?:a|ae)ftsf(?:u|ue)hrer(?:in)?|\bgf\b|vorstand"
     r"|\bpdg\b|\bdirect(?:eur|rice) general[e]?\b|\bpresident directeur\b|\bdirigeant[e]?s?\b"
     r"|\bdirector[a]? general\b|\bdiretor[a]? geral\b|\bdirettore generale\b"
     r"|\bgerente general\b|\bgerente geral\b|\bgerante?\b|\bsocio\b|\bsocia\b"
-    r"|\bamministrat(?:ore|rice) (?:delegat[oa]|unic[oa])\b|^ad$"
+    r"|\bamministrat(?:ore|rice) (?:delegat[oa]|unic[oa])\b|^ad$|^dg$"
+    r"|\bconse(?:jer[oa]|ller[oa]?) delegad[oa]\b|\bconsiglier[ea] delegat[oa]\b"
     r"|\bdiretor[a]? executiv[oa]$|\bdiretor[a]? president[ea]\b|\bdirector[a]? ejecutiv[oa]$"
     r"|\bdirector[a]? geral\b|^waarnemend directeur$|\bvoorzitter\b|\braad van (?:bestuur|comm)"
     r"|^administrador[a]?$|\balgemeen directeur\b|\bdirecteur (?:generaal|eigena)"
-    r"|\b(?:statutair|gedelegeerd) bestuurder\b|^bestuurder$"
+    r"|\b(?:statutair|gedelegeerd) (?:bestuurder|directeur)\b|^bestuurder$"
     r"|\bself ?employed\b|\bselbststandig|^autonom[oa]$|\bentrepreneur\b"
     r"|代表取締役|代表執行役|代表社員|代表理事|^代表$|社長|取締役|会長|創業|オーナー|总经理|总裁|董事"
 )
@@ -160,14 +162,14 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bchef d equipe\b|\bjefe de equipo\b|\bl(?:i|ii)der de equip[ae]\b"
             r"|\bchefe de equip[ae]\b",
             r"\bcoordenador[a]?\b|\bcoordinat(?:ore|rice|ori|rici|eur)\b|\bcoordinador[a]?\b",
-            r"\bl(?:i|ii)der de\b",
+            r"\bl(?:i|ii)der\b|\bsubgerente\b",
             r"\bgroup product manager\b|リーダー|グループ長|チーム長",
         ),
     ),
     (
         "individual_contributor",
         (
-            r"projektleiter(?:in)?|projectleider|\bchef de projet\b|\bjefe de proyecto\b",
+            r"projektleiter(?:in)?|projectleider|\bchef(?:fe)? de projets?\b|\bjefe de proyecto\b",
             r"\bproject lead\b|\btech(?:nical)? lead\b|\blead (?:engineer|developer)\b",
         ),
     ),
@@ -213,7 +215,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "manager",
         (
             r"manager(?:in)?\b|\bmgr\b|\bgestor[a]?\b|\bgerente\b|\bjef[ea]\b|\bchefe\b",
-            r"\bchef(?:fe)? (?:de|des|du|d)\b|\w{3,}chef\b",
+            r"\bchef(?:fe| fe)? (?:de|des|du|d)\b|\w{3,}chef\b",
             r"(?:groeps|afdelings|ploeg|bedrijfs|vestigings|filiaal|winkel)leider\b"
             r"|スーパーバイザー",
             _IN_CHARGE,
@@ -273,7 +275,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\bhr\b|\bhrbp\b|\bhu\w*man resources?\b|\bpeople\b|\btalent\b|\brecruit|\brecrut",
             r"\bpayroll\b|\bcompensation\b|\bbenefits\b|\blearning and development\b",
-            r"\bchro\b|\bressources humaines\b|\brh\b|\bdrh\b|\brecursos humanos\b",
+            r"\bchro\b|\bressources humaines\b|\brh\b|\brrhh\b|\bdrh\b|\brecursos humanos\b",
             r"\bpersonal(?:leiter|referent|abteilung|wesen|entwicklung|chef|sachbearbeiter)",
             r"\brisorse umane\b|\bheadhunter\b|\bcacciatore di teste\b|\b(?:del|di|al) personale\b",
             r"\bpersoneel|\bpessoal\b|\bpersonnel\b|\bseleccion de personal\b|\bselecao\b",
@@ -288,7 +290,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\baccounts? (?:payable|receivable)\b|\baccounting\b|\baccountant\b|\bbookkeep",
             r"\bcomptab|\bcontab|\bcontador[a]?\b|\bbuchhalt|\bboekhoud",
-            r"\b(?:mercados?|mercati|marches) financ|\bfinancial markets\b",
+            r"\b(?:mercados?|mercati|marches) financ|\bfinancial markets\b|\bir\b",
             r"\bfiscal|\bsteuer|\bbelasting|\bfattur|\bfatur|\bfactur|\brechnung|\bcommercialist",
             # The head of "administration" in Italy and the Netherlands runs the books.
             r"\b(?:hoofd|responsabile|capo|direttore|directeur) (?:administratie|amministra)",
@@ -329,7 +331,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"^(?:senior |junior )?support technician|\b(?:pc|computer|ict) support",
             r"\bsuporte (?:de )?(?:ti|tecnico|informatic|n[1-3])\b",
             r"\b(?:analista|tecnico) de suporte\b",
-            r"\bfunctioneel beheer|\bapplicatiebeheer|ヘルプデスク|社内 ?se\b",
+            r"\bwindows\b|\blinux\b|\bunix\b|\bsap\b|\bfunctioneel beheer|\bapplicatiebeheer",
+            r"ヘルプデスク|社内 ?se\b",
         ),
     ),
     (
@@ -348,7 +351,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bcontact ?cent|\bcontactcent",
             r"\bcentro de llamadas\b|\bcentre d appels\b|\bcentro telefonico\b|\btelefonista\b",
             r"\bklantenservice|\bklantencontact|\bklant(?:en)?advis|\bklantbeleving|\bkunden",
-            r"\bexperiencia do cliente\b|\bgastrelatie",
+            r"\bexperiencia do cliente\b|\bgastrelatie|\bsac\b",
             r"カスタマー|コールセンター|お客様|顧客|\bcs (?:本部|部|課|室|チーム)|客服",
         ),
     ),
@@ -380,7 +383,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bagente (?:di commercio|comercial)|\bgest(?:or[a]?|ao) de contas\b",
             r"\bdesenvolvimento de neg|\bsviluppo commerciale|\bdesarrollo de negocio",
             r"\bdeveloppement (?:de l )?(?:activite|commercial)|geschaftsentwicklung",
-            r"\bbuitendienst|\bexport|\brelatiebeheer|営業|销售|セールス|アカウント|販売|医薬情報担当",
+            r"\bbuitendienst|(?:\b|au)(?:ss|ß)endienst|\bgebiets(?:leit|beauftragt|manag|verkauf)"
+            r"|\bexport|\brelatiebeheer|営業|销售|セールス|アカウント|販売|医薬情報担当",
         ),
     ),
     (
@@ -397,7 +401,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bmarchio\b|\bmarca\b|\bmarque\b|\bmerk\b|\bcomunica|\bcommunica|\bpersdienst",
             r"\bpresse|\bimprensa\b|\bprensa\b|\brelazioni pubbliche\b|\brelacoes publicas\b",
             r"\brelaciones publicas\b|\brelations publiques\b|\bpublicrelations",
-            r"\bcreativ|\bcriativ|\bcreatief\b|\bkreativ",
+            r"\bcreativ|\bcriativ|\bcreatief\b|\bkreativ|\bmerchandis",
+            r"\bwoordvoer|\bsprecher|\bportavo(?:z|ce)\b|\bporta voz\b|\bspokes",
             r"マーケ|広報|宣伝|広告|市场",
         ),
     ),
@@ -420,7 +425,13 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bproduction\b|\bmanufacturing\b|\bplant\b|\bfactory\b|\bstabiliment|\bfabbrica\b",
             r"\bquality (?:control|manager|management|inspector)\b",
             r"\bsupply chain\b|\blogisti|\bwarehouse\b|\bfulfil?ment\b|\bproduktion",
-            r"\bstore\b|\bbranch\b|\bshop\b|\brestaurant\b|\bmarktleit|\bfilialleit",
+            r"\bstore\b|\bbranch\b|\bshop\b|\brestaurant\b|\bmarktleit|\bfilialleit|\bloja\b",
+            r"\btienda\b|\bnegozio\b|\bmagasin\b|\brayon\b|\bqualit|\bqualidade\b|\bcalidad\b",
+            r"\bkwaliteit|\bbatiment|\bentretien\b|\bback ?office\b|\baanbested|\bbedrijfsvoering",
+            # Blue-collar work in plants, warehouses, shops and buildings.
+            r"\boperai[oa]\b|\bpeon\b|\balbanil|\bfaxineir|\blimpeza\b|\brepositor|\bcaixa\b",
+            r"\bcajer[oa]\b|\bcassi(?:er|ere|era)\b|\bmanutentor|\bmontag|\bassemblage|\bforklift",
+            r"\bheftruck|\bcarrellist|\bmagazzinier|\bdriver\b|\bchauffeur|\bmotorista\b",
             r"\bmagazzin|\barmazem|magazijn|\bcategor(?:y|ies|ia|ias|ie|ieen)\b|\bdeposito\b|\bentrepot|\balmacen|\blager\b",
             r"\bapprovvigion|\babastecimento\b|\bcatena di fornitura\b|\bcadena de suministro\b",
             r"\bcadeia (?:de abastecimento|logistica|de distribuicao)\b",
@@ -428,7 +439,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bgebouwbeheer|\bgebaudemanagement|\binstalacoes\b|\binstalaciones\b",
             r"\bmaritim|\bmarittim|\bnavegacao\b|\bscheep|\brederij\b|\bbuques\b|\bseefracht"
             r"|\bfracht|\bdisponent|\bships?\b|\bshipping\b|\bspedizion",
-            r"製造|生産|品質|工場|物流|店長|支店",
+            r"製造|生産|品質|工場|物流|店長|支店|受付|運転|管理本部",
         ),
     ),
     (
@@ -478,12 +489,12 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\boperations?\b|\bops\b|\bcoo\b|\bchief operating\b|\bprocurement\b",
             r"\bpurchas|\bbuyer\b|\beinkauf|\beink(?:a|ae)ufer|\bachats?\b|\bacheteu",
-            r"\bcompras?\b|\bcomprador[a]?\b|\bacquisti\b|\binko(?:op|per)",
-            r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b|assistent",
+            r"\bcompras?\b|\bcomprador[a]?\b|\bacquisti\b|inkoop|inkoper",
+            r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b|assistent|\bassistenz",
             r"\bproje[ck]t|\bprojets?\b|\bproyecto|\bprojetos?\b|\bprogett[oi]\b|\bprojectleider",
             r"\bamministrativ",
             r"\bprogram(?:me)? manager\b|\bpmo\b|\bbusiness ?analy|\bbusiness operations\b",
-            r"\bstrateg|\bprocess\b|\boperaciones\b|\boperacoes\b|\bbetrieb",
+            r"\bstrateg|\bestrateg|\bprocess\b|\boperaciones\b|\boperacoes\b|\bbetrieb",
             r"\bsegret|\bsecretar|\bsecretaire\b|\bsekret|\breception|\brecepc|\brececion",
             r"\bricevimento\b|\boperativ[oa]\b|\boperacional\b|\boperationeel\b|\boperationnel",
             r"\bufficio\b|\bescritorio\b|\bkantoor|\bbureau\b|\borganizacao e metodos\b",
