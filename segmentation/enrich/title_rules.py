@@ -52,6 +52,7 @@ ABBREVIATIONS: dict[str, str] = {
     "managerin": "manager",
     "sw": "software",
     "hos": "head of sales",
+    "resp": "responsable",
 }
 
 NO_SENIORITY = "none"  # rule value meaning "not in the workforce": becomes null
@@ -61,9 +62,9 @@ NO_SENIORITY = "none"  # rule value meaning "not in the workforce": becomes null
 _OWNERS = (
     r"\bco ?founder\b|\bfounder\b|\bfounding partner\b|\bcofounder\b"
     r"|\b(?:co ?)?fondat(?:eur|rice|ore|ori|rici)\b|\b(?:co ?)?fundador(?:a|es)?\b"
-    r"|\bgr(?:u|ue)nder(?:in)?\b|\b(?:mede ?)?oprichter\b|\boprichtster\b"
+    r"|\b(?:mitbe)?gr(?:u|ue)nder(?:in)?\b|\b(?:mede ?)?oprichter\b|\boprichtster\b"
     r"|\bowner\b|\bco ?owner\b|\bproprietor\b|\bproprietaire\b|\bpropietari[oa]\b"
-    r"|\bproprietari[oa]\b|\bdue[nñ]o\b|\binhaber(?:in)?\b|\btitolare\b"
+    r"|\bproprietari[oa]\b|\bdue[nñ][oa]\b|\binhaber(?:in)?\b|\btitolare\b"
     r"|eigent(?:u|ue)mer(?:in)?\b"
     r"|\beigena(?:ar|res|resse)\b|\bvennoot\b|\bzaakvoer(?:der|ster)\b|\bdga\b"
 )
@@ -75,6 +76,7 @@ _COMPANY_HEADS = (
     r"|\bgerente general\b|\bgerente geral\b|\bgerante?\b|\bsocio\b|\bsocia\b"
     r"|\bamministrat(?:ore|rice) (?:delegat[oa]|unic[oa])\b|^ad$|^dg$"
     r"|\bconse(?:jer[oa]|ller[oa]?) delegad[oa]\b|\bconsiglier[ea] delegat[oa]\b"
+    r"|\bdirect(?:eur|rice) associee?\b|^associee?$|\bassociee? (?:gerante?|fondat)"
     r"|\bdiretor[a]? executiv[oa]$|\bdiretor[a]? president[ea]\b|\bdirector[a]? ejecutiv[oa]$"
     r"|\bdirector[a]? geral\b|^waarnemend directeur$|\bvoorzitter\b|\braad van (?:bestuur|comm)"
     r"|^administrador[a]?$|\balgemeen directeur\b|\bdirecteur (?:generaal|eigena)"
@@ -102,7 +104,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "individual_contributor",
         (
-            r"\b(?:intern|internship|trainee|stagiair[e]?|stagiaire|stagist[ae]|tirocinante"
+            r"\b(?:intern|internship|trainee|estagio|stagiair[e]?|stagiaire|stagist[ae]|tirocinante"
             r"|estagiari[oa]|praktikant(?:in)?|becari[oa]|werkstudent(?:in)?)\b|インターン",
         ),
     ),
@@ -123,7 +125,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     # Japanese vice presidents and executive officers, before the 社長/取締役 they contain.
-    ("vp", (r"副社長|副会長|専務|常務|執行役員",)),
+    ("vp", (r"副社長|副会長|専務|常務",)),
     (
         "c_level",
         (
@@ -140,7 +142,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\b(?:vp|svp|evp|avp|rvp|gvp)\b|\bvice ?pres|\bvicepres|\bvize ?pr(?:a|ae)sident",
             r"\bgeneral counsel\b",
-            r"副总裁|本部長|事業部長",
+            r"\bconsejer[oa] general\b|執行役員|副总裁|本部長|事業部長",
         ),
     ),
     (
@@ -181,7 +183,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bhead of\b|\bhead\b|hoofd\b|\bhoofd",
             r"leiter(?:in)?\b|\bleitung\b",
             r"(?:marketing|vertriebs|verkaufs|finanz|einkaufs|technik|produktions)chef(?:in)?\b",
-            r"\bchief\b|\bgeneral manager\b|\bgm\b|\bprokurist(?:in)?\b|\bdaf\b|\bdrh\b",
+            r"\bchief\b|\bgeneral manager\b|\bgm\b|\bprokurist(?:in)?\b|\bdaf\b|\bdrh\b|\bdsi\b",
             r"部長|次長|室長|支店長|工場長|センター長|責任者|总监",
         ),
     ),
@@ -214,7 +216,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "manager",
         (
-            r"manager(?:in)?\b|\bmgr\b|\bgestor[a]?\b|\bgerente\b|\bjef[ea]\b|\bchefe\b",
+            r"manager(?:in)?\b|\bmgr\b|\bgestor[a]?\b|\bgerent[ea]\b|\bjef[ea]\b|\bchefe\b",
             r"\bchef(?:fe| fe)? (?:de|des|du|d)\b|\w{3,}chef\b",
             r"(?:groeps|afdelings|ploeg|bedrijfs|vestigings|filiaal|winkel)leider\b"
             r"|スーパーバイザー",
@@ -265,7 +267,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\blegal\b|\bcounsel\b|\blawyer\b|\battorney\b|\bparalegal\b|\bcompliance\b",
             r"jurist|\bjuridi|\bgiurid|\bgiurist|\babogad[oa]\b|\bavocat|\bavvocat|\badvogad",
             r"\badvocaat|\brechts|\banwalt|\banwaltin|\bjustiziar|\bprocurador[a]?\b|\blaw\b",
-            r"\blegale\b|\bsyndikus\b|\bnotar|\bgc\b|\bclo\b|\bprivacy\b|\bdata protection\b",
+            r"\blegale\b|\bdireito\b|\bdiritto\b|\bderecho\b|\bdroit\b|\bconsejer[oa] general\b",
+            r"\bsyndikus\b|\bnotar|\bgc\b|\bclo\b|\bprivacy\b|\bdata protection\b",
             r"\bprotezione dei dati\b|\bgegevensbescherming\b",
             r"法務|法务|弁護士|司法書士|知財|知的財産|コンプライアンス",
         ),
@@ -278,7 +281,10 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bchro\b|\bressources humaines\b|\brh\b|\brrhh\b|\bdrh\b|\brecursos humanos\b",
             r"\bpersonal(?:leiter|referent|abteilung|wesen|entwicklung|chef|sachbearbeiter)",
             r"\brisorse umane\b|\bheadhunter\b|\bcacciatore di teste\b|\b(?:del|di|al) personale\b",
-            r"\bpersoneel|\bpessoal\b|\bpersonnel\b|\bseleccion de personal\b|\bselecao\b",
+            r"\bpersonal(?:$| und\b)",
+            r"\b(?:leiter(?:in)?|leitung|referent(?:in)?|bereich) personal\b",
+            r"arbeitsdirekt|\bpersoneel|\bpessoal\b|\bpersonnel\b|\bseleccion de personal\b",
+            r"\bselecao\b",
             r"\bwerving\b|\bassunzion|\beinstellung|\bformazione\b|\bformacao\b|\bopleidings",
             r"\btraining\b|\bpaghe\b|\bsalari|\blohn|\bgehalt|\blabou?r (?:relations|officer)\b",
             r"\bselezionat",
@@ -291,6 +297,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\baccounts? (?:payable|receivable)\b|\baccounting\b|\baccountant\b|\bbookkeep",
             r"\bcomptab|\bcontab|\bcontador[a]?\b|\bbuchhalt|\bboekhoud",
             r"\b(?:mercados?|mercati|marches) financ|\bfinancial markets\b|\bir\b",
+            r"\bactuar|\battuari",
             r"\bfiscal|\bsteuer|\bbelasting|\bfattur|\bfatur|\bfactur|\brechnung|\bcommercialist",
             # The head of "administration" in Italy and the Netherlands runs the books.
             r"\b(?:hoofd|responsabile|capo|direttore|directeur) (?:administratie|amministra)",
@@ -319,6 +326,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "engineering",
         (
             r"\btest(?:s|es|er|ing|analist|analyst)?\b|\bdata ?warehouse\b",
+            r"\bsoftware (?:engineer|developer)|\b(?:director|diretor|direttore)[a]? tecnic[oa]\b",
+            r"\bdirection technique\b|\btechnische[r]? (?:direktor|leiter)",
             r"\bconcept(?:eur|rice) informatique\b|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador"
             r"|developer"
             r"|\bsviluppat|\bontwikkelaar|\bdesenvolvedor|\bdesarrollador",
@@ -330,6 +339,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bit (?:support|help ?desk|service)|\bhelp ?desk\b|\bservice ?desk|\bdesktop",
             r"^(?:senior |junior )?support technician|\b(?:pc|computer|ict) support",
             r"\bsuporte (?:de )?(?:ti|tecnico|informatic|n[1-3])\b",
+            r"\bdes si\b|\bsystemes d information\b",
             r"\b(?:analista|tecnico) de suporte\b",
             r"\bwindows\b|\blinux\b|\bunix\b|\bsap\b|\bfunctioneel beheer|\bapplicatiebeheer",
             r"ヘルプデスク|社内 ?se\b",
@@ -350,6 +360,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bcentro de contacto\b|\bklantrelatie|\batendimento\b|\bcall ?cent|\bcallcent",
             r"\bcontact ?cent|\bcontactcent",
             r"\bcentro de llamadas\b|\bcentre d appels\b|\bcentro telefonico\b|\btelefonista\b",
+            r"\bteleoperador",
             r"\bklantenservice|\bklantencontact|\bklant(?:en)?advis|\bklantbeleving|\bkunden",
             r"\bexperiencia do cliente\b|\bgastrelatie|\bsac\b",
             r"カスタマー|コールセンター|お客様|顧客|\bcs (?:本部|部|課|室|チーム)|客服",
@@ -394,7 +405,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bcontent\b|\bbrand(?:\b|manag)|\bcommunications?\b|\bcomms\b|\bpr\b",
             r"\bpublic relations\b",
             r"\bsocial media\b|\bcommunity\b|\bevents?\b|\bcopywrit|\bcampaigns?\b",
-            r"\badvertising\b|\bmercadeo\b|\bmercadotecnia\b|\bkommunikation\b",
+            r"\badvertising\b|\bmercadeo\b|\bmercadotecnia\b|kommunikation|\bmedia\b|content(?:manag|\b)",
             r"\bmarketeer|\bmercados?\b|\bmercato\b|\bmarkt(?:onderzo|forsch|analy)",
             r"\bmarket (?:development|research|intelligence)",
             r"\bpubblicit|\bpublicit|\bpublicidad|\breclame|\bwerbe|\badvertentie|\bpromotion",
@@ -426,7 +437,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bquality (?:control|manager|management|inspector)\b",
             r"\bsupply chain\b|\blogisti|\bwarehouse\b|\bfulfil?ment\b|\bproduktion",
             r"\bstore\b|\bbranch\b|\bshop\b|\brestaurant\b|\bmarktleit|\bfilialleit|\bloja\b",
-            r"\btienda\b|\bnegozio\b|\bmagasin\b|\brayon\b|\bqualit|\bqualidade\b|\bcalidad\b",
+            r"\bhub\b|supermar|\bbedrijfsleid|\btienda\b|\bnegozio\b|\bmagasin\b|\brayon\b|\bqualit|\bqualidade\b|\bcalidad\b",
             r"\bkwaliteit|\bbatiment|\bentretien\b|\bback ?office\b|\baanbested|\bbedrijfsvoering",
             # Blue-collar work in plants, warehouses, shops and buildings.
             r"\boperai[oa]\b|\bpeon\b|\balbanil|\bfaxineir|\blimpeza\b|\brepositor|\bcaixa\b",
@@ -469,7 +480,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "engineering",
         (
-            r"engineer|\bengineering\b|\bingenieur|\bingenier[oa]\b|\bengenheir[oa]\b",
+            r"engineer|\bengineering\b|ingenieur|\bingenier[oa]\b|\bengenheir[oa]\b",
             r"\bingegner|developer|\bdevelopment\b|\bdev\b|\bdevops\b|\bsre\b|\bswe\b",
             r"\bsde\b|software|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador|\bcoder\b|\barchitect",
             r"\bdata\b|\bmachine learning\b|\bml\b|\bai\b|\bqa\b|\bquality assurance\b",
@@ -488,7 +499,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "operations",
         (
             r"\boperations?\b|\bops\b|\bcoo\b|\bchief operating\b|\bprocurement\b",
-            r"\bpurchas|\bbuyer\b|\beinkauf|\beink(?:a|ae)ufer|\bachats?\b|\bacheteu",
+            r"\bpurchas|\bbuyer\b|einkauf|eink(?:a|ae)ufer|\bachats?\b|\bacheteu",
             r"\bcompras?\b|\bcomprador[a]?\b|\bacquisti\b|inkoop|inkoper",
             r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b|assistent|\bassistenz",
             r"\bproje[ck]t|\bprojets?\b|\bproyecto|\bprojetos?\b|\bprogett[oi]\b|\bprojectleider",
