@@ -4,8 +4,8 @@ Patterns are regular expressions (Rust ``regex`` syntax: no look-around) matched
 against the *folded* title (see ``normalize.fold``): lower case, accents removed,
 punctuation turned into single spaces, dotted abbreviations joined ("Sr. V.P." ->
 "sr vp"). German "ä/ö/ü" fold to "a/o/u"; the spelled-out "ae/oe/ue" forms are listed
-where they occur. CJK is matched as written, set apart from Latin letters and digits by a
-space ("取締役CFO" -> "取締役 cfo") so that ``\b`` works around abbreviations.
+where they occur. CJK is matched as written; ``\b`` is an ASCII word boundary, so it also
+stands where CJK meets Latin letters ("取締役CFO" -> "取締役cfo" reads "cfo").
 
 Each table compiles to one regex per row (see ``titles.py``), so the whole title
 vocabulary is classified in a few dozen vectorized passes over the distinct titles.
@@ -363,7 +363,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bteleoperador",
             r"\bklantenservice|\bklantencontact|\bklant(?:en)?advis|\bklantbeleving|\bkunden",
             r"\bexperiencia do cliente\b|\bgastrelatie|\bsac\b",
-            r"カスタマー|コールセンター|お客様|顧客|\bcs (?:本部|部|課|室|チーム)|客服",
+            r"カスタマー|コールセンター|お客様|顧客|\bcs ?(?:本部|部|課|室|チーム)|客服",
         ),
     ),
     (

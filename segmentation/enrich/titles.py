@@ -8,7 +8,6 @@ distinct titles only.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 
 import polars as pl
@@ -27,7 +26,13 @@ from segmentation.enrich.title_rules import (
 @cache
 def _compiled(table: str) -> tuple[tuple[str, str], ...]:
     rules = SENIORITY_RULES if table == "seniority" else DEPARTMENT_RULES
-    return tuple((value, "(?:" + "|".join(patterns) + ")") for value, patterns in rules)
+    # Folded Latin text is ASCII, so an ASCII word boundary reads it the same; it keeps the
+    # regex engine on its fast path where a Unicode one falls back to a slow one on CJK, and
+    # it sees a boundary where CJK meets Latin ("取締役cfo", "it部長").
+    return tuple(
+        (value, "(?:" + "|".join(patterns).replace(r"\b", r"(?-u:\b)") + ")")
+        for value, patterns in rules
+    )
 
 
 def _classify(folded: pl.Expr, table: str, default: str) -> pl.Expr:
@@ -38,16 +43,8 @@ def _classify(folded: pl.Expr, table: str, default: str) -> pl.Expr:
     return pl.when(folded == "").then(None).otherwise(classified)
 
 
-# Where CJK text meets Latin letters or digits ("取締役CFO", "IT部長"): a word boundary there
-# lets the Latin rules read the abbreviation (a \b needs a non-word character beside it).
-_SCRIPT_CHANGE = re.compile(
-    r"(?<=[a-z0-9])(?=[\u3040-\u30ff\u3400-\u9fff])|(?<=[\u3040-\u30ff\u3400-\u9fff])(?=[a-z0-9])"
-)
-
-
 def _spelled_out(folded: str) -> str:
-    words = _SCRIPT_CHANGE.sub(" ", folded).split()
-    return " ".join(ABBREVIATIONS.get(word, word) for word in words)
+    return " ".join(ABBREVIATIONS.get(word, word) for word in folded.split())
 
 
 def classify_unique_titles(titles: list[str]) -> pl.DataFrame:
