@@ -480,7 +480,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "engineering",
         (
-            r"engineer|\bengineering\b|ingenieur|\bingenier[oa]\b|\bengenheir[oa]\b",
+            r"engineer|\bengineering\b|ingenieur|\bingenier(?:[oa]|ia)\b|\bengenharia\b|\bengenheir[oa]\b",
             r"\bingegner|developer|\bdevelopment\b|\bdev\b|\bdevops\b|\bsre\b|\bswe\b",
             r"\bsde\b|software|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador|\bcoder\b|\barchitect",
             r"\bdata\b|\bmachine learning\b|\bml\b|\bai\b|\bqa\b|\bquality assurance\b",
