@@ -327,6 +327,21 @@ def test_borrowed_words(title: str, expected: tuple[str | None, str]) -> None:
     assert classify_title(title) == expected
 
 
+# Japanese titles written with Latin abbreviations: the abbreviation is read where it stands.
+MIXED_SCRIPTS = [
+    ("取締役CFO", (C, "finance")),
+    ("代表取締役CEO", (C, "executive")),
+    ("IT部長", (DIR, "it")),
+    ("R&D次長", (DIR, "engineering")),
+    ("執行役員 CHRO", (C, "hr")),
+]
+
+
+@pytest.mark.parametrize(("title", "expected"), MIXED_SCRIPTS)
+def test_mixed_scripts(title: str, expected: tuple[str | None, str]) -> None:
+    assert classify_title(title) == expected
+
+
 def test_title_columns_follow_rows_and_keep_nulls() -> None:
     titles = pl.Series("job_title", ["CEO", None, "Account Manager", "CEO", " vp SALES "])
     out = title_columns(titles)
