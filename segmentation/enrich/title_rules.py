@@ -75,7 +75,8 @@ _COMPANY_HEADS = (
     r"|\bdirector[a]? general\b|\bdiretor[a]? geral\b|\bdirettore generale\b"
     r"|\bgerente general\b|\bgerente geral\b|\bgerante?\b|\bsocio\b|\bsocia\b"
     r"|\bamministrat(?:ore|rice) (?:delegat[oa]|unic[oa])\b|^ad$|^dg$"
-    r"|\bconse(?:jer[oa]|ller[oa]?) delegad[oa]\b|\bconsiglier[ea] delegat[oa]\b"
+    r"|\bdelegue[e]? general[e]?\b|\bconse(?:jer[oa]|ller[oa]?) delegad[oa]\b"
+    r"|\bconsiglier[ea] delegat[oa]\b"
     r"|\bdirect(?:eur|rice) associee?\b|^associee?$|\bassociee? (?:gerante?|fondat)"
     r"|\bdiretor[a]? executiv[oa]$|\bdiretor[a]? president[ea]\b|\bdirector[a]? ejecutiv[oa]$"
     r"|\bdirector[a]? geral\b|^waarnemend directeur$|\bvoorzitter\b|\braad van (?:bestuur|comm)"
@@ -142,7 +143,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\b(?:vp|svp|evp|avp|rvp|gvp)\b|\bvice ?pres|\bvicepres|\bvize ?pr(?:a|ae)sident",
             r"\bgeneral counsel\b",
-            r"\bconsejer[oa] general\b|執行役員|副总裁|本部長|事業部長",
+            r"\bconsejer[oa] general\b|\bcondirett|執行役員|副总裁|本部長|事業部長",
         ),
     ),
     (
@@ -160,6 +161,8 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "manager",
         (
             r"\bteam ?lead(?:er)?\b|\bteamleiter(?:in)?\b|\bgruppenleiter(?:in)?\b",
+            r"\bteam ?leitung\b|\b(?:shift|operations|ops|support|site|store|squad|crew)"
+            r" lead(?:er)?\b",
             r"\bteamleid(?:er|ster)\b|\bcapo ?(?:squadra|reparto|ufficio|turno)\b|\bcapo\b",
             r"\bchef d equipe\b|\bjefe de equipo\b|\bl(?:i|ii)der de equip[ae]\b"
             r"|\bchefe de equip[ae]\b",
@@ -202,10 +205,12 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\b(?:community|social media|category|case) manager\b",
             r"\b(?:klantbeleving|gastrelatie|relatie)manager|\bmanager klantbeleving\b",
             # The same managers of a book, a product or a project in the Romance languages.
-            r"\b(?:responsabil[ei]|responsavel|manager|gestor[a]?|gerente) (?:(?:de|da|do|dos|das"
-            r"|dei|del|della|dello|delle|di|pela|pelo) )?(?:gestao de )?(?:prodott|produt|product"
+            r"\b(?:(?:responsabil[ei]|responsavel|gestor[a]?|gerente)"
+            r" (?:(?:de|da|do|dos|das|dei|del"
+            r"|della|dello|delle|di|pela|pelo) )?|manager (?:de|da|do|dos|das|dei|del|della|dello"
+            r"|delle|di) )(?:gestao de )?(?:prodott|produt|product"
             r"|projet|progett|proyect|contas|client|categor|bases? de dados|redes|experiencia"
-            r"|customer experience|relac|relazioni con i clienti|desenvolvimento de neg"
+            r"|customer experience|relac|relazioni con i clienti|desenvolvimento de (?:novos )?neg"
             r"|desarrollo de neg|sviluppo|sucesso do cliente|exito del cliente)",
             r"\brelatiebeheer",
             r"\bresponsable (?:des |du |de l )?(?:produits?|projets?|developpement)\b",
@@ -223,7 +228,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             _IN_CHARGE,
             r"\bsupervis(?:or|eur|ora|ore)\b|\bforeman\b|controller\b|\bcontrollore\b"
             r"|\bcontrolador[a]?\b",
-            r"マネージャー|マネジャー|課長|係長|店長|经理|主管",
+            r"\brrh\b|マネージャー|マネジャー|課長|係長|店長|经理|主管",
         ),
     ),
 )
@@ -278,7 +283,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\bhr\b|\bhrbp\b|\bhu\w*man resources?\b|\bpeople\b|\btalent\b|\brecruit|\brecrut",
             r"\bpayroll\b|\bcompensation\b|\bbenefits\b|\blearning and development\b",
-            r"\bchro\b|\bressources humaines\b|\brh\b|\brrhh\b|\bdrh\b|\brecursos humanos\b",
+            r"\bchro\b|\bressources humaines\b|\brh\b|\brrhh\b|\brrh\b|\blearning\b|\bdrh\b",
+            r"\brecursos humanos\b",
             r"\bpersonal(?:leiter|referent|abteilung|wesen|entwicklung|chef|sachbearbeiter)",
             r"\brisorse umane\b|\bheadhunter\b|\bcacciatore di teste\b|\b(?:del|di|al) personale\b",
             r"\bpersonal(?:$| und\b)",
@@ -288,7 +294,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bwerving\b|\bassunzion|\beinstellung|\bformazione\b|\bformacao\b|\bopleidings",
             r"\btraining\b|\bpaghe\b|\bsalari|\blohn|\bgehalt|\blabou?r (?:relations|officer)\b",
             r"\bselezionat",
-            r"人事|採用|労務|人材|人力资源",
+            r"人事|採用|労務|人材|エンプロイー|従業員|人力资源",
         ),
     ),
     (
@@ -301,7 +307,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bfiscal|\bsteuer|\bbelasting|\bfattur|\bfatur|\bfactur|\brechnung|\bcommercialist",
             # The head of "administration" in Italy and the Netherlands runs the books.
             r"\b(?:hoofd|responsabile|capo|direttore|directeur) (?:administratie|amministra)",
-            r"\bcredit|krediet|\bkredit|\binvestor|\binvestitor|\binvestidor|\binvestisseur",
+            r"\binvestor|\binvestitor|\binvestidor|\binvestisseur",
             r"経理|財務|会計|税理士|税務|監査",
         ),
     ),
@@ -326,7 +332,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "engineering",
         (
             r"\btest(?:s|es|er|ing|analist|analyst)?\b|\bdata ?warehouse\b",
-            r"\bsoftware (?:engineer|developer)|\b(?:director|diretor|direttore)[a]? tecnic[oa]\b",
+            r"\bsoftware (?:engineer|developer)|\bproduct engineering\b|\bengineering manager\b",
+            r"\b(?:director|diretor|direttore)[a]? tecnic[oa]\b",
             r"\bdirection technique\b|\btechnische[r]? (?:direktor|leiter)",
             r"\bconcept(?:eur|rice) informatique\b|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador"
             r"|developer"
@@ -339,7 +346,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bit (?:support|help ?desk|service)|\bhelp ?desk\b|\bservice ?desk|\bdesktop",
             r"^(?:senior |junior )?support technician|\b(?:pc|computer|ict) support",
             r"\bsuporte (?:de )?(?:ti|tecnico|informatic|n[1-3])\b",
-            r"\bdes si\b|\bsystemes d information\b",
+            r"\bdes si\b|\bsystemes d information\b|\binformationssicherheit|\binfrastrukt",
             r"\b(?:analista|tecnico) de suporte\b",
             r"\bwindows\b|\blinux\b|\bunix\b|\bsap\b|\bfunctioneel beheer|\bapplicatiebeheer",
             r"ヘルプデスク|社内 ?se\b",
@@ -391,8 +398,11 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"vertrieb|verkauf|\bventas\b|\bventes?\b|\bverkoop|\bverkoper|\bvertegenwoordig",
             r"\bcommercial|\bcomercial|\bcommerciale\b|\bcommercieel\b|\bhandels(?:agent|vertret)",
             r"\brappresentant[ei] (?:di commercio|tecnico)|\brepresentante (?:comercial|de vendas)",
-            r"\bagente (?:di commercio|comercial)|\bgest(?:or[a]?|ao) de contas\b",
-            r"\bdesenvolvimento de neg|\bsviluppo commerciale|\bdesarrollo de negocio",
+            r"\bagente (?:di commercio|comercial|de vendas|de ventas|immobiliare|inmobiliari"
+            r"|de seguros)|\b(?:insurance|real estate|sales|leasing) agent\b",
+            r"\basesor[a]? (?:inmobiliari|comercial)",
+            r"\bgest(?:or[a]?|ao) de contas\b",
+            r"\bdesenvolvimento de (?:novos )?neg|\bsviluppo commerciale|\bdesarrollo de negocio",
             r"\bdeveloppement (?:de l )?(?:activite|commercial)|geschaftsentwicklung",
             r"\bbuitendienst|(?:\b|au)(?:ss|ß)endienst|\bgebiets(?:leit|beauftragt|manag|verkauf)"
             r"|\bexport|\brelatiebeheer|営業|销售|セールス|アカウント|販売|医薬情報担当",
@@ -401,11 +411,11 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "marketing",
         (
-            r"marketing|\bmktg\b|\bcmo\b|\bgrowth\b|\bdemand gen|\bseo\b|\bsem\b|\bppc\b",
+            r"marketing|\bmktg\b|\bcmo\b|\bgrowth\b|\bdemand gen|\bseo\b|\bsem\b|\bsea\b|\bppc\b",
             r"\bcontent\b|\bbrand(?:\b|manag)|\bcommunications?\b|\bcomms\b|\bpr\b",
             r"\bpublic relations\b",
             r"\bsocial media\b|\bcommunity\b|\bevents?\b|\bcopywrit|\bcampaigns?\b",
-            r"\badvertising\b|\bmercadeo\b|\bmercadotecnia\b|kommunikation|\bmedia\b|content(?:manag|\b)",
+            r"\badvertising\b|\bmercadeo\b|\bmercadotecnia\b|(?:\b|unternehmens|presse|marken|interne|externe)kommunikation|\bmedia\b|content(?:manag|\b)",
             r"\bmarketeer|\bmercados?\b|\bmercato\b|\bmarkt(?:onderzo|forsch|analy)",
             r"\bmarket (?:development|research|intelligence)",
             r"\bpubblicit|\bpublicit|\bpublicidad|\breclame|\bwerbe|\badvertentie|\bpromotion",
@@ -426,6 +436,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bfinanc|\bcfo\b|\bcontroll|\bcontroleu|\bcontrolad|\bcomptroller\b|\btreasur"
             r"|\btax\b|\baudit",
             r"controll|\bfp ?a\b|\binvestor relations\b|\bfinanz|\bfinancas\b|\bfinanceir[oa]\b",
+            r"\bcredit|krediet|\bkredit|\bcollections? (?:agent|specialist|analyst|manager)\b",
             r"\btesorer|\btresorer|\bbilling\b|\bdaf\b|\bkaufm(?:a|ae)nnisch",
             r"财务|会计",
         ),
@@ -437,8 +448,10 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bquality (?:control|manager|management|inspector)\b",
             r"\bsupply chain\b|\blogisti|\bwarehouse\b|\bfulfil?ment\b|\bproduktion",
             r"\bstore\b|\bbranch\b|\bshop\b|\brestaurant\b|\bmarktleit|\bfilialleit|\bloja\b",
-            r"\bhub\b|supermar|\bbedrijfsleid|\btienda\b|\bnegozio\b|\bmagasin\b|\brayon\b|\bqualit|\bqualidade\b|\bcalidad\b",
-            r"\bkwaliteit|\bbatiment|\bentretien\b|\bback ?office\b|\baanbested|\bbedrijfsvoering",
+            r"\bhub\b|supermar|\bbedrijfsleid|\bcommess[oa]\b|rayon(?:manager|leider|hoofd)|\btienda\b|\bnegozio\b|\bmagasin\b|\brayon\b|\bqualit|\bqualidade\b|\bcalidad\b",
+            r"\bdatenerfassung|\bdata entry\b|\bhse\b|\bqhse\b|\bprevencion\b|\bexploitation\b",
+            r"\bplann(?:ing|er)\b|\bcommande publique\b|\bkwaliteit|\bbatiment|\bentretien\b",
+            r"\bback ?office\b|\baanbested|\bbedrijfsvoering",
             # Blue-collar work in plants, warehouses, shops and buildings.
             r"\boperai[oa]\b|\bpeon\b|\balbanil|\bfaxineir|\blimpeza\b|\brepositor|\bcaixa\b",
             r"\bcajer[oa]\b|\bcassi(?:er|ere|era)\b|\bmanutentor|\bmontag|\bassemblage|\bforklift",
@@ -474,7 +487,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\btic\b|\bict\b|\bikt\b|\bsistemist|\bsysteembeheer|\bnetwerk|\bnetzwerk",
             r"\brete\b|\breti\b|\bsistemi\b|\bredes\b|\breseaux?\b",
             r"\bdba\b|\bdatabase|\bbases? de dados\b",
-            r"情報|ネットワーク|インフラ|信息",
+            r"情報|ネットワーク|インフラ|セキュリティ|信息",
         ),
     ),
     (
@@ -488,11 +501,11 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"entwickl|\bdeveloppeu|\bdesarrollador|\bdesenvolvedor|\bsviluppat|\bontwikkel",
             r"\baplicacoes\b|\bapplicativ|\bdati\b|\bdados\b|\bdatos\b|\bdaten|\bdonnees\b",
             r"\bgegevens|\bwerktuigbouw|\belettronic|\beletronic|\belectronic|\belektroni",
-            r"\belektrotechn|\bricerca\b|\bpesquisa\b|\binvestigacao\b|\binvestigacion\b",
+            r"\bprogettist|\belektrotechn|\bricerca\b|\bpesquisa\b|\binvestigacao\b|\binvestigacion\b",
             r"\bonderzoek|\bforschung|\brecherche\b|\bscientifi|\bcientifi|\bcientista\b",
             r"\blaborat|\btecnolog|\btechnisch|\btechnique\b|\btechnical officer\b",
             r"\brd\b|\br d\b|\bresearch\b|\bscientist\b",
-            r"エンジニア|テック|開発|技術|プログラマ|サイエンティスト|データ|研究|工程师|研发",
+            r"エンジニア|テック|テクニカル|フロントエンド|バックエンド|フルスタック|ソフトウェア|開発|技術|プログラマ|サイエンティスト|データ|研究|工程师|研发",
         ),
     ),
     (
@@ -514,7 +527,6 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"采购|运营",
         ),
     ),
-    ("sales", (r"\bagente?\b",)),
     (
         "executive",
         (
@@ -524,7 +536,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bcountry manager\b|\bcountry director\b|\bprokurist",
             _OWNERS,
             _COMPANY_HEADS,
-            r"^directeur$|最高経営責任者|副社長|専務|常務|執行役員|本部長|事業部長",
+            r"^directeur$|\bcondirett|最高経営責任者|副社長|専務|常務|執行役員|本部長|事業部長",
         ),
     ),
 )
