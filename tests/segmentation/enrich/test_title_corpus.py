@@ -15,25 +15,37 @@ import pytest
 from segmentation.enrich.title_rules import DEPARTMENTS, SENIORITIES
 from segmentation.enrich.titles import classify_unique_titles
 
-CORPUS = Path(__file__).parents[2] / "data" / "job_titles" / "titles.csv"
+DATA = Path(__file__).parents[2] / "data" / "job_titles"
+CORPUS = DATA / "titles.csv"
+# Titles collected after the rules were last changed and never used to change them: their
+# accuracy is printed as the honest figure for titles the rules have not met, not asserted.
+UNSEEN = DATA / "unseen.csv"
 LANGUAGES = {"en", "fr", "de", "es", "pt", "it", "nl", "ja"}
 OVERALL, PER_LANGUAGE = 0.95, 0.92
 
 
+def read_labelled(path: Path) -> pl.DataFrame:
+    """A labelled title file; every column is text, an empty seniority reads as ""."""
+    return pl.read_csv(path, infer_schema=False).with_columns(pl.all().fill_null(""))
+
+
 @pytest.fixture(scope="module")
 def corpus() -> pl.DataFrame:
-    # Every column is text; an empty seniority (students, retirees) reads as "".
-    return pl.read_csv(CORPUS, infer_schema=False).with_columns(pl.all().fill_null(""))
+    return read_labelled(CORPUS)
 
 
-@pytest.fixture(scope="module")
-def scored(corpus: pl.DataFrame) -> pl.DataFrame:
-    """Each corpus row with the engine's answer and whether it matches the label."""
+def score(corpus: pl.DataFrame) -> pl.DataFrame:
+    """Each row with the engine's answer and whether it matches the label."""
     answers = classify_unique_titles(corpus["title"].unique().to_list())
     return corpus.join(answers, on="title", how="left", suffix="_got").with_columns(
         (pl.col("seniority_got").fill_null("") == pl.col("seniority")).alias("seniority_ok"),
         (pl.col("department_got") == pl.col("department")).alias("department_ok"),
     )
+
+
+@pytest.fixture(scope="module")
+def scored(corpus: pl.DataFrame) -> pl.DataFrame:
+    return score(corpus)
 
 
 def accuracy_table(scored: pl.DataFrame) -> pl.DataFrame:
@@ -51,6 +63,8 @@ def accuracy_table(scored: pl.DataFrame) -> pl.DataFrame:
 def test_the_corpus_is_large_sourced_and_labelled_in_the_engines_terms(
     corpus: pl.DataFrame,
 ) -> None:
+    unseen = read_labelled(UNSEEN)
+    assert unseen.join(corpus, on=["language", "title"]).is_empty()  # unseen means unseen
     assert corpus.height >= 500
     assert set(corpus["language"]) == LANGUAGES
     assert corpus.filter(pl.col("source").str.strip_chars() == "").height == 0
@@ -65,6 +79,8 @@ def test_seniority_and_department_are_right_for_95_percent_and_92_in_each_langua
     table = accuracy_table(scored)
     with pl.Config(tbl_rows=20, float_precision=3):
         print(f"\njob-title accuracy on {CORPUS.name}\n{table}")
+        unseen = accuracy_table(score(read_labelled(UNSEEN)))
+        print(f"on {UNSEEN.name}, never used to write the rules\n{unseen}")
     misses = scored.filter(~pl.col("seniority_ok") | ~pl.col("department_ok")).select(
         "language", "title", "seniority", "department", "seniority_got", "department_got"
     )
