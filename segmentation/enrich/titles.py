@@ -1,9 +1,9 @@
 """Seniority and department from free-text job titles.
 
-The rule tables live in ``title_rules``; here they are compiled to one regex per rule
-row and evaluated as a single ``when/then`` chain over the distinct titles, then joined
-back to the rows. Folding (accents, punctuation, abbreviations) is Python over the
-distinct titles only.
+The rule tables live in ``title_seniority`` and ``title_departments``; here they are
+compiled to one regex per rule row and evaluated as a single ``when/then`` chain over the
+distinct titles, then joined back to the rows. Folding (accents, punctuation,
+abbreviations) is Python over the distinct titles only.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from functools import cache
 import polars as pl
 
 from segmentation.enrich.normalize import NULL_MARKERS, as_text, first_of, fold
+from segmentation.enrich.title_departments import DEPARTMENT_RULES
 from segmentation.enrich.title_rules import (
     ABBREVIATIONS,
     DEPARTMENT_DEFAULT,
-    DEPARTMENT_RULES,
     NO_SENIORITY,
     SENIORITY_DEFAULT,
-    SENIORITY_RULES,
 )
+from segmentation.enrich.title_seniority import SENIORITY_RULES
 
 
 @cache
