@@ -105,7 +105,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"|usuario|utilisateur)\b|\busabili|\bsemplicita di utilizzo\b",
         ),
     ),
-    # Testing and data warehouses are engineering before "IT" and "warehouse".
+    # Testing, programming, data warehouses and technical direction are engineering before
+    # "IT" ("Analista de testes de TIC"), "warehouse" and "product" read them otherwise.
     (
         "engineering",
         (
@@ -183,7 +184,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bgest(?:or[a]?|ao) de contas\b",
             r"\bdesenvolvimento de (?:novos )?neg|\bsviluppo commerciale|\bdesarrollo de negocio",
             r"\bdeveloppement (?:de l )?(?:activite|commercial)|geschaftsentwicklung",
-            r"\bbuitendienst|(?:\b|au)(?:ss|ß)endienst|\bgebiets(?:leit|beauftragt|manag|verkauf)"
+            r"\bbuitendienst|aussendienst|\bgebiets(?:leit|beauftragt|manag|verkauf)"
             r"|\bexport|\brelatiebeheer|営業|销售|セールス|アカウント|販売|医薬情報担当",
         ),
     ),
@@ -194,7 +195,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bcontent\b|\bbrand(?:\b|manag)|\bcommunications?\b|\bcomms\b|\bpr\b",
             r"\bpublic relations\b",
             r"\bsocial media\b|\bcommunity\b|\bevents?\b|\bcopywrit|\bcampaigns?\b",
-            r"\badvertising\b|\bmercadeo\b|\bmercadotecnia\b|(?:\b|unternehmens|presse|marken|interne|externe)kommunikation|\bmedia\b|content(?:manag|\b)",
+            r"\badvertising\b|\bmercadeo\b|\bmercadotecnia\b|\bmedia\b|content(?:manag|\b)",
+            r"(?:\b|unternehmens|presse|marken|interne|externe)kommunikation",
             r"\bmarketeer|\bmercados?\b|\bmercato\b|\bmarkt(?:onderzo|forsch|analy)",
             r"\bmarket (?:development|research|intelligence)",
             r"\bpubblicit|\bpublicit|\bpublicidad|\breclame|\bwerbe|\badvertentie|\bpromotion",
@@ -233,7 +235,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bflux\b|\bbusiness continuity\b|\bobras?\b|\bcantier[ei]\b|\bchantier|\bbaustelle",
             r"\btaller(?:es)?\b|\bwerkstatt|\bedificio|\b(?:directeur|directrice|director[a]?"
             r"|diretor[a]?|direttore|direttrice|responsable|responsabile) industri",
-            r"\bhub\b|supermar|\bbedrijfsleid|\bcommess[oa]\b|rayon(?:manager|leider|hoofd)|\btienda\b|\bnegozio\b|\bmagasin\b|\brayon\b|\bqualit|\bqualidade\b|\bcalidad\b",
+            r"\bhub\b|supermar|\bbedrijfsleid|\bcommess[oa]\b|rayon(?:manager|leider|hoofd)",
+            r"\btienda\b|\bnegozio\b|\bmagasin\b|\brayon\b|\bqualit|\bqualidade\b|\bcalidad\b",
             r"\bdatenerfassung|\bdata entry\b|\bhse\b|\bqhse\b|\bprevencion\b|\bexploitation\b",
             r"\bplann(?:ing|er)\b|\bcommande publique\b|\bkwaliteit|\bbatiment|\bentretien\b",
             r"\bback ?office\b|\baanbested|\bbedrijfsvoering",
@@ -241,7 +244,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\boperai[oa]\b|\bpeon\b|\balbanil|\bfaxineir|\blimpeza\b|\brepositor|\bcaixa\b",
             r"\bcajer[oa]\b|\bcassi(?:er|ere|era)\b|\bmanutentor|\bmontag|\bassemblage|\bforklift",
             r"\bheftruck|\bcarrellist|\bmagazzinier|\bdriver\b|\bchauffeur|\bmotorista\b",
-            r"\bmagazzin|\barmazem|magazijn|\bcategor(?:y|ies|ia|ias|ie|ieen)\b|\bdeposito\b|\bentrepot|\balmacen|\blager",
+            r"\bmagazzin|\barmazem|magazijn|\bcategor(?:y|ies|ia|ias|ie|ieen)\b|\bdeposito\b",
+            r"\bentrepot|\balmacen|\blager",
             r"\bapprovvigion|\babastecimento\b|\bcatena di fornitura\b|\bcadena de suministro\b",
             r"\bcadeia (?:de abastecimento|logistica|de distribuicao)\b",
             r"\bbuilding\b|\bmaintenance\b|\bmanutenzione\b|\bmanutencao\b|\bonderhoud",
@@ -278,7 +282,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "engineering",
         (
-            r"engineer|\bengineering\b|ingenieur|\bingenier(?:[oa]|ia)\b|\bengenharia\b|\bengenheir[oa]\b",
+            r"engineer|\bengineering\b|ingenieur|\bingenier(?:[oa]|ia)\b|\bengenharia\b",
+            r"\bengenheir[oa]\b",
             r"\bingegner|developer|\bdevelopment\b|\bdev\b|\bdevops\b|\bsre\b|\bswe\b",
             r"\bsde\b|software|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador|\bcoder\b|\barchitect",
             r"\bdata\b|\bmachine learning\b|\bml\b|\bai\b|\bqa\b|\bquality assurance\b",
@@ -286,7 +291,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"entwickl|\bdeveloppeu|\bdesarrollador|\bdesenvolvedor|\bsviluppat|\bontwikkel",
             r"\baplicacoes\b|\bapplicativ|\bdati\b|\bdados\b|\bdatos\b|\bdaten|\bdonnees\b",
             r"\bgegevens|\bwerktuigbouw|\belettronic|\beletronic|\belectronic|\belektroni",
-            r"\bprogettist|\belektrotechn|\bricerca\b|\bpesquisa\b|\binvestigacao\b|\binvestigacion\b",
+            r"\bprogettist|\belektrotechn|\bricerca\b|\bpesquisa\b|\binvestigaca?o\b",
+            r"\binvestigacion\b",
             r"\bonderzoek|\bforschung|\brecherche\b|\bscientifi|\bcientifi|\bcientista\b",
             r"\blaborat|\btecnolog|\btechnisch|\btechnique\b|\btechnical officer\b",
             r"\brd\b|\br d\b|\bresearch\b|\bscientist\b",
@@ -299,7 +305,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\boperations?\b|\bops\b|\bcoo\b|\bchief operating\b|\bprocurement\b",
             r"\bpurchas|\bbuyer\b|einkauf|eink(?:a|ae)ufer|\bachats?\b|\bacheteu",
             r"\bcompras?\b|\bcomprador[a]?\b|\bacquisti\b|inkoop|inkoper",
-            r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b|assistent|\bassistenz",
+            r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b",
+            r"assistent|\bassistenz",
             r"\bproje[ck]t|\bprojets?\b|\bproyecto|\bprojetos?\b|\bprogett[oi]\b|\bprojectleider",
             r"\bamministrativ",
             r"\bprogram(?:me)? manager\b|\bpmo\b|\bbusiness ?analy|\bbusiness operations\b",
