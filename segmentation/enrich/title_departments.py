@@ -25,7 +25,13 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # A Japanese branch office (営業所) and its drivers are operations, before 営業 is sales.
     ("operations", (r"営業所|ドライバー|運転手",)),
     # Whole titles that name the company's head; "administrador" would otherwise be "admin".
-    ("executive", (r"^administrador[a]?$|^ad$",)),
+    (
+        "executive",
+        (
+            r"^administrador[a]?$|^ad$|\badministrador[a]? executiv|aufsichtsrat",
+            r"\b(?:conselho|consiglio|consejo|conseil) d[aei]? ?(?:l )?a?(?:dministra|mministra)",
+        ),
+    ),
     # A statutory auditor ("revisore legale") is finance, not legal; a Brazilian account
     # manager for companies ("pessoa jurídica") is sales.
     (
@@ -49,7 +55,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"jurist|\bjuridi|\bgiurid|\bgiurist|\babogad[oa]\b|\bavocat|\bavvocat|\badvogad",
             r"\badvocaat|\brechts|\banwalt|\banwaltin|\bjustiziar|\bprocurador[a]?\b|\blaw\b",
             r"\banti ?corru|\blegale\b|\bdireito\b|\bdiritto\b|\bderecho\b|\bdroit\b",
-            r"\bconsejer[oa] general\b",
+            r"\bconsejer[oa] general\b|\bcumplimiento\b|\bconformit|\bregulator",
             r"\bsyndikus\b|\bnotar|\bgc\b|\bclo\b|\bprivacy\b|\bdata protection\b",
             r"\bprotezione dei dati\b|\bgegevensbescherming\b",
             r"法務|法务|弁護士|司法書士|知財|知的財産|コンプライアンス",
@@ -71,7 +77,9 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bselecao\b",
             r"\bwerving\b|\bassunzion|\beinstellung|\bformazione\b|\bformacao\b|\bopleidings",
             r"\btraining\b|\bpaghe\b|\bsalari|\blohn|\bgehalt|\blabou?r (?:relations|officer)\b",
-            r"\bselezionat",
+            r"\bselezionat|\bpessoas\b|\bpersonas\b|\bgestion humana\b|\bcapital humano\b",
+            r"\btalento|\baprendizaje\b",
+            r"\brelations humaines\b|\brelaciones humanas\b",
             r"人事|採用|労務|人材|エンプロイー|従業員|人力资源",
         ),
     ),
@@ -85,7 +93,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bfiscal|\bsteuer|\bbelasting|\bfattur|\bfatur|\bfactur|\brechnung|\bcommercialist",
             # The head of "administration" in Italy and the Netherlands runs the books.
             r"\b(?:hoofd|responsabile|capo|direttore|directeur) (?:administratie|amministra)",
-            r"\binvestor|\binvestitor|\binvestidor|\binvestisseur",
+            r"\binvestor|\binvestitor|\binvestidor|\binvestisseur|\binversor",
             r"経理|財務|会計|税理士|税務|監査",
         ),
     ),
@@ -114,6 +122,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bpython\b|\bjava(?:script)?\b|\bcomputing\b|\bsoftware (?:engineer|developer)",
             r"\bproduct engineering\b|\bengineering manager\b",
             r"\b(?:director|diretor|direttore)[a]? tecnic[oa]\b",
+            r"\bcoord(?:inador|enador|inatore)[a]? tecnic",
             r"\bdirection technique\b|\btechnische[r]? (?:direktor|leiter)",
             r"\bconcept(?:eur|rice) informatique\b|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador"
             r"|developer"
@@ -128,6 +137,9 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bsuporte (?:de )?(?:ti|tecnico|informatic|n[1-3])\b",
             r"\bdes si\b|\bsystemes d information\b|\binformationssicherheit|\binfrastrukt",
             r"\b(?:analista|tecnico) de suporte\b",
+            r"\bseguranca da informacao\b|\bseguridad de la informacion\b|\binformatiebe",
+            r"\bsecurite de l information\b|\bsicurezza delle informazioni\b|\bdx\b",
+            r"デジタルトランスフォーメーション",
             r"\bwindows\b|\blinux\b|\bunix\b|\bsap\b|\bfunctioneel beheer|\bapplicatiebeheer",
             r"ヘルプデスク|社内 ?se\b",
         ),
@@ -184,7 +196,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bgest(?:or[a]?|ao) de contas\b",
             r"\bdesenvolvimento de (?:novos )?neg|\bsviluppo commerciale|\bdesarrollo de negocio",
             r"\bdeveloppement (?:de l )?(?:activite|commercial)|geschaftsentwicklung",
-            r"\bbuitendienst|aussendienst|\bgebiets(?:leit|beauftragt|manag|verkauf)"
+            r"^mr$|\bbuitendienst|aussendienst|\bgebiets(?:leit|beauftragt|manag|verkauf)"
             r"|\bexport|\brelatiebeheer|営業|销售|セールス|アカウント|販売|医薬情報担当",
         ),
     ),
@@ -204,7 +216,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bpresse|\bimprensa\b|\bprensa\b|\brelazioni pubbliche\b|\brelacoes publicas\b",
             r"\brelaciones publicas\b|\brelations publiques\b|\bpublicrelations",
             r"\bcreativ|\bcriativ|\bcreatief\b|\bkreativ|\bmerchandis",
-            r"\bwriter\b|marktmanag|\brelazioni esterne\b|\brelations exterieures\b",
+            r"\bstampa\b|\bannouncer\b|アナウンサー|コミュニティ|\bwriter\b|marktmanag",
+            r"\brelazioni esterne\b|\brelations exterieures\b",
             r"\brelaciones externas\b|\brelacoes externas\b|\bexternal relations\b",
             r"\bwoordvoer|\bsprecher|\bportavo(?:z|ce)\b|\bporta voz\b|\bspokes",
             r"マーケ|広報|宣伝|広告|市场",
@@ -220,6 +233,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"|\btax\b|\baudit",
             r"controll|\bfp ?a\b|\binvestor relations\b|\bfinanz|\bfinancas\b|\bfinanceir[oa]\b",
             r"\bcredit|krediet|\bkredit|\bcollections? (?:agent|specialist|analyst|manager)\b",
+            r"\briesgos?\b|\brisk\b|\brischi\b|\briscos?\b|\brisque",
             r"\btesorer|\btresorer|\bbilling\b|\bdaf\b|\bkaufm(?:a|ae)nnisch",
             r"财务|会计",
         ),
@@ -233,6 +247,10 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bstore\b|\bbranch\b|\bshop\b|\brestaurant\b|\bmarktleit|\bfilialleit|\bloja\b",
             r"\bstandort|\bgebaude|\bkommissionier|\border ?picker|\bcnc\b|\bzerspan|\bapprovision",
             r"\bflux\b|\bbusiness continuity\b|\bobras?\b|\bcantier[ei]\b|\bchantier|\bbaustelle",
+            r"\bclaims?\b|\bsinistr|\bsiniestro|\bsst\b|\bhealth (?:and|&) safety\b|\bouvri",
+            r"\bseguranca do trabalho\b|\bseguridad y salud\b|\barbeitssicherheit|\bmerci\b",
+            r"\bricezione\b|\brifiuti\b|\bwaste\b|\bresiduos\b|\bdechets\b|\bafval|\boficina\b",
+            r"\b(?:du|de|del|do) (?:site|sitio)\b|\bsite (?:manager|director|lead(?:er)?|head)\b",
             r"\btaller(?:es)?\b|\bwerkstatt|\bedificio|\b(?:directeur|directrice|director[a]?"
             r"|diretor[a]?|direttore|direttrice|responsable|responsabile) industri",
             r"\bhub\b|supermar|\bbedrijfsleid|\bcommess[oa]\b|rayon(?:manager|leider|hoofd)",
@@ -288,7 +306,8 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bsde\b|software|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador|\bcoder\b|\barchitect",
             r"\bdata\b|\bmachine learning\b|\bml\b|\bai\b|\bqa\b|\bquality assurance\b",
             r"\btester\b|\bscrum\b|\bcto\b|\bchief technology\b|\btechnolog|\btech\b",
-            r"entwickl|\bdeveloppeu|\bdesarrollador|\bdesenvolvedor|\bsviluppat|\bontwikkel",
+            r"entwickl|\bdeveloppeu|\bdesarrollador|\bdesenvolvedor|\bsviluppat",
+            r"\bontwikkelaar|softwareontwikkel",
             r"\baplicacoes\b|\bapplicativ|\bdati\b|\bdados\b|\bdatos\b|\bdaten|\bdonnees\b",
             r"\bgegevens|\bwerktuigbouw|\belettronic|\beletronic|\belectronic|\belektroni",
             r"\bprogettist|\belektrotechn|\bricerca\b|\bpesquisa\b|\binvestigaca?o\b",
@@ -312,6 +331,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bprogram(?:me)? manager\b|\bpmo\b|\bbusiness ?analy|\bbusiness operations\b",
             r"\bstrateg|\bestrateg|\bprocess\b|\boperaciones\b|\boperacoes\b|\bbetrieb",
             r"\bsegret|\bsecretar|\bsecretaire\b|\bsekret|\breception|\brecepc|\brececion",
+            r"\bmecanico\b|\bmeccanico\b|\bmechanic\b|\bmechaniker|\bmantenimiento\b|\bwartung",
             r"\bricevimento\b|\boperativ[oa]\b|\boperacional\b|\boperationeel\b|\boperationnel",
             r"\bufficio\b|\bescritorio\b|\bkantoor|\bbureau\b|\borganizacao e metodos\b",
             r"\banalista di business\b|\bbusinessanalist\b",

@@ -78,19 +78,20 @@ COMPANY_HEADS = (
     r"|\bgerente general\b|\bgerente geral\b|\bgerante?\b|\bsocio\b|\bsocia\b"
     r"|\bamministrat(?:ore|rice) (?:delegat[oa]|unic[oa])\b|^ad$|^dg$"
     r"|\bdelegue[e]? general[e]?\b|\bconse(?:jer[oa]|ller[oa]?) delegad[oa]\b"
-    r"|\bconsiglier[ea] delegat[oa]\b|arbeitsdirekt"
+    r"|\bconsiglier[ea] delegat[oa]\b|arbeitsdirekt|aufsichtsrat|\badministrador[a]? executiv"
+    r"|\b(?:conselho|consiglio|consejo|conseil) d[aei]? ?(?:l )?a?(?:dministra|mministra)"
     r"|\bdirect(?:eur|rice) associee?\b|^associee?$|\bassociee? (?:gerante?|fondat)"
     r"|\bdiretor[a]? executiv[oa]$|\bdiretor[a]? president[ea]\b|\bdirector[a]? ejecutiv[oa]$"
     r"|\bdirector[a]? geral\b|^waarnemend directeur$|\bvoorzitter\b|\braad van (?:bestuur|comm)"
     r"|^administrador[a]?$|\balgemeen directeur\b|\bdirecteur (?:generaal|eigena)"
-    r"|\b(?:statutair|gedelegeerd) (?:bestuurder|directeur)\b|^bestuurder$"
+    r"|\b(?:statutair|gedelegeerd) (?:bestuurder|directeur)\b|^bestuurder$|\bdirecteur bestuurder\b"
     r"|\bself ?employed\b|\bselbststandig|^autonom[oa]$|\bentrepreneur\b"
     r"|代表取締役|代表執行役|代表社員|代表理事|^代表$|社長|取締役|会長|創業|オーナー|总经理|总裁|董事"
 )
 # "The person in charge of X" in the Romance languages, Dutch and German: a manager.
 IN_CHARGE = (
     r"\bresponsabil[ei]\b|\bresponsable\b|\bresponsavel\b|\bencar(?:g|reg)ad[oa]\b"
-    r"|\bverantwoordelijke\b|\bverantwortliche[r]?\b|\bf(?:u|ue)hrungskraft\b"
+    r"|verantwoordelijke\b|\bverantwortliche[r]?\b|\bf(?:u|ue)hrungskraft\b"
 )
 
 # The value a non-empty title gets when no seniority rule matches.

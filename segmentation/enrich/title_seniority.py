@@ -52,7 +52,9 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"副社長|副会長|専務|常務|\bdirect(?:eur|rice) general[e]? adjoint[e]?\b",
             r"\bdirector[a]? general adjunt[oa]\b|\bdiretor[a]? geral adjunt[oa]\b",
-            r"\bvicedirett(?:ore|rice) generale\b",
+            r"\bvicedirett(?:ore|rice) generale\b|\bplaatsvervangend (?:algemeen )?directeur\b",
+            r"\bstellvertretende[rn]? (?:\w+ )?(?:haupt)?gesch(?:a|ae)ftsf(?:u|ue)hrer",
+            r"\bdirect(?:eur|rice) delegue[e]?\b",
         ),
     ),
     (
@@ -143,7 +145,7 @@ SENIORITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\brelatiebeheer",
             r"\bresponsable (?:des |du |de l )?(?:produits?|projets?|developpement)\b",
             r"\bjef[ea] de producto\b|\bchef de produit\b",
-            r"アカウントマネ|カスタマーサクセスマネ|プロダクトマネ|プロジェクトマネ|主任|担当",
+            r"コミュニティ|アカウントマネ|カスタマーサクセスマネ|プロダクトマネ|プロジェクトマネ|主任|担当",
         ),
     ),
     (
