@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 
 from connectors.salesforce.campaigns import NewMember, SalesforceCampaigns
 from connectors.salesforce.connector import SalesforceConnector
 from segmentation.playbook import Playbook
-from workers.activation.plan import Step, Wanted, renamed_segments, wanted
+from workers.activation.plan import Report, Step, Wanted, renamed_segments, wanted
 from workers.state import StateStore
 from workers.state.activations import Member
 
@@ -31,24 +31,26 @@ KEYS = ("campaign_id", "object_type", "record_id")  # one membership
 
 
 @dataclass
-class CampaignsReport:
-    """What an activation of Salesforce campaigns did or would do."""
+class CampaignsReport(Report):
+    """What an activation of Salesforce campaigns did or would do, members included."""
 
-    dry_run: bool
-    steps: list[Step] = field(default_factory=list)
     added: int = 0
     removed: int = 0
     rejected: list[str] = field(default_factory=list)
-    calls: int = 0
-
-    def count(self, action: str) -> int:
-        return sum(1 for s in self.steps if s.action == action)
+    # A campaign's filter is its members, so a campaign has no "update" of its own.
+    WRITE_ACTIONS: ClassVar[tuple[str, ...]] = ("create", "rename", "delete")
 
     @property
     def writes(self) -> int:
         """Campaign and member writes made (or planned)."""
-        campaign_writes = sum(self.count(a) for a in ("create", "rename", "delete"))
-        return campaign_writes + self.added + self.removed
+        return super().writes + self.added + self.removed
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "members_added": self.added,
+            "members_removed": self.removed,
+            "rejected": self.rejected,
+        }
 
 
 def sync_campaigns(

@@ -11,14 +11,20 @@ lists still missing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import RejectedError
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.lists import HubSpotLists, segment_filter
 from segmentation.playbook import Playbook
-from workers.activation.plan import ActivationError, Step, Wanted, renamed_segments, wanted
+from workers.activation.plan import (
+    ActivationError,
+    Report,
+    Step,
+    Wanted,
+    renamed_segments,
+    wanted,
+)
 from workers.state import StateStore
 from workers.state.activations import Activation
 
@@ -26,21 +32,8 @@ FOLDER = "segsync"
 Key = tuple[str, str, str]
 
 
-@dataclass
-class ListsReport:
-    """What an activation of HubSpot lists did or would do."""
-
-    dry_run: bool
-    steps: list[Step] = field(default_factory=list)
-    calls: int = 0
-
-    def count(self, action: str) -> int:
-        return sum(1 for s in self.steps if s.action == action)
-
-    @property
-    def writes(self) -> int:
-        """List writes made (or planned): creations, updates, renames, deletions."""
-        return sum(self.count(a) for a in ("create", "update", "rename", "delete"))
+class ListsReport(Report):
+    """What an activation of HubSpot lists did or would do; its writes are list writes."""
 
 
 def sync_lists(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 from segmentation.playbook import Playbook
 from workers.state.activations import Activation
@@ -15,6 +15,7 @@ SEPARATOR = " · "
 # Salesforce's Campaign.Name holds 80 characters; HubSpot list names are kept as short.
 MAX_NAME = 80
 OBJECT_SUFFIX = {"contact": "", "company": f"{SEPARATOR}companies"}
+ACTIONS = ("create", "adopt", "update", "rename", "delete", "stale", "keep")
 
 
 class ActivationError(RuntimeError):
@@ -125,4 +126,40 @@ class Step:
             "name": self.name,
             id_key: self.remote_id,
             "detail": self.detail,
+        }
+
+
+@dataclass
+class Report:
+    """What an activation did or would do: its steps and the API calls they took."""
+
+    dry_run: bool
+    steps: list[Step] = field(default_factory=list)
+    calls: int = 0
+    # The step actions that write to the CRM.
+    WRITE_ACTIONS: ClassVar[tuple[str, ...]] = ("create", "update", "rename", "delete")
+
+    def count(self, action: str) -> int:
+        return sum(1 for s in self.steps if s.action == action)
+
+    @property
+    def writes(self) -> int:
+        """Writes made (or planned)."""
+        return sum(self.count(a) for a in self.WRITE_ACTIONS)
+
+    def details(self) -> dict[str, Any]:
+        """What this kind of activation reports beyond its steps."""
+        return {}
+
+    def summary(self, crm: str, kind: str, id_key: str) -> dict[str, Any]:
+        """JSON-ready, each step's CRM id under ``id_key``."""
+        return {
+            "crm": crm,
+            "kind": kind,
+            "dry_run": self.dry_run,
+            "steps": [s.as_dict(id_key) for s in self.steps],
+            "counts": {a: self.count(a) for a in ACTIONS},
+            **self.details(),
+            "writes": self.writes,
+            "api_calls": self.calls,
         }

@@ -43,15 +43,7 @@ def activate(
             store.save_model_state(
                 connector.crm, APPLIED_STATE, {"lists": fingerprint(connector, playbook)}
             )
-        return {
-            "crm": connector.crm,
-            "kind": "lists",
-            "dry_run": dry_run,
-            "steps": [s.as_dict("list_id") for s in report.steps],
-            "counts": {a: report.count(a) for a in ACTIONS},
-            "writes": report.writes,
-            "api_calls": report.calls,
-        }
+        return report.summary(connector.crm, "lists", "list_id")
     from connectors.salesforce.connector import SalesforceConnector
 
     if not isinstance(connector, SalesforceConnector):
@@ -70,21 +62,7 @@ def activate(
     if not dry_run:
         applied = {"campaigns": fingerprint(connector, playbook), "since": since.isoformat()}
         store.save_model_state(connector.crm, APPLIED_STATE, applied)
-    return {
-        "crm": connector.crm,
-        "kind": "campaigns",
-        "dry_run": dry_run,
-        "steps": [s.as_dict("campaign_id") for s in done.steps],
-        "counts": {a: done.count(a) for a in ACTIONS},
-        "members_added": done.added,
-        "members_removed": done.removed,
-        "rejected": done.rejected,
-        "writes": done.writes,
-        "api_calls": done.calls,
-    }
-
-
-ACTIONS = ("create", "adopt", "update", "rename", "delete", "stale", "keep")
+    return done.summary(connector.crm, "campaigns", "campaign_id")
 
 
 def fingerprint(connector: Connector, playbook: Playbook) -> str:
