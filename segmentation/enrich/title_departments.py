@@ -14,7 +14,8 @@ from segmentation.enrich.title_rules import (
 # marketing before "product" is product, "Sales Engineer" is sales before "engineer"
 # is engineering, "IT Support" is IT before "support" is customer success.
 DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # A chief's department is the function the abbreviation names, whatever else the title says.
+    # A chief's department is the function the abbreviation names, whatever else the title
+    # says; the function rows below need not repeat the abbreviations.
     ("finance", (r"\bcfo\b",)),
     ("engineering", (r"\bcto\b",)),
     ("it", (r"\bcio\b|\bciso\b",)),
@@ -66,7 +67,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"\bhr\b|\bhrbp\b|\bhu\w*man resources?\b|\bpeople\b|\btalent\b|\brecruit|\brecrut",
             r"\bpayroll\b|\bcompensation\b|\bbenefits\b|\blearning and development\b",
-            r"\bchro\b|\bressources humaines\b|\brh\b|\brrhh\b|\brrh\b|\blearning\b|\bdrh\b",
+            r"\bressources humaines\b|\brh\b|\brrhh\b|\brrh\b|\blearning\b|\bdrh\b",
             r"\brecursos humanos\b",
             r"\bpersonal(?:leiter|referent|abteilung|wesen|entwicklung|chef|sachbearbeiter|direkt)",
             r"\bcandidat",
@@ -177,7 +178,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "sales",
         (
             r"\bsales(?:manager|wom[ae]n|m[ae]n|person|people)?\b|\bsale\b|\bsdr\b|\bbdr\b"
-            r"|\bae\b|\bbdm\b|\bcro\b|\bchief revenue\b|\brevenues?\b",
+            r"|\bae\b|\bbdm\b|\bchief revenue\b|\brevenues?\b",
             r"\baccount (?:exec|executive|manager|director|lead|represent)|\bacct exec",
             r"\baccountmanager",
             r"\bkey account|\bbusiness ?develop|\bbiz ?dev\b|\bterritory\b|\binside sales\b",
@@ -203,7 +204,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "marketing",
         (
-            r"marketing|\bmktg\b|\bcmo\b|\bgrowth\b|\bdemand gen|\bseo\b|\bsem\b|\bsea\b|\bppc\b",
+            r"marketing|\bmktg\b|\bgrowth\b|\bdemand gen|\bseo\b|\bsem\b|\bsea\b|\bppc\b",
             r"\bcontent\b|\bbrand(?:\b|manag)|\bcommunications?\b|\bcomms\b|\bpr\b",
             r"\bpublic relations\b",
             r"\bsocial media\b|\bcommunity\b|\bevents?\b|\bcopywrit|\bcampaigns?\b",
@@ -229,7 +230,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "finance",
         (
-            r"\bfinanc|\bcfo\b|\bcontroll|\bcontroleu|\bcontrolad|\bcomptroller\b|\btreasur"
+            r"\bfinanc|\bcontroll|\bcontroleu|\bcontrolad|\bcomptroller\b|\btreasur"
             r"|\btax\b|\baudit",
             r"controll|\bfp ?a\b|\binvestor relations\b|\bfinanz|\bfinancas\b|\bfinanceir[oa]\b",
             r"\bcredit|krediet|\bkredit|\bcollections? (?:agent|specialist|analyst|manager)\b",
@@ -286,7 +287,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "it",
         (
-            r"\bit\b|\bcio\b|\bciso\b|\bchief information\b|\binformation technology\b",
+            r"\bit\b|\bchief information\b|\binformation technology\b",
             r"\binformation security\b|\binfosec\b|\bcyber ?security\b|\bsecurity\b",
             r"\bsys ?admin\b|\bsystems? admin|\bnetwork|\binfrastructure\b|\bdesktop\b",
             r"\bti\b|\binformatique\b|\bdsi\b|\binformatic|\binformatik\b|\bsistemas\b",
@@ -305,7 +306,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\bingegner|developer|\bdevelopment\b|\bdev\b|\bdevops\b|\bsre\b|\bswe\b",
             r"\bsde\b|software|\bprogramm(?:er|eur|at|ier|ing)|\bprogramador|\bcoder\b|\barchitect",
             r"\bdata\b|\bmachine learning\b|\bml\b|\bai\b|\bqa\b|\bquality assurance\b",
-            r"\btester\b|\bscrum\b|\bcto\b|\bchief technology\b|\btechnolog|\btech\b",
+            r"\btester\b|\bscrum\b|\bchief technology\b|\btechnolog|\btech\b",
             r"entwickl|\bdeveloppeu|\bdesarrollador|\bdesenvolvedor|\bsviluppat",
             r"\bontwikkelaar|softwareontwikkel",
             r"\baplicacoes\b|\bapplicativ|\bdati\b|\bdados\b|\bdatos\b|\bdaten|\bdonnees\b",
@@ -321,7 +322,7 @@ DEPARTMENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "operations",
         (
-            r"\boperations?\b|\bops\b|\bcoo\b|\bchief operating\b|\bprocurement\b",
+            r"\boperations?\b|\bops\b|\bchief operating\b|\bprocurement\b",
             r"\bpurchas|\bbuyer\b|einkauf|eink(?:a|ae)ufer|\bachats?\b|\bacheteu",
             r"\bcompras?\b|\bcomprador[a]?\b|\bacquisti\b|inkoop|inkoper",
             r"\bfacilit|\boffice\b|\badmin|\bassistant[e]?\b|\breceptionist\b",
