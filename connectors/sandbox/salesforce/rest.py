@@ -88,6 +88,18 @@ def read_json(request: Request) -> tuple[Any, str]:
         ) from None
 
 
+def sobject_body(request: Request) -> tuple[dict[str, Any], str]:
+    """One record's JSON object (create, update); anything else is Salesforce's parse error."""
+    body, text = read_json(request)
+    if not isinstance(body, dict):
+        raise SfError(
+            400,
+            "JSON_PARSER_ERROR",
+            "Cannot deserialize instance of sobject from START_ARRAY value [line:1, column:1]",
+        )
+    return body, text
+
+
 class RestApi:
     """Everything under ``/services/data`` except query, collections and Bulk API 2.0."""
 
@@ -260,13 +272,7 @@ class RestApi:
     def create(self, request: Request, sobject: str) -> Response:
         """``POST sobjects/{Type}/``: 201 ``{id, success, errors}``."""
         obj = self.object(sobject)
-        body, text = read_json(request)
-        if not isinstance(body, dict):
-            raise SfError(
-                400,
-                "JSON_PARSER_ERROR",
-                "Cannot deserialize instance of sobject from START_ARRAY value [line:1, column:1]",
-            )
+        body, text = sobject_body(request)
         with self.data.state.store.lock:
             fields = self.writer.parse(obj, body, text)
             if "Id" in fields:
@@ -281,13 +287,7 @@ class RestApi:
     def update(self, request: Request, sobject: str, record_id: str) -> Response:
         """``PATCH sobjects/{Type}/{Id}``: 204."""
         obj = self.object(sobject)
-        body, text = read_json(request)
-        if not isinstance(body, dict):
-            raise SfError(
-                400,
-                "JSON_PARSER_ERROR",
-                "Cannot deserialize instance of sobject from START_ARRAY value [line:1, column:1]",
-            )
+        body, text = sobject_body(request)
         with self.data.state.store.lock:
             row = self._existing(obj, record_id)
             fields = self.writer.parse(obj, body, text)
