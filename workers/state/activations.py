@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import polars as pl
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from workers.state.base import StoreBase
 from workers.state.columnar import read_frame
@@ -95,16 +96,7 @@ class ActivationsMixin(StoreBase):
     def campaign_members(self, crm: str, campaign_ids: Iterable[str]) -> list[Member]:
         """The members segsync recorded in these campaigns."""
         row = CampaignMemberRow
-        ids = sorted(set(campaign_ids))
-        out: list[Member] = []
-        with self._read() as session:
-            for start in range(0, len(ids), _IN_CHUNK):
-                stmt = select(row.campaign_id, row.object_type, row.record_id, row.member_id)
-                stmt = stmt.where(
-                    row.crm == crm, row.campaign_id.in_(ids[start : start + _IN_CHUNK])
-                )
-                out += [Member(*found) for found in session.execute(stmt)]
-        return out
+        return self._members(row.campaign_id, campaign_ids, row.crm == crm)
 
     def campaign_member_frame(self, crm: str) -> pl.DataFrame:
         """Every member segsync recorded on this CRM, columnar (``campaign_id,
@@ -120,16 +112,21 @@ class ActivationsMixin(StoreBase):
     def members_of(self, crm: str, object_type: str, record_ids: Iterable[str]) -> list[Member]:
         """Every recorded membership of these people, whatever the campaign."""
         row = CampaignMemberRow
-        ids = sorted(set(record_ids))
+        return self._members(
+            row.record_id, record_ids, row.crm == crm, row.object_type == object_type
+        )
+
+    def _members(
+        self, key: InstrumentedAttribute[str], values: Iterable[str], *where: ColumnElement[bool]
+    ) -> list[Member]:
+        """Recorded memberships whose ``key`` is one of ``values``, read in chunked IN lists."""
+        row = CampaignMemberRow
+        ids = sorted(set(values))
         out: list[Member] = []
         with self._read() as session:
             for start in range(0, len(ids), _IN_CHUNK):
                 stmt = select(row.campaign_id, row.object_type, row.record_id, row.member_id)
-                stmt = stmt.where(
-                    row.crm == crm,
-                    row.object_type == object_type,
-                    row.record_id.in_(ids[start : start + _IN_CHUNK]),
-                )
+                stmt = stmt.where(*where, key.in_(ids[start : start + _IN_CHUNK]))
                 out += [Member(*found) for found in session.execute(stmt)]
         return out
 
